@@ -1,0 +1,153 @@
+"""Command-line wiring. Parses arguments, builds a Context, dispatches to
+`mlops.commands.<verb>` inside the one handler that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mlops import __version__
+from mlops.errors import EXIT_ERROR, EXIT_USAGE, MlopsError, UsageError
+from mlops.output import Output
+
+EXIT_CODES_HELP = """exit codes:
+  0  success
+  1  error
+  2  usage (bad arguments, unknown component or environment on the command line)
+  3  gate failed
+  4  approval missing or invalid
+  5  analysis inconclusive (hold)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) instead of a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("common options")
+    group.add_argument(
+        "--repo", metavar="DIR", type=Path, help="repository (default: git root of the cwd)"
+    )
+    group.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    group.add_argument("-v", "--verbose", action="store_true", help="show full build logs")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _add_build(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "build",
+        help="build, test and push components whose inputs changed",
+        description=(
+            "Build every component under components/ whose input hash has no image in the "
+            "registry yet; run its test command in the fresh image; push it with the tags "
+            "<version>, <version>-<short commit> and ih-<input hash>; record digests."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("components", nargs="*", metavar="COMPONENT", help="only these components")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; touch no Docker")
+    push = p.add_mutually_exclusive_group()
+    push.add_argument("--push", dest="push", action="store_true", default=True,
+                      help="push images to the registry (default)")
+    push.add_argument("--no-push", dest="push", action="store_false",
+                      help="build and test locally only")
+    p.add_argument("--changed-since", metavar="REF",
+                   help="only components whose inputs changed since this git ref")
+    p.add_argument("--build-arg", metavar="KEY=VALUE", action="append", type=_key_value,
+                   default=[], help="override a build arg for this run (repeatable)")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path,
+                   help="write the build record (JSON) here")
+    p.add_argument("-j", "--jobs", type=_positive, metavar="N",
+                   help="parallel builds (default: build.jobs in mlops.yaml, else 2)")
+    p.add_argument("--force", action="store_true", help="rebuild even if an image exists")
+    _common(p)
+    p.set_defaults(handler=_run_build)
+
+
+def _run_build(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.build import BuildOptions, build
+
+    return build(
+        ctx,
+        BuildOptions(
+            components=tuple(args.components),
+            dry_run=args.dry_run,
+            push=args.push,
+            changed_since=args.changed_since,
+            build_args=dict(args.build_arg),
+            output=args.output,
+            jobs=args.jobs,
+            force=args.force,
+        ),
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mlops",
+        description="GitOps/MLOps CI/CD: build components, compile pipelines, promote "
+        "releases by commit, roll out KServe canaries.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mlops {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_build(sub)
+    return parser
+
+
+def _context(args: argparse.Namespace, out: Output):
+    from mlops import gitops
+    from mlops.commands import Context
+
+    root = gitops.find_root(args.repo.resolve() if args.repo else Path.cwd())
+    return Context(root=root, out=out, verbose=args.verbose, environ=dict(os.environ))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = Output(json_mode="--json" in argv)
+    try:
+        args = make_parser().parse_args(argv)
+        handler: Callable | None = getattr(args, "handler", None)
+        if handler is None:
+            make_parser().print_help(out.stderr)
+            return EXIT_USAGE
+        return int(handler(_context(args, out), args))
+    except MlopsError as exc:
+        out.error(exc.message, exc.exit_code)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        out.error("interrupted", 130)
+        return 130
+    except OSError as exc:
+        out.error(f"{exc.filename or ''}: {exc.strerror}".lstrip(": "), EXIT_ERROR)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

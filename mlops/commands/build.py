@@ -1,0 +1,214 @@
+"""`mlops build`: build, test and push the components whose inputs changed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops import config as cfg
+from mlops import gitops
+from mlops.cache import CACHE_NAME, DigestCache
+from mlops.commands import Context
+from mlops.commands.build_runner import Outcome, RegistryAccess, run_plan
+from mlops.errors import BuildError, MlopsError, UsageError
+from mlops.inputs import effective_build_args, files_under, ih_tag, input_hash
+from mlops.output import write_json_atomic
+from mlops.plan import BUILD, REUSE, PlannedComponent, decide, image_repository, tags_for
+
+LOOKUP_THREADS = 8
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    components: tuple[str, ...] = ()
+    dry_run: bool = False
+    push: bool = True
+    changed_since: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    output: Path | None = None
+    jobs: int | None = None
+    force: bool = False
+
+
+def build(ctx: Context, opts: BuildOptions) -> int:
+    config = cfg.load_config(ctx.root, ctx.environ)
+    specs = _select(cfg.load_components(ctx.root), opts.components)
+    if opts.changed_since:
+        specs = _changed_only(ctx.root, specs, opts.changed_since)
+    state = gitops.tree_state(ctx.root, _all_input_paths(specs))
+    cache = DigestCache(gitops.git_dir(ctx.root) / CACHE_NAME)
+    access = RegistryAccess(config.registry)
+    plan = _plan(config, specs, state, opts, access, cache)
+    if opts.dry_run:
+        cache.save()
+        _print_plan(ctx, plan, state.head)
+        return 0
+    outcomes = run_plan(ctx, plan, access, opts.push, opts.jobs or config.build.jobs)
+    for o in outcomes:
+        if o.digest:
+            cache.put(o.item.image, ih_tag(o.item.input_hash), o.digest)
+    cache.save()
+    record = build_record(config.registry, state.head, outcomes)
+    if opts.output:
+        write_json_atomic(opts.output, record)
+    _print_outcomes(ctx, record, outcomes)
+    _raise_if_failed(outcomes)
+    return 0
+
+
+def _select(specs: list[cfg.ComponentSpec], wanted: Sequence[str]) -> list[cfg.ComponentSpec]:
+    if not wanted:
+        return specs
+    by_name = {s.name: s for s in specs}
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        known = ", ".join(by_name) or "none"
+        raise UsageError(f"unknown component {unknown[0]!r} (known: {known})")
+    return [by_name[w] for w in dict.fromkeys(wanted)]
+
+
+def _changed_only(root: Path, specs: list[cfg.ComponentSpec], ref: str) -> list:
+    changed = gitops.changed_since(root, ref, [cfg.CONFIG_FILE, *_all_input_paths(specs)])
+    if cfg.CONFIG_FILE in changed:
+        return specs  # global build args may have changed: everything is suspect
+    return [s for s in specs if any(_touches(p, s.input_paths) for p in changed)]
+
+
+def _touches(path: str, roots: Sequence[str]) -> bool:
+    return any(r == "." or path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _all_input_paths(specs: Sequence[cfg.ComponentSpec]) -> list[str]:
+    return list(dict.fromkeys(p for s in specs for p in s.input_paths))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    digest: str | None
+    source: str
+    error: str | None = None
+
+
+def _plan(config, specs, state, opts: BuildOptions, access, cache) -> list[PlannedComponent]:
+    hashed = [_hash_one(config, spec, state, opts.build_args) for spec in specs]
+    lookups = _lookup_existing(hashed, access, cache, opts)
+    return [_planned(h, lookups[h.spec.name], state, opts) for h in hashed]
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    spec: cfg.ComponentSpec
+    image: str
+    input_hash: str
+    build_args: Mapping[str, str]
+    dirty: bool
+
+
+def _hash_one(config, spec, state, overrides) -> _Hashed:
+    files = files_under(state.files, spec.input_paths)
+    args = effective_build_args(spec, config.build, overrides)
+    dirty = any(_touches(p, spec.input_paths) for p in state.dirty)
+    image = image_repository(config.registry, spec.name)
+    return _Hashed(spec, image, input_hash(spec, files, args), args, dirty)
+
+
+def _planned(h: _Hashed, found: Lookup, state, opts: BuildOptions) -> PlannedComponent:
+    action, reason = decide(
+        h.spec, h.input_hash, found.digest, found.source, opts.force, found.error
+    )
+    return PlannedComponent(
+        spec=h.spec,
+        image=h.image,
+        input_hash=h.input_hash,
+        build_args=h.build_args,
+        action=action,
+        reason=reason,
+        tags=tags_for(h.spec, h.input_hash, state.head, h.dirty),
+        existing_digest=found.digest,
+        dirty=h.dirty,
+        blocked=found.error if (found.error and _strict(opts)) else None,
+        context_files=tuple(files_under(state.files, [h.spec.context])),
+    )
+
+
+def _lookup_existing(hashed: list[_Hashed], access, cache, opts: BuildOptions) -> dict:
+    """Per component, what the registry (or, for a dry run, the cache) has for its ih- tag."""
+    results: dict[str, Lookup] = {}
+    missing = []
+    for h in hashed:
+        cached = cache.get(h.image, ih_tag(h.input_hash)) if opts.dry_run else None
+        if cached or opts.force:
+            results[h.spec.name] = Lookup(cached, " (local cache)")
+        else:
+            missing.append(h)
+    with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
+        found = pool.map(lambda h: access.lookup(h.image, ih_tag(h.input_hash)), missing)
+        results.update({h.spec.name: f for h, f in zip(missing, found, strict=True)})
+    for h in hashed:
+        if results[h.spec.name].digest:
+            cache.put(h.image, ih_tag(h.input_hash), results[h.spec.name].digest)
+    return results
+
+
+def _strict(opts: BuildOptions) -> bool:
+    """A failed lookup is fatal for that component only when we must push."""
+    return opts.push and not opts.dry_run
+
+
+def build_record(registry: str, commit: str | None, outcomes: Sequence[Outcome]) -> dict:
+    return {
+        "source_commit": commit,
+        "registry": registry,
+        "builds": [o.as_record() for o in outcomes],
+    }
+
+
+def _print_plan(ctx: Context, plan: list[PlannedComponent], commit: str | None) -> None:
+    doc = {
+        "dry_run": True,
+        "source_commit": commit,
+        "plan": [
+            {
+                "component": p.name,
+                "image": p.image,
+                "input_hash": p.input_hash,
+                "action": p.action,
+                "reason": p.reason,
+                "tags": list(p.tags),
+                "digest": p.existing_digest,
+            }
+            for p in plan
+        ],
+    }
+    width = max((len(p.name) for p in plan), default=0)
+    lines = [f"{p.action:<5}  {p.name:<{width}}  {p.reason}" for p in plan]
+    n_build = sum(p.action == BUILD for p in plan)
+    n_reuse = sum(p.action == REUSE for p in plan)
+    lines.append(f"plan: {n_build} to build, {n_reuse} to reuse (dry run, nothing done)")
+    ctx.out.result(doc, "\n".join(lines))
+
+
+def _print_outcomes(ctx: Context, record: dict, outcomes: Sequence[Outcome]) -> None:
+    width = max((len(o.item.name) for o in outcomes), default=0)
+    lines = [o.summary_line(width) for o in outcomes]
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("built", "reused", "failed")}
+    lines.append(
+        f"{counts['built']} built, {counts['reused']} reused, {counts['failed']} failed"
+    )
+    ctx.out.result({**record, "ok": counts["failed"] == 0}, "\n".join(lines))
+
+
+def _raise_if_failed(outcomes: Sequence[Outcome]) -> None:
+    failed = [o for o in outcomes if o.status == "failed"]
+    if not failed:
+        return
+    first = failed[0]
+    raise BuildError(
+        f"{len(failed)} of {len(outcomes)} components failed; "
+        f"{first.item.name}: {first.error}"
+    )
+
+
+__all__ = ["BuildOptions", "build", "MlopsError"]

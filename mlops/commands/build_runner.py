@@ -1,0 +1,182 @@
+"""Carrying out a build plan: build, test, push, read the digest back, in parallel.
+
+Each component ends as an `Outcome`; one component's failure never stops the
+others. The docker SDK is imported lazily: it costs ~0.2 s, and a dry run or a
+plan where everything is reused must not pay for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlops.buildcontext import make_context
+from mlops.errors import MlopsError, RegistryError
+from mlops.inputs import ih_tag
+from mlops.plan import BUILD, PlannedComponent
+from mlops.registry import Credentials, Registry, split_repository
+from mlops.ui import Reporter
+
+if TYPE_CHECKING:
+    from mlops.commands import Context
+    from mlops.commands.build import Lookup
+
+PUSH_ATTEMPTS = 4
+
+
+@dataclass
+class Outcome:
+    item: PlannedComponent
+    status: str  # built | reused | failed
+    digest: str | None = None
+    pushed: bool = False
+    error: str | None = None
+
+    def as_record(self) -> dict:
+        record = {
+            "component": self.item.name,
+            "version": self.item.spec.version,
+            "image": self.item.image,
+            "tags": list(self.item.tags) if self.status != "failed" else [],
+            "digest": self.digest,
+            "input_hash": self.item.input_hash,
+            "built": self.status == "built",
+            "pushed": self.pushed,
+            "status": self.status,
+        }
+        if self.error:
+            record["error"] = self.error
+        return record
+
+    def summary_line(self, width: int) -> str:
+        ref = f"{self.item.image}@{self.digest}" if self.digest else self.item.image
+        detail = self.error if self.status == "failed" else ref
+        return f"{self.status:<7} {self.item.name:<{width}}  {detail}"
+
+
+class RegistryAccess:
+    """A lazily created registry client for the configured host."""
+
+    def __init__(self, registry: str) -> None:
+        self.host, _ = split_repository(registry + "/x")
+        self._client: Registry | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Registry:
+        with self._lock:
+            if self._client is None:
+                from mlops.builder import registry_credentials
+
+                creds = registry_credentials(self.host)
+                self._client = Registry(self.host, Credentials(*creds) if creds else None)
+            return self._client
+
+    def lookup(self, image: str, tag: str) -> Lookup:
+        from mlops.commands.build import Lookup
+
+        try:
+            return Lookup(self.client.manifest_digest(split_repository(image)[1], tag), "")
+        except RegistryError as exc:
+            return Lookup(None, "", error=str(exc))
+
+
+def run_plan(
+    ctx: Context,
+    plan: Sequence[PlannedComponent],
+    access: RegistryAccess,
+    push: bool,
+    jobs: int,
+) -> list[Outcome]:
+    reporter = Reporter(ctx.out.stderr, verbose=ctx.verbose)
+    reporter.start([p.name for p in plan])
+    worker = _Worker(ctx, access, reporter, push)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        outcomes = list(pool.map(worker.run, plan))
+    reporter.finish()
+    return outcomes
+
+
+class _Worker:
+    def __init__(self, ctx: Context, access: RegistryAccess, reporter: Reporter, push: bool):
+        self.ctx = ctx
+        self.access = access
+        self.reporter = reporter
+        self.push = push
+
+    def run(self, item: PlannedComponent) -> Outcome:
+        try:
+            if item.blocked:
+                raise RegistryError(item.blocked)
+            outcome = self._build(item) if item.action == BUILD else self._reuse(item)
+        except MlopsError as exc:
+            outcome = Outcome(item, "failed", error=str(exc))
+            self.reporter.status(item.name, f"failed: {exc}")
+            self.reporter.show_log_tail(item.name)
+            return outcome
+        self.reporter.status(item.name, outcome.status)
+        return outcome
+
+    def _reuse(self, item: PlannedComponent) -> Outcome:
+        if self.push:
+            self.reporter.status(item.name, "tagging in registry")
+            repository = split_repository(item.image)[1]
+            wanted = [t for t in item.tags if t != ih_tag(item.input_hash)]
+            self.access.client.tag(repository, ih_tag(item.input_hash), wanted)
+        return Outcome(item, "reused", digest=item.existing_digest)
+
+    def _build(self, item: PlannedComponent) -> Outcome:
+        from mlops.builder import Engine
+
+        engine = Engine()
+        image_id = self._docker_build(engine, item)
+        self._test(engine, item, image_id)
+        for tag in item.tags:
+            engine.tag(image_id, item.image, tag)
+        if not self.push:
+            return Outcome(item, "built")
+        return Outcome(item, "built", digest=self._push(engine, item), pushed=True)
+
+    def _docker_build(self, engine, item: PlannedComponent) -> str:
+        self.reporter.status(item.name, "building")
+        tar, dockerfile = make_context(
+            self.ctx.root, item.spec.context, item.spec.dockerfile, item.context_files
+        )
+        with tar:
+            return engine.build(
+                tar, dockerfile, f"{item.image}:{ih_tag(item.input_hash)}", item.build_args,
+                lambda line: self.reporter.log(item.name, line),
+            )
+
+    def _test(self, engine, item: PlannedComponent, image_id: str) -> None:
+        if not item.spec.test:
+            return
+        from mlops.errors import BuildError
+
+        self.reporter.status(item.name, "testing")
+        code = engine.run_test(image_id, item.spec.test, lambda l: self.reporter.log(item.name, l))
+        if code != 0:
+            raise BuildError(f"test command exited {code}; not pushed")
+
+    def _push(self, engine, item: PlannedComponent) -> str:
+        from mlops.builder import PushError
+        from mlops.retry import with_retries
+
+        tag = ih_tag(item.input_hash)
+        self.reporter.status(item.name, "pushing")
+        with_retries(
+            lambda: engine.push(item.image, tag, lambda l: self.reporter.log(item.name, l)),
+            lambda exc: isinstance(exc, PushError) and exc.transient,
+            attempts=PUSH_ATTEMPTS,
+            initial=0.5,
+            on_retry=lambda n, exc: self.reporter.log(item.name, f"retrying push: {exc}"),
+        )
+        repository = split_repository(item.image)[1]
+        digest = self.access.client.manifest_digest(repository, tag)
+        if not digest:
+            raise RegistryError(f"pushed {item.image}:{tag} but the registry does not serve it")
+        self.access.client.tag(repository, tag, [t for t in item.tags if t != tag])
+        return digest

@@ -1,0 +1,289 @@
+"""Typed, frozen configuration: `mlops.yaml` and `components/<name>/component.yaml`.
+
+The key tables below are the reference for both files; `docs/` is generated
+from them, and every error names the file and line it comes from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops import names, schema
+from mlops.errors import ConfigError
+from mlops.schema import Key
+from mlops.yamlio import Located, load_file
+
+CONFIG_FILE = "mlops.yaml"
+COMPONENTS_DIR = "components"
+COMPONENT_FILE = "component.yaml"
+REGISTRY_ENV = "MLOPS_REGISTRY"
+
+
+def _registry(value: Any, where: str) -> str:
+    text = schema.string(value, where).strip().rstrip("/")
+    if "://" in text or not names.REGISTRY.match(text):
+        raise ConfigError(
+            f"{where} must look like host[:port][/namespace] (no scheme), got {text!r}"
+        )
+    return text
+
+
+def _env_name(value: Any, where: str) -> str:
+    text = schema.string(value, where)
+    problem = names.component_name_problem(text)
+    if problem:
+        raise ConfigError(f"{where} {problem}")
+    return text
+
+
+def _build_args(value: Any, where: str) -> dict[str, str]:
+    args = schema.string_map(value, where)
+    for key in args:
+        if not names.BUILD_ARG.match(key):
+            raise ConfigError(f"{where}: {key!r} is not a valid build arg name")
+    return args
+
+
+def _semver(value: Any, where: str) -> str:
+    text = str(value) if isinstance(value, str | int | float) else ""
+    if not isinstance(value, str) or not names.SEMVER.match(text):
+        raise ConfigError(f"{where} must be a semantic version like 1.2.3, got {value!r}")
+    return text
+
+
+def _repo_path(value: Any, where: str) -> str:
+    problem = names.repo_path_problem(value)
+    if problem:
+        raise ConfigError(f"{where} {problem}")
+    return names.normalize_repo_path(value)
+
+
+def _repo_paths(value: Any, where: str) -> tuple[str, ...]:
+    return tuple(_repo_path(v, where) for v in schema.string_list(value, where))
+
+
+BUILD_KEYS: dict[str, Key] = {
+    "jobs": Key(schema.positive_int, "How many components build in parallel.", default=2),
+    "build_args": Key(
+        _build_args,
+        "Build args passed to every component (a component's own build_args win).",
+        default={},
+    ),
+}
+
+ENVIRONMENT_KEYS: dict[str, Key] = {
+    "name": Key(_env_name, "Environment name; its overlay is environments/<name>/.", required=True),
+    "require_digest": Key(
+        schema.boolean,
+        "Refuse any image reference that is not pinned by digest.",
+        default=True,
+    ),
+}
+
+GIT_KEYS: dict[str, Key] = {
+    "remote": Key(schema.string, "Remote that promotions push to.", default="origin"),
+    "branch": Key(schema.string, "Branch that promotions commit to.", default="main"),
+}
+
+CONFIG_KEYS: dict[str, Key] = {
+    "registry": Key(
+        _registry,
+        "Registry and namespace for component images, e.g. 127.0.0.1:5000/mlops. "
+        f"${REGISTRY_ENV} overrides it.",
+    ),
+    "build": Key(lambda v, w: v, "Build settings (see build.*).", default=None),
+    "environments": Key(
+        lambda v, w: v, "Ordered environments a release moves through.", default=None
+    ),
+    "git": Key(lambda v, w: v, "Git remote and branch (see git.*).", default=None),
+}
+
+COMPONENT_KEYS: dict[str, Key] = {
+    "name": Key(schema.string, "Component name; must equal its folder name.", required=True),
+    "version": Key(_semver, "Semantic version; becomes an image tag.", required=True),
+    "description": Key(schema.string, "One line about the component.", default=""),
+    "dockerfile": Key(
+        _repo_path, "Dockerfile path, relative to the component folder.", default="Dockerfile"
+    ),
+    "context": Key(
+        _repo_path,
+        "Build context, relative to the repository root (default: the component folder).",
+    ),
+    "build_args": Key(_build_args, "Build args for this component.", default={}),
+    "depends_on": Key(
+        _repo_paths,
+        "Shared paths (relative to the repository root) that feed the input hash.",
+        default=(),
+    ),
+    "test": Key(
+        schema.command,
+        "Command run inside the built image before it is pushed (list, or string split "
+        "like a shell; no shell runs it).",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    jobs: int = 2
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    require_digest: bool = True
+
+
+@dataclass(frozen=True)
+class GitSettings:
+    remote: str = "origin"
+    branch: str = "main"
+
+
+@dataclass(frozen=True)
+class MlopsConfig:
+    root: Path
+    registry: str
+    build: BuildSettings
+    environments: tuple[Environment, ...]
+    git: GitSettings
+
+    def environment(self, name: str) -> Environment:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        known = ", ".join(e.name for e in self.environments) or "none"
+        raise ConfigError(f"unknown environment {name!r} (known: {known})")
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    version: str
+    folder: str
+    dockerfile: str
+    context: str
+    build_args: Mapping[str, str]
+    depends_on: tuple[str, ...]
+    test: tuple[str, ...] | None
+    description: str = ""
+
+    @property
+    def input_paths(self) -> tuple[str, ...]:
+        """Repo-relative paths whose tracked files determine the image."""
+        return tuple(dict.fromkeys((self.folder, self.context, *self.depends_on)))
+
+
+def load_config(root: Path, environ: Mapping[str, str] | None = None) -> MlopsConfig:
+    environ = os.environ if environ is None else environ
+    doc = load_file(root / CONFIG_FILE, CONFIG_FILE)
+    if doc.data is None:
+        raise ConfigError(f"{CONFIG_FILE}:1: file is empty")
+    top = schema.read_section(doc, doc.data, CONFIG_KEYS, CONFIG_FILE)
+    registry = _registry_from(top["registry"], environ, doc)
+    return MlopsConfig(
+        root=root,
+        registry=registry,
+        build=_build_settings(doc, doc.data.get("build")),
+        environments=_environments(doc, doc.data.get("environments")),
+        git=GitSettings(**_section_or_empty(doc, doc.data.get("git"), GIT_KEYS, "git")),
+    )
+
+
+def _registry_from(configured: str | None, environ: Mapping[str, str], doc: Located) -> str:
+    override = environ.get(REGISTRY_ENV, "").strip()
+    if override:
+        return _registry(override, f"${REGISTRY_ENV}")
+    if configured is None:
+        raise ConfigError(f"{doc.path}:1: 'registry' is not set (nor ${REGISTRY_ENV})")
+    return configured
+
+
+def _section_or_empty(doc: Located, node: Any, keys: dict[str, Key], what: str) -> dict:
+    if node is None:
+        return {k: v.default for k, v in keys.items()}
+    return schema.read_section(doc, node, keys, what)
+
+
+def _build_settings(doc: Located, node: Any) -> BuildSettings:
+    return BuildSettings(**_section_or_empty(doc, node, BUILD_KEYS, "build"))
+
+
+def _environments(doc: Located, node: Any) -> tuple[Environment, ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise ConfigError(f"{doc.where(doc.data, 'environments')}: environments must be a list")
+    envs = tuple(
+        Environment(**schema.read_section(doc, item, ENVIRONMENT_KEYS, "environment"))
+        for item in node
+    )
+    seen: set[str] = set()
+    for i, env in enumerate(envs):
+        if env.name in seen:
+            raise ConfigError(f"{doc.where(node, i)}: environment {env.name!r} is listed twice")
+        seen.add(env.name)
+    return envs
+
+
+def load_component(root: Path, folder_name: str) -> ComponentSpec:
+    """Load and check `components/<folder_name>/component.yaml`."""
+    folder = f"{COMPONENTS_DIR}/{folder_name}"
+    display = f"{folder}/{COMPONENT_FILE}"
+    doc = load_file(root / folder / COMPONENT_FILE, display)
+    values = schema.read_section(doc, doc.data, COMPONENT_KEYS, COMPONENT_FILE)
+    _check_name(doc, values["name"], folder_name)
+    spec = ComponentSpec(
+        name=values["name"],
+        version=values["version"],
+        folder=folder,
+        dockerfile=names.normalize_repo_path(f"{folder}/{values['dockerfile']}"),
+        context=values["context"] or folder,
+        build_args=values["build_args"],
+        depends_on=values["depends_on"],
+        test=values["test"],
+        description=values["description"],
+    )
+    _check_paths_exist(root, doc, spec)
+    return spec
+
+
+def _check_name(doc: Located, name: str, folder_name: str) -> None:
+    problem = names.component_name_problem(name)
+    if problem:
+        raise ConfigError(f"{doc.where(doc.data, 'name')}: name {problem}")
+    if name != folder_name:
+        raise ConfigError(
+            f"{doc.where(doc.data, 'name')}: name {name!r} does not match its folder "
+            f"{folder_name!r}"
+        )
+
+
+def _check_paths_exist(root: Path, doc: Located, spec: ComponentSpec) -> None:
+    if not (root / spec.dockerfile).is_file():
+        key = "dockerfile" if "dockerfile" in doc.data else "name"
+        raise ConfigError(f"{doc.where(doc.data, key)}: Dockerfile not found: {spec.dockerfile}")
+    if not (root / spec.context).is_dir():
+        raise ConfigError(f"{doc.where(doc.data, 'context')}: context not found: {spec.context}")
+    for path in spec.depends_on:
+        if not (root / path).exists():
+            raise ConfigError(
+                f"{doc.where(doc.data, 'depends_on')}: depends_on path not found: {path}"
+            )
+
+
+def component_folders(root: Path) -> list[str]:
+    """Names of the folders under components/ that hold a component.yaml."""
+    base = root / COMPONENTS_DIR
+    if not base.is_dir():
+        return []
+    return sorted(p.parent.name for p in base.glob(f"*/{COMPONENT_FILE}"))
+
+
+def load_components(root: Path) -> list[ComponentSpec]:
+    return [load_component(root, name) for name in component_folders(root)]

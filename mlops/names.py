@@ -1,0 +1,58 @@
+"""Validation of names and paths before they become file paths or image refs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+COMPONENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+ENV_NAME = COMPONENT_NAME
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+BUILD_ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# Docker reference grammar, simplified: host[:port]/path with lowercase segments.
+_REF_SEGMENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d+)?"
+REGISTRY = re.compile(rf"^{_HOST}(?:/{_REF_SEGMENT})*$")
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def component_name_problem(name: object) -> str | None:
+    """Why `name` is not a valid component name, or None when it is."""
+    if not isinstance(name, str) or not name:
+        return "must be a non-empty string"
+    if ".." in name or "/" in name or "\\" in name:
+        return f"{name!r} must not contain '..' or path separators"
+    if not COMPONENT_NAME.match(name):
+        return (
+            f"{name!r} must be lowercase letters, digits and '-', "
+            "start and end with a letter or digit, at most 63 characters"
+        )
+    return None
+
+
+def repo_path_problem(path: object) -> str | None:
+    """Why `path` is not a safe repo-relative path, or None when it is."""
+    if not isinstance(path, str) or not path.strip():
+        return "must be a non-empty string"
+    if "\\" in path or "\0" in path:
+        return f"{path!r} must use '/' separators and no NUL"
+    pure = PurePosixPath(path)
+    if pure.is_absolute():
+        return f"{path!r} is absolute; paths are relative to the repository root"
+    if ".." in pure.parts:
+        return f"{path!r} leaves the repository ('..' is not allowed)"
+    return None
+
+
+def normalize_repo_path(path: str) -> str:
+    parts = [p for p in PurePosixPath(path).parts if p != "."]
+    return "/".join(parts) or "."
+
+
+def is_digest_ref(reference: str) -> bool:
+    return "@" in reference and bool(DIGEST.match(reference.rsplit("@", 1)[1]))

@@ -1,0 +1,56 @@
+"""Command results on stdout: human text, or exactly one JSON document with --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
+
+
+class Output:
+    def __init__(
+        self, json_mode: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None
+    ) -> None:
+        self.json_mode = json_mode
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.emitted = False
+
+    def result(self, document: dict[str, Any], human: str) -> None:
+        """Print the command's result once: JSON under --json, else the human text."""
+        if self.json_mode:
+            self.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        elif human:
+            self.stdout.write(human.rstrip("\n") + "\n")
+        self.stdout.flush()
+        self.emitted = True
+
+    def note(self, message: str) -> None:
+        """A progress or warning line; never on stdout, so --json stays parseable."""
+        self.stderr.write(message + "\n")
+        self.stderr.flush()
+
+    def error(self, message: str, exit_code: int) -> None:
+        self.stderr.write(f"mlops: error: {message}\n")
+        self.stderr.flush()
+        if self.json_mode and not self.emitted:
+            self.result({"ok": False, "error": message, "exit_code": exit_code}, "")
+
+
+def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
+    """Write `document` so readers see the old file or the whole new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(document, fh, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

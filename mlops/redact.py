@@ -1,0 +1,16 @@
+"""Removing credentials from text before anyone prints it."""
+
+from __future__ import annotations
+
+import re
+
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_AUTH_HEADER = re.compile(r"(?i)(authorization|x-registry-auth|proxy-authorization)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+(\s+[^\s'\",}]+)?")
+_KEYED = re.compile(r"(?i)(password|passwd|token|secret|auth)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
+
+
+def redact(text: str) -> str:
+    """Mask userinfo in URLs, auth headers and password/token-like fields."""
+    text = _URL_USERINFO.sub(r"\g<scheme>***@", text)
+    text = _AUTH_HEADER.sub(r"\1\2***", text)
+    return _KEYED.sub(r"\1\2***", text)

@@ -1,0 +1,224 @@
+"""OCI registry adapter: the Distribution HTTP API, and the only user of requests.
+
+Transient failures (connection trouble, 5xx, 429) are retried with tenacity
+backoff, bounded; auth failures and other 4xx are clear errors at once.
+Credentials are passed in by the caller and never appear in messages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from mlops.errors import RegistryError, TransientRegistryError
+from mlops.redact import redact
+from mlops.retry import with_retries
+
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
+        return f"Credentials(username={self.username!r}, password='***')"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    initial: float = 0.2
+    max_wait: float = 4.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """`MLOPS_REGISTRY_RETRIES` / `MLOPS_REGISTRY_TIMEOUT` tune it (tests, slow links)."""
+        attempts = int(os.environ.get("MLOPS_REGISTRY_RETRIES", cls.attempts))
+        timeout = float(os.environ.get("MLOPS_REGISTRY_TIMEOUT", cls.read_timeout))
+        return cls(attempts=max(1, attempts), read_timeout=timeout)
+
+
+def split_repository(image: str) -> tuple[str, str]:
+    """`host:port/ns/name` -> (`host:port`, `ns/name`)."""
+    host, _, path = image.partition("/")
+    if not path:
+        raise RegistryError(f"image {image!r} has no registry host")
+    return host, path
+
+
+def is_loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.index("]")]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class Registry:
+    """One registry host; methods take repository paths like `mlops/train`."""
+
+    def __init__(
+        self,
+        host: str,
+        credentials: Credentials | None = None,
+        policy: RetryPolicy | None = None,
+        insecure: bool | None = None,
+    ) -> None:
+        self.host = host
+        plain = is_loopback_host(host) if insecure is None else insecure
+        self.base = f"{'http' if plain else 'https'}://{host}"
+        self.credentials = credentials
+        self.policy = policy or RetryPolicy.from_env()
+        self._session = requests.Session()
+        self._token: str | None = None
+
+    # -- public API -------------------------------------------------------
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest a tag or digest resolves to, or None if it does not exist."""
+        resp = self._call("HEAD", f"/v2/{repository}/manifests/{reference}", ok_missing=True)
+        if resp is None:
+            return None
+        digest = resp.headers.get("Docker-Content-Digest")
+        if not digest:
+            raise RegistryError(f"{self.host}: manifest response for {repository} has no digest")
+        return digest
+
+    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
+        resp = self._call("GET", f"/v2/{repository}/manifests/{reference}")
+        assert resp is not None
+        return resp.content, resp.headers.get("Content-Type", "")
+
+    def put_manifest(self, repository: str, tag: str, body: bytes, media_type: str) -> str:
+        resp = self._call(
+            "PUT",
+            f"/v2/{repository}/manifests/{tag}",
+            data=body,
+            headers={"Content-Type": media_type},
+        )
+        assert resp is not None
+        return resp.headers.get("Docker-Content-Digest", "")
+
+    def tag(self, repository: str, source_ref: str, new_tags: list[str]) -> None:
+        """Point more tags at an existing manifest, without pulling any layer."""
+        body, media_type = self.get_manifest(repository, source_ref)
+        for tag in new_tags:
+            self.put_manifest(repository, tag, body, media_type)
+
+    def tags(self, repository: str) -> list[str]:
+        resp = self._call("GET", f"/v2/{repository}/tags/list", ok_missing=True)
+        if resp is None:
+            return []
+        return list(resp.json().get("tags") or [])
+
+    def ping(self) -> None:
+        self._call("GET", "/v2/")
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _call(self, method: str, path: str, ok_missing: bool = False, **kw: Any):
+        try:
+            return with_retries(
+                lambda: self._once(method, path, ok_missing, **kw),
+                lambda exc: isinstance(exc, TransientRegistryError),
+                attempts=self.policy.attempts,
+                initial=self.policy.initial,
+                max_wait=self.policy.max_wait,
+            )
+        except TransientRegistryError as exc:
+            raise RegistryError(
+                f"registry {self.host} failed after {self.policy.attempts} attempts: {exc}"
+            ) from None
+
+    def _once(self, method: str, path: str, ok_missing: bool, **kw: Any):
+        resp = self._send(method, path, **kw)
+        if resp.status_code == 401 and self._authenticate(resp):
+            resp = self._send(method, path, **kw)
+        return self._check(resp, method, path, ok_missing)
+
+    def _send(self, method: str, path: str, **kw: Any) -> requests.Response:
+        kw = dict(kw)  # retries call again with the same arguments
+        headers = {"Accept": MANIFEST_TYPES, **kw.pop("headers", {})}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        auth = None
+        if self.credentials and not self._token:
+            auth = (self.credentials.username, self.credentials.password)
+        timeout = (self.policy.connect_timeout, self.policy.read_timeout)
+        try:
+            return self._session.request(
+                method, self.base + path, headers=headers, auth=auth, timeout=timeout, **kw
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientRegistryError(f"{method} {path}: {_reason(exc)}") from None
+        except requests.RequestException as exc:
+            raise TransientRegistryError(f"{method} {path}: {redact(str(exc))}") from None
+
+    def _check(self, resp: requests.Response, method: str, path: str, ok_missing: bool):
+        code = resp.status_code
+        if code < 300:
+            return resp
+        if code == 404 and ok_missing:
+            return None
+        if code in RETRY_STATUSES:
+            raise TransientRegistryError(f"{method} {path}: HTTP {code}")
+        if code in (401, 403):
+            who = "with the configured credentials" if self.credentials else "anonymously"
+            raise RegistryError(f"registry {self.host} denied {method} {path} {who} (HTTP {code})")
+        raise RegistryError(
+            f"registry {self.host}: {method} {path} -> HTTP {code}: {_error_text(resp)}"
+        )
+
+    def _authenticate(self, resp: requests.Response) -> bool:
+        """Follow a Bearer challenge; Basic needs nothing beyond the stored creds."""
+        challenge = resp.headers.get("WWW-Authenticate", "")
+        if not challenge.lower().startswith("bearer") or self._token:
+            return False
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = params.pop("realm", "")
+        if not realm:
+            return False
+        auth = (self.credentials.username, self.credentials.password) if self.credentials else None
+        try:
+            token_resp = self._session.get(realm, params=params, auth=auth, timeout=10)
+        except requests.RequestException as exc:
+            raise TransientRegistryError(f"token endpoint: {_reason(exc)}") from None
+        if token_resp.status_code != 200:
+            return False
+        body = token_resp.json()
+        self._token = body.get("token") or body.get("access_token")
+        return bool(self._token)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for needle in ("Connection refused", "Connection reset", "timed out", "Remote end closed"):
+        if needle.lower() in text.lower():
+            return needle.lower()
+    return redact(text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+def _error_text(resp: requests.Response) -> str:
+    try:
+        errors = resp.json().get("errors") or []
+        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or resp.reason
+    except ValueError:
+        return resp.reason or "no details"

@@ -1,0 +1,43 @@
+"""Bounded retries with exponential backoff and jitter, the one policy for all adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import wait_exponential_jitter as _wait
+
+T = TypeVar("T")
+
+
+def with_retries(
+    fn: Callable[[], T],
+    is_transient: Callable[[BaseException], bool],
+    attempts: int,
+    initial: float = 0.2,
+    max_wait: float = 4.0,
+    on_retry: Callable[[int, BaseException], None] | None = None,
+) -> T:
+    """Call `fn` until it succeeds, a non-transient error escapes, or attempts run out.
+
+    When attempts run out the last transient error is raised as it was.
+    """
+
+    def before_sleep(state) -> None:
+        if on_retry and state.outcome is not None:
+            on_retry(state.attempt_number, state.outcome.exception())
+
+    try:
+        for attempt in Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(max(1, attempts)),
+            wait=_wait(initial=initial, max=max_wait),
+            before_sleep=before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                return fn()
+    except RetryError as exc:  # only without reraise; kept for safety
+        raise exc.last_attempt.exception() from None  # type: ignore[misc]
+    raise AssertionError("unreachable")

@@ -1,0 +1,112 @@
+"""A small declarative schema for YAML mappings, with located errors.
+
+Each config section declares its keys once, with a checker and a doc string.
+The same declaration validates files, suggests the nearest key for a typo and
+feeds the `mlops.yaml` reference in the docs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.errors import ConfigError
+from mlops.yamlio import Located, line_of
+
+Checker = Callable[[Any, str], Any]
+
+
+@dataclass(frozen=True)
+class Key:
+    check: Checker
+    doc: str
+    default: Any = None
+    required: bool = False
+
+
+def read_section(doc: Located, node: Any, keys: Mapping[str, Key], what: str) -> dict[str, Any]:
+    """Check `node` against `keys` and return plain, defaulted values."""
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"{doc.where(node)}: {what} must be a mapping")
+    _refuse_unknown(doc, node, keys, what)
+    values: dict[str, Any] = {}
+    for name, key in keys.items():
+        if name in node:
+            values[name] = key.check(node[name], f"{doc.where(node, name)}: {name}")
+        elif key.required:
+            raise ConfigError(f"{doc.where(node)}: {what} is missing required key {name!r}")
+        else:
+            values[name] = key.default
+    return values
+
+
+def _refuse_unknown(doc: Located, node: Mapping, keys: Mapping[str, Key], what: str) -> None:
+    for name in node:
+        if name in keys:
+            continue
+        hint = difflib.get_close_matches(str(name), list(keys), n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        valid = ", ".join(keys)
+        raise ConfigError(
+            f"{doc.path}:{line_of(node, name)}: unknown key {name!r} in {what}"
+            f"{suggestion} (valid: {valid})"
+        )
+
+
+# -- checkers: each takes (value, "file:line: key") and returns the clean value
+
+
+def string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} must be a non-empty string")
+    return str(value)
+
+
+def boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false")
+    return value
+
+
+def positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where} must be a whole number of at least 1")
+    return int(value)
+
+
+def string_list(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where} must be a list of non-empty strings")
+    return tuple(str(v) for v in value)
+
+
+def string_map(value: Any, where: str) -> dict[str, str]:
+    """A mapping of names to scalars; numbers and booleans become strings."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping of names to values")
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or isinstance(v, Mapping | list) or v is None:
+            raise ConfigError(f"{where} must map names to plain values (bad entry {k!r})")
+        out[k] = str(v).lower() if isinstance(v, bool) else str(v)
+    return out
+
+
+def command(value: Any, where: str) -> tuple[str, ...]:
+    """A command as a list of arguments, or a string split like a shell would."""
+    import shlex
+
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where} cannot be split into arguments: {exc}") from None
+    elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        argv = [str(v) for v in value]
+    else:
+        raise ConfigError(f"{where} must be a list of arguments or a string")
+    if not argv:
+        raise ConfigError(f"{where} must not be empty")
+    return tuple(argv)

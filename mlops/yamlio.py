@@ -1,0 +1,116 @@
+"""YAML reading and round-trip writing: the only user of ruamel.yaml.
+
+Config files are loaded with the round-trip loader because it records the
+line of every key, which lets errors read `file:line: problem`. It builds no
+arbitrary objects, so it is as safe as a safe loader. Aliases are refused
+outright: config never needs them and they are the billion-laughs vector.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+
+from mlops.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class Located:
+    """A loaded YAML document plus the file it came from, for error locations."""
+
+    def __init__(self, path: str, data: Any) -> None:
+        self.path = path
+        self.data = data
+
+    def where(self, container: Any = None, key: Any = None) -> str:
+        return f"{self.path}:{line_of(container, key)}"
+
+
+def line_of(container: Any, key: Any = None) -> int:
+    """1-based line of `key` in a loaded mapping or sequence (1 if unknown)."""
+    lc = getattr(container, "lc", None)
+    if lc is None:
+        return 1
+    try:
+        if key is None:
+            return int(lc.line) + 1
+        if isinstance(container, CommentedMap):
+            return int(lc.key(key)[0]) + 1
+        if isinstance(container, CommentedSeq):
+            return int(lc.item(key)[0]) + 1
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass
+    return int(lc.line) + 1
+
+
+def load_file(path: Path, display: str | None = None) -> Located:
+    """Load one YAML file, reporting every problem as `file:line: message`."""
+    name = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read: {exc.strerror}") from None
+    return Located(name, loads(raw, name))
+
+
+def loads(raw: bytes | str, name: str) -> Any:
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{name}: file is larger than {MAX_CONFIG_BYTES} bytes")
+    text = raw.decode("utf-8", errors="strict") if isinstance(raw, bytes) else raw
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        _refuse_aliases(yaml, text, name)
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        raise ConfigError(_marked_message(exc, name)) from None
+    except YAMLError as exc:
+        raise ConfigError(f"{name}:1: invalid YAML: {_first_line(str(exc))}") from None
+
+
+def _refuse_aliases(yaml: YAML, text: str, name: str) -> None:
+    for event in yaml.parse(io.StringIO(text)):
+        if isinstance(event, AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            raise ConfigError(f"{name}:{line}: YAML anchors and aliases are not allowed")
+
+
+def _marked_message(exc: MarkedYAMLError, name: str) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else 1
+    problem = exc.problem or exc.context or "invalid YAML"
+    if "duplicate key" in str(exc).lower():
+        problem = _duplicate_key_problem(exc)
+    return f"{name}:{line}: invalid YAML: {_first_line(problem)}"
+
+
+def _duplicate_key_problem(exc: MarkedYAMLError) -> str:
+    text = str(exc.problem or "")
+    return text if "duplicate" in text else "duplicate key"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "invalid YAML"
+
+
+def round_trip() -> YAML:
+    """A YAML instance that preserves comments, order and quoting on dump."""
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml
+
+
+def dump_round_trip(data: Any) -> str:
+    stream = io.StringIO()
+    round_trip().dump(data, stream)
+    return stream.getvalue()
