@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt
-from tenacity import wait_exponential_jitter as _wait
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 T = TypeVar("T")
 
@@ -32,7 +38,7 @@ def with_retries(
         for attempt in Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(max(1, attempts)),
-            wait=_wait(initial=initial, max=max_wait),
+            wait=wait_exponential(multiplier=initial, max=max_wait) + wait_random(0, initial),
             before_sleep=before_sleep,
             reraise=True,
         ):

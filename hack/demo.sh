@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The main job on local defaults: a local registry, a local bare git remote,
+# the local Docker Engine. Works in .demo/ and never touches your work tree.
+#   MLOPS_DEMO_PORT   registry port on 127.0.0.1 (default 5000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+demo="$top/.demo"
+port="${MLOPS_DEMO_PORT:-5000}"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+bash hack/setup.sh
+mkdir -p "$demo"
+
+start_registry() {
+  if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then return 0; fi
+  log "starting a local registry on 127.0.0.1:$port (data in .demo/registry)"
+  mkdir -p "$demo/registry"
+  cat >"$demo/registry/config.yml" <<YAML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $demo/registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YAML
+  nohup docker-registry serve "$demo/registry/config.yml" >"$demo/registry/log" 2>&1 &
+  for _ in $(seq 1 40); do
+    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return 0
+    sleep 0.25
+  done
+  echo "registry did not start; see .demo/registry/log" >&2; exit 1
+}
+
+make_remote_and_clone() {
+  log "local bare remote .demo/remote.git <- $(git rev-parse --short HEAD) of this repo"
+  rm -rf "$demo/remote.git" "$demo/work"
+  git init -q --bare -b main "$demo/remote.git"
+  git push -q "$demo/remote.git" HEAD:refs/heads/main
+  git clone -q "$demo/remote.git" "$demo/work"
+}
+
+start_registry
+make_remote_and_clone
+export MLOPS_REGISTRY="127.0.0.1:$port/mlops"
+
+log "mlops build (registry $MLOPS_REGISTRY)"
+start=$(date +%s)
+mlops build --repo "$demo/work" --output "$demo/build.json"
+log "no-op rebuild: nothing changed, so nothing is built"
+mlops build --repo "$demo/work" --dry-run
+
+log "summary"
+python3 - "$demo/build.json" "$start" <<'PY'
+import json, sys, time
+record = json.load(open(sys.argv[1]))
+print(f"source commit {record['source_commit'][:12]}, registry {record['registry']}")
+for b in record["builds"]:
+    print(f"  {b['component']:<11} {b['status']:<7} {b['image']}@{b['digest']}")
+print(f"build record: .demo/build.json ({time.time() - int(sys.argv[2]):.0f}s)")
+PY

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs for the demo and the tests, idempotently:
+# Debian packages, the mlops package itself, a running Docker Engine and the
+# local base image. Safe to run again; it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+install_debian_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) != 0 ]]; then
+    log "missing ${missing[*]}; run this script as root or install them" && exit 1
+  fi
+  log "installing ${missing[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_python_package() {
+  if python3 -c 'import mlops, pytest' 2>/dev/null && [[ "$(python3 -c 'import mlops,os;print(os.path.dirname(mlops.__file__))')" == "$PWD/mlops" ]]; then
+    return 0
+  fi
+  log "pip install -e .[test]"
+  python3 -m pip install -q -e '.[test]' 2>&1 | grep -v -e 'Running pip as' -e 'pip.pypa.io/warnings' >&2 || true
+  python3 -c 'import mlops' # fail loudly if the install did not work
+}
+
+start_docker_engine() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  [[ $(id -u) == 0 ]] || { log "no Docker Engine running, and not root to start one"; exit 1; }
+  log "starting dockerd (no bridge, no iptables; builds use the host network)"
+  # Containers use --network host: dockerd must not create bridges or iptables rules.
+  nohup dockerd --bridge=none --iptables=false --ip6tables=false \
+    >/var/log/mlops-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  log "dockerd did not come up; see /var/log/mlops-dockerd.log" && exit 1
+}
+
+install_debian_packages
+install_python_package
+start_docker_engine
+bash hack/base-image.sh

@@ -1,0 +1,91 @@
+"""Bad input to `mlops build`: one line, a documented exit code, nothing built."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.conftest import mlops_yaml, tiny_component
+
+pytestmark = pytest.mark.usefixtures("docker_engine")
+
+CASES = [
+    # (id, files to overwrite or add, extra args, exit code, message fragment)
+    ("malformed-yaml", {"components/bad/component.yaml": "name: bad\nversion: [1\n"}, [], 1,
+     "components/bad/component.yaml:3: invalid YAML"),
+    ("name-mismatch", {"components/bad/component.yaml": "name: other\nversion: 1.0.0\n"}, [], 1,
+     "components/bad/component.yaml:1: name 'other' does not match its folder 'bad'"),
+    ("name-dotdot", {"components/bad/component.yaml": "name: ../bad\nversion: 1.0.0\n"}, [], 1,
+     "must not contain '..'"),
+    ("name-slash", {"components/bad/component.yaml": "name: x/bad\nversion: 1.0.0\n"}, [], 1,
+     "must not contain '..' or path separators"),
+    ("name-upper", {"components/bad/component.yaml": "name: Bad\nversion: 1.0.0\n"}, [], 1,
+     "name 'Bad' must be lowercase"),
+    ("name-space", {"components/bad/component.yaml": "name: b ad\nversion: 1.0.0\n"}, [], 1,
+     "name 'b ad' must be lowercase"),
+    ("missing-dockerfile", {"components/bad/Dockerfile": None}, [], 1,
+     "Dockerfile not found: components/bad/Dockerfile"),
+    ("bad-semver", {"components/bad/component.yaml": "name: bad\nversion: v1\n"}, [], 1,
+     "components/bad/component.yaml:2: version must be a semantic version like 1.2.3, got 'v1'"),
+    ("unknown-key", {"components/bad/component.yaml": "name: bad\nversion: 1.0.0\nvresion: 2\n"},
+     [], 1, "unknown key 'vresion' in component.yaml; did you mean 'version'?"),
+    ("depends-outside", {"components/bad/component.yaml":
+                         "name: bad\nversion: 1.0.0\ndepends_on: [../../etc]\n"}, [], 1,
+     "'../../etc' leaves the repository"),
+    ("depends-absolute", {"components/bad/component.yaml":
+                          "name: bad\nversion: 1.0.0\ndepends_on: [/etc]\n"}, [], 1,
+     "'/etc' is absolute"),
+    ("unknown-component", {}, ["nosuch"], 2, "unknown component 'nosuch' (known: bad, good)"),
+    ("bad-build-arg", {}, ["--build-arg", "NOEQUALS"], 2, "expected KEY=VALUE"),
+    ("bad-jobs", {}, ["--jobs", "0"], 2, "must be at least 1"),
+    ("unknown-ref", {}, ["--changed-since", "no-such-ref"], 1, "unknown git ref 'no-such-ref'"),
+    ("bad-mlops-yaml", {"mlops.yaml": "registry: a:1/b\nbuild:\n  job: 2\n"}, [], 1,
+     "mlops.yaml:3: unknown key 'job' in build; did you mean 'jobs'?"),
+]
+
+
+@pytest.mark.parametrize(("files", "args", "code", "message"),
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input(project, registry, tmp_path, files, args, code, message):
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns),
+                    **tiny_component("good"), **tiny_component("bad")})
+    for rel, content in files.items():
+        if content is None:
+            (proj.path / rel).unlink()
+        else:
+            proj.write({rel: content})
+    proj.commit("break something")
+    before = proj.git("rev-parse", "HEAD")
+    out = tmp_path / "build.json"
+
+    result = proj.run("build", "--output", str(out), *args)
+
+    assert result.code == code, result.err
+    assert result.err.count("\n") == 1, result.err  # exactly one line, no traceback
+    assert message in result.err
+    assert result.err.startswith("mlops: error: ")
+    assert not out.exists()
+    assert proj.git("rev-parse", "HEAD") == before and proj.status() == ""
+    repo_ns = ns.split("/", 1)[1]
+    assert server.tags(f"{repo_ns}/good") == [] and server.tags(f"{repo_ns}/bad") == []
+    local = subprocess.run(["docker", "images", "-q", f"{ns}/good"], capture_output=True, text=True)
+    assert local.stdout.strip() == ""
+
+
+def test_json_error_is_one_document(project, registry):
+    _server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("good")})
+    result = proj.run("build", "nosuch", "--json")
+    assert result.code == 2
+    assert result.json == {"ok": False, "error": "unknown component 'nosuch' (known: good)",
+                           "exit_code": 2}
+
+
+def test_not_a_git_repo(tmp_path, capsys):
+    from mlops.cli import main
+
+    code = main(["build", "--repo", str(tmp_path)])
+    assert code == 1
+    assert "not inside a git repository" in capsys.readouterr().err

@@ -1,0 +1,166 @@
+"""Fixtures: real git repos in tmp_path, a real registry, the real Docker Engine.
+
+`project({...})` makes a git repository from a dict of files and runs the CLI
+in-process against it, like tox 4's project fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlops.cli import main
+from tests.support.services import (
+    BASE_IMAGE,
+    RegistryServer,
+    base_image_present,
+    docker_problem,
+    require,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self):
+        return json.loads(self.out)
+
+
+def git(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+class Project:
+    def __init__(self, path: Path, capsys, monkeypatch) -> None:
+        self.path = path
+        self._capsys = capsys
+        self._monkeypatch = monkeypatch
+
+    def write(self, files: Mapping[str, str | bytes]) -> None:
+        for rel, content in files.items():
+            target = self.path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content)
+
+    def git(self, *args: str) -> str:
+        return git(self.path, *args)
+
+    def commit(self, message: str = "change") -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def run(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
+        """Run `mlops ARGS --repo <project>` in-process and capture its output."""
+        self._capsys.readouterr()
+        with self._monkeypatch.context() as m:
+            for key, value in (env or {}).items():
+                m.setenv(key, value)
+            code = main([*args, "--repo", str(self.path)])
+        captured = self._capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def status(self) -> str:
+        return self.git("status", "--porcelain")
+
+
+@pytest.fixture
+def project(tmp_path, capsys, monkeypatch) -> Callable[..., Project]:
+    monkeypatch.delenv("MLOPS_REGISTRY", raising=False)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Dev")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "dev@example.test")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Dev")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "dev@example.test")
+
+    def make(files: Mapping[str, str | bytes], commit: bool = True, name: str = "repo"):
+        path = tmp_path / name
+        path.mkdir()
+        git(path, "init", "-q", "-b", "main")
+        proj = Project(path, capsys, monkeypatch)
+        proj.write(files)
+        if commit:
+            proj.commit("initial")
+        return proj
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    problem = docker_problem()
+    require(problem is None, problem or "")
+    require(base_image_present(), f"base image {BASE_IMAGE} missing: run hack/base-image.sh")
+
+
+@pytest.fixture(scope="session")
+def registry_server(tmp_path_factory):
+    require(shutil.which("docker-registry") is not None, "docker-registry not installed")
+    server = RegistryServer(tmp_path_factory.mktemp("registry")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def registry(registry_server) -> tuple[RegistryServer, str]:
+    """The registry and a namespace of this test's own: `host:port/t<random>`."""
+    return registry_server, f"{registry_server.host}/t{uuid.uuid4().hex[:10]}"
+
+
+def mlops_yaml(registry: str, extra: str = "") -> str:
+    return (
+        f"registry: {registry}\n"
+        "build:\n"
+        "  build_args:\n"
+        f"    BASE_IMAGE: {BASE_IMAGE}\n"
+        "environments:\n"
+        "  - name: dev\n"
+        "  - name: staging\n"
+        "  - name: prod\n"
+        f"{extra}"
+    )
+
+
+def tiny_component(name: str, version: str = "0.1.0", test: str | None = None,
+                   extra: str = "", copy: str = "src/ /app/") -> dict[str, str]:
+    """A fast component on the local base image: no pip, one COPY."""
+    spec = f"name: {name}\nversion: {version}\n{extra}"
+    if test is not None:
+        spec += f"test: {test}\n"
+    return {
+        f"components/{name}/component.yaml": spec,
+        f"components/{name}/Dockerfile": (
+            "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\nWORKDIR /app\n"
+            f"COPY {copy}\n"
+        ),
+        f"components/{name}/src/main.py": f"print('{name}')\n",
+    }
+
+
+def reference_files() -> dict[str, bytes]:
+    """The repository's own components, for tests that build the real thing."""
+    files: dict[str, bytes] = {}
+    for rel in git(REPO_ROOT, "ls-files", "-co", "--exclude-standard", "components").splitlines():
+        path = REPO_ROOT / rel
+        if path.is_file():
+            files[rel] = path.read_bytes()
+    return files

@@ -1,0 +1,140 @@
+"""Real services for tests: an OCI registry process and checks for the Docker Engine.
+
+Tests start what they need on free loopback ports and stop it afterwards.
+When a service is missing, the test fails under MLOPS_TEST_REQUIRE_SERVICES=1
+(CI) and is skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+BASE_IMAGE = os.environ.get("MLOPS_BASE_IMAGE", "mlops-base/python:3.11-bookworm")
+MANIFEST_ACCEPT = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip, or fail when CI says every service must be there."""
+    if condition:
+        return
+    if os.environ.get("MLOPS_TEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service missing: {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def docker_problem() -> str | None:
+    if not shutil.which("docker"):
+        return "docker CLI not installed"
+    proc = subprocess.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if proc.returncode != 0:
+        return f"Docker Engine not reachable: {proc.stderr.strip()[:200]}"
+    return None
+
+
+def base_image_present() -> bool:
+    proc = subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True)
+    return proc.returncode == 0
+
+
+class RegistryServer:
+    """CNCF Distribution (`docker-registry serve`) on 127.0.0.1:<free port>."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> RegistryServer:
+        config = self.workdir / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log:\n  level: error\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.workdir / 'data'}\n"
+            "  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{self.port}\n"
+        )
+        log = open(self.workdir / "registry.log", "wb")  # noqa: SIM115 - kept open for the process
+        self.proc = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        if not wait_for_port(self.port):
+            self.stop()
+            raise RuntimeError("docker-registry did not start")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    # Independent of the product's registry client, so tests check it for real.
+    def digest(self, repository: str, tag: str) -> str | None:
+        req = urllib.request.Request(
+            f"http://{self.host}/v2/{repository}/manifests/{tag}",
+            method="HEAD",
+            headers={"Accept": MANIFEST_ACCEPT},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.headers.get("Docker-Content-Digest")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def tags(self, repository: str) -> list[str]:
+        try:
+            with urllib.request.urlopen(
+                f"http://{self.host}/v2/{repository}/tags/list", timeout=10
+            ) as resp:
+                return sorted(json.load(resp).get("tags") or [])
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return []
+            raise

@@ -1,0 +1,113 @@
+from pathlib import Path
+
+import pytest
+
+from mlops.config import load_component, load_components, load_config
+from mlops.errors import ConfigError
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+COMPONENT = {
+    "components/a/component.yaml": "name: a\nversion: 1.2.3\n",
+    "components/a/Dockerfile": "FROM scratch\n",
+}
+
+
+def test_config_defaults_and_env_override(tmp_path):
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns\n"})
+    config = load_config(tmp_path, environ={})
+    assert config.registry == "127.0.0.1:5000/ns"
+    assert config.build.jobs == 2 and config.git.remote == "origin" and config.git.branch == "main"
+    assert load_config(tmp_path, environ={"MLOPS_REGISTRY": "r.example:443/x"}).registry == (
+        "r.example:443/x"
+    )
+
+
+def test_environments_keep_their_order(tmp_path):
+    write(tmp_path, {"mlops.yaml": "registry: r:1/n\nenvironments:\n  - name: dev\n"
+                     "    require_digest: false\n  - name: prod\n"})
+    envs = load_config(tmp_path, environ={}).environments
+    assert [e.name for e in envs] == ["dev", "prod"]
+    assert [e.require_digest for e in envs] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("registry: [\n", "mlops.yaml:2: invalid YAML"),
+        ("registry: a:1/b\nregistry: c:1/d\n", "mlops.yaml:2: invalid YAML: found duplicate key"),
+        ("registry: a:1/b\nbuild:\n  jbos: 3\n", "mlops.yaml:3: unknown key 'jbos' in build; did you mean 'jobs'?"),
+        ("registry: a:1/b\nbuild:\n  jobs: zero\n", "mlops.yaml:3: jobs must be a whole number"),
+        ("registry: http://a:1/b\n", "mlops.yaml:1: registry must look like host[:port]"),
+        ("registry: a:1/b\nenvironments:\n  - name: dev\n  - name: dev\n", "listed twice"),
+        ("registry: a:1/b\nenvironments:\n  - name: ../x\n", "must not contain '..'"),
+        ("x: &a [1]\ny: *a\nregistry: a:1/b\n", "mlops.yaml:2: YAML anchors and aliases are not allowed"),
+        ("", "mlops.yaml:1: file is empty"),
+    ],
+)
+def test_bad_config_is_one_located_line(tmp_path, text, expected):
+    write(tmp_path, {"mlops.yaml": text})
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path, environ={})
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_component_loads_with_defaults(tmp_path):
+    write(tmp_path, COMPONENT)
+    spec = load_component(tmp_path, "a")
+    assert (spec.name, spec.version, spec.folder) == ("a", "1.2.3", "components/a")
+    assert spec.dockerfile == "components/a/Dockerfile" and spec.context == "components/a"
+    assert spec.test is None and spec.depends_on == ()
+
+
+def test_test_command_string_is_split_without_a_shell(tmp_path):
+    write(tmp_path, {**COMPONENT, "components/a/component.yaml":
+                     "name: a\nversion: 1.0.0\ntest: python3 -c 'print(1); print(2)'\n"})
+    assert load_component(tmp_path, "a").test == ("python3", "-c", "print(1); print(2)")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("name: a\nversion: [\n", "components/a/component.yaml:3: invalid YAML"),
+        ("name: b\nversion: 1.0.0\n", "components/a/component.yaml:1: name 'b' does not match its folder 'a'"),
+        ("name: A\nversion: 1.0.0\n", "name 'A' must be lowercase"),
+        ("name: a b\nversion: 1.0.0\n", "must be lowercase"),
+        ("name: ../a\nversion: 1.0.0\n", "must not contain '..'"),
+        ("name: a/b\nversion: 1.0.0\n", "must not contain '..' or path separators"),
+        ("name: a\nversion: 1.0\n", "components/a/component.yaml:2: version must be a semantic version"),
+        ("name: a\nversion: 1.0.0\ndepends_on: [../outside]\n", "leaves the repository"),
+        ("name: a\nversion: 1.0.0\ndepends_on: [/etc]\n", "is absolute"),
+        ("name: a\nversion: 1.0.0\ndepends_on: [libs/missing]\n", "depends_on path not found: libs/missing"),
+        ("name: a\nversion: 1.0.0\ndepend_on: [x]\n", "unknown key 'depend_on' in component.yaml; did you mean 'depends_on'?"),
+        ("name: a\nversion: 1.0.0\ndockerfile: Nope\n", "Dockerfile not found: components/a/Nope"),
+        ("version: 1.0.0\n", "missing required key 'name'"),
+        ("name: a\nversion: 1.0.0\nbuild_args: {BAD-KEY: 1}\n", "not a valid build arg name"),
+        ("name: a\nversion: 1.0.0\ntest: []\n", "test must not be empty"),
+    ],
+)
+def test_bad_component_is_one_located_line(tmp_path, spec, expected):
+    write(tmp_path, {**COMPONENT, "components/a/component.yaml": spec})
+    with pytest.raises(ConfigError) as err:
+        load_component(tmp_path, "a")
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_dockerfile(tmp_path):
+    write(tmp_path, {"components/a/component.yaml": "name: a\nversion: 1.0.0\n"})
+    with pytest.raises(ConfigError, match="Dockerfile not found: components/a/Dockerfile"):
+        load_component(tmp_path, "a")
+
+
+def test_components_are_discovered_sorted(tmp_path):
+    write(tmp_path, {**COMPONENT, "components/b/component.yaml": "name: b\nversion: 0.0.1\n",
+                     "components/b/Dockerfile": "FROM scratch\n", "components/notes/README": "x"})
+    assert [c.name for c in load_components(tmp_path)] == ["a", "b"]
