@@ -78,10 +78,13 @@ def base_image_present() -> bool:
 class RegistryServer:
     """CNCF Distribution (`docker-registry serve`) on 127.0.0.1:<free port>."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, htpasswd: tuple[str, str] | None = None,
+                 readonly: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.htpasswd = htpasswd
+        self.readonly = readonly
 
     @property
     def host(self) -> str:
@@ -94,7 +97,9 @@ class RegistryServer:
             "log:\n  level: error\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.workdir / 'data'}\n"
             "  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{self.port}\n"
+            + ("  maintenance:\n    readonly:\n      enabled: true\n" if self.readonly else "")
+            + f"http:\n  addr: 127.0.0.1:{self.port}\n"
+            + self._auth_config()
         )
         log = open(self.workdir / "registry.log", "wb")  # noqa: SIM115 - kept open for the process
         self.proc = subprocess.Popen(
@@ -104,6 +109,17 @@ class RegistryServer:
             self.stop()
             raise RuntimeError("docker-registry did not start")
         return self
+
+    def _auth_config(self) -> str:
+        if not self.htpasswd:
+            return ""
+        import crypt  # bcrypt via libxcrypt; Distribution's htpasswd needs bcrypt
+
+        user, password = self.htpasswd
+        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+        path = self.workdir / "htpasswd"
+        path.write_text(f"{user}:{hashed}\n")
+        return f"auth:\n  htpasswd:\n    realm: test\n    path: {path}\n"
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
