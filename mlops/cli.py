@@ -71,18 +71,39 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("components", nargs="*", metavar="COMPONENT", help="only these components")
     p.add_argument("--dry-run", action="store_true", help="print the plan; touch no Docker")
     push = p.add_mutually_exclusive_group()
-    push.add_argument("--push", dest="push", action="store_true", default=True,
-                      help="push images to the registry (default)")
-    push.add_argument("--no-push", dest="push", action="store_false",
-                      help="build and test locally only")
-    p.add_argument("--changed-since", metavar="REF",
-                   help="only components whose inputs changed since this git ref")
-    p.add_argument("--build-arg", metavar="KEY=VALUE", action="append", type=_key_value,
-                   default=[], help="override a build arg for this run (repeatable)")
-    p.add_argument("-o", "--output", metavar="FILE", type=Path,
-                   help="write the build record (JSON) here")
-    p.add_argument("-j", "--jobs", type=_positive, metavar="N",
-                   help="parallel builds (default: build.jobs in mlops.yaml, else 2)")
+    push.add_argument(
+        "--push",
+        dest="push",
+        action="store_true",
+        default=True,
+        help="push images to the registry (default)",
+    )
+    push.add_argument(
+        "--no-push", dest="push", action="store_false", help="build and test locally only"
+    )
+    p.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only components whose inputs changed since this git ref",
+    )
+    p.add_argument(
+        "--build-arg",
+        metavar="KEY=VALUE",
+        action="append",
+        type=_key_value,
+        default=[],
+        help="override a build arg for this run (repeatable)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", type=Path, help="write the build record (JSON) here"
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        metavar="N",
+        help="parallel builds (default: build.jobs in mlops.yaml, else 2)",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if an image exists")
     _common(p)
     p.set_defaults(handler=_run_build)

@@ -16,7 +16,10 @@ BUILD_ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # Docker reference grammar, simplified: host[:port]/path with lowercase segments.
 _REF_SEGMENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d+)?"
+_HOST = (
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])"
+    r"(?::\d+)?"
+)
 REGISTRY = re.compile(rf"^{_HOST}(?:/{_REF_SEGMENT})*$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 

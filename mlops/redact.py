@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-_AUTH_HEADER = re.compile(r"(?i)(authorization|x-registry-auth|proxy-authorization)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+(\s+[^\s'\",}]+)?")
+_AUTH_HEADER = re.compile(
+    r"(?i)(authorization|x-registry-auth|proxy-authorization)"
+    r"(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+(\s+[^\s'\",}]+)?"
+)
 _KEYED = re.compile(r"(?i)(password|passwd|token|secret|auth)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+
 from mlops.errors import RegistryError, TransientRegistryError
 from mlops.redact import redact
 from mlops.retry import with_retries

@@ -194,9 +194,7 @@ def _print_outcomes(ctx: Context, record: dict, outcomes: Sequence[Outcome]) -> 
     width = max((len(o.item.name) for o in outcomes), default=0)
     lines = [o.summary_line(width) for o in outcomes]
     counts = {s: sum(o.status == s for o in outcomes) for s in ("built", "reused", "failed")}
-    lines.append(
-        f"{counts['built']} built, {counts['reused']} reused, {counts['failed']} failed"
-    )
+    lines.append(f"{counts['built']} built, {counts['reused']} reused, {counts['failed']} failed")
     ctx.out.result({**record, "ok": counts["failed"] == 0}, "\n".join(lines))
 
 
@@ -206,8 +204,7 @@ def _raise_if_failed(outcomes: Sequence[Outcome]) -> None:
         return
     first = failed[0]
     raise BuildError(
-        f"{len(failed)} of {len(outcomes)} components failed; "
-        f"{first.item.name}: {first.error}"
+        f"{len(failed)} of {len(outcomes)} components failed; {first.item.name}: {first.error}"
     )
 
 

@@ -147,7 +147,10 @@ class _Worker:
         )
         with tar:
             return engine.build(
-                tar, dockerfile, f"{item.image}:{ih_tag(item.input_hash)}", item.build_args,
+                tar,
+                dockerfile,
+                f"{item.image}:{ih_tag(item.input_hash)}",
+                item.build_args,
                 lambda line: self.reporter.log(item.name, line),
             )
 
@@ -157,7 +160,9 @@ class _Worker:
         from mlops.errors import BuildError
 
         self.reporter.status(item.name, "testing")
-        code = engine.run_test(image_id, item.spec.test, lambda l: self.reporter.log(item.name, l))
+        code = engine.run_test(
+            image_id, item.spec.test, lambda line: self.reporter.log(item.name, line)
+        )
         if code != 0:
             raise BuildError(f"test command exited {code}; not pushed")
 
@@ -168,7 +173,7 @@ class _Worker:
         tag = ih_tag(item.input_hash)
         self.reporter.status(item.name, "pushing")
         with_retries(
-            lambda: engine.push(item.image, tag, lambda l: self.reporter.log(item.name, l)),
+            lambda: engine.push(item.image, tag, lambda line: self.reporter.log(item.name, line)),
             lambda exc: isinstance(exc, PushError) and exc.transient,
             attempts=PUSH_ATTEMPTS,
             initial=0.5,
