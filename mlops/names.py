@@ -59,3 +59,11 @@ def normalize_repo_path(path: str) -> str:
 
 def is_digest_ref(reference: str) -> bool:
     return "@" in reference and bool(DIGEST.match(reference.rsplit("@", 1)[1]))
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """`host:port/ns/name` -> (`host:port`, `ns/name`)."""
+    host, _, path = image.partition("/")
+    if not path or not host:
+        raise ValueError(f"image {image!r} has no registry host")
+    return host, path

@@ -55,14 +55,6 @@ class RetryPolicy:
         return cls(attempts=max(1, attempts), read_timeout=timeout)
 
 
-def split_repository(image: str) -> tuple[str, str]:
-    """`host:port/ns/name` -> (`host:port`, `ns/name`)."""
-    host, _, path = image.partition("/")
-    if not path:
-        raise RegistryError(f"image {image!r} has no registry host")
-    return host, path
-
-
 def is_loopback_host(host: str) -> bool:
     name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.index("]")]
     if name == "localhost":

@@ -17,12 +17,13 @@ from mlops.buildcontext import make_context
 from mlops.errors import MlopsError, RegistryError
 from mlops.inputs import ih_tag
 from mlops.plan import BUILD, PlannedComponent
-from mlops.registry import Credentials, Registry, split_repository
+from mlops.names import split_image
 from mlops.ui import Reporter
 
 if TYPE_CHECKING:
     from mlops.commands import Context
     from mlops.commands.build import Lookup
+    from mlops.registry import Registry
 
 PUSH_ATTEMPTS = 4
 
@@ -61,7 +62,7 @@ class RegistryAccess:
     """A lazily created registry client for the configured host."""
 
     def __init__(self, registry: str) -> None:
-        self.host, _ = split_repository(registry + "/x")
+        self.host, _ = split_image(registry + "/x")
         self._client: Registry | None = None
         self._lock = threading.Lock()
 
@@ -69,7 +70,10 @@ class RegistryAccess:
     def client(self) -> Registry:
         with self._lock:
             if self._client is None:
+                # Imported here: requests and docker cost ~0.3 s, and a plan
+                # answered from the local cache needs neither.
                 from mlops.builder import registry_credentials
+                from mlops.registry import Credentials, Registry
 
                 creds = registry_credentials(self.host)
                 self._client = Registry(self.host, Credentials(*creds) if creds else None)
@@ -79,7 +83,7 @@ class RegistryAccess:
         from mlops.commands.build import Lookup
 
         try:
-            return Lookup(self.client.manifest_digest(split_repository(image)[1], tag), "")
+            return Lookup(self.client.manifest_digest(split_image(image)[1], tag), "")
         except RegistryError as exc:
             return Lookup(None, "", error=str(exc))
 
@@ -123,7 +127,7 @@ class _Worker:
     def _reuse(self, item: PlannedComponent) -> Outcome:
         if self.push:
             self.reporter.status(item.name, "tagging in registry")
-            repository = split_repository(item.image)[1]
+            repository = split_image(item.image)[1]
             wanted = [t for t in item.tags if t != ih_tag(item.input_hash)]
             self.access.client.tag(repository, ih_tag(item.input_hash), wanted)
         return Outcome(item, "reused", digest=item.existing_digest)
@@ -179,7 +183,7 @@ class _Worker:
             initial=0.5,
             on_retry=lambda n, exc: self.reporter.log(item.name, f"retrying push: {exc}"),
         )
-        repository = split_repository(item.image)[1]
+        repository = split_image(item.image)[1]
         digest = self.access.client.manifest_digest(repository, tag)
         if not digest:
             raise RegistryError(f"pushed {item.image}:{tag} but the registry does not serve it")
