@@ -1,42 +1,70 @@
-"""A per-clone cache of input hashes known to be in the registry.
+"""Per-clone caches in the git dir (so they need no .gitignore).
 
-Only `--dry-run` trusts it, so that a no-op plan needs no network; a real build
-always asks the registry. It lives in the git dir, so it needs no .gitignore.
+- `DigestCache`: input hashes known to be in the registry. Only `--dry-run`
+  trusts it, so that a no-op plan needs no network; a real build always asks
+  the registry.
+- `SpecCache`: validated component specs keyed by a hash of their file, so a
+  no-op plan over hundreds of components parses no YAML.
+A missing or corrupt cache file only costs the work it would have saved.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
+from mlops import __version__
 from mlops.output import write_json_atomic
 
-CACHE_NAME = "mlops/build-cache.json"
+DIGEST_CACHE = "mlops/build-cache.json"
+SPEC_CACHE = "mlops/spec-cache.json"
 
 
-class DigestCache:
+class JsonCache:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._data: dict[str, dict[str, str]] = self._read()
+        self._data: dict[str, Any] = self._read()
         self._dirty = False
+        self._lock = threading.Lock()
 
-    def _read(self) -> dict[str, dict[str, str]]:
+    def _read(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
-            return {}  # a missing or corrupt cache only costs lookups
+            return {}
         return data if isinstance(data, dict) else {}
 
-    def get(self, image: str, tag: str) -> str | None:
-        value = self._data.get(image, {}).get(tag)
-        return value if isinstance(value, str) else None
+    def get(self, key: str) -> Any:
+        return self._data.get(key)
 
-    def put(self, image: str, tag: str, digest: str) -> None:
-        if self.get(image, tag) != digest:
-            self._data.setdefault(image, {})[tag] = digest
-            self._dirty = True
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            if self._data.get(key) != value:
+                self._data[key] = value
+                self._dirty = True
 
     def save(self) -> None:
-        if self._dirty:
-            write_json_atomic(self.path, self._data)
-            self._dirty = False
+        with self._lock:
+            if self._dirty:
+                write_json_atomic(self.path, self._data)
+                self._dirty = False
+
+
+class DigestCache(JsonCache):
+    def digest(self, image: str, tag: str) -> str | None:
+        value = self.get(f"{image}:{tag}")
+        return value if isinstance(value, str) else None
+
+    def remember(self, image: str, tag: str, digest: str) -> None:
+        self.put(f"{image}:{tag}", digest)
+
+
+class SpecCache(JsonCache):
+    @staticmethod
+    def key(folder: str, content: bytes) -> str:
+        h = hashlib.sha256(f"{__version__}\0{folder}\0".encode())
+        h.update(content)
+        return h.hexdigest()

@@ -10,12 +10,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops import names, schema
 from mlops.errors import ConfigError
 from mlops.schema import Key
 from mlops.yamlio import Located, load_file
+
+if TYPE_CHECKING:
+    from mlops.cache import SpecCache
 
 CONFIG_FILE = "mlops.yaml"
 COMPONENTS_DIR = "components"
@@ -231,26 +234,72 @@ def _environments(doc: Located, node: Any) -> tuple[Environment, ...]:
     return envs
 
 
-def load_component(root: Path, folder_name: str) -> ComponentSpec:
-    """Load and check `components/<folder_name>/component.yaml`."""
+def load_component(root: Path, folder_name: str, cache: SpecCache | None = None) -> ComponentSpec:
+    """Load and check `components/<folder_name>/component.yaml`.
+
+    With a cache, a file whose exact content was validated before skips YAML
+    parsing; the checks against the file system still run every time.
+    """
+    folder = f"{COMPONENTS_DIR}/{folder_name}"
+    path = root / folder / COMPONENT_FILE
+    if cache is not None:
+        spec = _from_cache(root, folder_name, path, cache)
+        if spec is not None:
+            return spec
+    return _load_component_file(root, folder_name, path, cache)
+
+
+def _from_cache(root: Path, folder_name: str, path: Path, cache: SpecCache):
+    try:
+        values = cache.get(cache.key(folder_name, path.read_bytes()))
+    except OSError:
+        return None
+    if not isinstance(values, dict):
+        return None
+    try:
+        spec = _spec_from_values(f"{COMPONENTS_DIR}/{folder_name}", values)
+    except (TypeError, KeyError):
+        return None  # an older cache layout: parse the file again
+    if not _paths_exist(root, spec):
+        return None  # let the full load report the located error
+    return spec
+
+
+def _load_component_file(
+    root: Path, folder_name: str, path: Path, cache: SpecCache | None
+) -> ComponentSpec:
     folder = f"{COMPONENTS_DIR}/{folder_name}"
     display = f"{folder}/{COMPONENT_FILE}"
-    doc = load_file(root / folder / COMPONENT_FILE, display)
+    doc = load_file(path, display)
     values = schema.read_section(doc, doc.data, COMPONENT_KEYS, COMPONENT_FILE)
     _check_name(doc, values["name"], folder_name)
-    spec = ComponentSpec(
+    spec = _spec_from_values(folder, values)
+    _check_paths_exist(root, doc, spec)
+    if cache is not None:
+        cache.put(cache.key(folder_name, path.read_bytes()), _cacheable(values))
+    return spec
+
+
+def _spec_from_values(folder: str, values: Mapping[str, Any]) -> ComponentSpec:
+    test = values["test"]
+    return ComponentSpec(
         name=values["name"],
         version=values["version"],
         folder=folder,
         dockerfile=names.normalize_repo_path(f"{folder}/{values['dockerfile']}"),
         context=values["context"] or folder,
-        build_args=values["build_args"],
-        depends_on=values["depends_on"],
-        test=values["test"],
+        build_args=dict(values["build_args"]),
+        depends_on=tuple(values["depends_on"]),
+        test=tuple(test) if test is not None else None,
         description=values["description"],
     )
-    _check_paths_exist(root, doc, spec)
-    return spec
+
+
+def _cacheable(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, Mapping) else v
+        for k, v in values.items()
+    }
 
 
 def _check_name(doc: Located, name: str, folder_name: str) -> None:
@@ -262,6 +311,14 @@ def _check_name(doc: Located, name: str, folder_name: str) -> None:
             f"{doc.where(doc.data, 'name')}: name {name!r} does not match its folder "
             f"{folder_name!r}"
         )
+
+
+def _paths_exist(root: Path, spec: ComponentSpec) -> bool:
+    return (
+        (root / spec.dockerfile).is_file()
+        and (root / spec.context).is_dir()
+        and all((root / p).exists() for p in spec.depends_on)
+    )
 
 
 def _check_paths_exist(root: Path, doc: Located, spec: ComponentSpec) -> None:
@@ -285,5 +342,5 @@ def component_folders(root: Path) -> list[str]:
     return sorted(p.parent.name for p in base.glob(f"*/{COMPONENT_FILE}"))
 
 
-def load_components(root: Path) -> list[ComponentSpec]:
-    return [load_component(root, name) for name in component_folders(root)]
+def load_components(root: Path, cache: SpecCache | None = None) -> list[ComponentSpec]:
+    return [load_component(root, name, cache) for name in component_folders(root)]

@@ -9,15 +9,18 @@ outright: config never needs them and they are the billion-laughs vector.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
+from typing import TYPE_CHECKING, Any
 
 from mlops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
+
+# ruamel.yaml is imported inside the functions that parse or dump: a build
+# plan answered from caches never needs it, and it costs tens of ms to load.
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -41,9 +44,9 @@ def line_of(container: Any, key: Any = None) -> int:
     try:
         if key is None:
             return int(lc.line) + 1
-        if isinstance(container, CommentedMap):
+        if isinstance(container, Mapping):
             return int(lc.key(key)[0]) + 1
-        if isinstance(container, CommentedSeq):
+        if isinstance(container, list):
             return int(lc.item(key)[0]) + 1
     except (KeyError, IndexError, TypeError, AttributeError):
         pass
@@ -65,7 +68,13 @@ def load_file(path: Path, display: str | None = None) -> Located:
 def loads(raw: bytes | str, name: str) -> Any:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{name}: file is larger than {MAX_CONFIG_BYTES} bytes")
-    text = raw.decode("utf-8", errors="strict") if isinstance(raw, bytes) else raw
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        text = raw.decode("utf-8", errors="strict") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}:1: not UTF-8 text ({exc.reason})") from None
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -78,6 +87,8 @@ def loads(raw: bytes | str, name: str) -> Any:
 
 
 def _refuse_aliases(yaml: YAML, text: str, name: str) -> None:
+    from ruamel.yaml.events import AliasEvent
+
     for event in yaml.parse(io.StringIO(text)):
         if isinstance(event, AliasEvent):
             line = event.start_mark.line + 1 if event.start_mark else 1
@@ -104,6 +115,8 @@ def _first_line(text: str) -> str:
 
 def round_trip() -> YAML:
     """A YAML instance that preserves comments, order and quoting on dump."""
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096

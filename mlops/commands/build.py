@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlops import config as cfg
 from mlops import gitops
-from mlops.cache import CACHE_NAME, DigestCache
+from mlops.cache import DIGEST_CACHE, SPEC_CACHE, DigestCache, SpecCache
 from mlops.commands import Context
 from mlops.commands.build_runner import Outcome, RegistryAccess, run_plan
 from mlops.errors import BuildError, MlopsError, UsageError
@@ -34,11 +34,14 @@ class BuildOptions:
 
 def build(ctx: Context, opts: BuildOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
-    specs = _select(cfg.load_components(ctx.root), opts.components)
+    git_dir = gitops.git_dir(ctx.root)
+    spec_cache = SpecCache(git_dir / SPEC_CACHE)
+    specs = _select(cfg.load_components(ctx.root, spec_cache), opts.components)
+    spec_cache.save()
     if opts.changed_since:
         specs = _changed_only(ctx.root, specs, opts.changed_since)
     state = gitops.tree_state(ctx.root, _all_input_paths(specs))
-    cache = DigestCache(gitops.git_dir(ctx.root) / CACHE_NAME)
+    cache = DigestCache(git_dir / DIGEST_CACHE)
     access = RegistryAccess(config.registry)
     plan = _plan(config, specs, state, opts, access, cache)
     if opts.dry_run:
@@ -48,7 +51,7 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     outcomes = run_plan(ctx, plan, access, opts.push, opts.jobs or config.build.jobs)
     for o in outcomes:
         if o.digest:
-            cache.put(o.item.image, ih_tag(o.item.input_hash), o.digest)
+            cache.remember(o.item.image, ih_tag(o.item.input_hash), o.digest)
     cache.save()
     record = build_record(config.registry, state.head, outcomes)
     if opts.output:
@@ -138,7 +141,7 @@ def _lookup_existing(hashed: list[_Hashed], access, cache, opts: BuildOptions) -
     results: dict[str, Lookup] = {}
     missing = []
     for h in hashed:
-        cached = cache.get(h.image, ih_tag(h.input_hash)) if opts.dry_run else None
+        cached = cache.digest(h.image, ih_tag(h.input_hash)) if opts.dry_run else None
         if cached or opts.force:
             results[h.spec.name] = Lookup(cached, " (local cache)")
         else:
@@ -148,7 +151,7 @@ def _lookup_existing(hashed: list[_Hashed], access, cache, opts: BuildOptions) -
         results.update({h.spec.name: f for h, f in zip(missing, found, strict=True)})
     for h in hashed:
         if results[h.spec.name].digest:
-            cache.put(h.image, ih_tag(h.input_hash), results[h.spec.name].digest)
+            cache.remember(h.image, ih_tag(h.input_hash), results[h.spec.name].digest)
     return results
 
 

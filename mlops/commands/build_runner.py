@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from mlops.buildcontext import make_context
 from mlops.errors import MlopsError, RegistryError
 from mlops.inputs import ih_tag
-from mlops.plan import BUILD, PlannedComponent
 from mlops.names import split_image
+from mlops.plan import BUILD, PlannedComponent
 from mlops.ui import Reporter
 
 if TYPE_CHECKING:
