@@ -111,3 +111,35 @@ def test_components_are_discovered_sorted(tmp_path):
     write(tmp_path, {**COMPONENT, "components/b/component.yaml": "name: b\nversion: 0.0.1\n",
                      "components/b/Dockerfile": "FROM scratch\n", "components/notes/README": "x"})
     assert [c.name for c in load_components(tmp_path)] == ["a", "b"]
+
+
+def test_spec_cache_hits_and_still_checks_the_file_system(tmp_path):
+    from mlops.cache import SpecCache
+
+    write(tmp_path, COMPONENT)
+    cache = SpecCache(tmp_path / "cache.json")
+    first = load_components(tmp_path, cache)
+    cache.save()
+    assert (tmp_path / "cache.json").exists()
+    reloaded = SpecCache(tmp_path / "cache.json")
+    assert load_components(tmp_path, reloaded) == first
+    (tmp_path / "components/a/Dockerfile").unlink()
+    with pytest.raises(ConfigError, match="components/a/component.yaml:1: Dockerfile not found"):
+        load_components(tmp_path, reloaded)
+
+
+def test_spec_cache_misses_when_the_file_changes(tmp_path):
+    from mlops.cache import SpecCache
+
+    write(tmp_path, COMPONENT)
+    cache = SpecCache(tmp_path / "cache.json")
+    load_components(tmp_path, cache)
+    write(tmp_path, {"components/a/component.yaml": "name: a\nversion: 2.0.0\n"})
+    assert load_components(tmp_path, cache)[0].version == "2.0.0"
+
+
+def test_corrupt_spec_cache_is_ignored(tmp_path):
+    from mlops.cache import SpecCache
+
+    write(tmp_path, {**COMPONENT, "cache.json": "{not json"})
+    assert load_components(tmp_path, SpecCache(tmp_path / "cache.json"))[0].name == "a"
