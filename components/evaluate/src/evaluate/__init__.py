@@ -1,0 +1,1 @@
+"""Score a trained classifier on the held-out test CSV."""

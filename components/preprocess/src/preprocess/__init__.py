@@ -1,0 +1,1 @@
+"""Split and standardise scikit-learn's bundled breast-cancer data set."""

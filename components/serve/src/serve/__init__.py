@@ -1,0 +1,1 @@
+"""KServe custom predictor for the breast-cancer classifier."""

@@ -1,0 +1,3 @@
+from serve.server import main
+
+raise SystemExit(main())

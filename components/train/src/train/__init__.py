@@ -1,0 +1,1 @@
+"""Fit a logistic-regression classifier on a preprocessed training CSV."""
