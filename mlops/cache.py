@@ -64,7 +64,6 @@ class DigestCache(JsonCache):
 
 class SpecCache(JsonCache):
     @staticmethod
-    def key(folder: str, content: bytes) -> str:
-        h = hashlib.sha256(f"{__version__}\0{folder}\0".encode())
-        h.update(content)
-        return h.hexdigest()
+    def key(folder: str, blob_id: str) -> str:
+        """One key per (mlops version, folder, file content as a git blob id)."""
+        return hashlib.sha256(f"{__version__}\0{folder}\0{blob_id}".encode()).hexdigest()

@@ -19,6 +19,7 @@ from mlops.yamlio import Located, load_file
 
 if TYPE_CHECKING:
     from mlops.cache import SpecCache
+    from mlops.inputs import FileIndex
 
 CONFIG_FILE = "mlops.yaml"
 COMPONENTS_DIR = "components"
@@ -234,33 +235,52 @@ def _environments(doc: Located, node: Any) -> tuple[Environment, ...]:
     return envs
 
 
-def load_component(root: Path, folder_name: str, cache: SpecCache | None = None) -> ComponentSpec:
+def load_component(
+    root: Path,
+    folder_name: str,
+    cache: SpecCache | None = None,
+    index: FileIndex | None = None,
+) -> ComponentSpec:
     """Load and check `components/<folder_name>/component.yaml`.
 
     With a cache, a file whose exact content was validated before skips YAML
-    parsing; the checks against the file system still run every time.
+    parsing. With an index of tracked files, the cache key is the file's blob
+    id and the existence checks are index lookups, so nothing is read or
+    stat'ed; any doubt falls back to the full, located checks.
     """
     folder = f"{COMPONENTS_DIR}/{folder_name}"
     path = root / folder / COMPONENT_FILE
     if cache is not None:
-        spec = _from_cache(root, folder_name, path, cache)
+        spec = _from_cache(root, folder_name, path, cache, index)
         if spec is not None:
             return spec
     return _load_component_file(root, folder_name, path, cache)
 
 
-def _from_cache(root: Path, folder_name: str, path: Path, cache: SpecCache):
+def _cache_key(folder_name: str, path: Path, cache: SpecCache, index: FileIndex | None):
+    """Keyed by git blob id: read from the index when tracked, else computed from the file."""
+    from mlops.inputs import git_blob_id  # here: mlops.inputs imports this module
+
+    tracked = index.get(f"{COMPONENTS_DIR}/{folder_name}/{COMPONENT_FILE}") if index else None
+    if tracked is not None:
+        return cache.key(folder_name, tracked.blob)
     try:
-        values = cache.get(cache.key(folder_name, path.read_bytes()))
+        return cache.key(folder_name, git_blob_id(path.read_bytes()))
     except OSError:
         return None
+
+
+def _from_cache(root: Path, folder_name: str, path: Path, cache: SpecCache, index):
+    key = _cache_key(folder_name, path, cache, index)
+    values = cache.get(key) if key else None
     if not isinstance(values, dict):
         return None
     try:
         spec = _spec_from_values(f"{COMPONENTS_DIR}/{folder_name}", values)
     except (TypeError, KeyError):
         return None  # an older cache layout: parse the file again
-    if not _paths_exist(root, spec):
+    exists = _indexed_paths_exist if index is not None else _paths_exist
+    if not exists(index if index is not None else root, spec):  # type: ignore[arg-type]
         return None  # let the full load report the located error
     return spec
 
@@ -275,8 +295,9 @@ def _load_component_file(
     _check_name(doc, values["name"], folder_name)
     spec = _spec_from_values(folder, values)
     _check_paths_exist(root, doc, spec)
-    if cache is not None:
-        cache.put(cache.key(folder_name, path.read_bytes()), _cacheable(values))
+    key = _cache_key(folder_name, path, cache, index=None) if cache is not None else None
+    if cache is not None and key:
+        cache.put(key, _cacheable(values))
     return spec
 
 
@@ -321,6 +342,14 @@ def _paths_exist(root: Path, spec: ComponentSpec) -> bool:
     )
 
 
+def _indexed_paths_exist(index: FileIndex, spec: ComponentSpec) -> bool:
+    return (
+        index.get(spec.dockerfile) is not None
+        and index.has_dir(spec.context)
+        and all(index.get(p) is not None or index.has_dir(p) for p in spec.depends_on)
+    )
+
+
 def _check_paths_exist(root: Path, doc: Located, spec: ComponentSpec) -> None:
     if not (root / spec.dockerfile).is_file():
         key = "dockerfile" if "dockerfile" in doc.data else "name"
@@ -342,5 +371,7 @@ def component_folders(root: Path) -> list[str]:
     return sorted(p.parent.name for p in base.glob(f"*/{COMPONENT_FILE}"))
 
 
-def load_components(root: Path, cache: SpecCache | None = None) -> list[ComponentSpec]:
-    return [load_component(root, name, cache) for name in component_folders(root)]
+def load_components(
+    root: Path, cache: SpecCache | None = None, index: FileIndex | None = None
+) -> list[ComponentSpec]:
+    return [load_component(root, name, cache, index) for name in component_folders(root)]

@@ -1,17 +1,19 @@
-"""Git adapter: the only importer of GitPython.
+"""Git adapter: the only module that runs git or imports GitPython.
 
-Reads what the build needs to know about a working tree: the tracked files
-with their blob ids (dirty files hashed from the working tree), the HEAD
-commit and what changed since a ref.
+Read-only plumbing on the build's hot path (`ls-files`, `diff-index`) runs
+`git` directly, two processes in parallel: a no-op plan over hundreds of
+components is measured against `git ls-files | sha256sum`, and importing
+GitPython alone costs several times that floor. GitPython is imported lazily
+by the operations that write (commits, pushes).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import git
 
 from mlops.errors import GitError
 from mlops.inputs import TrackedFile, git_blob_id
@@ -19,6 +21,8 @@ from mlops.inputs import TrackedFile, git_blob_id
 
 @dataclass(frozen=True)
 class TreeState:
+    """Tracked files (sorted, with working-tree edits folded in), dirty paths, HEAD."""
+
     files: tuple[TrackedFile, ...]
     dirty: frozenset[str]
     head: str | None
@@ -26,75 +30,60 @@ class TreeState:
 
 def find_root(start: Path) -> Path:
     """The top of the git work tree containing `start`."""
-    try:
-        repo = git.Repo(start, search_parent_directories=True)
-    except git.NoSuchPathError:
-        raise GitError(f"{start}: no such directory") from None
-    except git.InvalidGitRepositoryError:
-        raise GitError(f"{start}: not inside a git repository (use --repo DIR)") from None
-    if repo.working_tree_dir is None:
-        raise GitError(f"{start}: is a bare repository; mlops needs a work tree")
-    return Path(repo.working_tree_dir)
+    if not start.exists():
+        raise GitError(f"{start}: no such directory")
+    proc = _spawn(start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel")
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        if "not a git repository" in err:
+            raise GitError(f"{start}: not inside a git repository (use --repo DIR)")
+        raise GitError(f"{start}: {_first_line(err) or 'not a git work tree'}")
+    return Path(out.strip())
 
 
-def _repo(root: Path) -> git.Repo:
-    try:
-        return git.Repo(root)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise GitError(f"{root}: not a git repository") from None
+def git_dir(root: Path) -> Path:
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    return Path(_git(root, "rev-parse", "--absolute-git-dir").strip())
 
 
-def _run(repo: git.Repo, *args: str) -> str:
-    try:
-        return str(repo.git.execute(["git", *args], strip_newline_in_stdout=False))
-    except git.GitCommandError as exc:
-        detail = (exc.stderr or "").strip().replace("\n", " ")
-        raise GitError(f"git {args[0]} failed: {detail or exc.status}") from None
-
-
-def head_commit(repo: git.Repo) -> str | None:
-    try:
-        return repo.head.commit.hexsha
-    except ValueError:
-        return None  # no commits yet
+def head_commit(root: Path) -> str | None:
+    proc = _spawn(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    out, _ = proc.communicate()
+    return out.strip() or None
 
 
 def tree_state(root: Path, paths: Sequence[str]) -> TreeState:
     """Tracked files below `paths`, with working-tree edits folded in."""
-    repo = _repo(root)
-    head = head_commit(repo)
-    index = _ls_files(repo, paths)
-    dirty = _dirty_paths(repo, head, paths)
+    head = head_commit(root)
+    listing = _spawn(root, "ls-files", "-s", "-z", "--", *paths)
+    changes = (
+        _spawn(root, "diff-index", "--name-only", "-z", "HEAD", "--", *paths)
+        if head
+        else _spawn(root, "ls-files", "-z", "--", *paths)  # no commit yet: all dirty
+    )
+    index = _parse_ls_files(_finish(listing, "ls-files"))
+    dirty = {p for p in _finish(changes, "diff-index").split("\0") if p}
     files = [_fold_worktree(root, f) if f.path in dirty else f for f in index]
-    present = tuple(f for f in files if f is not None)
-    return TreeState(files=tuple(sorted(present)), dirty=frozenset(dirty), head=head)
+    present = sorted(f for f in files if f is not None)
+    return TreeState(files=tuple(present), dirty=frozenset(dirty), head=head)
 
 
-def _ls_files(repo: git.Repo, paths: Sequence[str]) -> list[TrackedFile]:
-    out = _run(repo, "ls-files", "-s", "-z", "--", *paths)
+def _parse_ls_files(out: str) -> list[TrackedFile]:
     files = []
     for entry in out.split("\0"):
-        if not entry:
-            continue
-        meta, path = entry.split("\t", 1)
-        mode, blob, _stage = meta.split(" ")
-        files.append(TrackedFile(path=path, mode=mode, blob=blob))
+        if entry:
+            meta, path = entry.split("\t", 1)
+            mode, blob, _stage = meta.split(" ")
+            files.append(TrackedFile(path=path, mode=mode, blob=blob))
     return files
-
-
-def _dirty_paths(repo: git.Repo, head: str | None, paths: Sequence[str]) -> set[str]:
-    """Tracked paths whose working-tree content may differ from HEAD."""
-    if head is None:
-        out = _run(repo, "ls-files", "-z", "--", *paths)
-    else:
-        out = _run(repo, "diff-index", "--name-only", "-z", "HEAD", "--", *paths)
-    return {p for p in out.split("\0") if p}
 
 
 def _fold_worktree(root: Path, f: TrackedFile) -> TrackedFile | None:
     path = root / f.path
     if path.is_symlink():
-        return TrackedFile(f.path, "120000", git_blob_id(str(path.readlink()).encode()))
+        return TrackedFile(f.path, "120000", git_blob_id(os.fsencode(path.readlink())))
     try:
         content = path.read_bytes()
     except FileNotFoundError:
@@ -105,16 +94,44 @@ def _fold_worktree(root: Path, f: TrackedFile) -> TrackedFile | None:
 
 def changed_since(root: Path, ref: str, paths: Iterable[str]) -> set[str]:
     """Tracked paths that differ between `ref` and the working tree."""
-    repo = _repo(root)
-    if ref.startswith("-"):
+    if ref.startswith("-") or head_commit(root) is None:
         raise GitError(f"unknown git ref {ref!r}")
-    try:
-        repo.git.execute(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"])
-    except git.GitCommandError:
-        raise GitError(f"unknown git ref {ref!r}") from None
-    out = _run(repo, "diff", "--name-only", "-z", ref, "--", *paths)
+    check = _spawn(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    check.communicate()
+    if check.returncode != 0:
+        raise GitError(f"unknown git ref {ref!r}")
+    out = _git(root, "diff", "--name-only", "-z", ref, "--", *paths)
     return {p for p in out.split("\0") if p}
 
 
-def git_dir(root: Path) -> Path:
-    return Path(_repo(root).git_dir)
+# -- running git ----------------------------------------------------------
+
+
+def _spawn(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    try:
+        return subprocess.Popen(
+            ["git", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+
+
+def _finish(proc: subprocess.Popen[str], what: str) -> str:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise GitError(f"git {what} failed: {_first_line(err) or proc.returncode}")
+    return out
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return _finish(_spawn(cwd, *args), args[0])
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""

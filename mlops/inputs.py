@@ -26,22 +26,41 @@ class TrackedFile:
     blob: str
 
 
-def files_under(files: Sequence[TrackedFile], paths: Iterable[str]) -> list[TrackedFile]:
-    """The files (sorted by path) at or below any of `paths`; `files` must be sorted."""
-    keys = [f.path for f in files]
-    chosen: dict[str, TrackedFile] = {}
-    for path in paths:
-        if path == ".":
-            return list(files)
-        exact = bisect.bisect_left(keys, path)
-        if exact < len(keys) and keys[exact] == path:
-            chosen[path] = files[exact]
+class FileIndex:
+    """Tracked files sorted by path, for prefix lookups without rescanning."""
+
+    def __init__(self, files: Iterable[TrackedFile]) -> None:
+        self.files = sorted(files)
+        self.keys = [f.path for f in self.files]
+        self._by_path = dict(zip(self.keys, self.files, strict=True))
+
+    def get(self, path: str) -> TrackedFile | None:
+        return self._by_path.get(path)
+
+    def has_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
-        start = bisect.bisect_left(keys, prefix)
-        end = bisect.bisect_left(keys, prefix[:-1] + "0")  # '0' sorts right after '/'
-        for f in files[start:end]:
-            chosen[f.path] = f
-    return [chosen[k] for k in sorted(chosen)]
+        i = bisect.bisect_left(self.keys, prefix)
+        return path == "." or (i < len(self.keys) and self.keys[i].startswith(prefix))
+
+    def under(self, paths: Iterable[str]) -> list[TrackedFile]:
+        """The files (sorted by path) at or below any of `paths`."""
+        chosen: dict[str, TrackedFile] = {}
+        for path in paths:
+            if path == ".":
+                return list(self.files)
+            exact = self._by_path.get(path)
+            if exact is not None:
+                chosen[path] = exact
+            prefix = path.rstrip("/") + "/"
+            start = bisect.bisect_left(self.keys, prefix)
+            end = bisect.bisect_left(self.keys, prefix[:-1] + "0")  # '0' sorts right after '/'
+            chosen.update(zip(self.keys[start:end], self.files[start:end], strict=True))
+        return [chosen[k] for k in sorted(chosen)]
+
+
+def files_under(files: Sequence[TrackedFile], paths: Iterable[str]) -> list[TrackedFile]:
+    """The files at or below any of `paths` (a one-off `FileIndex(files).under`)."""
+    return FileIndex(files).under(paths)
 
 
 def effective_build_args(

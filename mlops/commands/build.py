@@ -12,8 +12,8 @@ from mlops import gitops
 from mlops.cache import DIGEST_CACHE, SPEC_CACHE, DigestCache, SpecCache
 from mlops.commands import Context
 from mlops.commands.build_runner import Outcome, RegistryAccess, run_plan
-from mlops.errors import BuildError, MlopsError, UsageError
-from mlops.inputs import effective_build_args, files_under, ih_tag, input_hash
+from mlops.errors import BuildError, ConfigError, MlopsError, UsageError
+from mlops.inputs import FileIndex, TrackedFile, effective_build_args, ih_tag, input_hash
 from mlops.output import write_json_atomic
 from mlops.plan import BUILD, REUSE, PlannedComponent, decide, image_repository, tags_for
 
@@ -35,15 +35,14 @@ class BuildOptions:
 def build(ctx: Context, opts: BuildOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
     git_dir = gitops.git_dir(ctx.root)
-    spec_cache = SpecCache(git_dir / SPEC_CACHE)
-    specs = _select(cfg.load_components(ctx.root, spec_cache), opts.components)
-    spec_cache.save()
+    state, index, specs = _load_specs(ctx.root, git_dir)
+    specs = _select(specs, opts.components)
+    _check_tracked(specs, index)
     if opts.changed_since:
         specs = _changed_only(ctx.root, specs, opts.changed_since)
-    state = gitops.tree_state(ctx.root, _all_input_paths(specs))
     cache = DigestCache(git_dir / DIGEST_CACHE)
     access = RegistryAccess(config.registry)
-    plan = _plan(config, specs, state, opts, access, cache)
+    plan = _plan(config, specs, state, index, opts, access, cache)
     if opts.dry_run:
         cache.save()
         _print_plan(ctx, plan, state.head)
@@ -59,6 +58,40 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     _print_outcomes(ctx, record, outcomes)
     _raise_if_failed(outcomes)
     return 0
+
+
+def _load_specs(root: Path, git_dir: Path):
+    """Tracked files, their index and the component specs, reading as little as possible."""
+    state = gitops.tree_state(root, [cfg.COMPONENTS_DIR])
+    index = FileIndex(state.files)
+    spec_cache = SpecCache(git_dir / SPEC_CACHE)
+    specs = cfg.load_components(root, spec_cache, index)
+    spec_cache.save()
+    extra = _outside_components(specs)
+    if extra:
+        more = gitops.tree_state(root, extra)
+        state = gitops.TreeState(
+            files=tuple(sorted(set(state.files) | set(more.files))),
+            dirty=state.dirty | more.dirty,
+            head=state.head,
+        )
+        index = FileIndex(state.files)
+    return state, index, specs
+
+
+def _outside_components(specs: Sequence[cfg.ComponentSpec]) -> list[str]:
+    inside = cfg.COMPONENTS_DIR + "/"
+    return sorted({p for s in specs for p in s.input_paths if not p.startswith(inside)})
+
+
+def _check_tracked(specs: Sequence[cfg.ComponentSpec], index: FileIndex) -> None:
+    """Builds use tracked files only, so an untracked Dockerfile would vanish from the context."""
+    for spec in specs:
+        if index.get(spec.dockerfile) is None:
+            raise ConfigError(
+                f"{spec.dockerfile} is not tracked by git; `git add` it "
+                "(mlops builds from tracked files only)"
+            )
 
 
 def _select(specs: list[cfg.ComponentSpec], wanted: Sequence[str]) -> list[cfg.ComponentSpec]:
@@ -94,8 +127,8 @@ class Lookup:
     error: str | None = None
 
 
-def _plan(config, specs, state, opts: BuildOptions, access, cache) -> list[PlannedComponent]:
-    hashed = [_hash_one(config, spec, state, opts.build_args) for spec in specs]
+def _plan(config, specs, state, index, opts, access, cache) -> list[PlannedComponent]:
+    hashed = [_hash_one(config, spec, state, index, opts.build_args) for spec in specs]
     lookups = _lookup_existing(hashed, access, cache, opts)
     return [_planned(h, lookups[h.spec.name], state, opts) for h in hashed]
 
@@ -107,14 +140,16 @@ class _Hashed:
     input_hash: str
     build_args: Mapping[str, str]
     dirty: bool
+    context_files: tuple[TrackedFile, ...]
 
 
-def _hash_one(config, spec, state, overrides) -> _Hashed:
-    files = files_under(state.files, spec.input_paths)
+def _hash_one(config, spec, state, index: FileIndex, overrides) -> _Hashed:
+    files = index.under(spec.input_paths)
     args = effective_build_args(spec, config.build, overrides)
-    dirty = any(_touches(p, spec.input_paths) for p in state.dirty)
+    dirty = bool(state.dirty) and any(_touches(p, spec.input_paths) for p in state.dirty)
     image = image_repository(config.registry, spec.name)
-    return _Hashed(spec, image, input_hash(spec, files, args), args, dirty)
+    context = files if spec.input_paths == (spec.context,) else index.under([spec.context])
+    return _Hashed(spec, image, input_hash(spec, files, args), args, dirty, tuple(context))
 
 
 def _planned(h: _Hashed, found: Lookup, state, opts: BuildOptions) -> PlannedComponent:
@@ -132,7 +167,7 @@ def _planned(h: _Hashed, found: Lookup, state, opts: BuildOptions) -> PlannedCom
         existing_digest=found.digest,
         dirty=h.dirty,
         blocked=found.error if (found.error and _strict(opts)) else None,
-        context_files=tuple(files_under(state.files, [h.spec.context])),
+        context_files=h.context_files,
     )
 
 

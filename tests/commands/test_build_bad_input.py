@@ -89,3 +89,15 @@ def test_not_a_git_repo(tmp_path, capsys):
     code = main(["build", "--repo", str(tmp_path)])
     assert code == 1
     assert "not inside a git repository" in capsys.readouterr().err
+
+
+def test_untracked_component_asks_for_git_add(project, registry, tmp_path):
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("good")})
+    proj.write(tiny_component("fresh"))  # written, never `git add`ed
+    result = proj.run("build", "--output", str(tmp_path / "build.json"))
+    assert result.code == 1
+    assert ("components/fresh/Dockerfile is not tracked by git; `git add` it "
+            "(mlops builds from tracked files only)") in result.err
+    assert not (tmp_path / "build.json").exists()
+    assert server.tags(f"{ns.split('/', 1)[1]}/good") == []
