@@ -3,8 +3,9 @@
 - `DigestCache`: input hashes known to be in the registry. Only `--dry-run`
   trusts it, so that a no-op plan needs no network; a real build always asks
   the registry.
-- `SpecCache`: validated component specs keyed by a hash of their file, so a
-  no-op plan over hundreds of components parses no YAML.
+- `ParseCache`: the validated content of `mlops.yaml` and each
+  `component.yaml`, keyed by the file's git blob id, so a no-op plan over
+  hundreds of components parses no YAML.
 A missing or corrupt cache file only costs the work it would have saved.
 """
 
@@ -20,7 +21,7 @@ from mlops import __version__
 from mlops.output import write_json_atomic
 
 DIGEST_CACHE = "mlops/build-cache.json"
-SPEC_CACHE = "mlops/spec-cache.json"
+PARSE_CACHE = "mlops/parse-cache.json"
 
 
 class JsonCache:
@@ -62,8 +63,8 @@ class DigestCache(JsonCache):
         self.put(f"{image}:{tag}", digest)
 
 
-class SpecCache(JsonCache):
+class ParseCache(JsonCache):
     @staticmethod
-    def key(folder: str, blob_id: str) -> str:
-        """One key per (mlops version, folder, file content as a git blob id)."""
-        return hashlib.sha256(f"{__version__}\0{folder}\0{blob_id}".encode()).hexdigest()
+    def key(name: str, blob_id: str) -> str:
+        """One key per (mlops version, file, content as a git blob id)."""
+        return hashlib.sha256(f"{__version__}\0{name}\0{blob_id}".encode()).hexdigest()

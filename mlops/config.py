@@ -18,7 +18,7 @@ from mlops.schema import Key
 from mlops.yamlio import Located, load_file
 
 if TYPE_CHECKING:
-    from mlops.cache import SpecCache
+    from mlops.cache import ParseCache
     from mlops.inputs import FileIndex
 
 CONFIG_FILE = "mlops.yaml"
@@ -183,16 +183,53 @@ class ComponentSpec:
         return tuple(dict.fromkeys((self.folder, self.context, *self.depends_on)))
 
 
-def load_config(root: Path, environ: Mapping[str, str] | None = None) -> MlopsConfig:
+def load_config(
+    root: Path, environ: Mapping[str, str] | None = None, cache: ParseCache | None = None
+) -> MlopsConfig:
+    """Load `mlops.yaml`; with a cache, content validated before is not parsed again."""
     environ = os.environ if environ is None else environ
-    doc = load_file(root / CONFIG_FILE, CONFIG_FILE)
+    path = root / CONFIG_FILE
+    cached = _cached_config_data(path, cache)
+    if cached is not None and cached[1] is not None:
+        try:
+            return _config_from(root, Located(CONFIG_FILE, cached[1]), environ)
+        except ConfigError:
+            pass  # fall through to a full parse, which reports the located error
+    doc = load_file(path, CONFIG_FILE)
+    config = _config_from(root, doc, environ)
+    if cache is not None and cached is not None:
+        _store_plain(cache, cached[0], doc.data)
+    return config
+
+
+def _cached_config_data(path: Path, cache: ParseCache | None) -> tuple[str, Any] | None:
+    from mlops.inputs import git_blob_id  # here: mlops.inputs imports this module
+
+    if cache is None:
+        return None
+    try:
+        key = cache.key(CONFIG_FILE, git_blob_id(path.read_bytes()))
+    except OSError:
+        return None
+    return key, cache.get(key)
+
+
+def _store_plain(cache: ParseCache, key: str, data: Any) -> None:
+    import json
+
+    try:
+        cache.put(key, json.loads(json.dumps(data)))
+    except (TypeError, ValueError):
+        pass  # values JSON cannot hold (dates, tags): just parse this file every time
+
+
+def _config_from(root: Path, doc: Located, environ: Mapping[str, str]) -> MlopsConfig:
     if doc.data is None:
         raise ConfigError(f"{CONFIG_FILE}:1: file is empty")
     top = schema.read_section(doc, doc.data, CONFIG_KEYS, CONFIG_FILE)
-    registry = _registry_from(top["registry"], environ, doc)
     return MlopsConfig(
         root=root,
-        registry=registry,
+        registry=_registry_from(top["registry"], environ, doc),
         build=_build_settings(doc, doc.data.get("build")),
         environments=_environments(doc, doc.data.get("environments")),
         git=GitSettings(**_section_or_empty(doc, doc.data.get("git"), GIT_KEYS, "git")),
@@ -238,7 +275,7 @@ def _environments(doc: Located, node: Any) -> tuple[Environment, ...]:
 def load_component(
     root: Path,
     folder_name: str,
-    cache: SpecCache | None = None,
+    cache: ParseCache | None = None,
     index: FileIndex | None = None,
 ) -> ComponentSpec:
     """Load and check `components/<folder_name>/component.yaml`.
@@ -248,30 +285,30 @@ def load_component(
     id and the existence checks are index lookups, so nothing is read or
     stat'ed; any doubt falls back to the full, located checks.
     """
-    folder = f"{COMPONENTS_DIR}/{folder_name}"
-    path = root / folder / COMPONENT_FILE
     if cache is not None:
-        spec = _from_cache(root, folder_name, path, cache, index)
+        spec = _from_cache(root, folder_name, cache, index)
         if spec is not None:
             return spec
+    path = root / COMPONENTS_DIR / folder_name / COMPONENT_FILE
     return _load_component_file(root, folder_name, path, cache)
 
 
-def _cache_key(folder_name: str, path: Path, cache: SpecCache, index: FileIndex | None):
+def _cache_key(root: Path, folder_name: str, cache: ParseCache, index: FileIndex | None):
     """Keyed by git blob id: read from the index when tracked, else computed from the file."""
     from mlops.inputs import git_blob_id  # here: mlops.inputs imports this module
 
-    tracked = index.get(f"{COMPONENTS_DIR}/{folder_name}/{COMPONENT_FILE}") if index else None
+    rel = f"{COMPONENTS_DIR}/{folder_name}/{COMPONENT_FILE}"
+    tracked = index.get(rel) if index else None
     if tracked is not None:
-        return cache.key(folder_name, tracked.blob)
+        return cache.key(rel, tracked.blob)
     try:
-        return cache.key(folder_name, git_blob_id(path.read_bytes()))
+        return cache.key(rel, git_blob_id((root / rel).read_bytes()))
     except OSError:
         return None
 
 
-def _from_cache(root: Path, folder_name: str, path: Path, cache: SpecCache, index):
-    key = _cache_key(folder_name, path, cache, index)
+def _from_cache(root: Path, folder_name: str, cache: ParseCache, index):
+    key = _cache_key(root, folder_name, cache, index)
     values = cache.get(key) if key else None
     if not isinstance(values, dict):
         return None
@@ -286,7 +323,7 @@ def _from_cache(root: Path, folder_name: str, path: Path, cache: SpecCache, inde
 
 
 def _load_component_file(
-    root: Path, folder_name: str, path: Path, cache: SpecCache | None
+    root: Path, folder_name: str, path: Path, cache: ParseCache | None
 ) -> ComponentSpec:
     folder = f"{COMPONENTS_DIR}/{folder_name}"
     display = f"{folder}/{COMPONENT_FILE}"
@@ -295,7 +332,7 @@ def _load_component_file(
     _check_name(doc, values["name"], folder_name)
     spec = _spec_from_values(folder, values)
     _check_paths_exist(root, doc, spec)
-    key = _cache_key(folder_name, path, cache, index=None) if cache is not None else None
+    key = _cache_key(root, folder_name, cache, index=None) if cache is not None else None
     if cache is not None and key:
         cache.put(key, _cacheable(values))
     return spec
@@ -307,7 +344,7 @@ def _spec_from_values(folder: str, values: Mapping[str, Any]) -> ComponentSpec:
         name=values["name"],
         version=values["version"],
         folder=folder,
-        dockerfile=names.normalize_repo_path(f"{folder}/{values['dockerfile']}"),
+        dockerfile=f"{folder}/{values['dockerfile']}",  # both parts already normalized
         context=values["context"] or folder,
         build_args=dict(values["build_args"]),
         depends_on=tuple(values["depends_on"]),
@@ -365,13 +402,19 @@ def _check_paths_exist(root: Path, doc: Located, spec: ComponentSpec) -> None:
 
 def component_folders(root: Path) -> list[str]:
     """Names of the folders under components/ that hold a component.yaml."""
-    base = root / COMPONENTS_DIR
-    if not base.is_dir():
+    base = os.path.join(root, COMPONENTS_DIR)
+    try:
+        entries = list(os.scandir(base))
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted(p.parent.name for p in base.glob(f"*/{COMPONENT_FILE}"))
+    return sorted(
+        e.name
+        for e in entries
+        if e.is_dir() and os.path.isfile(os.path.join(e.path, COMPONENT_FILE))
+    )
 
 
 def load_components(
-    root: Path, cache: SpecCache | None = None, index: FileIndex | None = None
+    root: Path, cache: ParseCache | None = None, index: FileIndex | None = None
 ) -> list[ComponentSpec]:
     return [load_component(root, name, cache, index) for name in component_folders(root)]

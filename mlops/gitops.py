@@ -65,19 +65,22 @@ def tree_state(root: Path, paths: Sequence[str]) -> TreeState:
     )
     index = _parse_ls_files(_finish(listing, "ls-files"))
     dirty = {p for p in _finish(changes, "diff-index").split("\0") if p}
-    files = [_fold_worktree(root, f) if f.path in dirty else f for f in index]
-    present = sorted(f for f in files if f is not None)
-    return TreeState(files=tuple(present), dirty=frozenset(dirty), head=head)
+    if dirty:
+        folded = (_fold_worktree(root, f) if f.path in dirty else f for f in index)
+        index = [f for f in folded if f is not None]
+    # git lists paths sorted by bytes, which for UTF-8 is code point order: no re-sort.
+    return TreeState(files=tuple(index), dirty=frozenset(dirty), head=head)
 
 
 def _parse_ls_files(out: str) -> list[TrackedFile]:
-    files = []
+    """`<mode> <blob> <stage>\t<path>` entries, NUL-separated; unmerged paths once."""
+    files: dict[str, TrackedFile] = {}
     for entry in out.split("\0"):
         if entry:
             meta, path = entry.split("\t", 1)
-            mode, blob, _stage = meta.split(" ")
-            files.append(TrackedFile(path=path, mode=mode, blob=blob))
-    return files
+            mode, blob, _stage = meta.split(" ")  # blob ids are SHA-1 or SHA-256
+            files[path] = TrackedFile(path, mode, blob)
+    return list(files.values())
 
 
 def _fold_worktree(root: Path, f: TrackedFile) -> TrackedFile | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlops.config import BuildSettings, ComponentSpec
 
@@ -17,9 +17,12 @@ HASH_VERSION = b"mlops-input-hash/v1"
 IH_TAG_LENGTH = 20
 
 
-@dataclass(frozen=True, order=True)
-class TrackedFile:
-    """One file as git sees it: repo-relative path, mode and blob id."""
+class TrackedFile(NamedTuple):
+    """One file as git sees it: repo-relative path, mode and blob id.
+
+    A NamedTuple, not a dataclass: hundreds are made and sorted per plan, and
+    tuples compare in C.
+    """
 
     path: str
     mode: str
@@ -29,8 +32,8 @@ class TrackedFile:
 class FileIndex:
     """Tracked files sorted by path, for prefix lookups without rescanning."""
 
-    def __init__(self, files: Iterable[TrackedFile]) -> None:
-        self.files = sorted(files)
+    def __init__(self, files: Iterable[TrackedFile], presorted: bool = False) -> None:
+        self.files = list(files) if presorted else sorted(files)
         self.keys = [f.path for f in self.files]
         self._by_path = dict(zip(self.keys, self.files, strict=True))
 

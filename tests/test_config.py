@@ -113,33 +113,56 @@ def test_components_are_discovered_sorted(tmp_path):
     assert [c.name for c in load_components(tmp_path)] == ["a", "b"]
 
 
-def test_spec_cache_hits_and_still_checks_the_file_system(tmp_path):
-    from mlops.cache import SpecCache
+def test_parse_cache_hits_and_still_checks_the_file_system(tmp_path):
+    from mlops.cache import ParseCache
 
     write(tmp_path, COMPONENT)
-    cache = SpecCache(tmp_path / "cache.json")
+    cache = ParseCache(tmp_path / "cache.json")
     first = load_components(tmp_path, cache)
     cache.save()
     assert (tmp_path / "cache.json").exists()
-    reloaded = SpecCache(tmp_path / "cache.json")
+    reloaded = ParseCache(tmp_path / "cache.json")
     assert load_components(tmp_path, reloaded) == first
     (tmp_path / "components/a/Dockerfile").unlink()
     with pytest.raises(ConfigError, match="components/a/component.yaml:1: Dockerfile not found"):
         load_components(tmp_path, reloaded)
 
 
-def test_spec_cache_misses_when_the_file_changes(tmp_path):
-    from mlops.cache import SpecCache
+def test_parse_cache_misses_when_the_file_changes(tmp_path):
+    from mlops.cache import ParseCache
 
     write(tmp_path, COMPONENT)
-    cache = SpecCache(tmp_path / "cache.json")
+    cache = ParseCache(tmp_path / "cache.json")
     load_components(tmp_path, cache)
     write(tmp_path, {"components/a/component.yaml": "name: a\nversion: 2.0.0\n"})
     assert load_components(tmp_path, cache)[0].version == "2.0.0"
 
 
-def test_corrupt_spec_cache_is_ignored(tmp_path):
-    from mlops.cache import SpecCache
+def test_corrupt_parse_cache_is_ignored(tmp_path):
+    from mlops.cache import ParseCache
 
     write(tmp_path, {**COMPONENT, "cache.json": "{not json"})
-    assert load_components(tmp_path, SpecCache(tmp_path / "cache.json"))[0].name == "a"
+    assert load_components(tmp_path, ParseCache(tmp_path / "cache.json"))[0].name == "a"
+
+
+def test_config_cache_hit_still_applies_the_environment(tmp_path):
+    from mlops.cache import ParseCache
+
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns\nbuild:\n  jobs: 3\n"})
+    cache = ParseCache(tmp_path / "cache.json")
+    first = load_config(tmp_path, environ={}, cache=cache)
+    assert cache.get(next(iter(cache._data))) is not None  # stored after validating
+    again = load_config(tmp_path, environ={"MLOPS_REGISTRY": "r:1/other"}, cache=cache)
+    assert again.build.jobs == first.build.jobs == 3
+    assert again.registry == "r:1/other"
+
+
+def test_config_cache_misses_on_change_and_errors_stay_located(tmp_path):
+    from mlops.cache import ParseCache
+
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns\n"})
+    cache = ParseCache(tmp_path / "cache.json")
+    load_config(tmp_path, environ={}, cache=cache)
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns\nbuild:\n  jbos: 1\n"})
+    with pytest.raises(ConfigError, match="mlops.yaml:3: unknown key 'jbos'"):
+        load_config(tmp_path, environ={}, cache=cache)

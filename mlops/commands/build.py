@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlops import config as cfg
 from mlops import gitops
-from mlops.cache import DIGEST_CACHE, SPEC_CACHE, DigestCache, SpecCache
+from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.commands import Context
 from mlops.commands.build_runner import Outcome, RegistryAccess, run_plan
 from mlops.errors import BuildError, ConfigError, MlopsError, UsageError
@@ -33,9 +33,10 @@ class BuildOptions:
 
 
 def build(ctx: Context, opts: BuildOptions) -> int:
-    config = cfg.load_config(ctx.root, ctx.environ)
     git_dir = gitops.git_dir(ctx.root)
-    state, index, specs = _load_specs(ctx.root, git_dir)
+    parse_cache = ParseCache(git_dir / PARSE_CACHE)
+    config = cfg.load_config(ctx.root, ctx.environ, parse_cache)
+    state, index, specs = _load_specs(ctx.root, parse_cache)
     specs = _select(specs, opts.components)
     _check_tracked(specs, index)
     if opts.changed_since:
@@ -60,13 +61,12 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     return 0
 
 
-def _load_specs(root: Path, git_dir: Path):
+def _load_specs(root: Path, parse_cache: ParseCache):
     """Tracked files, their index and the component specs, reading as little as possible."""
     state = gitops.tree_state(root, [cfg.COMPONENTS_DIR])
-    index = FileIndex(state.files)
-    spec_cache = SpecCache(git_dir / SPEC_CACHE)
-    specs = cfg.load_components(root, spec_cache, index)
-    spec_cache.save()
+    index = FileIndex(state.files, presorted=True)
+    specs = cfg.load_components(root, parse_cache, index)
+    parse_cache.save()
     extra = _outside_components(specs)
     if extra:
         more = gitops.tree_state(root, extra)
