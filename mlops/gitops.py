@@ -32,7 +32,14 @@ def find_root(start: Path) -> Path:
     """The top of the git work tree containing `start`."""
     if not start.exists():
         raise GitError(f"{start}: no such directory")
-    proc = _spawn(start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel")
+    here = start if start.is_dir() else start.parent
+    if "GIT_DIR" not in os.environ and "GIT_WORK_TREE" not in os.environ:
+        # Walking up for `.git` (a dir, or a file for worktrees and submodules)
+        # answers the common case without starting a process.
+        for folder in (here, *here.parents):
+            if (folder / ".git").exists():
+                return folder
+    proc = _spawn(here, "rev-parse", "--show-toplevel")
     out, err = proc.communicate()
     if proc.returncode != 0:
         if "not a git repository" in err:
@@ -56,15 +63,17 @@ def head_commit(root: Path) -> str | None:
 
 def tree_state(root: Path, paths: Sequence[str]) -> TreeState:
     """Tracked files below `paths`, with working-tree edits folded in."""
-    head = head_commit(root)
+    # Three processes at once: the plan waits for the slowest, not the sum.
+    rev = _spawn(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     listing = _spawn(root, "ls-files", "-s", "-z", "--", *paths)
-    changes = (
-        _spawn(root, "diff-index", "--name-only", "-z", "HEAD", "--", *paths)
-        if head
-        else _spawn(root, "ls-files", "-z", "--", *paths)  # no commit yet: all dirty
-    )
+    changes = _spawn(root, "diff-index", "--name-only", "-z", "HEAD", "--", *paths)
+    head = rev.communicate()[0].strip() or None
     index = _parse_ls_files(_finish(listing, "ls-files"))
-    dirty = {p for p in _finish(changes, "diff-index").split("\0") if p}
+    if head is None:
+        changes.communicate()  # no commit yet: every tracked file counts as dirty
+        dirty = {f.path for f in index}
+    else:
+        dirty = {p for p in _finish(changes, "diff-index").split("\0") if p}
     if dirty:
         folded = (_fold_worktree(root, f) if f.path in dirty else f for f in index)
         index = [f for f in folded if f is not None]
