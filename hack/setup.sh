@@ -46,7 +46,14 @@ start_docker_engine() {
   log "dockerd did not come up; see /var/log/mlops-dockerd.log" && exit 1
 }
 
+compile_bytecode() {
+  # With PYTHONDONTWRITEBYTECODE set (as on CI machines) an editable install is
+  # recompiled at every start; compiling once keeps `mlops` start-up fast.
+  python3 -m compileall -q mlops >/dev/null
+}
+
 install_debian_packages
 install_python_package
+compile_bytecode
 start_docker_engine
 bash hack/base-image.sh
