@@ -127,6 +127,92 @@ def _run_build(ctx, args: argparse.Namespace) -> int:
     )
 
 
+def _add_compile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compile",
+        help="compile pipelines into an environment's overlay, images pinned by digest",
+        description=(
+            "Compile pipelines/<PIPELINE>.py with the kfp SDK into Kubeflow Pipelines' "
+            "Pipeline + PipelineVersion resources under environments/<env>/pipelines/, "
+            "listed in the overlay's kustomization. Component images resolve to the "
+            "digests pinned in the overlay, or in a build record with --build. An "
+            "unchanged pipeline is not recompiled."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("pipelines", nargs="*", metavar="PIPELINE", help="only these pipelines")
+    p.add_argument("--env", required=True, help="environment whose overlay to write")
+    p.add_argument(
+        "--build",
+        metavar="FILE",
+        type=Path,
+        help="take images from this build record instead of the overlay's pins",
+    )
+    p.add_argument("--force", action="store_true", help="recompile even if nothing changed")
+    _common(p)
+    p.set_defaults(handler=_run_compile)
+
+
+def _run_compile(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.compile import CompileOptions, compile_pipelines
+
+    return compile_pipelines(
+        ctx,
+        CompileOptions(
+            env=args.env, pipelines=tuple(args.pipelines), build=args.build, force=args.force
+        ),
+    )
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a compiled pipeline locally on the pinned images",
+        description=(
+            "Run environments/<env>/pipelines/<PIPELINE>.yaml, exactly as compiled, with "
+            "kfp.local's Docker runner on the pinned images. Writes metrics.json, the model "
+            "and run.json to --output-dir (default .mlops/runs/<env>/<pipeline>/)."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("pipeline", metavar="PIPELINE")
+    p.add_argument("--env", required=True, help="environment whose compiled pipeline to run")
+    p.add_argument(
+        "--local",
+        action="store_true",
+        required=True,
+        help="run on this machine with Docker (the only mode so far)",
+    )
+    p.add_argument("--output-dir", metavar="DIR", type=Path, help="where to put the outputs")
+    p.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        type=_key_value,
+        default=[],
+        help="a pipeline parameter (repeatable)",
+    )
+    _common(p)
+    p.set_defaults(handler=_run_run)
+
+
+def _run_run(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.run import RunOptions, run
+
+    return run(
+        ctx,
+        RunOptions(
+            pipeline=args.pipeline,
+            env=args.env,
+            local=args.local,
+            output_dir=args.output_dir,
+            params=dict(args.param),
+        ),
+    )
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mlops",
@@ -138,6 +224,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mlops {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_build(sub)
+    _add_compile(sub)
+    _add_run(sub)
     return parser
 
 

@@ -42,12 +42,16 @@ class Output:
 
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
     """Write `document` so readers see the old file or the whole new one, never half."""
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temp file beside `path`, fsync, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -1,0 +1,228 @@
+"""`mlops compile`: pipelines -> Pipeline + PipelineVersion manifests in an overlay.
+
+Every pipeline is compiled in memory first; files are written only when all
+of them compiled, so a bad pipeline leaves the overlay untouched. An
+unchanged pipeline (same sources, same images) is not recompiled at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from mlops import __version__, gitops, kfpc, overlay
+from mlops import config as cfg
+from mlops import pipelines as pl
+from mlops.cache import JsonCache
+from mlops.commands import Context
+from mlops.dsl import UnknownComponentError
+from mlops.errors import ConfigError, UsageError
+from mlops.output import write_text_atomic
+
+COMPILE_CACHE = "mlops/compile-cache.json"
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    env: str
+    pipelines: tuple[str, ...] = ()
+    build: Path | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class PipelineSource:
+    name: str
+    path: Path
+    display: str
+
+
+@dataclass
+class Compiled:
+    source: PipelineSource
+    output: str  # repo-relative path of the manifest
+    status: str  # compiled | unchanged
+    version: str
+    text: str
+    components: tuple[str, ...] = ()
+    images: dict[str, str] = field(default_factory=dict)
+
+
+def compile_pipelines(ctx: Context, opts: CompileOptions) -> int:
+    config = cfg.load_config(ctx.root, ctx.environ)
+    env = environment(config, opts.env)
+    overlay_text = overlay.read_text(ctx.root, env.name)
+    images = resolve_images(ctx.root, env.name, opts.build, overlay_text)
+    sources = discover(ctx.root, opts.pipelines)
+    cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
+    source_digest = _sources_digest(ctx.root)
+    known = set(cfg.component_folders(ctx.root))
+    results = [
+        _compile_one(ctx.root, env, s, images, known, cache, source_digest, opts.force)
+        for s in sources
+    ]
+    _write(ctx.root, env.name, results, overlay_text)
+    cache.save()
+    _report(ctx, env.name, results)
+    return 0
+
+
+def environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
+    try:
+        return config.environment(name)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def resolve_images(root: Path, env: str, build: Path | None, overlay_text: str) -> dict:
+    """Component -> image reference, from a build record or the environment's pins."""
+    if build is not None:
+        return pl.images_from_build(_read_json(build), str(build))
+    display = overlay.display_path(env)
+    pins = overlay.image_pins(overlay.parse(overlay_text, display), display)
+    return {
+        name: pl.image_ref(pin.new_name or name, pin.digest, pin.new_tag)
+        for name, pin in pins.items()
+    }
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: build record not found") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable JSON build record ({exc})") from None
+
+
+def discover(root: Path, wanted: Sequence[str]) -> list[PipelineSource]:
+    folder = root / pl.PIPELINES_DIR
+    found = {
+        p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_") and p.is_file()
+    }
+    names = list(dict.fromkeys(wanted)) or sorted(found)
+    missing = [n for n in names if n not in found]
+    if missing:
+        known = ", ".join(sorted(found)) or "none"
+        raise UsageError(f"unknown pipeline {missing[0]!r} (known: {known})")
+    sources = []
+    for stem in names:
+        display = f"{pl.PIPELINES_DIR}/{found[stem].name}"
+        sources.append(PipelineSource(pl.resource_name(stem, display), found[stem], display))
+    return sources
+
+
+def _sources_digest(root: Path) -> str:
+    """Everything under pipelines/ that a pipeline module could import, plus tool versions."""
+    files = [
+        (str(p.relative_to(root)), p.read_bytes())
+        for p in sorted((root / pl.PIPELINES_DIR).rglob("*.py"))
+        if p.is_file()
+    ]
+    return pl.source_hash(files, [__version__, metadata.version("kfp")])
+
+
+def output_path(env: str, name: str) -> str:
+    return f"{overlay.ENVIRONMENTS_DIR}/{env}/{pl.PIPELINES_DIR}/{name}.yaml"
+
+
+def _compile_one(root, env, source, images, known, cache, source_digest, force) -> Compiled:
+    output = output_path(env.name, source.name)
+    hit = None if force else _cache_hit(root / output, cache, output, source_digest, images)
+    if hit is not None:
+        return hit_result(source, output, hit)
+    loaded = kfpc.load_pipeline(
+        source.path, source.display, source.name, _resolver(images, known, env.name, source)
+    )
+    docs = kfpc.compile_manifests(loaded, pl.PLACEHOLDER_VERSION)
+    version = pl.name_version(docs, source.name)
+    pl.check_images(docs, source.display, env.name, env.require_digest)
+    text = pl.render(docs, source.display)
+    used = {c: images[c] for c in loaded.components}
+    cache.put(
+        output,
+        {
+            "source": source_digest,
+            "components": list(loaded.components),
+            "input": pl.input_hash(source_digest, images, loaded.components),
+            "output": _sha(text),
+            "version": version,
+        },
+    )
+    return Compiled(source, output, "compiled", version, text, loaded.components, used)
+
+
+def _cache_hit(path: Path, cache, output, source_digest, images) -> dict | None:
+    entry = cache.get(output)
+    if not isinstance(entry, dict) or entry.get("source") != source_digest:
+        return None
+    components = entry.get("components") or []
+    if entry.get("input") != pl.input_hash(source_digest, images, components):
+        return None
+    try:
+        current = path.read_text()
+    except OSError:
+        return None
+    return entry if _sha(current) == entry.get("output") else None
+
+
+def hit_result(source: PipelineSource, output: str, entry: dict) -> Compiled:
+    return Compiled(source, output, "unchanged", entry["version"], "", tuple(entry["components"]))
+
+
+def _resolver(images: Mapping[str, str], known: set[str], env: str, source: PipelineSource):
+    def resolve(component: str) -> str:
+        if component not in known:
+            raise UnknownComponentError(
+                f"references unknown component {component!r} "
+                f"(components/: {', '.join(sorted(known)) or 'none'})"
+            )
+        if component not in images:
+            raise ConfigError(
+                f"{source.display}: environment {env} has no pinned image for component "
+                f"{component!r}; promote a build to {env} or pass --build FILE"
+            )
+        return images[component]
+
+    return resolve
+
+
+def _write(root: Path, env: str, results: list[Compiled], overlay_text: str) -> None:
+    text = overlay_text
+    display = overlay.display_path(env)
+    for r in results:
+        if r.status == "compiled":
+            write_text_atomic(root / r.output, r.text)
+        text = overlay.add_resource(text, f"{pl.PIPELINES_DIR}/{r.source.name}.yaml", display)
+    if text != overlay_text:
+        write_text_atomic(overlay.kustomization_path(root, env), text)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _report(ctx: Context, env: str, results: list[Compiled]) -> None:
+    doc = {
+        "env": env,
+        "pipelines": [
+            {
+                "pipeline": r.source.name,
+                "source": r.source.display,
+                "status": r.status,
+                "version": r.version,
+                "path": r.output,
+                "components": list(r.components),
+            }
+            for r in results
+        ],
+    }
+    width = max((len(r.source.name) for r in results), default=0)
+    lines = [f"{r.status:<9}  {r.source.name:<{width}}  {r.version}  {r.output}" for r in results]
+    if not results:
+        lines = ["no pipelines under pipelines/"]
+    ctx.out.result(doc, "\n".join(lines))

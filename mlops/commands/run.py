@@ -1,0 +1,149 @@
+"""`mlops run PIPELINE --env ENV --local`: run the compiled pipeline on this machine.
+
+It runs exactly what `mlops compile` wrote into the overlay (the IR inside the
+PipelineVersion), with kfp.local's DockerRunner on the pinned images, then
+collects the `model` and `metrics` outputs where the promotion gates read them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops import config as cfg
+from mlops import kfpc
+from mlops import pipelines as pl
+from mlops.commands import Context
+from mlops.commands.compile import environment, output_path
+from mlops.errors import ConfigError, MlopsError, UsageError
+from mlops.output import write_json_atomic
+
+RUNS_DIR = ".mlops/runs"
+PARAM_TYPES = {"NUMBER_DOUBLE": float, "NUMBER_INTEGER": int, "STRING": str}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    pipeline: str
+    env: str
+    local: bool = True
+    output_dir: Path | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+def run(ctx: Context, opts: RunOptions) -> int:
+    if not opts.local:
+        raise UsageError("only local runs are supported: pass --local")
+    config = cfg.load_config(ctx.root, ctx.environ)
+    env = environment(config, opts.env)
+    rel = output_path(env.name, pl.resource_name(opts.pipeline, opts.pipeline))
+    docs = _compiled(ctx.root, rel, env.name)
+    version = pl.version_of(docs)
+    pl.check_images(docs, rel, env.name, env.require_digest)
+    spec = version["spec"]["pipelineSpec"]
+    arguments = _arguments(spec, opts.params)
+    out_dir = (opts.output_dir or ctx.root / RUNS_DIR / env.name / opts.pipeline).resolve()
+    ctx.out.note(f"running {rel} ({version['metadata']['name']}) locally; outputs in {out_dir}")
+    outputs = kfpc.run_local(spec, out_dir / "artifacts", arguments)
+    record = _collect(outputs, out_dir, env.name, opts.pipeline, version, spec, arguments)
+    write_json_atomic(out_dir / "run.json", record)
+    _report(ctx, record)
+    return 0
+
+
+def _compiled(root: Path, rel: str, env: str) -> list[dict[str, Any]]:
+    try:
+        text = (root / rel).read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{rel}: not compiled for environment {env}; run `mlops compile --env {env}` first"
+        ) from None
+    return pl.parse_rendered(text)
+
+
+def _arguments(spec: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+    declared = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    arguments: dict[str, Any] = {}
+    for key, raw in params.items():
+        if key not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise UsageError(f"unknown pipeline parameter {key!r} (parameters: {known})")
+        kind = declared[key].get("parameterType", "STRING")
+        arguments[key] = _cast(key, raw, kind)
+    return arguments
+
+
+def _cast(key: str, raw: str, kind: str) -> Any:
+    if kind == "BOOLEAN":
+        if raw.lower() not in ("true", "false"):
+            raise UsageError(f"parameter {key} takes true or false, got {raw!r}")
+        return raw.lower() == "true"
+    try:
+        return PARAM_TYPES.get(kind, str)(raw)
+    except ValueError:
+        raise UsageError(f"parameter {key} takes a {kind.lower()}, got {raw!r}") from None
+
+
+def _collect(outputs, out_dir: Path, env: str, name: str, version, spec, arguments) -> dict:
+    metrics_art, model_art = outputs.get("metrics"), outputs.get("model")
+    if metrics_art is None:
+        raise MlopsError(f"pipeline {name} has no output named 'metrics'")
+    metrics = read_metrics(kfpc.artifact_path(metrics_art))
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    record: dict[str, Any] = {
+        "pipeline": name,
+        "env": env,
+        "version": version["metadata"]["name"],
+        "images": pl.executor_images(spec),
+        "parameters": arguments,
+        "metrics": metrics,
+        "metrics_file": str(out_dir / "metrics.json"),
+    }
+    if model_art is not None:
+        model = _copy_model(kfpc.artifact_path(model_art), out_dir / "model")
+        record["model_uri"] = model.as_uri()
+    return record
+
+
+def read_metrics(path: Path | None) -> dict[str, float]:
+    """A flat JSON object of metric name to finite number, or a clear error."""
+    if path is None or not path.is_file():
+        raise MlopsError("the pipeline's metrics output holds no file")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise MlopsError(f"metrics output is not JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in data.values()
+    ):
+        raise MlopsError("metrics output must be a flat JSON object of finite numbers")
+    return {str(k): float(v) for k, v in data.items()}
+
+
+def _copy_model(source: Path | None, target_dir: Path) -> Path:
+    if source is None or not source.exists():
+        raise MlopsError("the pipeline's model output holds no file")
+    if target_dir.exists():
+        shutil.rmtree(target_dir)
+    target_dir.mkdir(parents=True)
+    if source.is_dir():
+        shutil.copytree(source, target_dir, dirs_exist_ok=True)
+        return target_dir
+    target = target_dir / "model.joblib"
+    shutil.copy2(source, target)
+    return target_dir
+
+
+def _report(ctx: Context, record: dict) -> None:
+    lines = [f"{record['pipeline']} ({record['version']}) on {record['env']}:"]
+    lines += [f"  {k:<10} {v:.4f}" for k, v in sorted(record["metrics"].items())]
+    lines.append(f"metrics: {record['metrics_file']}")
+    if "model_uri" in record:
+        lines.append(f"model:   {record['model_uri']}")
+    ctx.out.result(record, "\n".join(lines))
