@@ -1,0 +1,51 @@
+import pytest
+
+from mlops import pipelines as pl
+from mlops.errors import ConfigError
+
+SPEC = {"pipelineInfo": {"name": "t"}, "sdkVersion": "kfp-2.16.1", "deploymentSpec": {
+    "executors": {"exec-a": {"container": {"image": "r/a@sha256:" + "a" * 64}},
+                  "exec-b": {"container": {"image": "r/b:1.0"}}}}}
+
+
+def docs(spec=SPEC):
+    return [{"kind": "Pipeline", "metadata": {"name": "t"}},
+            {"kind": "PipelineVersion", "metadata": {"name": "x"}, "spec": {"pipelineSpec": spec}}]
+
+
+def test_ir_hash_ignores_sdk_version_only():
+    other_sdk = {**SPEC, "sdkVersion": "kfp-9.9.9"}
+    assert pl.ir_hash(SPEC) == pl.ir_hash(other_sdk)
+    assert pl.ir_hash(SPEC) != pl.ir_hash({**SPEC, "pipelineInfo": {"name": "u"}})
+
+
+def test_version_name_is_content_addressed():
+    d = docs()
+    name = pl.name_version(d, "training")
+    assert name == "training-" + pl.ir_hash(SPEC)[:10]
+    assert d[1]["metadata"]["name"] == name
+
+
+def test_tag_refused_where_digests_are_required():
+    with pytest.raises(ConfigError, match="executor exec-b uses image 'r/b:1.0', not pinned"):
+        pl.check_images(docs(), "p.py", "prod", require_digest=True)
+    pl.check_images(docs(), "p.py", "dev", require_digest=False)
+
+
+@pytest.mark.parametrize(("stem", "ok"), [("training", True), ("my_pipe", True),
+                                          ("Training", False), ("a" * 43, False), ("-x", False)])
+def test_resource_names(stem, ok):
+    if ok:
+        assert pl.resource_name(stem, "f") == stem.replace("_", "-")
+    else:
+        with pytest.raises(ConfigError):
+            pl.resource_name(stem, "f")
+
+
+def test_images_from_build_record():
+    record = {"builds": [{"component": "a", "image": "r/a", "tags": ["1.0"], "digest": None},
+                         {"component": "b", "image": "r/b", "digest": "sha256:" + "b" * 64}]}
+    assert pl.images_from_build(record, "b.json") == {"a": "r/a:1.0", "b": "r/b@sha256:" + "b" * 64}
+    for bad in ({}, {"builds": [{"image": "x"}]}, {"builds": [{"component": "a", "digest": "md5:1"}]}):
+        with pytest.raises(ConfigError):
+            pl.images_from_build(bad, "b.json")
