@@ -1,0 +1,130 @@
+"""End to end on real parts: build -> compile -> run locally -> serve the model.
+
+One module-scoped project, because each step feeds the next and the images
+are big; each test is one step and fails on its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import mlops_yaml, reference_files
+from tests.support.services import free_port
+from tests.commands.test_compile import repo_files
+
+pytestmark = [pytest.mark.usefixtures("docker_engine"), pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory, registry_server):
+    """A dict the steps fill in, in order."""
+    import uuid
+
+    from tests.conftest import Project, git
+
+    base = tmp_path_factory.mktemp("e2e")
+    path = base / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    ns = f"{registry_server.host}/e2e{uuid.uuid4().hex[:8]}"
+    files = {"mlops.yaml": mlops_yaml(ns), **reference_files(), **repo_files("pipelines"),
+             **{k: v for k, v in repo_files("environments").items() if "/pipelines/" not in k}}
+    return {"path": path, "ns": ns, "base": base, "files": files, "Project": Project}
+
+
+@pytest.fixture
+def proj(flow, capsys, monkeypatch):
+    monkeypatch.delenv("MLOPS_REGISTRY", raising=False)
+    p = flow["Project"](flow["path"], capsys, monkeypatch)
+    if not (flow["path"] / "mlops.yaml").exists():
+        p.write(flow["files"])
+        p.commit("initial")
+    return p
+
+
+def test_1_build(proj, flow):
+    out = flow["base"] / "build.json"
+    result = proj.run("build", "--output", str(out))
+    assert result.code == 0, result.err
+    flow["build"] = out
+
+
+def test_2_compile(proj, flow):
+    result = proj.run("compile", "--env", "dev", "--build", str(flow["build"]), "--json")
+    assert result.code == 0, result.err
+    assert result.json["pipelines"][0]["status"] == "compiled"
+
+
+def test_3_run_pulls_the_pushed_images_and_trains(proj, flow):
+    record = json.loads(flow["build"].read_text())
+    for b in record["builds"]:  # untag locally so the run must pull by digest
+        subprocess.run(["docker", "rmi", f"{b['image']}@{b['digest']}"], capture_output=True)
+    out = flow["base"] / "run"
+    result = proj.run("run", "training", "--env", "dev", "--local", "--output-dir", str(out),
+                      "--json")
+    assert result.code == 0, result.err[-3000:]
+    run = result.json
+    digests = {b["component"]: b["digest"] for b in record["builds"]}
+    assert run["images"]["exec-train"].endswith(digests["train"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"accuracy", "f1", "roc_auc"}
+    assert metrics["accuracy"] > 0.9 and metrics["roc_auc"] > 0.9  # chance is ~0.63
+    assert run["metrics"] == metrics
+    assert (out / "model" / "model.joblib").stat().st_size > 0
+    flow["run_dir"] = out
+    flow["serve"] = f"{record['builds'][[b['component'] for b in record['builds']].index('serve')]['image']}@{digests['serve']}"
+
+
+def _rows(run_dir: Path, n: int) -> tuple[list[list[float]], list[int]]:
+    test_csv = next(run_dir.glob("artifacts/*/preprocess/test"))
+    with test_csv.open() as fh:
+        rows = list(csv.DictReader(fh))[:n]
+    features = [[float(v) for k, v in r.items() if k != "target"] for r in rows]
+    return features, [int(float(r["target"])) for r in rows]
+
+
+def _post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+
+def test_4_serve_answers_v1_v2_and_exposes_metrics(flow):
+    http, grpc = free_port(), free_port()
+    container = subprocess.run(
+        ["docker", "run", "-d", "--rm", "--network", "host",
+         "-v", f"{flow['run_dir'] / 'model'}:/mnt/models:ro", flow["serve"],
+         "--model_name", "cancer", "--http_port", str(http), "--grpc_port", str(grpc)],
+        capture_output=True, text=True, check=True).stdout.strip()
+    base = f"http://127.0.0.1:{http}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/v2/models/cancer/ready", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, "serve did not become ready"
+                time.sleep(0.5)
+        features, targets = _rows(flow["run_dir"], 20)
+        v1 = _post(f"{base}/v1/models/cancer:predict", {"instances": features})["predictions"]
+        flat = [x for row in features for x in row]
+        v2 = _post(f"{base}/v2/models/cancer/infer", {"inputs": [
+            {"name": "input-0", "shape": [len(features), 30], "datatype": "FP32", "data": flat}]})
+        assert v2["outputs"][0]["data"] == v1
+        assert sum(p == t for p, t in zip(v1, targets, strict=True)) >= 18
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        assert 'serve_inference_requests_total{code="200",model_name="cancer",protocol="v1"} 1.0' in text
+        assert "request_predict_seconds" in text
+    finally:
+        subprocess.run(["docker", "stop", "-t", "2", container], capture_output=True)
