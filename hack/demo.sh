@@ -55,12 +55,23 @@ mlops build --repo "$demo/work" --output "$demo/build.json"
 log "no-op rebuild: nothing changed, so nothing is built"
 mlops build --repo "$demo/work" --dry-run
 
+log "mlops compile --env dev: pipelines pinned to the digests just built"
+mlops compile --repo "$demo/work" --env dev --build "$demo/build.json"
+
+log "mlops run training --env dev --local: the compiled pipeline on the pushed images"
+mlops run training --repo "$demo/work" --env dev --local --output-dir "$demo/run" --json >"$demo/run.json"
+
 log "summary"
-python3 - "$demo/build.json" "$start" <<'PY'
+python3 - "$demo" "$start" <<'PY'
 import json, sys, time
-record = json.load(open(sys.argv[1]))
+demo, start = sys.argv[1], int(sys.argv[2])
+record = json.load(open(f"{demo}/build.json"))
+run = json.load(open(f"{demo}/run.json"))
 print(f"source commit {record['source_commit'][:12]}, registry {record['registry']}")
 for b in record["builds"]:
-    print(f"  {b['component']:<11} {b['status']:<7} {b['image']}@{b['digest']}")
-print(f"build record: .demo/build.json ({time.time() - int(sys.argv[2]):.0f}s)")
+    print(f"  {b['component']:<11} {b['status']:<7} {b['image']}@{b['digest'][:19]}...")
+print(f"pipeline {run['pipeline']} compiled as {run['version']} (environments/dev/pipelines/)")
+print("metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(run["metrics"].items())))
+print(f"model: {run['model_uri']}")
+print(f"build record .demo/build.json, run record .demo/run.json ({time.time() - start:.0f}s)")
 PY

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.commands.test_compile import repo_files
 from tests.conftest import mlops_yaml, reference_files
 from tests.support.services import free_port
-from tests.commands.test_compile import repo_files
 
 pytestmark = [pytest.mark.usefixtures("docker_engine"), pytest.mark.slow]
 

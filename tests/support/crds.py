@@ -17,7 +17,7 @@ import yaml
 CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> openAPIV3Schema, for every CRD file present."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
