@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops import names, schema
+from mlops.envconfig import Environment, MetricGate, read_environments
 from mlops.errors import ConfigError
 from mlops.schema import Key
 from mlops.yamlio import Located, load_file
@@ -33,14 +34,6 @@ def _registry(value: Any, where: str) -> str:
         raise ConfigError(
             f"{where} must look like host[:port][/namespace] (no scheme), got {text!r}"
         )
-    return text
-
-
-def _env_name(value: Any, where: str) -> str:
-    text = schema.string(value, where)
-    problem = names.component_name_problem(text)
-    if problem:
-        raise ConfigError(f"{where} {problem}")
     return text
 
 
@@ -79,12 +72,17 @@ BUILD_KEYS: dict[str, Key] = {
     ),
 }
 
-ENVIRONMENT_KEYS: dict[str, Key] = {
-    "name": Key(_env_name, "Environment name; its overlay is environments/<name>/.", required=True),
-    "require_digest": Key(
-        schema.boolean,
-        "Refuse any image reference that is not pinned by digest.",
-        default=True,
+APPROVAL_KEYS: dict[str, Key] = {
+    "allowed_signers": Key(
+        _repo_path,
+        "Allowed-signers file (git's gpg.ssh.allowedSignersFile format) that approvals are "
+        "verified against, relative to the repository root.",
+        default=".mlops/allowed_signers",
+    ),
+    "release_managers": Key(
+        schema.string_list,
+        "Principals (as in the allowed-signers file) whose signed approvals count.",
+        default=(),
     ),
 }
 
@@ -104,6 +102,7 @@ CONFIG_KEYS: dict[str, Key] = {
         lambda v, w: v, "Ordered environments a release moves through.", default=None
     ),
     "git": Key(lambda v, w: v, "Git remote and branch (see git.*).", default=None),
+    "approvals": Key(lambda v, w: v, "Who may approve (see approvals.*).", default=None),
 }
 
 COMPONENT_KEYS: dict[str, Key] = {
@@ -138,9 +137,9 @@ class BuildSettings:
 
 
 @dataclass(frozen=True)
-class Environment:
-    name: str
-    require_digest: bool = True
+class Approvals:
+    allowed_signers: str = ".mlops/allowed_signers"
+    release_managers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,6 +155,17 @@ class MlopsConfig:
     build: BuildSettings
     environments: tuple[Environment, ...]
     git: GitSettings
+    approvals: Approvals = Approvals()
+
+    def next_after(self, name: str) -> Environment | None:
+        names = [e.name for e in self.environments]
+        i = names.index(self.environment(name).name)
+        return self.environments[i + 1] if i + 1 < len(names) else None
+
+    def previous(self, name: str) -> Environment | None:
+        names = [e.name for e in self.environments]
+        i = names.index(self.environment(name).name)
+        return self.environments[i - 1] if i > 0 else None
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:
@@ -231,7 +241,10 @@ def _config_from(root: Path, doc: Located, environ: Mapping[str, str]) -> MlopsC
         root=root,
         registry=_registry_from(top["registry"], environ, doc),
         build=_build_settings(doc, doc.data.get("build")),
-        environments=_environments(doc, doc.data.get("environments")),
+        environments=read_environments(doc, doc.data.get("environments")),
+        approvals=Approvals(
+            **_section_or_empty(doc, doc.data.get("approvals"), APPROVAL_KEYS, "approvals")
+        ),
         git=GitSettings(**_section_or_empty(doc, doc.data.get("git"), GIT_KEYS, "git")),
     )
 
@@ -253,23 +266,6 @@ def _section_or_empty(doc: Located, node: Any, keys: dict[str, Key], what: str) 
 
 def _build_settings(doc: Located, node: Any) -> BuildSettings:
     return BuildSettings(**_section_or_empty(doc, node, BUILD_KEYS, "build"))
-
-
-def _environments(doc: Located, node: Any) -> tuple[Environment, ...]:
-    if node is None:
-        return ()
-    if not isinstance(node, list):
-        raise ConfigError(f"{doc.where(doc.data, 'environments')}: environments must be a list")
-    envs = tuple(
-        Environment(**schema.read_section(doc, item, ENVIRONMENT_KEYS, "environment"))
-        for item in node
-    )
-    seen: set[str] = set()
-    for i, env in enumerate(envs):
-        if env.name in seen:
-            raise ConfigError(f"{doc.where(node, i)}: environment {env.name!r} is listed twice")
-        seen.add(env.name)
-    return envs
 
 
 def load_component(
@@ -418,3 +414,6 @@ def load_components(
     root: Path, cache: ParseCache | None = None, index: FileIndex | None = None
 ) -> list[ComponentSpec]:
     return [load_component(root, name, cache, index) for name in component_folders(root)]
+
+
+__all__ = ["Environment", "MetricGate"]

@@ -20,6 +20,9 @@ CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
 @functools.cache
 def schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> openAPIV3Schema, for every CRD file present."""
+    from tests.support.services import require
+
+    require(CRDS.is_dir() and any(CRDS.glob("*.yaml")), f"CRD schemas not found in {CRDS}")
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(CRDS.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):

@@ -1,0 +1,129 @@
+"""The `environments:` section of mlops.yaml: order, digest policy, gates, soak, approval."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mlops import names, schema
+from mlops.errors import ConfigError
+from mlops.schema import Key
+from mlops.yamlio import Located
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any, where: str) -> float:
+    """'90s', '15m', '2h', '1d' (or a number of seconds) -> seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
+    if not match:
+        raise ConfigError(f"{where} must be a duration like 30s, 15m, 2h or 1d, got {value!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number")
+    return float(value)
+
+
+def _env_name(value: Any, where: str) -> str:
+    text = schema.string(value, where)
+    problem = names.component_name_problem(text)
+    if problem:
+        raise ConfigError(f"{where} {problem}")
+    return text
+
+
+METRIC_GATE_KEYS: dict[str, Key] = {
+    "metric": Key(schema.string, "Evaluation metric name (a key of metrics.json).", required=True),
+    "threshold": Key(_number, "Absolute bound: at least this (at most, if lower is better)."),
+    "min_absolute_change": Key(
+        _number,
+        "Against the champion (the release now in the target environment): the candidate "
+        "must beat it by at least this much, as in MLflow. Negative allows a bounded regression.",
+    ),
+    "min_relative_change": Key(
+        _number, "Like min_absolute_change, as a fraction of the champion's value."
+    ),
+    "greater_is_better": Key(schema.boolean, "Direction of the metric.", default=True),
+}
+
+ENVIRONMENT_KEYS: dict[str, Key] = {
+    "name": Key(_env_name, "Environment name; its overlay is environments/<name>/.", required=True),
+    "require_digest": Key(
+        schema.boolean, "Refuse any image reference that is not pinned by digest.", default=True
+    ),
+    "gates": Key(lambda v, w: v, "Metric gates a promotion into it must pass.", default=()),
+    "soak": Key(
+        parse_duration,
+        "How long the release must have been in the previous environment (e.g. 2h).",
+        default=0.0,
+    ),
+    "approval": Key(
+        schema.boolean,
+        "Promotion needs a signed approval by a release manager for this exact release.",
+        default=False,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class MetricGate:
+    metric: str
+    threshold: float | None = None
+    min_absolute_change: float | None = None
+    min_relative_change: float | None = None
+    greater_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    require_digest: bool = True
+    gates: tuple[MetricGate, ...] = ()
+    soak: float = 0.0
+    approval: bool = False
+
+
+def read_environments(doc: Located, node: Any) -> tuple[Environment, ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise ConfigError(f"{doc.where(doc.data, 'environments')}: environments must be a list")
+    envs = tuple(_environment(doc, item) for item in node)
+    seen: set[str] = set()
+    for i, env in enumerate(envs):
+        if env.name in seen:
+            raise ConfigError(f"{doc.where(node, i)}: environment {env.name!r} is listed twice")
+        seen.add(env.name)
+    return envs
+
+
+def _environment(doc: Located, item: Any) -> Environment:
+    values = schema.read_section(doc, item, ENVIRONMENT_KEYS, "environment")
+    values["gates"] = _gates(doc, item.get("gates"), values["name"])
+    return Environment(**values)
+
+
+def _gates(doc: Located, node: Any, env: str) -> tuple[MetricGate, ...]:
+    if node is None or node == ():
+        return ()
+    if not isinstance(node, list):
+        raise ConfigError(f"{doc.where(node)}: gates of {env} must be a list")
+    gates = []
+    for item in node:
+        values = schema.read_section(doc, item, METRIC_GATE_KEYS, f"a gate of {env}")
+        if all(values[k] is None for k in ("threshold", "min_absolute_change",
+                                           "min_relative_change")):
+            raise ConfigError(
+                f"{doc.where(item)}: gate on {values['metric']!r} needs threshold, "
+                "min_absolute_change or min_relative_change"
+            )
+        gates.append(MetricGate(**values))
+    return tuple(gates)

@@ -1,0 +1,234 @@
+"""An isolated clone of the remote branch, where promotions are made and pushed.
+
+Nothing here touches the user's working tree: each promotion clones the
+remote branch into a temporary directory (borrowing objects from the user's
+clone to stay fast), commits there, and pushes. A push is atomic on the
+remote, so a promotion killed at any moment leaves the remote at the old or
+the new commit, never between.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from mlops.errors import GitError
+from mlops.redact import redact
+
+TMP_PREFIX = "mlops-workspace-"
+_REJECTED = re.compile(
+    r"\[rejected\]|non-fast-forward|fetch first|cannot lock ref|failed to update ref|"
+    r"stale info|incorrect old value",
+    re.IGNORECASE,
+)
+_GOOD_SIGNATURE = re.compile(r'Good "git" signature for (\S+) with')
+FALLBACK_IDENTITY = {"name": "mlops", "email": "mlops@localhost"}
+
+
+class PushRejected(GitError):
+    """The remote moved on: fetch, recompute and try again."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    time: int
+    subject: str
+    trailers: tuple[tuple[str, str], ...]
+
+    def trailer(self, key: str) -> str | None:
+        for k, v in self.trailers:
+            if k.lower() == key.lower():
+                return v
+        return None
+
+    def trailer_all(self, key: str) -> list[str]:
+        return [v for k, v in self.trailers if k.lower() == key.lower()]
+
+
+def check_clean_branch(root: Path) -> str:
+    """The checked-out branch; refuse a detached HEAD or uncommitted tracked changes."""
+    repo = _open(root)
+    if repo.head.is_detached:
+        raise GitError(f"{root}: HEAD is detached; check out a branch first")
+    if repo.is_dirty(index=True, working_tree=True, untracked_files=False):
+        raise GitError(f"{root}: has uncommitted changes; commit or stash them first")
+    return repo.active_branch.name
+
+
+def remote_url(root: Path, remote: str) -> str:
+    repo = _open(root)
+    try:
+        return str(repo.remote(remote).url)
+    except ValueError:
+        raise GitError(f"{root}: no git remote named {remote!r}") from None
+
+
+def identity(root: Path) -> dict[str, str]:
+    """Who commits: the user's git identity, else a neutral fallback."""
+    reader = _open(root).config_reader()
+    name = reader.get_value("user", "name", default="") or os.environ.get("GIT_AUTHOR_NAME")
+    email = reader.get_value("user", "email", default="") or os.environ.get("GIT_AUTHOR_EMAIL")
+    return {
+        "name": str(name or FALLBACK_IDENTITY["name"]),
+        "email": str(email or FALLBACK_IDENTITY["email"]),
+    }
+
+
+def _open(root: Path) -> git.Repo:
+    try:
+        return git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitError(f"{root}: not a git repository") from None
+
+
+class Workspace:
+    """`with Workspace(url, branch, reference=root) as ws:` -> a clone in a temp dir."""
+
+    def __init__(self, url: str, branch: str, reference: Path | None = None,
+                 who: Mapping[str, str] | None = None) -> None:
+        self.url = url
+        self.branch = branch
+        self.reference = reference
+        self.who = dict(who or FALLBACK_IDENTITY)
+        self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+        self.repo: git.Repo | None = None
+
+    def __enter__(self) -> Workspace:
+        try:
+            self._clone()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    # -- reading ------------------------------------------------------------
+
+    @property
+    def git(self) -> git.Git:
+        assert self.repo is not None
+        return self.repo.git
+
+    def head(self) -> str:
+        return self._run("rev-parse", "HEAD").strip()
+
+    def show(self, rev: str, path: str) -> str | None:
+        try:
+            return self._run("show", f"{rev}:{path}")
+        except GitError:
+            return None
+
+    def log(self, paths: Sequence[str] = ()) -> list[Commit]:
+        """Newest first, with each commit's trailers."""
+        fmt = "%H%x1f%ct%x1f%s%x1f%(trailers:unfold,only,separator=%x1d)%x1e"
+        out = self._run("log", f"--format={fmt}", "HEAD", "--", *paths)
+        return [_parse_commit(entry) for entry in out.split("\x1e") if entry.strip()]
+
+    def verify_commit(self, sha: str, allowed_signers: Path) -> tuple[str | None, str]:
+        """(principal, detail): who signed, if git verifies the commit; else None and why."""
+        assert self.repo is not None
+        status, _out, err = self.repo.git.execute(
+            ["git", "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}", "verify-commit", sha],
+            with_extended_output=True,
+            with_exceptions=False,
+        )
+        text = str(err)
+        match = _GOOD_SIGNATURE.search(text)
+        if status == 0 and match:
+            return match.group(1), "good signature"
+        return None, _first(text) or "no signature"
+
+    # -- writing ------------------------------------------------------------
+
+    def commit(self, message: str, allow_empty: bool = False,
+               signing_key: Path | None = None) -> str:
+        self._run("add", "-A")
+        args = ["-c", f"user.name={self.who['name']}", "-c", f"user.email={self.who['email']}"]
+        if signing_key is not None:
+            args += ["-c", "gpg.format=ssh", "-c", f"user.signingkey={signing_key}"]
+        cmd = [*args, "commit", "-q", "--no-verify", "-F", "-"]
+        if allow_empty:
+            cmd.append("--allow-empty")
+        if signing_key is not None:
+            cmd.append("-S")
+        self._run(*cmd, stdin=message)
+        return self.head()
+
+    def has_changes(self) -> bool:
+        return bool(self._run("status", "--porcelain").strip())
+
+    def push(self, target_ref: str | None = None) -> None:
+        ref = target_ref or f"refs/heads/{self.branch}"
+        try:
+            self._run("push", "--porcelain", "origin", f"HEAD:{ref}")
+        except GitError as exc:
+            if _REJECTED.search(str(exc)):
+                raise PushRejected(f"push to {ref} rejected: the remote moved on") from None
+            raise
+
+    def refresh(self) -> None:
+        """Drop local work and move to the remote branch's newest commit."""
+        tracking = f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
+        self._run("fetch", "-q", "origin", tracking)
+        self._run("reset", "-q", "--hard", f"origin/{self.branch}")
+        self._run("clean", "-qfdx")
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _clone(self) -> None:
+        options = ["--quiet", "--no-tags", "--single-branch", "--branch", self.branch]
+        if self.reference is not None and (self.reference / ".git").is_dir():
+            options += ["--reference-if-able", str(self.reference)]
+        try:
+            self.repo = git.Repo.clone_from(self.url, self.path / "repo", multi_options=options)
+        except git.GitCommandError as exc:
+            detail = _first(exc.stderr or "")
+            if "Remote branch" in detail and "not found" in detail:
+                raise GitError(f"remote {redact(self.url)} has no branch {self.branch!r}") from None
+            raise GitError(f"cannot clone {redact(self.url)}: {detail}") from None
+        self.root = self.path / "repo"
+
+    def _run(self, *args: str, stdin: str | None = None) -> str:
+        assert self.repo is not None
+        try:
+            if stdin is None:
+                return str(self.repo.git.execute(["git", *args], strip_newline_in_stdout=False))
+            import subprocess
+
+            proc = subprocess.run(["git", *args], cwd=self.root, input=stdin, text=True,
+                                  capture_output=True)
+            if proc.returncode != 0:
+                raise GitError(f"git {args[0] if args[0] != '-c' else 'commit'} failed: "
+                               f"{_first(proc.stderr) or proc.returncode}")
+            return proc.stdout
+        except git.GitCommandError as exc:
+            detail = redact(_first(exc.stderr or "") or str(exc.status))
+            raise GitError(f"git {args[0]} failed: {detail}") from None
+
+
+def _parse_commit(entry: str) -> Commit:
+    sha, ts, subject, trailers = (entry.strip("\n").split("\x1f") + ["", "", "", ""])[:4]
+    pairs = []
+    for line in trailers.split("\x1d"):
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            pairs.append((key.strip(), value.strip()))
+    return Commit(sha.strip(), int(ts or 0), subject, tuple(pairs))
+
+
+def _first(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""

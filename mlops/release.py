@@ -1,0 +1,138 @@
+"""Releases and the per-environment record `environments/<env>/release.yaml`.
+
+A release is the immutable bundle that moves dev -> staging -> prod: the
+source commit, each component's image digest, the compiled pipeline
+versions, the model URI and the evaluation metrics. Its id is a hash of that
+content. What happened on the way (gate results, the approval, a hold) is
+recorded per environment beside it, outside the id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+
+from mlops.errors import ConfigError
+from mlops.names import DIGEST
+
+KIND = "Release"
+API_VERSION = "mlops.dev/v1"
+RELEASE_FILE = "release.yaml"
+HEADER = "# Written by `mlops promote` / `mlops rollback`. Do not edit by hand.\n"
+
+
+@dataclass(frozen=True)
+class Image:
+    image: str  # repository, without tag or digest
+    digest: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.image}@{self.digest}"
+
+
+@dataclass(frozen=True)
+class Release:
+    source_commit: str | None
+    images: Mapping[str, Image]
+    pipelines: Mapping[str, str] = field(default_factory=dict)
+    model_uri: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def content(self) -> dict[str, Any]:
+        return {
+            "source_commit": self.source_commit,
+            "images": {
+                name: {"image": img.image, "digest": img.digest}
+                for name, img in sorted(self.images.items())
+            },
+            "pipelines": dict(sorted(self.pipelines.items())),
+            "model_uri": self.model_uri,
+            "metrics": {k: _json_number(v) for k, v in sorted(self.metrics.items())},
+        }
+
+    @property
+    def id(self) -> str:
+        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return "r-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def image_refs(self) -> dict[str, str]:
+        return {name: img.ref for name, img in self.images.items()}
+
+
+def _json_number(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
+
+
+@dataclass(frozen=True)
+class EnvRecord:
+    """What `release.yaml` says about one environment."""
+
+    environment: str
+    release: Release
+    promoted_from: str  # an environment name, or "build"
+    gates: tuple[Mapping[str, Any], ...] = ()
+    approval: Mapping[str, Any] | None = None
+    hold: Mapping[str, Any] | None = None
+
+    def with_hold(self, hold: Mapping[str, Any] | None) -> EnvRecord:
+        return replace(self, hold=hold)
+
+
+def render(record: EnvRecord) -> str:
+    doc = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "id": record.release.id,
+        "environment": record.environment,
+        "promoted_from": record.promoted_from,
+        **record.release.content(),
+        "gates": [dict(g) for g in record.gates],
+        "approval": dict(record.approval) if record.approval else None,
+        "hold": dict(record.hold) if record.hold else None,
+    }
+    return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=4096)
+
+
+def parse(text: str, display: str) -> EnvRecord:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{display}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise ConfigError(f"{display}: not an mlops release record")
+    try:
+        release = Release(
+            source_commit=doc.get("source_commit"),
+            images={n: _image(n, v, display) for n, v in (doc.get("images") or {}).items()},
+            pipelines={str(k): str(v) for k, v in (doc.get("pipelines") or {}).items()},
+            model_uri=doc.get("model_uri"),
+            metrics={str(k): float(v) for k, v in (doc.get("metrics") or {}).items()},
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{display}: malformed release record ({exc})") from None
+    if doc.get("id") != release.id:
+        raise ConfigError(
+            f"{display}: id {doc.get('id')!r} does not match its content ({release.id}); "
+            "the file was edited by hand"
+        )
+    return EnvRecord(
+        environment=str(doc.get("environment", "")),
+        release=release,
+        promoted_from=str(doc.get("promoted_from", "")),
+        gates=tuple(doc.get("gates") or ()),
+        approval=doc.get("approval"),
+        hold=doc.get("hold"),
+    )
+
+
+def _image(name: str, value: Any, display: str) -> Image:
+    if not isinstance(value, Mapping) or not DIGEST.match(str(value.get("digest", ""))):
+        raise ConfigError(f"{display}: image {name!r} needs an image and a sha256 digest")
+    return Image(str(value["image"]), str(value["digest"]))
