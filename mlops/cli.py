@@ -213,6 +213,46 @@ def _run_run(ctx, args: argparse.Namespace) -> int:
     )
 
 
+def _add_promote(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "promote",
+        help="promote a release into an environment by one gated commit",
+        description=(
+            "Compute the release (digests, compiled pipelines, model URI, metrics), check "
+            "the target environment's gates and approval, verify every digest in the "
+            "registry, pin the overlay, write release.yaml, commit once and push. Works in "
+            "an isolated clone of the remote branch; never in your work tree."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--to", required=True, metavar="ENV", help="target environment")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--build", metavar="FILE", type=Path,
+                        help="build record (for the first environment)")
+    source.add_argument("--from", dest="source", metavar="ENV",
+                        help="the previous environment, whose release moves unchanged")
+    p.add_argument("--metrics", metavar="FILE", type=Path,
+                   help="evaluation metrics (JSON object of name to number) for the gates")
+    p.add_argument("--model-uri", metavar="URI", help="the model the release serves")
+    p.add_argument("--plan", action="store_true",
+                   help="print the diff and gate results; commit and push nothing")
+    p.add_argument("--pr", action="store_true",
+                   help="push a branch mlops/promote/<env>/<release> instead of the target branch")
+    p.add_argument("--clear-hold", action="store_true",
+                   help="lift a hold set by a rollback, with this promotion")
+    _common(p)
+    p.set_defaults(handler=_run_promote)
+
+
+def _run_promote(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.promote import PromoteOptions, promote
+
+    return promote(ctx, PromoteOptions(
+        to=args.to, source=args.source, build=args.build, metrics=args.metrics,
+        model_uri=args.model_uri, plan=args.plan, pr=args.pr, clear_hold=args.clear_hold))
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mlops",
@@ -226,6 +266,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_build(sub)
     _add_compile(sub)
     _add_run(sub)
+    _add_promote(sub)
     return parser
 
 

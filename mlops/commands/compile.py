@@ -57,18 +57,29 @@ def compile_pipelines(ctx: Context, opts: CompileOptions) -> int:
     env = environment(config, opts.env)
     overlay_text = overlay.read_text(ctx.root, env.name)
     images = resolve_images(ctx.root, env.name, opts.build, overlay_text)
-    sources = discover(ctx.root, opts.pipelines)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
-    source_digest = _sources_digest(ctx.root)
-    known = set(cfg.component_folders(ctx.root))
-    results = [
-        _compile_one(ctx.root, env, s, images, known, cache, source_digest, opts.force)
-        for s in sources
-    ]
-    _write(ctx.root, env.name, results, overlay_text)
+    results = compile_environment(ctx.root, env, images, cache, opts.pipelines, opts.force)
+    write_results(ctx.root, env.name, results, overlay_text)
     cache.save()
     _report(ctx, env.name, results)
     return 0
+
+
+def compile_environment(
+    root: Path,
+    env: cfg.Environment,
+    images: Mapping[str, str],
+    cache: JsonCache,
+    wanted: Sequence[str] = (),
+    force: bool = False,
+) -> list[Compiled]:
+    """Compile (or find unchanged) every pipeline for `env`, in memory."""
+    sources = discover(root, wanted)
+    source_digest = _sources_digest(root)
+    known = set(cfg.component_folders(root))
+    return [
+        _compile_one(root, env, s, images, known, cache, source_digest, force) for s in sources
+    ]
 
 
 def environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
@@ -191,7 +202,8 @@ def _resolver(images: Mapping[str, str], known: set[str], env: str, source: Pipe
     return resolve
 
 
-def _write(root: Path, env: str, results: list[Compiled], overlay_text: str) -> None:
+def write_results(root: Path, env: str, results: list[Compiled], overlay_text: str) -> str:
+    """Write compiled manifests and list them in the overlay; return the overlay's text."""
     text = overlay_text
     display = overlay.display_path(env)
     for r in results:
@@ -200,6 +212,7 @@ def _write(root: Path, env: str, results: list[Compiled], overlay_text: str) -> 
         text = overlay.add_resource(text, f"{pl.PIPELINES_DIR}/{r.source.name}.yaml", display)
     if text != overlay_text:
         write_text_atomic(overlay.kustomization_path(root, env), text)
+    return text
 
 
 def _sha(text: str) -> str:

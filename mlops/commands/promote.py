@@ -1,0 +1,229 @@
+"""`mlops promote --to ENV (--build FILE | --from ENV)`: one gated commit per promotion.
+
+Each attempt works in an isolated clone of the remote branch: it reads the
+config and the environments there (the truth, not the user's work tree),
+computes the release, evaluates the gates and the approval, verifies every
+digest in the registry, writes the overlay, commits once and pushes. A push
+rejected because the remote moved on is retried from a fresh fetch, with the
+whole promotion recomputed on the new head (bounded backoff).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops import config as cfg
+from mlops import gates as gate_logic
+from mlops import gitops, trailers
+from mlops.cache import JsonCache
+from mlops.commands import Context
+from mlops.commands import promote_steps as steps
+from mlops.commands.compile import COMPILE_CACHE, environment
+from mlops.errors import GateFailed, UsageError
+from mlops.gitops.workspace import PushRejected, Workspace, check_clean_branch, identity, remote_url
+from mlops.release import Release
+from mlops.retry import with_retries
+
+PUSH_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class PromoteOptions:
+    to: str
+    source: str | None = None
+    build: Path | None = None
+    metrics: Path | None = None
+    model_uri: str | None = None
+    plan: bool = False
+    pr: bool = False
+    clear_hold: bool = False
+
+
+@dataclass
+class Outcome:
+    status: str  # promoted | unchanged | planned
+    env: str
+    release: Release
+    source: str
+    gates: list[dict[str, Any]]
+    commit: str | None = None
+    pushed_to: str | None = None
+    approver: str | None = None
+    diff: str = ""
+    previous: str | None = None
+
+
+def promote(ctx: Context, opts: PromoteOptions) -> int:
+    local = cfg.load_config(ctx.root, ctx.environ)
+    target = environment(local, opts.to)
+    source = _check_order(local, target, opts)
+    build = steps.read_build_record(opts.build) if opts.build else None
+    metrics = read_metrics_file(opts.metrics) if opts.metrics else None
+    check_clean_branch(ctx.root)
+    url = remote_url(ctx.root, local.git.remote)
+    cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
+    with Workspace(url, local.git.branch, reference=ctx.root, who=identity(ctx.root)) as ws:
+        outcome = with_retries(
+            lambda: _attempt(ctx, ws, opts, source, build, metrics, cache),
+            lambda exc: isinstance(exc, PushRejected),
+            attempts=PUSH_ATTEMPTS,
+            initial=0.1,
+            max_wait=2.0,
+            on_retry=lambda n, exc: _refresh(ctx, ws, n),
+        )
+    cache.save()
+    return _report(ctx, outcome)
+
+
+def _check_order(config: cfg.MlopsConfig, target: cfg.Environment, opts: PromoteOptions) -> str:
+    """The source: 'build' for the first environment, else the environment just before."""
+    if bool(opts.build) == bool(opts.source):
+        raise UsageError("give exactly one of --build FILE (first environment) or --from ENV")
+    first = config.environments[0].name if config.environments else None
+    if opts.build:
+        if target.name != first:
+            before = config.previous(target.name)
+            raise UsageError(
+                f"--build promotes into the first environment ({first}) only; "
+                f"use --from {before.name if before else first} --to {target.name}"
+            )
+        return "build"
+    source = environment(config, opts.source or "")
+    expected = config.previous(target.name)
+    if expected is None or expected.name != source.name:
+        want = expected.name if expected else "a --build record"
+        raise UsageError(
+            f"cannot promote {source.name} -> {target.name}: environments move in order "
+            f"({' -> '.join(e.name for e in config.environments)}); {target.name} takes "
+            f"releases from {want}"
+        )
+    return source.name
+
+
+def read_metrics_file(path: Path) -> dict[str, float]:
+    """Evaluation metrics, failing closed: an unreadable file is a failed gate (exit 3)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GateFailed(f"metrics file {path} not found") from None
+    except (OSError, ValueError) as exc:
+        raise GateFailed(f"metrics file {path} is unreadable: {exc}") from None
+    if not isinstance(data, dict) or not data:
+        raise GateFailed(f"metrics file {path} must be a non-empty JSON object of numbers")
+    metrics = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise GateFailed(f"metrics file {path}: {key!r} is not a number")
+        metrics[str(key)] = float(value)
+    return metrics
+
+
+def _refresh(ctx: Context, ws: Workspace, attempt: int) -> None:
+    ctx.out.note(f"the remote moved on; recomputing on its new head (attempt {attempt + 1})")
+    ws.refresh()
+
+
+def _attempt(ctx, ws, opts, source, build, metrics, cache) -> Outcome:
+    config = cfg.load_config(ws.root, ctx.environ)
+    target = environment(config, opts.to)
+    current = steps.read_record(ws.root, target.name)
+    steps.refuse_hold(current, target.name, opts.clear_hold)
+    release = steps.compose_release(ws.root, config, source, build, metrics, opts.model_uri)
+    release = steps.write_overlay(ws.root, target, release, cache)
+    if current is not None and current.release.id == release.id:
+        if not (opts.clear_hold and current.hold):
+            ws.refresh()
+            return Outcome("unchanged", target.name, release, source,
+                           [dict(g) for g in current.gates])
+    results = _gates(ws, config, target, source, release, current)
+    approver = steps.find_approval(ws, config, target, release) if target.approval else None
+    steps.verify_digests(release)
+    steps.write_record(ws.root, target.name, release, source, results, approver)
+    if opts.plan:
+        return _planned(ws, target.name, release, source, results, approver)
+    _raise_if_failed(results)
+    message = trailers.promotion_message(
+        "promote", target.name, release, source, results,
+        approver=approver["approver"] if approver else None,
+        hold="cleared" if opts.clear_hold and current and current.hold else None)
+    commit = ws.commit(message)
+    ref = f"refs/heads/mlops/promote/{target.name}/{release.id}" if opts.pr else None
+    ws.push(ref)
+    return Outcome("promoted", target.name, release, source, results, commit,
+                   ref or f"refs/heads/{ws.branch}",
+                   approver["approver"] if approver else None,
+                   previous=current.release.id if current else None)
+
+
+def _gates(ws, config, target, source, release, current) -> list[dict[str, Any]]:
+    champion = current.release.metrics if current else None
+    results = gate_logic.evaluate_metric_gates(
+        target.gates, release.metrics, champion, current.release.id if current else None)
+    if target.soak > 0 and source != "build":
+        entered = steps.entered_at(ws, source, release.id)
+        results.append(gate_logic.soak_gate(target.soak, entered, time.time(), source))
+    return [r.as_dict() for r in results]
+
+
+def _raise_if_failed(results: list[dict[str, Any]]) -> None:
+    failed = [r for r in results if r["result"] != "pass"]
+    if failed:
+        first = failed[0]
+        raise GateFailed(
+            f"{len(failed)} gate(s) failed; {first['gate']}: {first['detail']}"
+        )
+
+
+def _planned(ws, env, release, source, results, approver) -> Outcome:
+    diff = ws.git.execute(["git", "diff", "--no-color"], strip_newline_in_stdout=False)
+    untracked = ws.git.execute(["git", "ls-files", "--others", "--exclude-standard"])
+    for path in str(untracked).splitlines():
+        diff += f"new file: {path}\n"
+    ws.refresh()
+    return Outcome("planned", env, release, source, results, diff=str(diff),
+                   approver=approver["approver"] if approver else None)
+
+
+def _report(ctx: Context, outcome: Outcome) -> int:
+    doc = {
+        "status": outcome.status,
+        "env": outcome.env,
+        "release": outcome.release.id,
+        "from": outcome.source,
+        "previous": outcome.previous,
+        "commit": outcome.commit,
+        "pushed_to": outcome.pushed_to,
+        "approver": outcome.approver,
+        "images": outcome.release.image_refs(),
+        "pipelines": dict(outcome.release.pipelines),
+        "metrics": {k: (v if math.isfinite(v) else str(v))
+                    for k, v in outcome.release.metrics.items()},
+        "gates": outcome.gates,
+    }
+    if outcome.status == "planned":
+        doc["diff"] = outcome.diff
+    ctx.out.result(doc, _human(outcome))
+    if outcome.status == "planned":
+        _raise_if_failed(outcome.gates)
+    return 0
+
+
+def _human(o: Outcome) -> str:
+    head = {
+        "promoted": f"promoted release {o.release.id} from {o.source} to {o.env} "
+                    f"({o.commit[:12] if o.commit else ''} -> {o.pushed_to})",
+        "unchanged": f"{o.env} already runs release {o.release.id}; nothing to do",
+        "planned": f"plan: release {o.release.id} from {o.source} to {o.env} (nothing changed)",
+    }[o.status]
+    lines = [head]
+    lines += [f"  {g['result']:<4} {g['gate']}: {g['detail']}" for g in o.gates]
+    if o.approver:
+        lines.append(f"  approved by {o.approver}")
+    if o.status == "planned":
+        lines.append(o.diff.rstrip())
+    return "\n".join(lines)

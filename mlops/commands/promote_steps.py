@@ -1,0 +1,173 @@
+"""The steps of one promotion attempt, each small and named for what it checks or writes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mlops import config as cfg
+from mlops import overlay, trailers
+from mlops import release as rel
+from mlops.cache import JsonCache
+from mlops.commands.compile import compile_environment, write_results
+from mlops.errors import ApprovalError, ConfigError, GateFailed, RegistryError
+from mlops.gitops.workspace import Workspace
+from mlops.names import DIGEST, split_image
+from mlops.output import write_text_atomic
+
+
+def read_build_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: build record not found") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable JSON build record ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("builds"), list):
+        raise ConfigError(f"{path}: not a build record (no 'builds' list)")
+    record["_path"] = str(path)
+    return record
+
+
+def record_path(root: Path, env: str) -> Path:
+    return root / overlay.ENVIRONMENTS_DIR / env / rel.RELEASE_FILE
+
+
+def read_record(root: Path, env: str) -> rel.EnvRecord | None:
+    path = record_path(root, env)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return rel.parse(text, f"{overlay.ENVIRONMENTS_DIR}/{env}/{rel.RELEASE_FILE}")
+
+
+def refuse_hold(current: rel.EnvRecord | None, env: str, clear_hold: bool) -> None:
+    if current is not None and current.hold and not clear_hold:
+        reason = current.hold.get("reason", "a rollback")
+        raise GateFailed(
+            f"environment {env} is on hold ({reason}); "
+            "`mlops promote --clear-hold` lifts it with this promotion"
+        )
+
+
+def compose_release(root, config, source, build, metrics, model_uri) -> rel.Release:
+    if build is not None:
+        release = _release_from_build(root, build)
+    else:
+        found = read_record(root, source)
+        if found is None:
+            raise ConfigError(f"environment {source} has no release to promote yet")
+        release = found.release
+    return _with_evidence(release, metrics, model_uri)
+
+
+def _release_from_build(root: Path, build: dict[str, Any]) -> rel.Release:
+    path = build["_path"]
+    entries = {b.get("component"): b for b in build["builds"] if isinstance(b, dict)}
+    images = {}
+    for name in cfg.component_folders(root):
+        entry = entries.get(name)
+        if entry is None:
+            raise ConfigError(f"{path}: no build of component {name!r}")
+        digest = entry.get("digest")
+        if not isinstance(digest, str) or not DIGEST.match(digest):
+            raise ConfigError(
+                f"{path}: component {name!r} has no digest (tags {entry.get('tags')}); "
+                "releases pin images by digest: build with push"
+            )
+        images[name] = rel.Image(str(entry.get("image", "")), digest)
+    return rel.Release(source_commit=build.get("source_commit"), images=images)
+
+
+def _with_evidence(release: rel.Release, metrics, model_uri) -> rel.Release:
+    if metrics is not None:
+        if release.metrics and dict(release.metrics) != metrics:
+            raise ConfigError(
+                f"release {release.id} already carries evaluation metrics; "
+                "a release's evidence cannot change (build a new one)"
+            )
+        release = replace(release, metrics=metrics)
+    if model_uri is not None:
+        if release.model_uri and release.model_uri != model_uri:
+            raise ConfigError(f"release {release.id} already has model URI {release.model_uri}")
+        release = replace(release, model_uri=model_uri)
+    return release
+
+
+def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache: JsonCache):
+    """Recompile pipelines against the release's digests and pin its images."""
+    text = overlay.read_text(root, env.name)
+    results = compile_environment(root, env, release.image_refs(), cache)
+    text = write_results(root, env.name, results, text)
+    versions = {r.source.name: r.version for r in results}
+    if release.pipelines and dict(release.pipelines) != versions:
+        raise ConfigError(
+            f"recompiled pipelines {versions} differ from release {release.id}'s "
+            f"{dict(release.pipelines)}; recompile it in the source environment"
+        )
+    pins = {n: (img.image, img.digest) for n, img in release.images.items()}
+    new_text = overlay.set_images(text, pins, overlay.display_path(env.name))
+    if new_text != text:
+        write_text_atomic(overlay.kustomization_path(root, env.name), new_text)
+    return replace(release, pipelines=versions)
+
+
+def write_record(root, env, release, source, gates, approver) -> None:
+    record = rel.EnvRecord(env, release, source, tuple(gates), approver, None)
+    write_text_atomic(record_path(root, env), rel.render(record))
+
+
+def entered_at(ws: Workspace, source: str, release_id: str) -> float | None:
+    """When the release last entered `source`, from the promotion commits' trailers."""
+    if source == "build":
+        return None
+    for commit in ws.log([f"{overlay.ENVIRONMENTS_DIR}/{source}/{rel.RELEASE_FILE}"]):
+        if (commit.trailer(trailers.RELEASE) == release_id
+                and commit.trailer(trailers.ENVIRONMENT) == source):
+            return float(commit.time)
+    return None
+
+
+def find_approval(ws: Workspace, config, target, release: rel.Release) -> dict[str, str]:
+    """A commit approving exactly this release for `target`, signed by a release manager."""
+    signers = ws.root / config.approvals.allowed_signers
+    if not signers.is_file():
+        raise ApprovalError(
+            f"{config.approvals.allowed_signers} not found: no release manager can approve"
+        )
+    reasons = []
+    for commit in ws.log():
+        if commit.trailer(trailers.APPROVE) is None:
+            continue
+        if (commit.trailer(trailers.APPROVE) != release.id
+                or commit.trailer(trailers.ENVIRONMENT) != target.name):
+            continue
+        principal, detail = ws.verify_commit(commit.sha, signers)
+        if principal is None:
+            reasons.append(f"{commit.sha[:10]}: {detail}")
+        elif principal not in config.approvals.release_managers:
+            reasons.append(f"{commit.sha[:10]}: {principal} is not a release manager")
+        else:
+            return {"approver": principal, "commit": commit.sha}
+    why = "; ".join(reasons) if reasons else "none found"
+    raise ApprovalError(
+        f"{target.name} needs a release manager's signed approval of {release.id} "
+        f"(`mlops approve --env {target.name} --release {release.id}`): {why}"
+    )
+
+
+def verify_digests(release: rel.Release) -> None:
+    """Every image digest must exist in its registry before anything is committed."""
+    from mlops.commands.build_runner import RegistryAccess
+
+    clients: dict[str, RegistryAccess] = {}
+    for name, img in sorted(release.images.items()):
+        host, repository = split_image(img.image)
+        access = clients.setdefault(host, RegistryAccess(img.image))
+        if access.client.manifest_digest(repository, img.digest) is None:
+            raise RegistryError(
+                f"component {name}: {img.ref} is not in the registry; refusing to promote it"
+            )

@@ -1,0 +1,91 @@
+"""Commit messages for promotions, rollbacks and approvals, and reading them back.
+
+The git history is the audit log: every environment change is one commit
+whose trailers carry the release id, digests, pipelines, gate results and the
+approver, so `mlops history` needs nothing but `git log`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlops.release import Release
+
+RELEASE = "Mlops-Release"
+ENVIRONMENT = "Mlops-Environment"
+FROM = "Mlops-From"
+SOURCE_COMMIT = "Mlops-Source-Commit"
+DIGEST = "Mlops-Digest"
+PIPELINE = "Mlops-Pipeline"
+GATE = "Mlops-Gate"
+APPROVER = "Mlops-Approver"
+APPROVE = "Mlops-Approve"
+HOLD = "Mlops-Hold"
+ACTION = "Mlops-Action"
+
+
+def promotion_message(
+    action: str,
+    env: str,
+    release: Release,
+    source: str,
+    gates: Sequence[Mapping[str, Any]],
+    approver: str | None = None,
+    hold: str | None = None,
+    previous: str | None = None,
+) -> str:
+    """`promote(staging): release r-… from dev` (or rollback/canary), body, trailers."""
+    if action == "rollback":
+        subject = f"rollback({env}): release {release.id} (was {previous or 'none'})"
+    else:
+        subject = f"{action}({env}): release {release.id} from {source}"
+    body = _body(release, gates)
+    trailers = [
+        (ACTION, action),
+        (RELEASE, release.id),
+        (ENVIRONMENT, env),
+        (FROM, source),
+        (SOURCE_COMMIT, release.source_commit or "unknown"),
+        *[(DIGEST, f"{n}={img.digest}") for n, img in sorted(release.images.items())],
+        *[(PIPELINE, f"{n}={v}") for n, v in sorted(release.pipelines.items())],
+        *[(GATE, f"{g['gate']}={g['result']}") for g in gates],
+    ]
+    if approver:
+        trailers.append((APPROVER, approver))
+    if hold:
+        trailers.append((HOLD, hold))
+    return f"{subject}\n\n{body}\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers) + "\n"
+
+
+def _body(release: Release, gates: Sequence[Mapping[str, Any]]) -> str:
+    width = max((len(n) for n in release.images), default=0)
+    lines = ["Images:"]
+    lines += [f"  {n:<{width}}  {img.ref}" for n, img in sorted(release.images.items())]
+    if release.pipelines:
+        lines.append("Pipelines: " + ", ".join(sorted(release.pipelines.values())))
+    if release.metrics:
+        lines.append("Metrics: " + ", ".join(
+            f"{k}={v:.6g}" for k, v in sorted(release.metrics.items())))
+    if gates:
+        lines.append("Gates:")
+        lines += [f"  {g['result']:<4}  {g['gate']}: {g['detail']}" for g in gates]
+    return "\n".join(lines)
+
+
+def approval_message(env: str, release_id: str, approver: str) -> str:
+    return (
+        f"approve({env}): release {release_id}\n\n"
+        f"Release manager {approver} approves release {release_id} for {env}.\n\n"
+        f"{ACTION}: approve\n{APPROVE}: {release_id}\n{ENVIRONMENT}: {env}\n"
+        f"{APPROVER}: {approver}\n"
+    )
+
+
+def pairs(values: Sequence[str]) -> dict[str, str]:
+    """`["a=1", "b=2"]` -> `{"a": "1", "b": "2"}`."""
+    out = {}
+    for value in values:
+        key, _, rest = value.partition("=")
+        out[key.strip()] = rest.strip()
+    return out
