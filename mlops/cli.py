@@ -253,6 +253,81 @@ def _run_promote(ctx, args: argparse.Namespace) -> int:
         model_uri=args.model_uri, plan=args.plan, pr=args.pr, clear_hold=args.clear_hold))
 
 
+def _add_approve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "approve",
+        help="approve a release for an environment with a signed commit",
+        description=(
+            "Make an empty commit signed with your SSH key (gpg.format=ssh) that approves "
+            "exactly one release for one environment, and push it. Promotions that need "
+            "approval verify it against the repository's allowed-signers file."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--env", required=True, help="environment the release is about to enter")
+    p.add_argument("--release", required=True, metavar="ID", help="release id, e.g. r-1a2b3c4d5e6f")
+    p.add_argument("--key", metavar="PATH", type=Path,
+                   help="SSH private key to sign with (default: git's user.signingkey)")
+    p.add_argument("--principal", metavar="NAME",
+                   help="your name in the allowed-signers file (default: git's user.email)")
+    _common(p)
+    p.set_defaults(handler=_run_approve)
+
+
+def _run_approve(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.approve import ApproveOptions, approve
+
+    return approve(ctx, ApproveOptions(env=args.env, release=args.release, key=args.key,
+                                       principal=args.principal))
+
+
+def _add_history(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "history",
+        help="promotions, rollbacks and approvals, from git trailers",
+        description="List what reached each environment, newest first, from the remote "
+                    "branch's commit trailers: when, release, digests, gates, approver.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--env", help="only this environment")
+    p.add_argument("--limit", type=_positive, default=50, help="at most this many entries")
+    _common(p)
+    p.set_defaults(handler=_run_history)
+
+
+def _run_history(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.history import HistoryOptions, history
+
+    return history(ctx, HistoryOptions(env=args.env, limit=args.limit))
+
+
+def _add_rollback(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rollback",
+        help="put the previous (or named) release back, by a new commit, and set a hold",
+        description=(
+            "Re-promote the release an environment had before (or --to RELEASE) as a new "
+            "commit, never a force-push, and set a hold that refuses later promotions into "
+            "it until `mlops promote --clear-hold`."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--env", required=True, help="environment to roll back")
+    p.add_argument("--to", metavar="RELEASE", help="this earlier release (default: the previous)")
+    p.add_argument("--reason", help="why, recorded with the hold")
+    _common(p)
+    p.set_defaults(handler=_run_rollback)
+
+
+def _run_rollback(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.rollback import RollbackOptions, rollback
+
+    return rollback(ctx, RollbackOptions(env=args.env, to=args.to, reason=args.reason))
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mlops",
@@ -267,6 +342,9 @@ def make_parser() -> argparse.ArgumentParser:
     _add_compile(sub)
     _add_run(sub)
     _add_promote(sub)
+    _add_approve(sub)
+    _add_history(sub)
+    _add_rollback(sub)
     return parser
 
 

@@ -23,13 +23,11 @@ from mlops import gitops, trailers
 from mlops.cache import JsonCache
 from mlops.commands import Context
 from mlops.commands import promote_steps as steps
+from mlops.commands._workspace import in_workspace
 from mlops.commands.compile import COMPILE_CACHE, environment
 from mlops.errors import GateFailed, UsageError
-from mlops.gitops.workspace import PushRejected, Workspace, check_clean_branch, identity, remote_url
+from mlops.gitops.workspace import check_clean_branch
 from mlops.release import Release
-from mlops.retry import with_retries
-
-PUSH_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -65,17 +63,10 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
     build = steps.read_build_record(opts.build) if opts.build else None
     metrics = read_metrics_file(opts.metrics) if opts.metrics else None
     check_clean_branch(ctx.root)
-    url = remote_url(ctx.root, local.git.remote)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
-    with Workspace(url, local.git.branch, reference=ctx.root, who=identity(ctx.root)) as ws:
-        outcome = with_retries(
-            lambda: _attempt(ctx, ws, opts, source, build, metrics, cache),
-            lambda exc: isinstance(exc, PushRejected),
-            attempts=PUSH_ATTEMPTS,
-            initial=0.1,
-            max_wait=2.0,
-            on_retry=lambda n, exc: _refresh(ctx, ws, n),
-        )
+    outcome = in_workspace(
+        ctx, local, lambda ws: _attempt(ctx, ws, opts, source, build, metrics, cache)
+    )
     cache.save()
     return _report(ctx, outcome)
 
@@ -121,11 +112,6 @@ def read_metrics_file(path: Path) -> dict[str, float]:
             raise GateFailed(f"metrics file {path}: {key!r} is not a number")
         metrics[str(key)] = float(value)
     return metrics
-
-
-def _refresh(ctx: Context, ws: Workspace, attempt: int) -> None:
-    ctx.out.note(f"the remote moved on; recomputing on its new head (attempt {attempt + 1})")
-    ws.refresh()
 
 
 def _attempt(ctx, ws, opts, source, build, metrics, cache) -> Outcome:

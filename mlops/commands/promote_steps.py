@@ -115,9 +115,19 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
     return replace(release, pipelines=versions)
 
 
-def write_record(root, env, release, source, gates, approver) -> None:
-    record = rel.EnvRecord(env, release, source, tuple(gates), approver, None)
+def write_record(root, env, release, source, gates, approver, hold=None) -> None:
+    record = rel.EnvRecord(env, release, source, tuple(gates), approver, hold)
     write_text_atomic(record_path(root, env), rel.render(record))
+
+
+def env_promotions(ws: Workspace, env: str) -> list[tuple[str, str, str]]:
+    """(commit, release id, action) of every change to `env`'s release, newest first."""
+    found = []
+    for commit in ws.log([f"{overlay.ENVIRONMENTS_DIR}/{env}/{rel.RELEASE_FILE}"]):
+        release_id = commit.trailer(trailers.RELEASE)
+        if release_id and commit.trailer(trailers.ENVIRONMENT) == env:
+            found.append((commit.sha, release_id, commit.trailer(trailers.ACTION) or "promote"))
+    return found
 
 
 def entered_at(ws: Workspace, source: str, release_id: str) -> float | None:

@@ -82,6 +82,12 @@ def identity(root: Path) -> dict[str, str]:
     }
 
 
+def signing_key(root: Path) -> Path | None:
+    """git's user.signingkey for this repository, if set."""
+    value = _open(root).config_reader().get_value("user", "signingkey", default="")
+    return Path(str(value)) if value else None
+
+
 def _open(root: Path) -> git.Repo:
     try:
         return git.Repo(root)

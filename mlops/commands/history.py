@@ -1,0 +1,66 @@
+"""`mlops history [--env ENV]`: promotions, rollbacks and approvals, from git trailers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from mlops import config as cfg
+from mlops import trailers as tr
+from mlops.commands import Context
+from mlops.commands.compile import environment
+from mlops.gitops.workspace import Commit, Workspace, identity, remote_url
+
+ACTIONS = ("promote", "rollback", "approve", "canary")
+
+
+@dataclass(frozen=True)
+class HistoryOptions:
+    env: str | None = None
+    limit: int = 50
+
+
+def history(ctx: Context, opts: HistoryOptions) -> int:
+    config = cfg.load_config(ctx.root, ctx.environ)
+    env = environment(config, opts.env).name if opts.env else None
+    url = remote_url(ctx.root, config.git.remote)
+    with Workspace(url, config.git.branch, reference=ctx.root, who=identity(ctx.root)) as ws:
+        entries = [entry(c) for c in ws.log() if _wanted(c, env)][: opts.limit]
+    ctx.out.result({"env": env, "entries": entries}, _human(entries))
+    return 0
+
+
+def _wanted(commit: Commit, env: str | None) -> bool:
+    return commit.trailer(tr.ACTION) in ACTIONS and (
+        env is None or commit.trailer(tr.ENVIRONMENT) == env)
+
+
+def entry(commit: Commit) -> dict:
+    when = dt.datetime.fromtimestamp(commit.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "commit": commit.sha,
+        "time": when,
+        "action": commit.trailer(tr.ACTION),
+        "env": commit.trailer(tr.ENVIRONMENT),
+        "release": commit.trailer(tr.RELEASE) or commit.trailer(tr.APPROVE),
+        "from": commit.trailer(tr.FROM),
+        "digests": tr.pairs(commit.trailer_all(tr.DIGEST)),
+        "pipelines": tr.pairs(commit.trailer_all(tr.PIPELINE)),
+        "gates": tr.pairs(commit.trailer_all(tr.GATE)),
+        "approver": commit.trailer(tr.APPROVER),
+        "hold": commit.trailer(tr.HOLD),
+        "subject": commit.subject,
+    }
+
+
+def _human(entries: list[dict]) -> str:
+    if not entries:
+        return "no promotions yet"
+    lines = []
+    for e in entries:
+        gates = ", ".join(f"{k}={v}" for k, v in e["gates"].items()) or "no gates"
+        extra = f"  approver {e['approver']}" if e["approver"] else ""
+        hold = f"  hold {e['hold']}" if e["hold"] else ""
+        lines.append(f"{e['time']}  {e['commit'][:10]}  {e['action']:<8} {e['env']:<8} "
+                     f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}")
+    return "\n".join(lines)
