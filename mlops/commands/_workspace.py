@@ -11,7 +11,7 @@ from mlops.gitops.workspace import PushRejected, Workspace, identity, remote_url
 from mlops.retry import with_retries
 
 T = TypeVar("T")
-PUSH_ATTEMPTS = 10
+PUSH_ATTEMPTS = 20  # ten racers can each lose nine races; 20 bounds the wait (~40 s)
 
 
 def in_workspace(
