@@ -155,7 +155,7 @@ class Workspace:
         match = _GOOD_SIGNATURE.search(text)
         if status == 0 and match:
             return match.group(1), "good signature"
-        return None, _first(text) or "no signature"
+        return None, _last_line(text) or "no signature"
 
     # -- writing ------------------------------------------------------------
 
@@ -178,12 +178,18 @@ class Workspace:
 
     def push(self, target_ref: str | None = None) -> None:
         ref = target_ref or f"refs/heads/{self.branch}"
-        try:
-            self._run("push", "--porcelain", "origin", f"HEAD:{ref}")
-        except GitError as exc:
-            if _REJECTED.search(str(exc)):
-                raise PushRejected(f"push to {ref} rejected: the remote moved on") from None
-            raise
+        assert self.repo is not None
+        status, out, err = self.repo.git.execute(
+            ["git", "push", "--porcelain", "origin", f"HEAD:{ref}"],
+            with_extended_output=True,
+            with_exceptions=False,
+        )
+        if status == 0:
+            return
+        text = f"{out}\n{err}"  # --porcelain reports the ref's fate on stdout
+        if _REJECTED.search(text):
+            raise PushRejected(f"push to {ref} rejected: the remote moved on")
+        raise GitError(f"git push to {redact(self.url)} failed: {_reason(str(err))}")
 
     def refresh(self) -> None:
         """Drop local work and move to the remote branch's newest commit."""
@@ -201,7 +207,7 @@ class Workspace:
         try:
             self.repo = git.Repo.clone_from(self.url, self.path / "repo", multi_options=options)
         except git.GitCommandError as exc:
-            detail = _first(exc.stderr or "")
+            detail = _reason(exc.stderr or "")
             if "Remote branch" in detail and "not found" in detail:
                 raise GitError(f"remote {redact(self.url)} has no branch {self.branch!r}") from None
             raise GitError(f"cannot clone {redact(self.url)}: {detail}") from None
@@ -218,10 +224,10 @@ class Workspace:
                                   capture_output=True)
             if proc.returncode != 0:
                 raise GitError(f"git {args[0] if args[0] != '-c' else 'commit'} failed: "
-                               f"{_first(proc.stderr) or proc.returncode}")
+                               f"{_reason(proc.stderr) or proc.returncode}")
             return proc.stdout
         except git.GitCommandError as exc:
-            detail = redact(_first(exc.stderr or "") or str(exc.status))
+            detail = redact(_reason(exc.stderr or "") or str(exc.status))
             raise GitError(f"git {args[0]} failed: {detail}") from None
 
 
@@ -235,6 +241,14 @@ def _parse_commit(entry: str) -> Commit:
     return Commit(sha.strip(), int(ts or 0), subject, tuple(pairs))
 
 
-def _first(text: str) -> str:
+def _reason(text: str) -> str:
+    """The informative line of git's stderr (not its trailing hints)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith("hint:")]
+    return redact((useful or lines or ["unknown error"])[0])[:300]
+
+
+def _last_line(text: str) -> str:
+    """git's verdict line (verify-commit ends with it, after the key details)."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
