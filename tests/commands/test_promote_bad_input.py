@@ -1,0 +1,87 @@
+"""Bad input to `mlops promote`: one line, a documented exit code, nothing committed or pushed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.commands.conftest import promote
+
+pytestmark = pytest.mark.usefixtures("docker_engine")
+
+
+def edited_build(play, built, change) -> str:
+    record = json.loads(built[1].read_text())
+    change(record)
+    path = play.base / "edited-build.json"
+    path.write_text(json.dumps(record))
+    return str(path)
+
+
+def drop_train(record):
+    record["builds"] = [b for b in record["builds"] if b["component"] != "train"]
+
+
+def fake_digest(record):
+    record["builds"][0]["digest"] = "sha256:" + "e" * 64
+
+
+def tag_only(record):
+    record["builds"][0]["digest"] = None
+
+
+CASES = [
+    ("unknown-env", lambda p, b: ["--to", "qa", "--build", str(b[1])], 2,
+     "unknown environment 'qa' (known: dev, staging, prod)"),
+    ("missing-build", lambda p, b: ["--to", "dev", "--build", str(p.base / "nope.json")], 1,
+     "build record not found"),
+    ("malformed-build", lambda p, b: ["--to", "dev", "--build", str(p.metrics("bad", "{x"))], 1,
+     "not a readable JSON build record"),
+    ("lacks-component", lambda p, b: ["--to", "dev", "--build", edited_build(p, b, drop_train)],
+     1, "no build of component 'train'"),
+    ("digest-not-in-registry",
+     lambda p, b: ["--to", "dev", "--build", edited_build(p, b, fake_digest)], 1,
+     "is not in the registry; refusing to promote it"),
+    ("tag-not-digest", lambda p, b: ["--to", "dev", "--build", edited_build(p, b, tag_only)], 1,
+     "has no digest"),
+    ("skip-environment", lambda p, b: ["--to", "prod", "--from", "dev"], 2,
+     "cannot promote dev -> prod: environments move in order (dev -> staging -> prod)"),
+    ("build-into-later-env", lambda p, b: ["--to", "staging", "--build", str(b[1])], 2,
+     "--build promotes into the first environment (dev) only"),
+    ("both-sources", lambda p, b: ["--to", "dev", "--build", str(b[1]), "--from", "dev"], 2,
+     "not allowed with argument"),
+    ("nothing-in-source", lambda p, b: ["--to", "staging", "--from", "dev"], 1,
+     "environment dev has no release to promote yet"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_input(play, built, args, code, message):
+    head = play.remote_head()
+    result = promote(play, *args(play, built))
+    assert result.code == code, result.err
+    assert result.err.count("\n") == 1 and message in result.err, result.err
+    assert play.remote_head() == head and play.proj.status() == ""
+
+
+def test_dirty_clone_is_refused(play, built):
+    play.proj.write({"environments/dev/kustomization.yaml": "# local edit\n"})
+    head = play.remote_head()
+    result = promote(play, "--to", "dev", "--build", str(built[1]))
+    assert result.code == 1 and "has uncommitted changes" in result.err
+    assert play.remote_head() == head
+
+
+def test_detached_clone_is_refused(play, built):
+    play.proj.git("checkout", "-q", "--detach")
+    result = promote(play, "--to", "dev", "--build", str(built[1]))
+    assert result.code == 1 and "HEAD is detached" in result.err
+
+
+def test_unreachable_remote(play, built):
+    play.proj.git("remote", "set-url", "origin", str(play.base / "gone.git"))
+    result = promote(play, "--to", "dev", "--build", str(built[1]))
+    assert result.code == 1 and "cannot clone" in result.err
+    assert result.err.count("\n") == 1
