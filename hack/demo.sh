@@ -55,11 +55,20 @@ mlops build --repo "$demo/work" --output "$demo/build.json"
 log "no-op rebuild: nothing changed, so nothing is built"
 mlops build --repo "$demo/work" --dry-run
 
-log "mlops compile --env dev: pipelines pinned to the digests just built"
-mlops compile --repo "$demo/work" --env dev --build "$demo/build.json"
+log "mlops promote --to dev: pin the digests, compile the pipelines, one commit to the local remote"
+mlops promote --repo "$demo/work" --to dev --build "$demo/build.json"
+git -C "$demo/work" pull -q --ff-only
 
 log "mlops run training --env dev --local: the compiled pipeline on the pushed images"
 mlops run training --repo "$demo/work" --env dev --local --output-dir "$demo/run" --json >"$demo/run.json"
+
+log "mlops promote --to staging --from dev: through the metric gates"
+mlops promote --repo "$demo/work" --to staging --from dev --metrics "$demo/run/metrics.json" \
+  --model-uri "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model_uri"])' "$demo/run.json")"
+git -C "$demo/work" pull -q --ff-only
+
+log "mlops history"
+mlops history --repo "$demo/work"
 
 log "summary"
 python3 - "$demo" "$start" <<'PY'
@@ -71,6 +80,9 @@ print(f"source commit {record['source_commit'][:12]}, registry {record['registry
 for b in record["builds"]:
     print(f"  {b['component']:<11} {b['status']:<7} {b['image']}@{b['digest'][:19]}...")
 print(f"pipeline {run['pipeline']} compiled as {run['version']} (environments/dev/pipelines/)")
+staging = open(f"{demo}/work/environments/staging/release.yaml").read()
+rid = next(line.split(": ")[1] for line in staging.splitlines() if line.startswith("id: "))
+print(f"release {rid} is in staging (environments/staging/release.yaml, remote .demo/remote.git)")
 print("metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(run["metrics"].items())))
 print(f"model: {run['model_uri']}")
 print(f"build record .demo/build.json, run record .demo/run.json ({time.time() - start:.0f}s)")
