@@ -8,7 +8,6 @@ unchanged pipeline (same sources, same images) is not recompiled at all.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -17,6 +16,7 @@ from pathlib import Path
 from mlops import __version__, gitops, kfpc, overlay
 from mlops import config as cfg
 from mlops import pipelines as pl
+from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache
 from mlops.commands import Context
 from mlops.dsl import UnknownComponentError
@@ -92,22 +92,13 @@ def environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
 def resolve_images(root: Path, env: str, build: Path | None, overlay_text: str) -> dict:
     """Component -> image reference, from a build record or the environment's pins."""
     if build is not None:
-        return pl.images_from_build(_read_json(build), str(build))
+        return pl.images_from_build(read_build_record(build), str(build))
     display = overlay.display_path(env)
     pins = overlay.image_pins(overlay.parse(overlay_text, display), display)
     return {
         name: pl.image_ref(pin.new_name or name, pin.digest, pin.new_tag)
         for name, pin in pins.items()
     }
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: build record not found") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a readable JSON build record ({exc})") from None
 
 
 def discover(root: Path, wanted: Sequence[str]) -> list[PipelineSource]:

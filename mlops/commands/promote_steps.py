@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mlops import buildrecord, overlay, trailers
 from mlops import config as cfg
-from mlops import overlay, trailers
 from mlops import release as rel
 from mlops.cache import JsonCache
 from mlops.commands.compile import compile_environment, write_results
@@ -19,14 +18,7 @@ from mlops.output import write_text_atomic
 
 
 def read_build_record(path: Path) -> dict[str, Any]:
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: build record not found") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a readable JSON build record ({exc})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("builds"), list):
-        raise ConfigError(f"{path}: not a build record (no 'builds' list)")
+    record = buildrecord.read_build_record(path)
     record["_path"] = str(path)
     return record
 
