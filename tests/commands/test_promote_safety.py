@@ -73,13 +73,20 @@ def test_ten_racing_promoters_all_land(play, built):
 def test_kill_9_at_random_moments_never_leaves_a_partial_state(play, built):
     rng = random.Random(20261123)
     assert promote(play, "--to", "dev", "--build", str(built[1])).code == 0
+    # Calibrate: kill anywhere in 1.5x one uncontended promotion, so some kills come
+    # before the push and some after, whatever this machine's speed.
+    start = time.monotonic()
+    calibrate = subprocess.run(promote_cmd(play, built, play.metrics("cal", GOOD)),
+                               capture_output=True, text=True)
+    assert calibrate.returncode == 0, calibrate.stderr
+    window = 1.5 * (time.monotonic() - start)
     durations = []
     for trial in range(30):
         before = play.remote_head()
         metrics = play.metrics(f"k{trial}", {**GOOD, "accuracy": 0.8 + trial / 1000})
         proc = subprocess.Popen(promote_cmd(play, built, metrics), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(rng.uniform(0.0, 1.6))
+        time.sleep(rng.uniform(0.0, window))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         after = play.remote_head()
