@@ -11,7 +11,8 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from mlops.config import BuildSettings, ComponentSpec
+from mlops.components import ComponentSpec
+from mlops.config import BuildSettings
 
 HASH_VERSION = b"mlops-input-hash/v1"
 IH_TAG_LENGTH = 20

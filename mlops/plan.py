@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mlops.config import ComponentSpec
+from mlops.components import ComponentSpec
 from mlops.inputs import TrackedFile, ih_tag
 
 BUILD = "build"

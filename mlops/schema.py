@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlops import names
 from mlops.errors import ConfigError
 from mlops.yamlio import Located, line_of
 
@@ -110,3 +111,29 @@ def command(value: Any, where: str) -> tuple[str, ...]:
     if not argv:
         raise ConfigError(f"{where} must not be empty")
     return tuple(argv)
+
+
+def build_args(value: Any, where: str) -> dict[str, str]:
+    args = string_map(value, where)
+    for key in args:
+        if not names.BUILD_ARG.match(key):
+            raise ConfigError(f"{where}: {key!r} is not a valid build arg name")
+    return args
+
+
+def semver(value: Any, where: str) -> str:
+    text = str(value) if isinstance(value, str | int | float) else ""
+    if not isinstance(value, str) or not names.SEMVER.match(text):
+        raise ConfigError(f"{where} must be a semantic version like 1.2.3, got {value!r}")
+    return text
+
+
+def repo_path(value: Any, where: str) -> str:
+    problem = names.repo_path_problem(value)
+    if problem:
+        raise ConfigError(f"{where} {problem}")
+    return names.normalize_repo_path(value)
+
+
+def repo_paths(value: Any, where: str) -> tuple[str, ...]:
+    return tuple(repo_path(v, where) for v in string_list(value, where))

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import load_component, load_components, load_config
+from mlops.components import load_component, load_components
+from mlops.config import load_config
 from mlops.errors import ConfigError
 
 

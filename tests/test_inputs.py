@@ -1,4 +1,5 @@
-from mlops.config import BuildSettings, ComponentSpec
+from mlops.components import ComponentSpec
+from mlops.config import BuildSettings
 from mlops.inputs import (
     TrackedFile,
     effective_build_args,

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops import components as comps
 from mlops import config as cfg
 from mlops import gitops
 from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
@@ -63,9 +64,9 @@ def build(ctx: Context, opts: BuildOptions) -> int:
 
 def _load_specs(root: Path, parse_cache: ParseCache):
     """Tracked files, their index and the component specs, reading as little as possible."""
-    state = gitops.tree_state(root, [cfg.COMPONENTS_DIR])
+    state = gitops.tree_state(root, [comps.COMPONENTS_DIR])
     index = FileIndex(state.files, presorted=True)
-    specs = cfg.load_components(root, parse_cache, index)
+    specs = comps.load_components(root, parse_cache, index)
     parse_cache.save()
     extra = _outside_components(specs)
     if extra:
@@ -79,12 +80,12 @@ def _load_specs(root: Path, parse_cache: ParseCache):
     return state, index, specs
 
 
-def _outside_components(specs: Sequence[cfg.ComponentSpec]) -> list[str]:
-    inside = cfg.COMPONENTS_DIR + "/"
+def _outside_components(specs: Sequence[comps.ComponentSpec]) -> list[str]:
+    inside = comps.COMPONENTS_DIR + "/"
     return sorted({p for s in specs for p in s.input_paths if not p.startswith(inside)})
 
 
-def _check_tracked(specs: Sequence[cfg.ComponentSpec], index: FileIndex) -> None:
+def _check_tracked(specs: Sequence[comps.ComponentSpec], index: FileIndex) -> None:
     """Builds use tracked files only, so an untracked Dockerfile would vanish from the context."""
     for spec in specs:
         if index.get(spec.dockerfile) is None:
@@ -94,7 +95,7 @@ def _check_tracked(specs: Sequence[cfg.ComponentSpec], index: FileIndex) -> None
             )
 
 
-def _select(specs: list[cfg.ComponentSpec], wanted: Sequence[str]) -> list[cfg.ComponentSpec]:
+def _select(specs: list[comps.ComponentSpec], wanted: Sequence[str]) -> list[comps.ComponentSpec]:
     if not wanted:
         return specs
     by_name = {s.name: s for s in specs}
@@ -105,7 +106,7 @@ def _select(specs: list[cfg.ComponentSpec], wanted: Sequence[str]) -> list[cfg.C
     return [by_name[w] for w in dict.fromkeys(wanted)]
 
 
-def _changed_only(root: Path, specs: list[cfg.ComponentSpec], ref: str) -> list:
+def _changed_only(root: Path, specs: list[comps.ComponentSpec], ref: str) -> list:
     changed = gitops.changed_since(root, ref, [cfg.CONFIG_FILE, *_all_input_paths(specs)])
     if cfg.CONFIG_FILE in changed:
         return specs  # global build args may have changed: everything is suspect
@@ -116,7 +117,7 @@ def _touches(path: str, roots: Sequence[str]) -> bool:
     return any(r == "." or path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
-def _all_input_paths(specs: Sequence[cfg.ComponentSpec]) -> list[str]:
+def _all_input_paths(specs: Sequence[comps.ComponentSpec]) -> list[str]:
     return list(dict.fromkeys(p for s in specs for p in s.input_paths))
 
 
@@ -135,7 +136,7 @@ def _plan(config, specs, state, index, opts, access, cache) -> list[PlannedCompo
 
 @dataclass(frozen=True)
 class _Hashed:
-    spec: cfg.ComponentSpec
+    spec: comps.ComponentSpec
     image: str
     input_hash: str
     build_args: Mapping[str, str]

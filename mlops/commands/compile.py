@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from mlops import __version__, gitops, kfpc, overlay
+from mlops import components as comps
 from mlops import config as cfg
 from mlops import pipelines as pl
 from mlops.buildrecord import read_build_record
@@ -76,7 +77,7 @@ def compile_environment(
     """Compile (or find unchanged) every pipeline for `env`, in memory."""
     sources = discover(root, wanted)
     source_digest = _sources_digest(root)
-    known = set(cfg.component_folders(root))
+    known = set(comps.component_folders(root))
     return [
         _compile_one(root, env, s, images, known, cache, source_digest, force) for s in sources
     ]

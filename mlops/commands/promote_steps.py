@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import buildrecord, overlay, trailers
+from mlops import components as comps
 from mlops import config as cfg
 from mlops import release as rel
 from mlops.cache import JsonCache
@@ -60,7 +61,7 @@ def _release_from_build(root: Path, build: dict[str, Any]) -> rel.Release:
     path = build["_path"]
     entries = {b.get("component"): b for b in build["builds"] if isinstance(b, dict)}
     images = {}
-    for name in cfg.component_folders(root):
+    for name in comps.component_folders(root):
         entry = entries.get(name)
         if entry is None:
             raise ConfigError(f"{path}: no build of component {name!r}")
