@@ -118,7 +118,8 @@ def test_manifests_validate_against_crds_and_render(pipeline_project):
     rendered = subprocess.run(["kubectl", "kustomize", str(proj.path / "environments/dev")],
                               capture_output=True, text=True)
     assert rendered.returncode == 0, rendered.stderr
-    assert crds.validate_all(rendered.stdout) == ["Pipeline", "PipelineVersion"]
+    assert sorted(crds.validate_all(rendered.stdout)) == [
+        "InferenceService", "Pipeline", "PipelineVersion"]
     kustomization = (proj.path / "environments/dev/kustomization.yaml").read_text()
     assert kustomization.endswith("  - ../base\n  - pipelines/training.yaml\n")
 

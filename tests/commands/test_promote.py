@@ -37,7 +37,7 @@ def test_release_moves_identical_digests_dev_to_staging(play, built):
     assert staging["promoted_from"] == "dev" and staging["metrics"] == GOOD
     for env in ("dev", "staging"):
         text = render(play, env)
-        assert crds.validate_all(text) == ["Pipeline", "PipelineVersion"]
+        assert sorted(crds.validate_all(text)) == ["InferenceService", "Pipeline", "PipelineVersion"]
         for name, image in staging["images"].items():
             assert f"{image['image']}@{image['digest']}" in text or name == "serve"
     assert play.proj.status() == ""  # the user's clone was never touched

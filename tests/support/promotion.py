@@ -49,8 +49,10 @@ def repo_files(registry: str, soak: str = "0s") -> dict[str, str | bytes]:
     for name in COMPONENTS:
         files.update(tiny_component(name))
     files["pipelines/training.py"] = (REPO_ROOT / "pipelines/training.py").read_bytes()
-    for env in ("base", "dev", "staging", "prod"):
+    for env in ("dev", "staging", "prod"):
         files[f"environments/{env}/kustomization.yaml"] = kustomization(env)
+    for path in (REPO_ROOT / "environments" / "base").iterdir():
+        files[f"environments/base/{path.name}"] = path.read_bytes()
     return files
 
 
