@@ -1,0 +1,67 @@
+import pytest
+
+from mlops import analysis as a
+from mlops.errors import ConfigError
+from mlops.promql import check_template, render
+
+ERRORS = a.MetricCheck("error-rate", "q", max=0.01, min_requests=20, requests_query="r")
+LATENCY = a.MetricCheck("p95", "q", max_ratio_to_baseline=1.5, no_data=a.INCONCLUSIVE)
+
+
+def seq(check, *values, requests=100.0, baseline=None):
+    return [a.judge(check, v, baseline, requests) for v in values]
+
+
+def test_judging_one_measurement():
+    assert a.judge(ERRORS, 0.001, requests=100).verdict == a.PASS
+    assert a.judge(ERRORS, 0.2, requests=100).detail == "0.2 > max 0.01"
+    assert a.judge(ERRORS, 0.0, requests=5).verdict == "no-data"  # too little traffic
+    assert a.judge(ERRORS, None, requests=100).verdict == "no-data"
+    assert a.judge(ERRORS, float("nan"), requests=100).verdict == "no-data"
+    assert a.judge(LATENCY, 0.3, baseline=0.1).verdict == a.FAIL
+    assert a.judge(LATENCY, 0.12, baseline=0.1).verdict == a.PASS
+    assert a.judge(LATENCY, 0.12, baseline=None).verdict == a.FAIL  # nothing to compare with
+
+
+@pytest.mark.parametrize(("values", "limit", "result"), [
+    ((0.0, 0.0, 0.0), 0, a.PASS),
+    ((0.0, 0.5, 0.0), 1, a.PASS),            # one blip, damped
+    ((0.0, 0.5, 0.5), 1, a.FAIL),            # two in a row beat a limit of one
+    ((0.0, 0.0, 0.5), 1, a.INCONCLUSIVE),    # latest reading bad, within the limit: hold
+    ((None, None, None), 5, a.FAIL),         # no data, policy fail: never a pass
+])
+def test_metric_verdicts(values, limit, result):
+    assert a.metric_verdict(ERRORS, seq(ERRORS, *values), limit).result == result
+
+
+def test_no_data_with_inconclusive_policy_is_never_a_pass():
+    verdict = a.metric_verdict(LATENCY, seq(LATENCY, None, 0.1, baseline=0.1), 3)
+    assert verdict.result == a.INCONCLUSIVE
+    assert a.metric_verdict(LATENCY, [], 3).result == a.INCONCLUSIVE
+
+
+def test_decision_order_and_offline_gates():
+    ok = a.MetricVerdict("m", a.PASS, "fine")
+    unsure = a.MetricVerdict("n", a.INCONCLUSIVE, "no data")
+    bad = a.MetricVerdict("o", a.FAIL, "too slow")
+    assert a.decide([ok])[0] == a.PASS
+    assert a.decide([ok, unsure])[0] == a.INCONCLUSIVE
+    assert a.decide([ok, unsure, bad])[0] == a.FAIL
+    assert a.decide([ok], [{"gate": "accuracy-threshold", "result": "fail", "detail": "x"}])[0] == a.FAIL
+    assert a.decide([]) == (a.INCONCLUSIVE, ["no metrics were analysed"])
+
+
+def test_promql_templates():
+    template = 'sum(rate(x{revision="{{ revision }}",ns="{{namespace}}"}[{{ interval }}]))'
+    check_template(template, "q")
+    out = render(template, {"revision": "cancer-predictor-00002", "namespace": "models",
+                            "interval": "1m"})
+    assert out == 'sum(rate(x{revision="cancer-predictor-00002",ns="models"}[1m]))'
+    with pytest.raises(ConfigError, match="unknown template variable"):
+        check_template("x{a='{{ pod }}'}", "q")
+    with pytest.raises(ConfigError, match="unbalanced"):
+        check_template("x{a='{{ revision }'}", "q")
+    with pytest.raises(ConfigError, match="not a plain name"):
+        render('x{r="{{ revision }}"}', {"revision": 'a"} or vector(1) #'})
+    with pytest.raises(ConfigError, match="not a plain name"):
+        render("x[{{ interval }}]", {"interval": "1m] or up["})
