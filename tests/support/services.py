@@ -154,3 +154,49 @@ class RegistryServer:
             if exc.code == 404:
                 return []
             raise
+
+
+class PrometheusServer:
+    """Debian's `prometheus` on 127.0.0.1:<free port>, scraping the given targets."""
+
+    def __init__(self, workdir: Path, targets: list[str], labels: dict | None = None,
+                 interval: str = "1s") -> None:
+        self.workdir = workdir
+        self.targets = targets
+        self.labels = labels or {}
+        self.interval = interval
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> PrometheusServer:
+        require(shutil.which("prometheus") is not None, "prometheus not installed")
+        config = self.workdir / "prometheus.yml"
+        labels = "".join(f"\n          {k}: {v}" for k, v in self.labels.items())
+        config.write_text(
+            f"global:\n  scrape_interval: {self.interval}\n  evaluation_interval: {self.interval}\n"
+            "scrape_configs:\n  - job_name: test\n    static_configs:\n"
+            f"      - targets: {json.dumps(self.targets)}\n"
+            + (f"        labels:{labels}\n" if labels else "")
+        )
+        log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            ["prometheus", f"--config.file={config}",
+             f"--web.listen-address=127.0.0.1:{self.port}",
+             f"--storage.tsdb.path={self.workdir / 'tsdb'}"],
+            stdout=log, stderr=subprocess.STDOUT)
+        if not wait_for_port(self.port, timeout=30):
+            self.stop()
+            raise RuntimeError("prometheus did not start")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()

@@ -1,0 +1,76 @@
+"""The Prometheus adapter against a real Prometheus scraping a real target on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from mlops.metrics import Prometheus, PrometheusError
+from tests.support.services import PrometheusServer
+
+EXPOSITION = (
+    '# TYPE demo_requests_total counter\n'
+    'demo_requests_total{code="200"} 40\n'
+    'demo_requests_total{code="500"} 2\n'
+)
+
+
+class Exporter(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's name
+        body = EXPOSITION.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory):
+    exporter = ThreadingHTTPServer(("127.0.0.1", 0), Exporter)
+    threading.Thread(target=exporter.serve_forever, daemon=True).start()
+    server = PrometheusServer(tmp_path_factory.mktemp("prom"),
+                              [f"127.0.0.1:{exporter.server_address[1]}"],
+                              labels={"revision": "cancer-00001"}).start()
+    client = Prometheus(server.url)
+    deadline = time.monotonic() + 30
+    while client.query("sum(demo_requests_total)") is None:
+        assert time.monotonic() < deadline, "prometheus never scraped the exporter"
+        time.sleep(0.5)
+    yield server
+    server.stop()
+    exporter.shutdown()
+
+
+def test_instant_query_returns_one_number(prometheus):
+    client = Prometheus(prometheus.url)
+    assert client.query("sum(demo_requests_total)") == 42
+    ratio = 'sum(demo_requests_total{code=~"5..",revision="cancer-00001"}) / sum(demo_requests_total)'
+    assert client.query(ratio) == pytest.approx(2 / 42)
+
+
+def test_no_series_is_none_not_zero(prometheus):
+    assert Prometheus(prometheus.url).query('sum(demo_requests_total{revision="nope"})') is None
+
+
+def test_many_series_must_be_aggregated(prometheus):
+    with pytest.raises(PrometheusError, match="returned 2 series; aggregate it"):
+        Prometheus(prometheus.url).query("demo_requests_total")
+
+
+def test_bad_promql_is_an_error(prometheus):
+    with pytest.raises(PrometheusError, match="query failed: .*parse error"):
+        Prometheus(prometheus.url).query("sum(")
+
+
+def test_unreachable_prometheus_is_an_error_not_a_pass():
+    from tests.support.services import free_port
+
+    with pytest.raises(PrometheusError, match="unavailable"):
+        Prometheus(f"http://127.0.0.1:{free_port()}", attempts=2).query("up")
