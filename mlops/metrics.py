@@ -18,7 +18,7 @@ from mlops.redact import redact
 from mlops.retry import with_retries
 
 URL_ENV = "MLOPS_PROMETHEUS_URL"
-TOKEN_ENV = "MLOPS_PROMETHEUS_TOKEN"
+TOKEN_ENV = "MLOPS_PROMETHEUS_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 
 class PrometheusError(MlopsError):
@@ -68,7 +68,7 @@ class Prometheus:
 
 
 def _single_value(data: dict, promql: str) -> float | None:
-    kind, result = data.get("resultType"), data.get("result")
+    kind, result = data.get("resultType"), data.get("result") or []
     if kind == "scalar":
         return _number(result[1])
     if kind != "vector":
