@@ -1,7 +1,7 @@
 import pytest
 
 from mlops.errors import ConfigError
-from mlops.overlay import add_resource, image_pins, parse
+from mlops.overlay import add_resource, image_pins, parse, set_images
 
 ODD = """\
 # Comments, odd spacing and quoting must survive byte for byte.
@@ -51,3 +51,33 @@ def test_bad_kustomizations_are_located():
         add_resource("resources: x\n", "p.yaml", "k.yaml")
     with pytest.raises(ConfigError, match="every images entry needs a name"):
         image_pins(parse("images:\n  - newName: x\n", "k.yaml"), "k.yaml")
+
+
+D = "sha256:" + "a" * 64
+
+
+def test_set_images_replaces_in_place_and_appends_missing():
+    out = set_images(ODD, {"train": ("r/train", D), "serve": ("r/serve", D)}, "k.yaml")
+    changed = [line for line in out.splitlines() if line not in ODD.splitlines()]
+    assert changed == ["    newName: r/train", f"    digest: {D}",
+                       "  - name: serve", "    newName: r/serve", f"    digest: {D}"]
+    assert "# a comment that belongs to images" in out and 'namePrefix: "prod-"' in out
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a tag becomes a digest; the quotes and the comment on newName stay
+    ('images:\n  - name: t\n    newTag: "v1"\n    newName: \'o/t\' # c\n',
+     f"images:\n  - name: t\n    digest: {D}\n    newName: 'r/t' # c\n"),
+    # newTag on the dash line turns into the digest line
+    ("images:\n  - newTag: v1  # c\n    name: t\n    newName: o/t\n",
+     f"images:\n  - digest: {D}  # c\n    name: t\n    newName: r/t\n"),
+    ("images: []\nresources: []\n", f"images:\n  - name: t\n    newName: r/t\n    digest: {D}\nresources: []\n"),
+    ("kind: K\n", f"kind: K\nimages:\n  - name: t\n    newName: r/t\n    digest: {D}\n"),
+])
+def test_set_images_layouts(text, expected):
+    assert set_images(text, {"t": ("r/t", D)}, "k.yaml") == expected
+
+
+def test_set_images_is_idempotent():
+    once = set_images(ODD, {"train": ("r/train", D)}, "k.yaml")
+    assert set_images(once, {"train": ("r/train", D)}, "k.yaml") == once
