@@ -81,6 +81,10 @@ class Registry:
         self.credentials = credentials
         self.policy = policy or RetryPolicy.from_env()
         self._session = requests.Session()
+        # Proxy settings would be re-read from the environment on every request;
+        # loopback and in-cluster registries do not go through proxies here.
+        if is_loopback_host(host):
+            self._session.trust_env = False
         self._token: str | None = None
 
     # -- public API -------------------------------------------------------

@@ -10,8 +10,7 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential,
-    wait_random,
+    wait_random_exponential,
 )
 
 T = TypeVar("T")
@@ -38,7 +37,8 @@ def with_retries(
         for attempt in Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(max(1, attempts)),
-            wait=wait_exponential(multiplier=initial, max=max_wait) + wait_random(0, initial),
+            # Full jitter: racing clients spread out instead of retrying in lockstep.
+            wait=wait_random_exponential(multiplier=initial, max=max_wait),
             before_sleep=before_sleep,
             reraise=True,
         ):

@@ -72,10 +72,9 @@ class RegistryAccess:
             if self._client is None:
                 # Imported here: requests and docker cost ~0.3 s, and a plan
                 # answered from the local cache needs neither.
-                from mlops.builder import registry_credentials
                 from mlops.registry import Credentials, Registry
 
-                creds = registry_credentials(self.host)
+                creds = _credentials(self.host)
                 self._client = Registry(self.host, Credentials(*creds) if creds else None)
             return self._client
 
@@ -86,6 +85,19 @@ class RegistryAccess:
             return Lookup(self.client.manifest_digest(split_image(image)[1], tag), "")
         except RegistryError as exc:
             return Lookup(None, "", error=str(exc))
+
+
+def _credentials(host: str) -> tuple[str, str] | None:
+    """Docker-config credentials; the docker SDK is loaded only if a config exists."""
+    import os
+    from pathlib import Path
+
+    folder = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    if not (Path(folder) / "config.json").is_file():
+        return None
+    from mlops.builder import registry_credentials
+
+    return registry_credentials(host)
 
 
 def run_plan(

@@ -164,13 +164,23 @@ def find_approval(ws: Workspace, config, target, release: rel.Release) -> dict[s
 
 def verify_digests(release: rel.Release) -> None:
     """Every image digest must exist in its registry before anything is committed."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from mlops.commands.build_runner import RegistryAccess
 
     clients: dict[str, RegistryAccess] = {}
-    for name, img in sorted(release.images.items()):
+    for img in release.images.values():
+        clients.setdefault(split_image(img.image)[0], RegistryAccess(img.image))
+
+    def present(item: tuple[str, rel.Image]) -> tuple[str, rel.Image, bool]:
+        name, img = item
         host, repository = split_image(img.image)
-        access = clients.setdefault(host, RegistryAccess(img.image))
-        if access.client.manifest_digest(repository, img.digest) is None:
+        return name, img, clients[host].client.manifest_digest(repository, img.digest) is not None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(present, sorted(release.images.items())))
+    for name, img, found in results:
+        if not found:
             raise RegistryError(
                 f"component {name}: {img.ref} is not in the registry; refusing to promote it"
             )
