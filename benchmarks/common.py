@@ -404,3 +404,30 @@ def target_row(what: str, ratio: float, target: str, met: bool) -> list[str]:
 
 
 TARGET_HEADERS = ("ratio", "measured", "target", "result")
+
+
+# -- profiles -----------------------------------------------------------------
+
+
+def profile_where(filename: str, line: int, func: str) -> str:
+    """A cProfile entry as a module path (`mlops/overlay.py:170(set_images)`) or a built-in."""
+    if filename == "~":
+        return func  # a built-in, like <method 'read' of '_io.BufferedReader' objects>
+    candidates = [*sys.path, str(REPO_ROOT)]  # editable installs are not on sys.path
+    roots = [p for p in candidates if p and filename.startswith(p.rstrip("/") + "/")]
+    path = filename[len(max(roots, key=len).rstrip("/")) + 1 :] if roots else filename
+    return f"{path}:{line}({func})"
+
+
+def profile_table(stats: object, key: str, top: int) -> str:
+    """The `top` entries of a pstats.Stats sorted by `key`, as a text table with % of the run."""
+    st = stats  # a pstats.Stats; typed loosely, its tables are undocumented attributes
+    cumulative = [v[3] for v in st.stats.values()]  # type: ignore[attr-defined]
+    total = max(st.total_tt, *cumulative, 1e-9)  # type: ignore[attr-defined]
+    st.sort_stats(key)  # type: ignore[attr-defined]
+    rows = []
+    for fn in st.fcn_list[:top]:  # type: ignore[attr-defined]
+        _cc, ncalls, own, cum, _callers = st.stats[fn]  # type: ignore[attr-defined]
+        rows.append([str(ncalls), f"{own * 1e3:.1f}", f"{cum * 1e3:.1f}",
+                     f"{100 * cum / total:.0f}%", profile_where(*fn)])
+    return text_table(["calls", "own ms", "cum ms", "cum %", "function"], rows)
