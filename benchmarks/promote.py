@@ -587,11 +587,11 @@ class Round:
     most_losses: int  # rejected pushes of the racer that lost most often
 
 
-def backoff_floor(losses: int) -> float:
-    """The least time a racer sleeps after `losses` rejected pushes.
+def backoff_ceiling(losses: int) -> float:
+    """The most a racer can sleep after `losses` rejected pushes.
 
-    mlops/commands/_workspace.py retries with initial 0.1 s, doubling, capped at
-    2 s (plus up to 0.1 s of jitter, left out here).
+    mlops retries with full jitter (mlops/retry.py): each wait is uniform between
+    0 and min(0.1 s * 2**k, 2 s), so only the ceiling is fixed.
     """
     return sum(min(BACKOFF_INITIAL * 2**k, BACKOFF_MAX) for k in range(losses))
 
@@ -744,8 +744,8 @@ def race_rows(rounds: list[Round], timing: Timing, count: int) -> list[list[str]
         "—",
         "info",
     ], [
-        "its backoff sleep alone (at least)",
-        ", ".join(fmt_seconds(backoff_floor(r.most_losses)) for r in rounds),
+        "its backoff sleep, at most (full jitter)",
+        ", ".join(fmt_seconds(backoff_ceiling(r.most_losses)) for r in rounds),
         "—",
         "info",
     ]]

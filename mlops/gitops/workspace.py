@@ -104,6 +104,7 @@ class Workspace:
         self.branch = branch
         self.reference = reference
         self.who = dict(who or FALLBACK_IDENTITY)
+        _sweep_stale_workspaces()
         self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
         self.repo: git.Repo | None = None
 
@@ -229,6 +230,22 @@ class Workspace:
         except git.GitCommandError as exc:
             detail = redact(_reason(exc.stderr or "") or str(exc.status))
             raise GitError(f"git {args[0]} failed: {detail}") from None
+
+
+STALE_AFTER = 3600.0
+
+
+def _sweep_stale_workspaces() -> None:
+    """Remove workspaces that a killed promotion left behind over an hour ago."""
+    import time
+
+    cutoff = time.time() - STALE_AFTER
+    for old in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        try:
+            if old.is_dir() and old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue  # another process is removing it
 
 
 def _parse_commit(entry: str) -> Commit:
