@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import common
@@ -59,23 +58,14 @@ DOCKERFILE = "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\nCOPY src/ /ap
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    def at_least(low: int) -> Callable[[str], int]:
-        def parse(text: str) -> int:
-            value = int(text)
-            if value < low:
-                raise argparse.ArgumentTypeError(f"must be at least {low}")
-            return value
-
-        return parse
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--components", type=at_least(1), default=200, metavar="N",
+    p.add_argument("--components", type=common.at_least(1), default=200, metavar="N",
                    help="components in the generated repository (default 200)")
-    p.add_argument("--repeat", type=at_least(1), default=9, metavar="N",
+    p.add_argument("--repeat", type=common.at_least(1), default=9, metavar="N",
                    help="timed runs per measurement, after one warm-up (default 9)")
-    p.add_argument("--sample", type=at_least(1), default=10, metavar="K",
+    p.add_argument("--sample", type=common.at_least(1), default=10, metavar="K",
                    help="components the docker rebuild really builds (default 10)")
-    p.add_argument("--jobs", type=at_least(1), default=2, metavar="N",
+    p.add_argument("--jobs", type=common.at_least(1), default=2, metavar="N",
                    help="--jobs for the set-up build (default 2)")
     p.add_argument("--no-readme", action="store_true",
                    help="print only; leave benchmarks/README.md alone")

@@ -431,3 +431,16 @@ def profile_table(stats: object, key: str, top: int) -> str:
         rows.append([str(ncalls), f"{own * 1e3:.1f}", f"{cum * 1e3:.1f}",
                      f"{100 * cum / total:.0f}%", profile_where(*fn)])
     return text_table(["calls", "own ms", "cum ms", "cum %", "function"], rows)
+
+
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `low`."""
+    import argparse
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        return value
+
+    return parse

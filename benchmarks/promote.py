@@ -150,23 +150,14 @@ if __name__ == "__main__":
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    def at_least(low: int) -> Callable[[str], int]:
-        def parse(text: str) -> int:
-            value = int(text)
-            if value < low:
-                raise argparse.ArgumentTypeError(f"must be at least {low}")
-            return value
-
-        return parse
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--components", type=at_least(1), default=200, metavar="N",
+    p.add_argument("--components", type=common.at_least(1), default=200, metavar="N",
                    help="components (pinned images) in the promoted repository (default 200)")
-    p.add_argument("--repeat", type=at_least(1), default=7, metavar="N",
+    p.add_argument("--repeat", type=common.at_least(1), default=7, metavar="N",
                    help="timed runs per measurement, after one warm-up (default 7)")
-    p.add_argument("--race-components", type=at_least(1), default=20, metavar="N",
+    p.add_argument("--race-components", type=common.at_least(1), default=20, metavar="N",
                    help="components in the racers' repository (default 20)")
-    p.add_argument("--rounds", type=at_least(1), default=3, metavar="N",
+    p.add_argument("--rounds", type=common.at_least(1), default=3, metavar="N",
                    help="timed rounds of ten racers, after one warm-up round (default 3)")
     p.add_argument("--no-readme", action="store_true",
                    help="print only; leave benchmarks/README.md alone")
