@@ -1,0 +1,58 @@
+"""The configuration reference (docs/configuration.md), generated from the key tables.
+
+`python3 -m mlops.docgen > docs/configuration.md` regenerates it; a test keeps
+the committed file equal to this output, so the docs cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mlops.components import COMPONENT_KEYS
+from mlops.config import APPROVAL_KEYS, BUILD_KEYS, CONFIG_KEYS, GIT_KEYS, REGISTRY_ENV
+from mlops.envconfig import ENVIRONMENT_KEYS, METRIC_GATE_KEYS
+from mlops.schema import Key
+
+SECTIONS: list[tuple[str, str, Mapping[str, Key]]] = [
+    ("mlops.yaml", "Top-level keys of `mlops.yaml` at the repository root.", CONFIG_KEYS),
+    ("build", "`build:` in mlops.yaml.", BUILD_KEYS),
+    ("environments[]", "Each item of `environments:`, in the order releases move.",
+     ENVIRONMENT_KEYS),
+    ("environments[].gates[]", "Each metric gate of an environment; fails closed.",
+     METRIC_GATE_KEYS),
+    ("approvals", "`approvals:` in mlops.yaml.", APPROVAL_KEYS),
+    ("git", "`git:` in mlops.yaml.", GIT_KEYS),
+    ("component.yaml", "`components/<name>/component.yaml`.", COMPONENT_KEYS),
+]
+
+
+def _default(key: Key) -> str:
+    if key.required:
+        return "required"
+    if key.default in (None, (), {}, ""):
+        return "—"
+    if isinstance(key.default, bool):
+        return str(key.default).lower()
+    return f"`{key.default}`"
+
+
+def render() -> str:
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from the key tables in `mlops/` by `python3 -m mlops.docgen`; "
+        "a test fails when this file and the code disagree.",
+        "",
+        f"`${REGISTRY_ENV}` overrides `registry`. Unknown keys are errors that name the "
+        "nearest valid key. Paths are relative to the repository root and may not "
+        "contain `..`. Durations are written like `30s`, `15m`, `2h` or `1d`.",
+    ]
+    for title, intro, keys in SECTIONS:
+        out += ["", f"## `{title}`", "", intro, "", "| key | default | meaning |",
+                "|---|---|---|"]
+        out += [f"| `{name}` | {_default(key)} | {key.doc} |" for name, key in keys.items()]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
