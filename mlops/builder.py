@@ -132,12 +132,6 @@ class Engine:
         except (docker.errors.APIError, requests.RequestException) as exc:
             raise _push_error(_short(exc)) from None
 
-    def remove_image(self, reference: str) -> None:
-        try:
-            self.api.remove_image(reference, noprune=False)
-        except docker.errors.APIError:
-            pass  # best effort: a leftover local tag harms nothing
-
     def _remove_container(self, cid: str) -> None:
         try:
             self.api.remove_container(cid, force=True)
@@ -168,15 +162,6 @@ def registry_credentials(host: str) -> tuple[str, str] | None:
     user = auth.get("username") or auth.get("Username")
     password = auth.get("password") or auth.get("Password")
     return (user, password) if user and password else None
-
-
-def engine_problem() -> str | None:
-    """None if an engine answers a ping, else why not (for `doctor`-style checks)."""
-    try:
-        Engine(timeout=5).api.ping()
-        return None
-    except (BuildError, docker.errors.DockerException, requests.RequestException) as exc:
-        return _short(exc)
 
 
 def _push_error(message: str) -> PushError:

@@ -103,11 +103,6 @@ class MlopsConfig:
     git: GitSettings
     approvals: Approvals = Approvals()
 
-    def next_after(self, name: str) -> Environment | None:
-        names = [e.name for e in self.environments]
-        i = names.index(self.environment(name).name)
-        return self.environments[i + 1] if i + 1 < len(names) else None
-
     def previous(self, name: str) -> Environment | None:
         names = [e.name for e in self.environments]
         i = names.index(self.environment(name).name)

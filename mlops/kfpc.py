@@ -34,12 +34,6 @@ class LoadedPipeline:
     components: tuple[str, ...]  # component images it asked for
 
 
-def kfp_version() -> str:
-    import kfp
-
-    return str(kfp.__version__)
-
-
 def load_pipeline(path: Path, display: str, name: str, resolve: Resolver) -> LoadedPipeline:
     """Import `path` with `component_image` resolved, and find its one pipeline."""
     used: list[str] = []
@@ -163,6 +157,3 @@ def artifact_path(artifact: Any) -> Path | None:
     path = getattr(artifact, "path", None)
     return Path(path) if path else None
 
-
-def artifact_metadata(artifact: Any) -> dict[str, Any]:
-    return dict(getattr(artifact, "metadata", {}) or {})

@@ -6,7 +6,6 @@ import re
 from pathlib import PurePosixPath
 
 COMPONENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-ENV_NAME = COMPONENT_NAME
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
@@ -21,7 +20,6 @@ _HOST = (
     r"(?::\d+)?"
 )
 REGISTRY = re.compile(rf"^{_HOST}(?:/{_REF_SEGMENT})*$")
-TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 def component_name_problem(name: object) -> str | None:

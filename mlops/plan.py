@@ -13,7 +13,6 @@ from mlops.inputs import TrackedFile, ih_tag
 
 BUILD = "build"
 REUSE = "reuse"
-SKIP = "skip"
 
 
 @dataclass(frozen=True)
@@ -67,9 +66,3 @@ def decide(
         return BUILD, f"registry lookup failed ({lookup_error})"
     return BUILD, f"no image tagged {tag} in registry{lookup_source}"
 
-
-def summarize(plan: list[PlannedComponent]) -> Mapping[str, int]:
-    counts = {BUILD: 0, REUSE: 0, SKIP: 0}
-    for item in plan:
-        counts[item.action] += 1
-    return counts

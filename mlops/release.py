@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -80,10 +80,6 @@ class EnvRecord:
     gates: tuple[Mapping[str, Any], ...] = ()
     approval: Mapping[str, Any] | None = None
     hold: Mapping[str, Any] | None = None
-
-    def with_hold(self, hold: Mapping[str, Any] | None) -> EnvRecord:
-        return replace(self, hold=hold)
-
 
 def render(record: EnvRecord) -> str:
     doc = {

@@ -1,4 +1,4 @@
-"""YAML reading and round-trip writing: the only user of ruamel.yaml.
+"""Reading config YAML with line numbers: the only user of ruamel.yaml.
 
 Config files are loaded with the round-trip loader because it records the
 line of every key, which lets errors read `file:line: problem`. It builds no
@@ -112,18 +112,3 @@ def _duplicate_key_problem(exc: MarkedYAMLError) -> str:
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "invalid YAML"
 
-
-def round_trip() -> YAML:
-    """A YAML instance that preserves comments, order and quoting on dump."""
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    return yaml
-
-
-def dump_round_trip(data: Any) -> str:
-    stream = io.StringIO()
-    round_trip().dump(data, stream)
-    return stream.getvalue()

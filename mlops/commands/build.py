@@ -13,7 +13,7 @@ from mlops import gitops
 from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.commands import Context
 from mlops.commands.build_runner import Outcome, RegistryAccess, run_plan
-from mlops.errors import BuildError, ConfigError, MlopsError, UsageError
+from mlops.errors import BuildError, ConfigError, UsageError
 from mlops.inputs import FileIndex, TrackedFile, effective_build_args, ih_tag, input_hash
 from mlops.output import write_json_atomic
 from mlops.plan import BUILD, REUSE, PlannedComponent, decide, image_repository, tags_for
@@ -246,5 +246,3 @@ def _raise_if_failed(outcomes: Sequence[Outcome]) -> None:
         f"{len(failed)} of {len(outcomes)} components failed; {first.item.name}: {first.error}"
     )
 
-
-__all__ = ["BuildOptions", "build", "MlopsError"]

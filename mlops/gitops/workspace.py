@@ -174,9 +174,6 @@ class Workspace:
         self._run(*cmd, stdin=message)
         return self.head()
 
-    def has_changes(self) -> bool:
-        return bool(self._run("status", "--porcelain").strip())
-
     def push(self, target_ref: str | None = None) -> None:
         ref = target_ref or f"refs/heads/{self.branch}"
         assert self.repo is not None
