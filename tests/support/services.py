@@ -75,6 +75,16 @@ def base_image_present() -> bool:
     return proc.returncode == 0
 
 
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """Terminate a service we started; kill it if it does not go within 10 s."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class RegistryServer:
     """CNCF Distribution (`docker-registry serve`) on 127.0.0.1:<free port>."""
 
@@ -122,12 +132,7 @@ class RegistryServer:
         return f"auth:\n  htpasswd:\n    realm: test\n    path: {path}\n"
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
 
     # Independent of the product's registry client, so tests check it for real.
     def digest(self, repository: str, tag: str) -> str | None:
@@ -194,9 +199,4 @@ class PrometheusServer:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
