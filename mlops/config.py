@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "mlops.yaml"
 REGISTRY_ENV = "MLOPS_REGISTRY"
+PROMETHEUS_URL_ENV = "MLOPS_PROMETHEUS_URL"
+PROMETHEUS_TOKEN_ENV = "MLOPS_PROMETHEUS_TOKEN"  # noqa: S105 - a variable's name
 
 
 def _registry(value: Any, where: str) -> str:
@@ -62,6 +64,28 @@ GIT_KEYS: dict[str, Key] = {
     "branch": Key(schema.string, "Branch that promotions commit to.", default="main"),
 }
 
+def _http_url(value: Any, where: str) -> str:
+    text = schema.string(value, where).strip().rstrip("/")
+    if not text.startswith(("http://", "https://")) or " " in text:
+        raise ConfigError(f"{where} must be an http:// or https:// URL, got {text!r}")
+    return text
+
+
+PROMETHEUS_KEYS: dict[str, Key] = {
+    "url": Key(
+        _http_url,
+        f"Prometheus that canary analysis queries, e.g. http://prometheus:9090. "
+        f"${PROMETHEUS_URL_ENV} overrides it; ${PROMETHEUS_TOKEN_ENV} is sent as a bearer token.",
+    ),
+}
+
+ARGOCD_KEYS: dict[str, Key] = {
+    "namespace": Key(
+        schema.string, "Namespace of the Argo CD Applications that `mlops status` reads.",
+        default="argocd",
+    ),
+}
+
 CONFIG_KEYS: dict[str, Key] = {
     "registry": Key(
         _registry,
@@ -74,6 +98,9 @@ CONFIG_KEYS: dict[str, Key] = {
     ),
     "git": Key(lambda v, w: v, "Git remote and branch (see git.*).", default=None),
     "approvals": Key(lambda v, w: v, "Who may approve (see approvals.*).", default=None),
+    "prometheus": Key(lambda v, w: v, "Where canary metrics live (see prometheus.*).",
+                      default=None),
+    "argocd": Key(lambda v, w: v, "Argo CD settings (see argocd.*).", default=None),
 }
 
 @dataclass(frozen=True)
@@ -95,6 +122,16 @@ class GitSettings:
 
 
 @dataclass(frozen=True)
+class Prometheus:
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ArgoCD:
+    namespace: str = "argocd"
+
+
+@dataclass(frozen=True)
 class MlopsConfig:
     root: Path
     registry: str
@@ -102,6 +139,8 @@ class MlopsConfig:
     environments: tuple[Environment, ...]
     git: GitSettings
     approvals: Approvals = Approvals()
+    prometheus: Prometheus = Prometheus()
+    argocd: ArgoCD = ArgoCD()
 
     def previous(self, name: str) -> Environment | None:
         names = [e.name for e in self.environments]
@@ -169,7 +208,17 @@ def _config_from(root: Path, doc: Located, environ: Mapping[str, str]) -> MlopsC
             **_section_or_empty(doc, doc.data.get("approvals"), APPROVAL_KEYS, "approvals")
         ),
         git=GitSettings(**_section_or_empty(doc, doc.data.get("git"), GIT_KEYS, "git")),
+        prometheus=_prometheus(doc, environ),
+        argocd=ArgoCD(**_section_or_empty(doc, doc.data.get("argocd"), ARGOCD_KEYS, "argocd")),
     )
+
+
+def _prometheus(doc: Located, environ: Mapping[str, str]) -> Prometheus:
+    values = _section_or_empty(doc, doc.data.get("prometheus"), PROMETHEUS_KEYS, "prometheus")
+    override = environ.get(PROMETHEUS_URL_ENV, "").strip()
+    if override:
+        values["url"] = _http_url(override, f"${PROMETHEUS_URL_ENV}")
+    return Prometheus(**values)
 
 
 def _registry_from(configured: str | None, environ: Mapping[str, str], doc: Located) -> str:

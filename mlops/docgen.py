@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mlops.canaryconfig import ANALYSIS_KEYS, ANALYSIS_METRIC_KEYS, CANARY_KEYS
 from mlops.components import COMPONENT_KEYS
-from mlops.config import APPROVAL_KEYS, BUILD_KEYS, CONFIG_KEYS, GIT_KEYS, REGISTRY_ENV
+from mlops.config import (
+    APPROVAL_KEYS,
+    ARGOCD_KEYS,
+    BUILD_KEYS,
+    CONFIG_KEYS,
+    GIT_KEYS,
+    PROMETHEUS_KEYS,
+    REGISTRY_ENV,
+)
 from mlops.envconfig import ENVIRONMENT_KEYS, METRIC_GATE_KEYS
 from mlops.schema import Key
 
@@ -20,6 +29,14 @@ SECTIONS: list[tuple[str, str, Mapping[str, Key]]] = [
      ENVIRONMENT_KEYS),
     ("environments[].gates[]", "Each metric gate of an environment; fails closed.",
      METRIC_GATE_KEYS),
+    ("environments[].canary", "A KServe canary rollout of the environment's InferenceService.",
+     CANARY_KEYS),
+    ("environments[].canary.analysis", "The live analysis that gates each step.", ANALYSIS_KEYS),
+    ("environments[].canary.analysis.metrics[]",
+     "Each check on a Prometheus metric. No data or too little traffic never passes.",
+     ANALYSIS_METRIC_KEYS),
+    ("prometheus", "`prometheus:` in mlops.yaml.", PROMETHEUS_KEYS),
+    ("argocd", "`argocd:` in mlops.yaml.", ARGOCD_KEYS),
     ("approvals", "`approvals:` in mlops.yaml.", APPROVAL_KEYS),
     ("git", "`git:` in mlops.yaml.", GIT_KEYS),
     ("component.yaml", "`components/<name>/component.yaml`.", COMPONENT_KEYS),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops import names, schema
+from mlops.canaryconfig import Canary, read_canary
 from mlops.errors import ConfigError
 from mlops.schema import Key
 from mlops.yamlio import Located
@@ -30,6 +31,15 @@ def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"{where} must be a finite number")
     return float(value)
+
+
+def _k8s_name(value: Any, where: str) -> str:
+    """A DNS-1123 label: what Kubernetes accepts as a namespace or object name."""
+    text = schema.string(value, where)
+    if not names.COMPONENT_NAME.match(text):
+        raise ConfigError(f"{where}: {text!r} is not a Kubernetes name (lowercase letters, "
+                          "digits and '-', at most 63 characters)")
+    return text
 
 
 def _env_name(value: Any, where: str) -> str:
@@ -67,8 +77,23 @@ ENVIRONMENT_KEYS: dict[str, Key] = {
     ),
     "approval": Key(
         schema.boolean,
-        "Promotion needs a signed approval by a release manager for this exact release.",
+        "Promotion needs a signed approval by a release manager for this exact release. "
+        "With a canary, the final promote to 100% needs it.",
         default=False,
+    ),
+    "service": Key(
+        _k8s_name,
+        "The InferenceService that serves the release's model (default: the only one in "
+        "the overlay). Its STORAGE_URI gets the release's model URI; a canary splits it.",
+    ),
+    "namespace": Key(
+        _k8s_name, "Kubernetes namespace the environment deploys to (default: its name)."
+    ),
+    "application": Key(
+        _k8s_name, "Argo CD Application that syncs the overlay (default: mlops-<name>)."
+    ),
+    "canary": Key(
+        lambda v, w: v, "Roll out as a KServe canary (see canary.*); only for serverless mode."
     ),
 }
 
@@ -89,6 +114,18 @@ class Environment:
     gates: tuple[MetricGate, ...] = ()
     soak: float = 0.0
     approval: bool = False
+    service: str | None = None
+    namespace: str | None = None
+    application: str | None = None
+    canary: Canary | None = None
+
+    @property
+    def k8s_namespace(self) -> str:
+        return self.namespace or self.name
+
+    @property
+    def argocd_application(self) -> str:
+        return self.application or f"mlops-{self.name}"
 
 
 def read_environments(doc: Located, node: Any) -> tuple[Environment, ...]:
@@ -108,6 +145,7 @@ def read_environments(doc: Located, node: Any) -> tuple[Environment, ...]:
 def _environment(doc: Located, item: Any) -> Environment:
     values = schema.read_section(doc, item, ENVIRONMENT_KEYS, "environment")
     values["gates"] = _gates(doc, item.get("gates"), values["name"])
+    values["canary"] = read_canary(doc, item.get("canary"), values["name"])
     return Environment(**values)
 
 

@@ -13,12 +13,11 @@ import os
 
 import requests
 
+from mlops.config import PROMETHEUS_TOKEN_ENV as TOKEN_ENV
 from mlops.errors import MlopsError
 from mlops.redact import redact
 from mlops.retry import with_retries
 
-URL_ENV = "MLOPS_PROMETHEUS_URL"
-TOKEN_ENV = "MLOPS_PROMETHEUS_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 
 class PrometheusError(MlopsError):

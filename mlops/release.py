@@ -24,7 +24,7 @@ from mlops.names import DIGEST
 KIND = "Release"
 API_VERSION = "mlops.dev/v1"
 RELEASE_FILE = "release.yaml"
-HEADER = "# Written by `mlops promote` / `mlops rollback`. Do not edit by hand.\n"
+HEADER = "# Written by `mlops promote`, `rollback` and `rollout`. Do not edit by hand.\n"
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,10 @@ class EnvRecord:
     gates: tuple[Mapping[str, Any], ...] = ()
     approval: Mapping[str, Any] | None = None
     hold: Mapping[str, Any] | None = None
+    # A KServe canary in progress or finished: {state: canary|complete|aborted,
+    # percent, step, steps, baseline (the stable release id)}. None outside rollouts.
+    rollout: Mapping[str, Any] | None = None
+
 
 def render(record: EnvRecord) -> str:
     doc = {
@@ -93,6 +97,8 @@ def render(record: EnvRecord) -> str:
         "approval": dict(record.approval) if record.approval else None,
         "hold": dict(record.hold) if record.hold else None,
     }
+    if record.rollout:
+        doc["rollout"] = dict(record.rollout)
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=4096)
 
 
@@ -125,6 +131,7 @@ def parse(text: str, display: str) -> EnvRecord:
         gates=tuple(doc.get("gates") or ()),
         approval=doc.get("approval"),
         hold=doc.get("hold"),
+        rollout=doc.get("rollout"),
     )
 
 

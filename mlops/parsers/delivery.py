@@ -1,0 +1,170 @@
+"""`mlops build`, `compile` and `run`: from source to images, pipelines and a model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mlops.parsers import add, common, key_value, positive
+
+
+def _add_build(sub: argparse._SubParsersAction) -> None:
+    p = add(
+        sub,
+        "build",
+        help="build, test and push components whose inputs changed",
+        description=(
+            "Build every component under components/ whose input hash has no image in the "
+            "registry yet; run its test command in the fresh image; push it with the tags "
+            "<version>, <version>-<short commit> and ih-<input hash>; record digests."
+        ),
+    )
+    p.add_argument("components", nargs="*", metavar="COMPONENT", help="only these components")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; touch no Docker")
+    push = p.add_mutually_exclusive_group()
+    push.add_argument(
+        "--push",
+        dest="push",
+        action="store_true",
+        default=True,
+        help="push images to the registry (default)",
+    )
+    push.add_argument(
+        "--no-push", dest="push", action="store_false", help="build and test locally only"
+    )
+    p.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only components whose inputs changed since this git ref",
+    )
+    p.add_argument(
+        "--build-arg",
+        metavar="KEY=VALUE",
+        action="append",
+        type=key_value,
+        default=[],
+        help="override a build arg for this run (repeatable)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", type=Path, help="write the build record (JSON) here"
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=positive,
+        metavar="N",
+        help="parallel builds (default: build.jobs in mlops.yaml, else 2)",
+    )
+    p.add_argument("--force", action="store_true", help="rebuild even if an image exists")
+    common(p)
+    p.set_defaults(handler=_run_build)
+
+
+def _run_build(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.build import BuildOptions, build
+
+    return build(
+        ctx,
+        BuildOptions(
+            components=tuple(args.components),
+            dry_run=args.dry_run,
+            push=args.push,
+            changed_since=args.changed_since,
+            build_args=dict(args.build_arg),
+            output=args.output,
+            jobs=args.jobs,
+            force=args.force,
+        ),
+    )
+
+
+def _add_compile(sub: argparse._SubParsersAction) -> None:
+    p = add(
+        sub,
+        "compile",
+        help="compile pipelines into an environment's overlay, images pinned by digest",
+        description=(
+            "Compile pipelines/<PIPELINE>.py with the kfp SDK into Kubeflow Pipelines' "
+            "Pipeline + PipelineVersion resources under environments/<env>/pipelines/, "
+            "listed in the overlay's kustomization. Component images resolve to the "
+            "digests pinned in the overlay, or in a build record with --build. An "
+            "unchanged pipeline is not recompiled."
+        ),
+    )
+    p.add_argument("pipelines", nargs="*", metavar="PIPELINE", help="only these pipelines")
+    p.add_argument("--env", required=True, help="environment whose overlay to write")
+    p.add_argument(
+        "--build",
+        metavar="FILE",
+        type=Path,
+        help="take images from this build record instead of the overlay's pins",
+    )
+    p.add_argument("--force", action="store_true", help="recompile even if nothing changed")
+    common(p)
+    p.set_defaults(handler=_run_compile)
+
+
+def _run_compile(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.compile import CompileOptions, compile_pipelines
+
+    return compile_pipelines(
+        ctx,
+        CompileOptions(
+            env=args.env, pipelines=tuple(args.pipelines), build=args.build, force=args.force
+        ),
+    )
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = add(
+        sub,
+        "run",
+        help="run a compiled pipeline locally on the pinned images",
+        description=(
+            "Run environments/<env>/pipelines/<PIPELINE>.yaml, exactly as compiled, with "
+            "kfp.local's Docker runner on the pinned images. Writes metrics.json, the model "
+            "and run.json to --output-dir (default .mlops/runs/<env>/<pipeline>/)."
+        ),
+    )
+    p.add_argument("pipeline", metavar="PIPELINE")
+    p.add_argument("--env", required=True, help="environment whose compiled pipeline to run")
+    p.add_argument(
+        "--local",
+        action="store_true",
+        required=True,
+        help="run on this machine with Docker (the only mode so far)",
+    )
+    p.add_argument("--output-dir", metavar="DIR", type=Path, help="where to put the outputs")
+    p.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        type=key_value,
+        default=[],
+        help="a pipeline parameter (repeatable)",
+    )
+    common(p)
+    p.set_defaults(handler=_run_run)
+
+
+def _run_run(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.run import RunOptions, run
+
+    return run(
+        ctx,
+        RunOptions(
+            pipeline=args.pipeline,
+            env=args.env,
+            local=args.local,
+            output_dir=args.output_dir,
+            params=dict(args.param),
+        ),
+    )
+
+
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_build(sub)
+    _add_compile(sub)
+    _add_run(sub)
