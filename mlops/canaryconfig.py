@@ -190,7 +190,8 @@ def _metrics(doc: Located, node: Any, env: str) -> tuple[AnalysisMetric, ...]:
                           "non-empty list")
     metrics, seen = [], set()
     for item in node:
-        values = schema.read_section(doc, item, ANALYSIS_METRIC_KEYS, f"an analysis metric of {env}")
+        values = schema.read_section(doc, item, ANALYSIS_METRIC_KEYS,
+                                     f"an analysis metric of {env}")
         metric = AnalysisMetric(**values)
         _check_limits(doc, item, metric)
         if metric.name in seen:

@@ -19,7 +19,6 @@ from mlops.redact import redact
 from mlops.retry import with_retries
 
 
-
 class PrometheusError(MlopsError):
     """Prometheus could not answer; an analysis that depends on it cannot pass."""
 

@@ -138,30 +138,63 @@ def add_resource(text: str, resource: str, display: str) -> str:
     """`text` with `resource` appended to `resources:` (unchanged if already there)."""
     if resource in resources(parse(text, display)):
         return text
+    return _append_item(text, "resources", [resource], display)
+
+
+def patches(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    items = data.get("patches") or []
+    return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+
+
+def add_patch(text: str, path: str, target: Mapping[str, str], display: str) -> str:
+    """`text` with a `patches:` entry for `path` on `target` (unchanged if already there)."""
+    for item in patches(parse(text, display)):
+        if item.get("path") == path:
+            if dict(item.get("target") or {}) != dict(target):
+                raise ConfigError(f"{display}: the patches entry for {path} targets "
+                                  f"{dict(item.get('target') or {})}, expected {dict(target)}; "
+                                  "fix or remove it")
+            return text
+    lines = [f"path: {path}", "target:"] + [f"  {k}: {v}" for k, v in target.items()]
+    return _append_item(text, "patches", lines, display)
+
+
+def _append_item(text: str, key: str, item: list[str], display: str) -> str:
+    """Append one block item (its lines, unindented) to the top-level list `key`."""
     top = _compose(text, display)
-    if top is None or "resources" not in top:
-        return _ensure_newline(text) + f"resources:\n  - {resource}\n"
-    key_line = top.key_pos("resources")[0]
-    items = top.value("resources")
-    if isinstance(items, yaml.ScalarNode) and items.value in ("", "~", "null"):
-        return _rewrite_flow_list(text.splitlines(keepends=True), key_line, [resource])
-    if not isinstance(items, yaml.SequenceNode):
-        raise ConfigError(f"{display}:{key_line + 1}: resources must be a list")
+    if top is None or key not in top:
+        return _ensure_newline(text) + f"{key}:\n" + "".join(_item_lines(item, 2))
+    key_line = top.key_pos(key)[0]
+    items = top.value(key)
     lines = text.splitlines(keepends=True)
+    if isinstance(items, yaml.ScalarNode) and items.value in ("", "~", "null"):
+        return _rewrite_flow_list(lines, key_line, key, [item])
+    if not isinstance(items, yaml.SequenceNode):
+        raise ConfigError(f"{display}:{key_line + 1}: {key} must be a list")
     if not items.value or items.flow_style:
-        existing = [str(getattr(i, "value", "")) for i in items.value]
-        return _rewrite_flow_list(lines, key_line, [*existing, resource])
+        if any(not isinstance(i, yaml.ScalarNode) for i in items.value):
+            raise ConfigError(f"{display}:{key_line + 1}: write {key} as a block list "
+                              "so mlops can add to it")
+        existing = [[str(i.value)] for i in items.value]
+        return _rewrite_flow_list(lines, key_line, key, [*existing, item])
     last = items.value[-1].start_mark
     dash_col = lines[last.line].rindex("-", 0, last.column)  # the value starts after "- "
     at = _end_of_item(lines, last.line, dash_col)
-    lines[at:at] = [" " * dash_col + "- " + resource + "\n"]
+    lines[at:at] = _item_lines(item, dash_col)
     return "".join(lines)
 
 
-def _rewrite_flow_list(lines: list[str], key_line: int, items: list[str]) -> str:
+def _item_lines(item: list[str], dash_col: int) -> list[str]:
+    pad = " " * dash_col
+    return [f"{pad}- {item[0]}\n"] + [f"{pad}  {line}\n" for line in item[1:]]
+
+
+def _rewrite_flow_list(lines: list[str], key_line: int, key: str,
+                       items: list[list[str]]) -> str:
     indent = len(lines[key_line]) - len(lines[key_line].lstrip())
-    pad = " " * indent
-    block = [f"{pad}resources:\n"] + [f"{pad}  - {item}\n" for item in items]
+    block = [f"{' ' * indent}{key}:\n"]
+    for item in items:
+        block += _item_lines(item, indent + 2)
     lines[key_line : key_line + 1] = block
     return "".join(lines)
 

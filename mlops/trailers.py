@@ -23,6 +23,10 @@ APPROVER = "Mlops-Approver"
 APPROVE = "Mlops-Approve"
 HOLD = "Mlops-Hold"
 ACTION = "Mlops-Action"
+CANARY = "Mlops-Canary"
+BASELINE = "Mlops-Baseline"
+ANALYSIS = "Mlops-Analysis"
+CHECK = "Mlops-Check"
 
 
 def promotion_message(
@@ -34,13 +38,18 @@ def promotion_message(
     approver: str | None = None,
     hold: str | None = None,
     previous: str | None = None,
+    subject: str | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+    body_extra: Sequence[str] = (),
 ) -> str:
     """`promote(staging): release r-… from dev` (or rollback/canary), body, trailers."""
-    if action == "rollback":
+    if subject is not None:
+        pass
+    elif action == "rollback":
         subject = f"rollback({env}): release {release.id} (was {previous or 'none'})"
     else:
         subject = f"{action}({env}): release {release.id} from {source}"
-    body = _body(release, gates)
+    body = "\n".join([_body(release, gates), *body_extra])
     trailers = [
         (ACTION, action),
         (RELEASE, release.id),
@@ -55,6 +64,7 @@ def promotion_message(
         trailers.append((APPROVER, approver))
     if hold:
         trailers.append((HOLD, hold))
+    trailers += extra
     return f"{subject}\n\n{body}\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers) + "\n"
 
 

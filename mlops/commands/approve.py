@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops import config as cfg
-from mlops import trailers
+from mlops import rollout, trailers
 from mlops.commands import Context
 from mlops.commands._workspace import in_workspace
 from mlops.commands.compile import environment
@@ -55,11 +55,20 @@ def _key(ctx: Context, opts: ApproveOptions) -> Path:
     return key.expanduser().resolve()
 
 
+def _in_canary(ws: Workspace, env: str, release_id: str) -> bool:
+    """A canary of the release in `env` waits for this approval to reach 100%."""
+    record = read_record(ws.root, env)
+    return (record is not None and record.release.id == release_id
+            and rollout.in_progress(record.rollout))
+
+
 def _attempt(ctx, ws: Workspace, env: str, opts: ApproveOptions, key: Path, principal: str):
     config = cfg.load_config(ws.root, ctx.environ)
     source = config.previous(env)
     where = source.name if source else env
     record = read_record(ws.root, where)
+    if _in_canary(ws, env, opts.release):
+        record = read_record(ws.root, env)
     if record is None or record.release.id != opts.release:
         now = record.release.id if record else "no release"
         raise ConfigError(

@@ -11,7 +11,8 @@ from mlops.commands import Context
 from mlops.commands.compile import environment
 from mlops.gitops.workspace import Commit, Workspace, identity, remote_url
 
-ACTIONS = ("promote", "rollback", "approve", "canary")
+ACTIONS = ("promote", "rollback", "approve", "rollout-start", "rollout-step",
+           "rollout-complete", "rollout-abort")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ def entry(commit: Commit) -> dict:
         "gates": tr.pairs(commit.trailer_all(tr.GATE)),
         "approver": commit.trailer(tr.APPROVER),
         "hold": commit.trailer(tr.HOLD),
+        "canary": commit.trailer(tr.CANARY),
+        "analysis": commit.trailer(tr.ANALYSIS),
         "subject": commit.subject,
     }
 
@@ -61,6 +64,7 @@ def _human(entries: list[dict]) -> str:
         gates = ", ".join(f"{k}={v}" for k, v in e["gates"].items()) or "no gates"
         extra = f"  approver {e['approver']}" if e["approver"] else ""
         hold = f"  hold {e['hold']}" if e["hold"] else ""
-        lines.append(f"{e['time']}  {e['commit'][:10]}  {e['action']:<8} {e['env']:<8} "
+        hold += f"  canary {e['canary']}%" if e["canary"] else ""
+        lines.append(f"{e['time']}  {e['commit'][:10]}  {e['action']:<16} {e['env']:<8} "
                      f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}")
     return "\n".join(lines)

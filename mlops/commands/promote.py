@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import gates as gate_logic
 from mlops import gitops, trailers
 from mlops.cache import JsonCache
 from mlops.commands import Context
@@ -73,6 +71,9 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
 
 def _check_order(config: cfg.MlopsConfig, target: cfg.Environment, opts: PromoteOptions) -> str:
     """The source: 'build' for the first environment, else the environment just before."""
+    if target.canary is not None:
+        raise UsageError(f"{target.name} rolls out as a canary: "
+                         f"`mlops rollout start --env {target.name}`")
     if bool(opts.build) == bool(opts.source):
         raise UsageError("give exactly one of --build FILE (first environment) or --from ENV")
     first = config.environments[0].name if config.environments else None
@@ -126,7 +127,7 @@ def _attempt(ctx, ws, opts, source, build, metrics, cache) -> Outcome:
             ws.refresh()
             return Outcome("unchanged", target.name, release, source,
                            [dict(g) for g in current.gates])
-    results = _gates(ws, config, target, source, release, current)
+    results = steps.evaluate_gates(ws, target, source, release, current)
     approver = steps.find_approval(ws, config, target, release) if target.approval else None
     steps.verify_digests(release)
     steps.write_record(ws.root, target.name, release, source, results, approver)
@@ -144,16 +145,6 @@ def _attempt(ctx, ws, opts, source, build, metrics, cache) -> Outcome:
                    ref or f"refs/heads/{ws.branch}",
                    approver["approver"] if approver else None,
                    previous=current.release.id if current else None)
-
-
-def _gates(ws, config, target, source, release, current) -> list[dict[str, Any]]:
-    champion = current.release.metrics if current else None
-    results = gate_logic.evaluate_metric_gates(
-        target.gates, release.metrics, champion, current.release.id if current else None)
-    if target.soak > 0 and source != "build":
-        entered = steps.entered_at(ws, source, release.id)
-        results.append(gate_logic.soak_gate(target.soak, entered, time.time(), source))
-    return [r.as_dict() for r in results]
 
 
 def _raise_if_failed(results: list[dict[str, Any]]) -> None:

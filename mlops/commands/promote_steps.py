@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 from mlops import buildrecord, overlay, trailers
 from mlops import components as comps
 from mlops import config as cfg
+from mlops import gates as gate_logic
 from mlops import release as rel
 from mlops.cache import JsonCache
 from mlops.commands.compile import compile_environment, write_results
+from mlops.commands.serving import write_serving_patch
 from mlops.errors import ApprovalError, ConfigError, GateFailed, RegistryError
 from mlops.gitops.workspace import Workspace
 from mlops.names import DIGEST, split_image
@@ -90,8 +93,9 @@ def _with_evidence(release: rel.Release, metrics, model_uri) -> rel.Release:
     return release
 
 
-def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache: JsonCache):
-    """Recompile pipelines against the release's digests and pin its images."""
+def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache: JsonCache,
+                  percent: int | None = None):
+    """Recompile pipelines, pin images, and give the InferenceService the model (and split)."""
     text = overlay.read_text(root, env.name)
     results = compile_environment(root, env, release.image_refs(), cache)
     text = write_results(root, env.name, results, text)
@@ -105,12 +109,24 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
     new_text = overlay.set_images(text, pins, overlay.display_path(env.name))
     if new_text != text:
         write_text_atomic(overlay.kustomization_path(root, env.name), new_text)
+    write_serving_patch(root, env, release.model_uri, percent)
     return replace(release, pipelines=versions)
 
 
-def write_record(root, env, release, source, gates, approver, hold=None) -> None:
-    record = rel.EnvRecord(env, release, source, tuple(gates), approver, hold)
+def write_record(root, env, release, source, gates, approver, hold=None, rollout=None) -> None:
+    record = rel.EnvRecord(env, release, source, tuple(gates), approver, hold, rollout)
     write_text_atomic(record_path(root, env), rel.render(record))
+
+
+def evaluate_gates(ws, target, source, release, current) -> list[dict[str, Any]]:
+    """The target's metric gates (against its champion, `current`) and its soak time."""
+    champion = current.release.metrics if current else None
+    results = gate_logic.evaluate_metric_gates(
+        target.gates, release.metrics, champion, current.release.id if current else None)
+    if target.soak > 0 and source != "build":
+        entered = entered_at(ws, source, release.id)
+        results.append(gate_logic.soak_gate(target.soak, entered, time.time(), source))
+    return [r.as_dict() for r in results]
 
 
 def env_promotions(ws: Workspace, env: str) -> list[tuple[str, str, str]]:

@@ -1,0 +1,199 @@
+"""`mlops rollout start|promote|abort --env ENV`: a KServe canary, moved by commits.
+
+`start` writes the release from the previous environment into the overlay
+with `canaryTrafficPercent` at the first step; `promote` moves to the next
+step, or to 100% by removing it, after a passing `rollout analyze` (and, for
+100%, a release manager's signed approval); `abort` puts the previous release
+back at 0% and sets the hold. Each is one commit, pushed for Argo CD to sync,
+made in an isolated clone like `mlops promote`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops import config as cfg
+from mlops import gitops
+from mlops import rollout as state_machine
+from mlops.cache import JsonCache
+from mlops.commands import Context
+from mlops.commands import promote_steps as steps
+from mlops.commands import rollout_record as records
+from mlops.commands._workspace import in_workspace
+from mlops.commands.compile import COMPILE_CACHE, environment
+from mlops.commands.rollback import restore_previous
+from mlops.errors import ConfigError, GateFailed, UsageError
+from mlops.gitops.workspace import Workspace, check_clean_branch
+
+
+@dataclass(frozen=True)
+class RolloutOptions:
+    env: str
+    clear_hold: bool = False
+    reason: str | None = None
+    analysis: Path | None = None
+    max_age: float = state_machine.ANALYSIS_MAX_AGE
+
+
+def canary_environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
+    env = environment(config, name)
+    if env.canary is None:
+        raise UsageError(f"environment {env.name} has no canary: in mlops.yaml; "
+                         "add one with steps and an analysis to roll out there")
+    if config.previous(env.name) is None:
+        raise UsageError(f"environment {env.name} is the first one; a canary rolls out a "
+                         "release from the environment before it")
+    return env
+
+
+def _run(ctx: Context, opts: RolloutOptions, attempt) -> dict[str, Any]:
+    """Check locally, then run `attempt(ws, config, env, cache)` in a workspace."""
+    local = cfg.load_config(ctx.root, ctx.environ)
+    canary_environment(local, opts.env)
+    check_clean_branch(ctx.root)
+    cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
+
+    def run(ws: Workspace) -> dict[str, Any]:
+        config = cfg.load_config(ws.root, ctx.environ)
+        return attempt(ws, config, canary_environment(config, opts.env), cache)
+
+    doc = in_workspace(ctx, local, run)
+    cache.save()
+    return doc
+
+
+def start(ctx: Context, opts: RolloutOptions) -> int:
+    doc = _run(ctx, opts, lambda ws, config, env, cache: _start(ws, config, env, cache, opts))
+    human = (f"{doc['env']} already runs a canary of {doc['release']}" if doc["status"] ==
+             "unchanged" else f"canary of release {doc['release']} in {doc['env']} at "
+             f"{doc['percent']}% (commit {doc['commit'][:12]})")
+    ctx.out.result(doc, human + records.gates_text(doc.get("gates", [])))
+    return 0
+
+
+def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str, Any]:
+    source = config.previous(env.name).name
+    current = steps.read_record(ws.root, env.name)
+    steps.refuse_hold(current, env.name, opts.clear_hold)
+    release = steps.compose_release(ws.root, config, source, None, None, None)
+    if current is not None and state_machine.in_progress(current.rollout):
+        if current.release.id == release.id:
+            return {"status": "unchanged", "env": env.name, "release": release.id,
+                    "percent": current.rollout["percent"], "commit": None}
+        raise ConfigError(f"a canary of {current.release.id} is in progress in {env.name}; "
+                          f"promote or abort it before starting {release.id}")
+    if current is not None and current.release.id == release.id and not current.hold:
+        raise ConfigError(f"{env.name} already runs release {release.id}; nothing to roll out")
+    gates = steps.evaluate_gates(ws, env, source, release, current)
+    state = state_machine.start(env.canary, current.release.id if current else None)
+    release = steps.write_overlay(ws.root, env, release, cache, percent=state["percent"])
+    steps.verify_digests(release)
+    failed = [g for g in gates if g["result"] != "pass"]
+    if failed:
+        raise GateFailed(f"{len(failed)} gate(s) failed; {failed[0]['gate']}: "
+                         f"{failed[0]['detail']}")
+    steps.write_record(ws.root, env.name, release, source, gates, None, None, rollout=state)
+    message = records.message("rollout-start", env.name, release, state, gates,
+                              source=source, baseline=state["baseline"],
+                              hold="cleared" if opts.clear_hold and current and current.hold
+                              else None)
+    commit = ws.commit(message)
+    ws.push()
+    return {"status": "started", "env": env.name, "release": release.id, "from": source,
+            "percent": state["percent"], "step": state["step"], "steps": state["steps"],
+            "baseline": state["baseline"], "gates": gates, "commit": commit}
+
+
+def promote(ctx: Context, opts: RolloutOptions) -> int:
+    doc = promote_step(ctx, opts, records.load_decision(ctx.root, opts.env, opts.analysis))
+    ctx.out.result(doc, promoted_text(doc))
+    return 0
+
+
+def promote_step(ctx: Context, opts: RolloutOptions, decision) -> dict[str, Any]:
+    """One step forward, committed and pushed; the decision record is then used up."""
+    doc = _run(ctx, opts, lambda ws, config, env, cache:
+               _promote(ws, config, env, cache, decision, opts))
+    records.forget_decision(ctx.root, opts.env)
+    return doc
+
+
+def promoted_text(doc: Mapping[str, Any]) -> str:
+    where = "100% (rollout complete)" if doc["state"] == "complete" else f"{doc['percent']}%"
+    return (f"canary of release {doc['release']} in {doc['env']} now at {where}"
+            f"{' approved by ' + doc['approver'] if doc['approver'] else ''} "
+            f"(commit {doc['commit'][:12]})")
+
+
+def _promote(ws: Workspace, config, env, cache, decision, opts: RolloutOptions) -> dict:
+    current = steps.read_record(ws.root, env.name)
+    if current is None:
+        raise ConfigError(f"environment {env.name} has no release yet")
+    state = state_machine.require_in_progress(current.rollout, env.name)
+    state_machine.check_analysis(decision, current.release.id, state, env.name, time.time(),
+                                 opts.max_age)
+    approval = None
+    if state_machine.is_final(state):
+        approval = steps.find_approval(ws, config, env, current.release)
+    new_state = state_machine.advance(state)
+    percent = None if new_state["state"] == state_machine.COMPLETE else new_state["percent"]
+    release = steps.write_overlay(ws.root, env, current.release, cache, percent=percent)
+    steps.write_record(ws.root, env.name, release, current.promoted_from, current.gates,
+                       approval or current.approval, None, rollout=new_state)
+    action = "rollout-complete" if percent is None else "rollout-step"
+    message = records.message(action, env.name, release, new_state, current.gates,
+                              source=current.promoted_from, decision=decision,
+                              approver=approval["approver"] if approval else None)
+    commit = ws.commit(message)
+    ws.push()
+    return {"env": env.name, "release": release.id, "state": new_state["state"],
+            "percent": new_state["percent"], "step": new_state["step"],
+            "approver": approval["approver"] if approval else None,
+            "analysis": decision.get("result"), "commit": commit}
+
+
+def abort(ctx: Context, opts: RolloutOptions) -> int:
+    doc = abort_canary(ctx, opts)
+    ctx.out.result(doc, aborted_text(doc))
+    return 0
+
+
+def abort_canary(ctx: Context, opts: RolloutOptions) -> dict[str, Any]:
+    decision = records.load_decision(ctx.root, opts.env)
+    doc = _run(ctx, opts, lambda ws, config, env, cache:
+               _abort(ws, env, cache, decision, opts))
+    records.forget_decision(ctx.root, opts.env)
+    return doc
+
+
+def aborted_text(doc: Mapping[str, Any]) -> str:
+    return (f"aborted the canary of {doc['aborted']} in {doc['env']}: release "
+            f"{doc['release']} is back, canary at 0%, hold set (commit {doc['commit'][:12]})")
+
+
+def _abort(ws: Workspace, env, cache, decision, opts: RolloutOptions) -> dict[str, Any]:
+    current = steps.read_record(ws.root, env.name)
+    state = state_machine.require_in_progress(current.rollout if current else None, env.name)
+    if not state.get("baseline"):
+        raise ConfigError(f"the canary in {env.name} has no previous release to return to; "
+                          f"`mlops rollback --env {env.name}` cannot help either")
+    _, earlier = restore_previous(ws, env, state["baseline"])
+    release = steps.write_overlay(ws.root, env, earlier.release, cache, percent=0)
+    hold = {"reason": opts.reason or f"canary of {current.release.id} aborted",
+            "rolled_back_from": current.release.id, "since": state_machine.now_utc()}
+    new_state = state_machine.aborted(state, current.release.id)
+    steps.write_record(ws.root, env.name, release, "rollback", [], None, hold,
+                       rollout=new_state)
+    if decision is not None and decision.get("release") != current.release.id:
+        decision = None  # a record about another canary says nothing about this abort
+    message = records.message("rollout-abort", env.name, release, new_state, [],
+                              source="rollback", decision=decision, hold="set",
+                              previous=current.release.id)
+    commit = ws.commit(message)
+    ws.push()
+    return {"env": env.name, "release": release.id, "aborted": current.release.id,
+            "percent": 0, "hold": hold, "commit": commit}

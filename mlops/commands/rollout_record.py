@@ -1,0 +1,101 @@
+"""The analysis decision record: kept between `rollout analyze` and the commit that follows,
+and written into that commit's message and trailers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlops import gitops, trailers
+from mlops.errors import ConfigError
+from mlops.output import write_json_atomic
+from mlops.release import Release
+
+
+def decision_path(root: Path, env: str) -> Path:
+    return gitops.git_dir(root) / "mlops" / "rollout" / f"{env}.json"
+
+
+def save_decision(root: Path, env: str, decision: Mapping[str, Any]) -> Path:
+    path = decision_path(root, env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, dict(decision))
+    return path
+
+
+def load_decision(root: Path, env: str, path: Path | None = None) -> dict[str, Any] | None:
+    """The kept decision record (or the one in `path`); None when there is none."""
+    source = path or decision_path(root, env)
+    try:
+        data = json.loads(source.read_text())
+    except FileNotFoundError:
+        if path is not None:
+            raise ConfigError(f"analysis record {path} not found") from None
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"analysis record {source} is unreadable: {exc}") from None
+    if not isinstance(data, dict) or data.get("env") != env:
+        raise ConfigError(f"analysis record {source} is not an analysis of {env}")
+    return data
+
+
+def forget_decision(root: Path, env: str) -> None:
+    """A decision is used by one commit only; the next step needs a new analysis."""
+    decision_path(root, env).unlink(missing_ok=True)
+
+
+def gates_text(gates: Sequence[Mapping[str, Any]]) -> str:
+    return "".join(f"\n  {g['result']:<4} {g['gate']}: {g['detail']}" for g in gates)
+
+
+def check_lines(decision: Mapping[str, Any]) -> list[str]:
+    """One line per measurement: metric, verdict, value seen and the query as run."""
+    lines = []
+    for m in decision.get("measurements", []):
+        value = "no data" if m.get("value") is None else f"{m['value']:.6g}"
+        extra = "" if m.get("baseline") is None else f" baseline={m['baseline']:.6g}"
+        extra += "" if m.get("requests") is None else f" requests={m['requests']:.6g}"
+        lines.append(f"{m.get('metric')} #{m.get('index', '?')} {m.get('verdict')} "
+                     f"value={value}{extra} query={m.get('query')}")
+    return lines
+
+
+def _analysis_trailers(decision: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    if decision is None:
+        return []
+    head = (f"{decision.get('result')} at {decision.get('percent')}% "
+            f"(revision {decision.get('revision')} vs {decision.get('baseline_revision')}, "
+            f"{decision.get('finished')})")
+    return [(trailers.ANALYSIS, head)] + [(trailers.CHECK, line) for line in
+                                          check_lines(decision)]
+
+
+def _analysis_body(decision: Mapping[str, Any] | None) -> list[str]:
+    if decision is None:
+        return []
+    lines = [f"Analysis: {decision.get('result')}"]
+    lines += [f"  {reason}" for reason in decision.get("reasons", [])]
+    return lines
+
+
+def message(action: str, env: str, release: Release, state: Mapping[str, Any],
+            gates: Sequence[Mapping[str, Any]], source: str, decision=None,
+            baseline: str | None = None, approver: str | None = None,
+            hold: str | None = None, previous: str | None = None) -> str:
+    subjects = {
+        "rollout-start": f"canary({env}): release {release.id} at {state['percent']}% "
+                         f"(step 1/{len(state['steps'])})",
+        "rollout-step": f"canary({env}): release {release.id} at {state['percent']}% "
+                        f"(step {state['step']}/{len(state['steps'])})",
+        "rollout-complete": f"canary({env}): release {release.id} at 100%",
+        "rollout-abort": f"canary({env}): abort {previous}, back to release {release.id}",
+    }
+    extra = [(trailers.CANARY, str(state["percent"]))]
+    if baseline or state.get("baseline"):
+        extra.append((trailers.BASELINE, str(baseline or state.get("baseline"))))
+    return trailers.promotion_message(
+        action, env, release, source, gates, approver=approver, hold=hold,
+        previous=previous, subject=subjects[action],
+        extra=extra + _analysis_trailers(decision), body_extra=_analysis_body(decision))

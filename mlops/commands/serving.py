@@ -1,0 +1,52 @@
+"""Writing the release's model URI and the canary split into an overlay's InferenceService."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlops import envconfig, isvc, kustomize, overlay
+from mlops.errors import ConfigError
+from mlops.output import write_text_atomic
+
+
+def patch_path(root: Path, env: str) -> Path:
+    return root / overlay.ENVIRONMENTS_DIR / env / isvc.PATCH_FILE
+
+
+def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str | None,
+                        percent: int | None) -> dict[str, Any] | None:
+    """Patch the environment's InferenceService; None when it has nothing to patch.
+
+    Works on a clone, so it may write before it knows the result renders; the
+    caller commits only after the final render below has been checked.
+    """
+    path = patch_path(root, env.name)
+    if model_uri is None and percent is None and not path.exists():
+        return None
+    overlay_dir = path.parent
+    if path.exists():  # render the base without our last patch, whose tests may be stale
+        write_text_atomic(path, isvc.render_patch(isvc.NEUTRAL_PATCH))
+    where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
+    target = isvc.find_service(kustomize.render(overlay_dir), env.service, where)
+    if percent is not None:
+        isvc.check_canary_mode(target)
+    write_text_atomic(path, isvc.render_patch(isvc.patch_ops(target, model_uri, percent)))
+    text = overlay.read_text(root, env.name)
+    new_text = overlay.add_patch(text, isvc.PATCH_FILE, isvc.patch_target(target),
+                                 overlay.display_path(env.name))
+    if new_text != text:
+        write_text_atomic(overlay.kustomization_path(root, env.name), new_text)
+    return _check_rendered(overlay_dir, where, target, model_uri, percent)
+
+
+def _check_rendered(overlay_dir: Path, where: str, target, model_uri, percent) -> dict:
+    name = target["metadata"]["name"]
+    rendered = isvc.find_service(kustomize.render(overlay_dir), name, where)
+    seen = (isvc.storage_uri(rendered) if model_uri is not None else None,
+            isvc.canary_percent(rendered))
+    if seen != (model_uri, percent):
+        raise ConfigError(f"{where}: after patching, InferenceService {name} renders with "
+                          f"model {seen[0]!r} and canary {seen[1]!r}, expected "
+                          f"{model_uri!r} and {percent!r}; does another patch override them?")
+    return dict(rendered)

@@ -1,0 +1,128 @@
+"""The InferenceService in an overlay: which one, whether it can canary, and mlops' patch.
+
+mlops writes one JSON 6902 patch per environment,
+`environments/<env>/inferenceservice-patch.yaml`, with the release's model
+URI (the predictor's STORAGE_URI) and the canary split
+(`spec.predictor.canaryTrafficPercent`). A strategic-merge patch would be
+shorter, but kustomize knows no merge keys for CRDs and would replace the
+whole containers list. JSON-patch paths use list indexes, so each replaced
+value is guarded by a `test` op on its name: if the base is reordered, the
+render fails loudly instead of patching the wrong container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from mlops.errors import ConfigError
+
+API_VERSION = "serving.kserve.io/v1beta1"
+KIND = "InferenceService"
+PATCH_FILE = "inferenceservice-patch.yaml"
+MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+# KServe 0.17 renamed Serverless -> Knative and RawDeployment -> Standard, and made
+# Standard the default: only an explicit Knative-based mode can split traffic.
+CANARY_MODES = ("serverless", "knative")
+STORAGE_ENV = "STORAGE_URI"
+PATCH_HEADER = (
+    "# Written by mlops: the release's model URI and the canary split. Do not edit by hand.\n"
+)
+
+
+def services(objects: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [o for o in objects if o.get("apiVersion") == API_VERSION and o.get("kind") == KIND]
+
+
+def find_service(objects: Sequence[Mapping[str, Any]], name: str | None,
+                 where: str) -> Mapping[str, Any]:
+    """The InferenceService called `name`, or the only one when no name is configured."""
+    found = services(objects)
+    names = [str(o.get("metadata", {}).get("name")) for o in found]
+    if name is not None:
+        for obj, obj_name in zip(found, names, strict=True):
+            if obj_name == name:
+                return obj
+        raise ConfigError(f"{where} renders no InferenceService {name!r} "
+                          f"(found: {', '.join(names) or 'none'})")
+    if len(found) != 1:
+        raise ConfigError(f"{where} renders {len(found)} InferenceServices "
+                          f"({', '.join(names) or 'none'}); set `service:` for the environment")
+    return found[0]
+
+
+def check_canary_mode(isvc: Mapping[str, Any]) -> None:
+    """Refuse what KServe would silently ignore: canaryTrafficPercent outside Knative mode."""
+    name = isvc.get("metadata", {}).get("name")
+    mode = (isvc.get("metadata", {}).get("annotations") or {}).get(MODE_ANNOTATION)
+    if mode is None:
+        raise ConfigError(
+            f"InferenceService {name} has no {MODE_ANNOTATION} annotation; canary rollouts "
+            "need Serverless (Knative) mode, and newer KServe defaults to Standard: "
+            f"annotate it {MODE_ANNOTATION}: Serverless")
+    if str(mode).lower() not in CANARY_MODES:
+        raise ConfigError(
+            f"InferenceService {name} is annotated {MODE_ANNOTATION}: {mode}; KServe ignores "
+            "canaryTrafficPercent outside Serverless (Knative) mode, so mlops refuses to "
+            "roll it out as a canary")
+
+
+def _storage_paths(isvc: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(path of the env var's name, path of its value) for the predictor's STORAGE_URI."""
+    containers = isvc.get("spec", {}).get("predictor", {}).get("containers") or []
+    for c, container in enumerate(containers):
+        for e, var in enumerate(container.get("env") or []):
+            if isinstance(var, Mapping) and var.get("name") == STORAGE_ENV:
+                base = f"/spec/predictor/containers/{c}/env/{e}"
+                return f"{base}/name", f"{base}/value"
+    return None
+
+
+def patch_ops(isvc: Mapping[str, Any], model_uri: str | None,
+              percent: int | None) -> list[dict[str, Any]]:
+    """JSON 6902 ops putting the model URI and the canary split on `isvc`."""
+    # The kind test first: it is always true, and it keeps the list from being
+    # empty, which kustomize cannot tell from a strategic-merge patch.
+    ops: list[dict[str, Any]] = [{"op": "test", "path": "/kind", "value": KIND}]
+    if model_uri is not None:
+        paths = _storage_paths(isvc)
+        if paths is None:
+            name = isvc.get("metadata", {}).get("name")
+            raise ConfigError(
+                f"InferenceService {name} has no predictor container with a {STORAGE_ENV} env "
+                "var to take the release's model URI; add one (any placeholder value)")
+        ops += [{"op": "test", "path": paths[0], "value": STORAGE_ENV},
+                {"op": "replace", "path": paths[1], "value": model_uri}]
+    if percent is not None:
+        ops.append({"op": "add", "path": "/spec/predictor/canaryTrafficPercent",
+                    "value": int(percent)})
+    return ops
+
+
+NEUTRAL_PATCH = [{"op": "test", "path": "/kind", "value": KIND}]
+
+
+def render_patch(ops: Sequence[Mapping[str, Any]]) -> str:
+    return PATCH_HEADER + yaml.safe_dump([dict(o) for o in ops], sort_keys=False,
+                                         default_flow_style=False, width=4096)
+
+
+def patch_target(isvc: Mapping[str, Any]) -> dict[str, str]:
+    group, version = API_VERSION.split("/")
+    return {"group": group, "version": version, "kind": KIND,
+            "name": str(isvc.get("metadata", {}).get("name"))}
+
+
+def canary_percent(isvc: Mapping[str, Any]) -> int | None:
+    value = isvc.get("spec", {}).get("predictor", {}).get("canaryTrafficPercent")
+    return None if value is None else int(value)
+
+
+def storage_uri(isvc: Mapping[str, Any]) -> str | None:
+    for container in isvc.get("spec", {}).get("predictor", {}).get("containers") or []:
+        for var in container.get("env") or []:
+            if isinstance(var, Mapping) and var.get("name") == STORAGE_ENV:
+                return var.get("value")
+    return None

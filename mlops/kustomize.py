@@ -1,0 +1,43 @@
+"""Rendering an overlay with `kubectl kustomize`, as Argo CD builds it before syncing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.errors import MlopsError
+
+TIMEOUT = 120.0  # remote bases can make kustomize fetch; a hang must still end
+
+
+class KustomizeError(MlopsError):
+    """kubectl is missing, or the overlay does not render."""
+
+
+def render(overlay_dir: Path) -> list[dict[str, Any]]:
+    """The manifests `kubectl kustomize overlay_dir` prints, one dict per document."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise KustomizeError(f"kubectl not found on PATH; it renders {overlay_dir}")
+    try:
+        proc = subprocess.run([kubectl, "kustomize", str(overlay_dir)],
+                              capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise KustomizeError(f"kubectl kustomize {overlay_dir} took over {TIMEOUT:.0f}s") from None
+    if proc.returncode != 0:
+        raise KustomizeError(f"kubectl kustomize {overlay_dir} failed: {_first_line(proc.stderr)}")
+    try:
+        docs = list(yaml.safe_load_all(proc.stdout))
+    except yaml.YAMLError as exc:
+        raise KustomizeError(f"kubectl kustomize {overlay_dir} printed invalid YAML: "
+                             f"{_first_line(str(exc))}") from None
+    return [doc for doc in docs if isinstance(doc, dict)]
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else "no output"

@@ -1,0 +1,125 @@
+"""`mlops rollout start|analyze|promote|abort|run|status`: KServe canaries, by commit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mlops.parsers import add, common
+
+
+def _duration(text: str) -> float:
+    from mlops.envconfig import parse_duration
+    from mlops.errors import ConfigError
+
+    try:
+        return parse_duration(text, "duration")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _env(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", required=True, help="environment with a canary: in mlops.yaml")
+
+
+def _revisions(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revision", metavar="NAME",
+                   help="the canary's revision (default: latestCreatedRevision in the cluster)")
+    p.add_argument("--baseline-revision", metavar="NAME",
+                   help="the stable revision (default: latestRolledoutRevision in the cluster)")
+    p.add_argument("--context", metavar="NAME", help="kubeconfig context for the cluster")
+
+
+def _add_start(sub) -> None:
+    p = add(sub, "start", help="start a canary of the previous environment's release",
+            description="Write the release waiting in the previous environment into the "
+            "overlay with spec.predictor.canaryTrafficPercent at the first step, after its "
+            "offline gates pass; commit and push. Refuses RawDeployment/Standard mode.")
+    _env(p)
+    p.add_argument("--clear-hold", action="store_true", help="lift a hold with this rollout")
+    common(p)
+    p.set_defaults(handler=_handler("start"))
+
+
+def _add_analyze(sub) -> None:
+    p = add(sub, "analyze", help="judge the canary on live metrics and offline gates",
+            description="Run the analysis in mlops.yaml against Prometheus and print the "
+            "decision record (every query, value and verdict). It is kept for the next "
+            "`rollout promote`/`abort` commit. Exit 0 pass, 3 fail, 5 inconclusive.")
+    _env(p)
+    _revisions(p)
+    p.add_argument("-o", "--output", metavar="FILE", type=Path,
+                   help="also write the decision record here (for another CI job)")
+    common(p)
+    p.set_defaults(handler=_handler("analyze"))
+
+
+def _add_promote(sub) -> None:
+    p = add(sub, "promote", help="move the canary to its next step, or to 100%%",
+            description="Needs a passing `rollout analyze` of the current step; the move to "
+            "100% (canaryTrafficPercent removed) also needs a release manager's signed "
+            "approval of the release. The decision record goes into the commit's trailers.")
+    _env(p)
+    p.add_argument("--analysis", metavar="FILE", type=Path,
+                   help="decision record from `rollout analyze --output` (default: the kept one)")
+    p.add_argument("--max-age", metavar="DURATION", type=_duration, default=3600.0,
+                   help="refuse an analysis older than this (default 1h)")
+    common(p)
+    p.set_defaults(handler=_handler("promote"))
+
+
+def _add_abort(sub) -> None:
+    p = add(sub, "abort", help="put the previous release back at 0%% canary and set a hold",
+            description="Set canaryTrafficPercent to 0, restore the release the canary was "
+            "measured against, set the hold (lifted by `rollout start --clear-hold`), commit.")
+    _env(p)
+    p.add_argument("--reason", help="why, recorded with the hold")
+    common(p)
+    p.set_defaults(handler=_handler("abort"))
+
+
+def _add_run(sub) -> None:
+    p = add(sub, "run", help="analyze and promote step by step; abort on a failed analysis",
+            description="Loop: analyze, then promote one step, until 100%. At the final step "
+            "it needs a signed approval: with --wait-approval it polls for one until "
+            "--timeout, else it exits 4 saying what it needs. A failed analysis aborts the "
+            "canary (exit 3); an inconclusive one stops (exit 5) and changes nothing.")
+    _env(p)
+    _revisions(p)
+    p.add_argument("--wait-approval", action="store_true",
+                   help="wait for the approval at the final step instead of exiting 4")
+    p.add_argument("--timeout", metavar="DURATION", type=_duration, default=3600.0,
+                   help="how long --wait-approval waits (default 1h)")
+    common(p)
+    p.set_defaults(handler=_handler("run"))
+
+
+def _handler(verb: str):
+    def run(ctx, args: argparse.Namespace) -> int:
+        from mlops.commands import rollout
+
+        opts = rollout.RolloutOptions(
+            env=args.env, clear_hold=getattr(args, "clear_hold", False),
+            reason=getattr(args, "reason", None), analysis=getattr(args, "analysis", None),
+            max_age=getattr(args, "max_age", 3600.0))
+        if verb in ("analyze", "run"):
+            from mlops.commands import rollout_analyze
+
+            aopts = rollout_analyze.AnalyzeOptions(
+                env=args.env, revision=args.revision, baseline_revision=args.baseline_revision,
+                context=args.context, output=getattr(args, "output", None),
+                wait_approval=getattr(args, "wait_approval", False),
+                timeout=getattr(args, "timeout", 3600.0))
+            return getattr(rollout_analyze, verb)(ctx, aopts)
+        return getattr(rollout, verb)(ctx, opts)
+
+    return run
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add(sub, "rollout", help="KServe canary rollouts: start, analyze, promote, abort, run",
+            description="Canary rollouts of the environment's InferenceService, each step a "
+            "commit that Argo CD syncs.")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", parser_class=type(p), required=True)
+    for add_verb in (_add_start, _add_analyze, _add_promote, _add_abort, _add_run):
+        add_verb(verbs)

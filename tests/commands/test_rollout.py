@@ -1,0 +1,235 @@
+"""`mlops rollout start|promote|abort`: canary steps as commits on a real remote.
+
+The analysis itself runs against real Prometheus in test_rollout_analyze.py;
+here a decision record file stands in for its output, as `rollout promote
+--analysis FILE` takes it from another CI job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+
+from mlops import kustomize
+from tests.commands.conftest import GOOD, promote, release_of
+from tests.conftest import git
+from tests.support import crds
+from tests.support.promotion import CONFIG, Playground, repo_files, ssh_key
+
+pytestmark = pytest.mark.usefixtures("docker_engine")
+
+CANARY = """\
+    canary:
+      steps: [10, 50]
+      analysis:
+        metrics:
+          - name: error-rate
+            query: sum(rate(errors{revision="{{ revision }}"}[{{ interval }}]))
+            max: 0.01
+"""
+
+
+def canary_config(registry: str) -> str:
+    text = CONFIG.format(registry=registry, soak="0s")
+    return text.replace("    approval: true\n", "    approval: true\n" + CANARY)
+
+
+@pytest.fixture
+def roll(project, built, tmp_path):
+    """A repo whose prod rolls out as a canary; staging holds release v1."""
+    keys = {name: ssh_key(tmp_path, name) for name in ("alice", "mallory")}
+    files = {**repo_files(built[0]), "mlops.yaml": canary_config(built[0]),
+             ".mlops/allowed_signers": f"alice@example.com {keys['alice'][1]}\n"}
+    play = Playground(tmp_path, project(files))
+    to_staging(play, built, "pvc://models/cancer-v1")
+    return play, keys
+
+
+def to_staging(play, built, model_uri):
+    assert promote(play, "--to", "dev", "--build", str(built[1]), "--model-uri",
+                   model_uri).code == 0
+    result = promote(play, "--to", "staging", "--from", "dev",
+                     "--metrics", str(play.metrics("m", GOOD)))
+    assert result.code == 0, result.err
+
+
+def push_edit(play, path: str, edit) -> None:
+    play.pull()
+    file = play.clone / path
+    file.write_text(edit(file.read_text()))
+    play.proj.commit(f"edit {path}")
+    play.proj.git("push", "-q", "origin", "main")
+
+
+def rollout(play, *args):
+    return play.proj.run("rollout", *args, "--env", "prod")
+
+
+def passing(play, percent_step=(10, 1), result="pass", age=0.0):
+    record = release_of(play, "prod")
+    decision = {"env": "prod", "release": record["id"], "step": percent_step[1],
+                "percent": percent_step[0], "result": result, "reasons": ["error-rate: ok"],
+                "finished_at": time.time() - age, "measurements": [
+                    {"metric": "error-rate", "index": 1, "verdict": result, "value": 0.0,
+                     "query": 'sum(rate(errors{revision="c-2"}[60s]))'}]}
+    path = play.base / "decision.json"
+    path.write_text(json.dumps(decision))
+    return str(path)
+
+
+def rendered_isvc(play):
+    play.pull()
+    objects = kustomize.render(play.clone / "environments" / "prod")
+    for obj in objects:
+        crds.validate(obj) if obj.get("kind") == "InferenceService" else None
+    return next(o for o in objects if o["kind"] == "InferenceService")
+
+
+def last_message(play) -> str:
+    return git(play.remote, "log", "-1", "--format=%B", "refs/heads/main")
+
+
+def approve(play, keys, who="alice"):
+    result = play.proj.run("approve", "--env", "prod", "--release",
+                           release_of(play, "prod")["id"], "--key", str(keys[who][0]),
+                           "--principal", "alice@example.com")
+    assert result.code == 0, result.err
+
+
+def test_start_writes_the_first_step_and_the_model(roll):
+    play, _ = roll
+    result = rollout(play, "start", "--json")
+    assert result.code == 0, result.err
+    assert result.json["percent"] == 10 and result.json["baseline"] is None
+    isvc = rendered_isvc(play)
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    env = {e["name"]: e["value"] for e in predictor["containers"][0]["env"]}
+    assert env["STORAGE_URI"] == "pvc://models/cancer-v1"
+    assert predictor["containers"][0]["args"][0] == "--model_name=cancer"  # base survives
+    record = release_of(play, "prod")
+    assert record["id"] == release_of(play, "staging")["id"]
+    assert record["rollout"]["state"] == "canary" and record["rollout"]["steps"] == [10, 50]
+    message = last_message(play)
+    assert "Mlops-Action: rollout-start" in message and "Mlops-Canary: 10" in message
+
+
+def test_start_twice_changes_nothing(roll):
+    play, _ = roll
+    assert rollout(play, "start").code == 0
+    head = play.remote_head()
+    again = rollout(play, "start", "--json")
+    assert again.code == 0 and again.json["status"] == "unchanged"
+    assert play.remote_head() == head
+
+
+def test_steps_then_final_promote_needs_a_real_approval(roll):
+    play, keys = roll
+    assert rollout(play, "start").code == 0
+    result = rollout(play, "promote", "--analysis", passing(play), "--json")
+    assert result.code == 0, result.err
+    assert result.json["percent"] == 50
+    assert rendered_isvc(play)["spec"]["predictor"]["canaryTrafficPercent"] == 50
+    assert "Mlops-Check: error-rate #1 pass value=0" in last_message(play)
+
+    head = play.remote_head()
+    no_approval = rollout(play, "promote", "--analysis", passing(play, (50, 2)))
+    assert no_approval.code == 4 and "signed approval" in no_approval.err
+    approve(play, keys, who="mallory")  # signed, but not with a listed key
+    forged = rollout(play, "promote", "--analysis", passing(play, (50, 2)))
+    assert forged.code == 4 and "No principal matched" in forged.err, forged.err
+    assert release_of(play, "prod")["rollout"]["percent"] == 50
+    assert play.remote_log("%s")[0].startswith("approve(prod)") and head != play.remote_head()
+
+    approve(play, keys)
+    final = rollout(play, "promote", "--analysis", passing(play, (50, 2)), "--json")
+    assert final.code == 0, final.err
+    assert final.json["state"] == "complete" and final.json["approver"] == "alice@example.com"
+    assert "canaryTrafficPercent" not in rendered_isvc(play)["spec"]["predictor"]
+    assert release_of(play, "prod")["approval"]["approver"] == "alice@example.com"
+
+
+@pytest.mark.parametrize("decision, expect", [
+    (None, "no analysis of the canary in prod yet"),
+    (("fail", 0.0, (10, 1)), "did not pass (fail)"),
+    (("pass", 7200.0, (10, 1)), "older than 60 minutes"),
+    (("pass", 0.0, (50, 2)), "is not of the canary now in prod"),
+])
+def test_promote_without_a_fresh_passing_analysis_is_refused(roll, decision, expect):
+    play, _ = roll
+    assert rollout(play, "start").code == 0
+    head = play.remote_head()
+    extra = []
+    if decision is not None:
+        result, age, step = decision
+        extra = ["--analysis", passing(play, step, result, age)]
+    result = rollout(play, "promote", *extra)
+    assert result.code == 3, result.err
+    assert expect in result.err and result.err.count("\n") == 1, result.err
+    assert play.remote_head() == head
+
+
+def test_abort_restores_the_previous_release_with_the_hold(roll, built):
+    play, keys = roll
+    rollout(play, "start")
+    rollout(play, "promote", "--analysis", passing(play))
+    approve(play, keys)
+    assert rollout(play, "promote", "--analysis", passing(play, (50, 2))).code == 0
+    v1 = release_of(play, "prod")["id"]
+    to_staging(play, built, "pvc://models/cancer-v2")
+    started = rollout(play, "start", "--json")
+    assert started.code == 0 and started.json["baseline"] == v1
+
+    result = rollout(play, "abort", "--reason", "errors at 10%", "--json")
+    assert result.code == 0, result.err
+    record = release_of(play, "prod")
+    assert record["id"] == v1 and record["hold"]["reason"] == "errors at 10%"
+    assert record["rollout"]["state"] == "aborted" and record["rollout"]["percent"] == 0
+    predictor = rendered_isvc(play)["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 0
+    assert predictor["containers"][0]["env"][0]["value"] == "pvc://models/cancer-v1"
+    history = play.proj.run("history", "--env", "prod", "--json").json["entries"]
+    assert history[0]["action"] == "rollout-abort" and history[0]["release"] == v1
+    assert history[0]["hold"] == "set"
+    held = rollout(play, "start")
+    assert held.code == 3 and "on hold" in held.err
+
+
+def test_raw_deployment_is_refused_and_nothing_is_committed(roll):
+    play, _ = roll
+    push_edit(play, "environments/base/inferenceservice.yaml", lambda t: t.replace(
+        "deploymentMode: Serverless", "deploymentMode: RawDeployment"))
+    head = play.remote_head()
+    result = rollout(play, "start")
+    assert result.code == 1 and "RawDeployment" in result.err, result.err
+    assert result.err.count("\n") == 1 and play.remote_head() == head
+
+
+@pytest.mark.parametrize("edit, expect, code", [
+    (lambda t: t.replace(CANARY, ""), "has no canary: in mlops.yaml", 2),
+    (lambda t: t.replace("steps: [10, 50]", "steps: [50, 10]"), "strictly increasing", 1),
+    (lambda t: t.replace("steps: [10, 50]", "steps: [10, 100]"), "within 1-99", 1),
+    (lambda t: t.replace("max: 0.01", "max: 0.01\n            min: 0.5"), "min 0.5 > max", 1),
+    (lambda t: t.replace("{{ revision }}", "{{ revison }}"), "unknown template variable", 1),
+    (lambda t: t.replace("{{ interval }}]", "{{ interval ]"), "unbalanced", 1),
+    (lambda t: t.replace("  - name: prod\n", "  - name: prod\n    service: nope\n"),
+     "renders no InferenceService 'nope'", 1),
+])
+def test_bad_canary_config_is_one_line_and_commits_nothing(roll, edit, expect, code):
+    play, _ = roll
+    push_edit(play, "mlops.yaml", edit)
+    head = play.remote_head()
+    result = rollout(play, "start")
+    assert result.code == code, result.err
+    assert expect in result.err and result.err.count("\n") == 1, result.err
+    assert play.remote_head() == head
+    assert yaml.safe_load(play.remote_show("environments/prod/kustomization.yaml"))
+
+
+def test_plain_promote_into_a_canary_environment_points_to_rollout(roll):
+    play, _ = roll
+    result = promote(play, "--to", "prod", "--from", "staging")
+    assert result.code == 2 and "mlops rollout start --env prod" in result.err
