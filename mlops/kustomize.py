@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,8 @@ import yaml
 
 from mlops.errors import MlopsError
 
+# kubectl logs errors through klog: 'E1123 08:52:38.421803   26510 run.go:72] "command failed"'
+_KLOG_PREFIX = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] (?:"command failed" )?')
 TIMEOUT = 120.0  # remote bases can make kustomize fetch; a hang must still end
 
 
@@ -18,26 +21,30 @@ class KustomizeError(MlopsError):
     """kubectl is missing, or the overlay does not render."""
 
 
-def render(overlay_dir: Path) -> list[dict[str, Any]]:
-    """The manifests `kubectl kustomize overlay_dir` prints, one dict per document."""
+def render(overlay_dir: Path, display: str | None = None) -> list[dict[str, Any]]:
+    """The manifests `kubectl kustomize overlay_dir` prints, one dict per document.
+
+    `display` names the overlay in errors when `overlay_dir` is a temporary clone's.
+    """
+    where = display or str(overlay_dir)
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        raise KustomizeError(f"kubectl not found on PATH; it renders {overlay_dir}")
+        raise KustomizeError(f"kubectl not found on PATH; it renders {where}")
     try:
         proc = subprocess.run([kubectl, "kustomize", str(overlay_dir)],
                               capture_output=True, text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise KustomizeError(f"kubectl kustomize {overlay_dir} took over {TIMEOUT:.0f}s") from None
+        raise KustomizeError(f"kubectl kustomize {where} took over {TIMEOUT:.0f}s") from None
     if proc.returncode != 0:
-        raise KustomizeError(f"kubectl kustomize {overlay_dir} failed: {_first_line(proc.stderr)}")
+        raise KustomizeError(f"kubectl kustomize {where} failed: {_first_line(proc.stderr)}")
     try:
         docs = list(yaml.safe_load_all(proc.stdout))
     except yaml.YAMLError as exc:
-        raise KustomizeError(f"kubectl kustomize {overlay_dir} printed invalid YAML: "
+        raise KustomizeError(f"kubectl kustomize {where} printed invalid YAML: "
                              f"{_first_line(str(exc))}") from None
     return [doc for doc in docs if isinstance(doc, dict)]
 
 
 def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [_KLOG_PREFIX.sub("", line.strip()) for line in text.splitlines() if line.strip()]
     return lines[0][:300] if lines else "no output"
