@@ -12,7 +12,7 @@ from pathlib import Path
 from mlops import __version__, parsers
 from mlops.errors import EXIT_ERROR, EXIT_USAGE, MlopsError, UsageError
 from mlops.output import Output
-from mlops.parsers import delivery, promotion, status
+from mlops.parsers import delivery, promotion, rollout, status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,7 +33,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mlops {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for group in (delivery, promotion, status):
+    for group in (delivery, promotion, rollout, status):
         group.register(sub)
     return parser
 

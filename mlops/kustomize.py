@@ -46,5 +46,7 @@ def render(overlay_dir: Path, display: str | None = None) -> list[dict[str, Any]
 
 
 def _first_line(text: str) -> str:
+    """The error as one line: klog wraps multi-line errors as `err=<` ... `>`."""
     lines = [_KLOG_PREFIX.sub("", line.strip()) for line in text.splitlines() if line.strip()]
-    return lines[0][:300] if lines else "no output"
+    joined = " ".join(lines).removeprefix("err=").strip('<>" ')
+    return joined[:300] if joined else "no output"

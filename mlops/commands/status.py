@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops import cluster, kustomize, overlay
+from mlops import cluster, isvc, kustomize, overlay
 from mlops import clusterstatus as cs
 from mlops import config as cfg
 from mlops.commands import Context
@@ -26,7 +26,6 @@ from mlops.errors import ConfigError, MlopsError
 from mlops.gitops.workspace import Workspace, remote_url
 
 FIRST_POLL, MAX_POLL = 0.5, 5.0  # seconds between polls: quick at first, then backing off
-ISVC_API, ISVC_KIND = "serving.kserve.io/v1beta1", "InferenceService"
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def _target_at(root: Path, revision: str, environ: Mapping[str, str], name: str)
         raise ConfigError(f"environment {name!r} is not in the remote branch's mlops.yaml "
                           "yet; push it first") from None
     record = read_record(root, env.name)
-    namespace, service = _service(root, env)
+    namespace, service = service_ref(root, env)
     return Target(env=env.name, revision=revision,
                   release=record.release.id if record else None,
                   rollout=record.rollout if record else None,
@@ -107,18 +106,13 @@ def _target_at(root: Path, revision: str, environ: Mapping[str, str], name: str)
                   application=env.argocd_application)
 
 
-def _service(root: Path, env: cfg.Environment) -> tuple[str, str]:
+def service_ref(root: Path, env: cfg.Environment) -> tuple[str, str]:
     """(namespace, name) of the InferenceService: `service:`, else the one the overlay renders."""
     if env.service:
         return env.k8s_namespace, env.service
     where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
-    found = [o for o in kustomize.render(root / where, display=f"{where} (remote head)")
-             if o.get("apiVersion") == ISVC_API and o.get("kind") == ISVC_KIND]
-    if len(found) != 1:
-        names = ", ".join(str((o.get("metadata") or {}).get("name")) for o in found)
-        raise ConfigError(f"{where} renders {len(found)} InferenceServices ({names or 'none'}); "
-                          f"set `service:` for environment {env.name} in mlops.yaml")
-    meta = found[0].get("metadata") or {}
+    objects = kustomize.render(root / where, display=f"{where} (remote head)")
+    meta = isvc.find_service(objects, None, where).get("metadata") or {}
     return str(meta.get("namespace") or env.k8s_namespace), str(meta.get("name"))
 
 

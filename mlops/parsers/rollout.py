@@ -94,6 +94,24 @@ def _add_run(sub) -> None:
     p.set_defaults(handler=_handler("run"))
 
 
+def _add_status(sub) -> None:
+    from mlops.parsers import status as status_parser
+
+    p = add(sub, "status", help="the canary in the cluster: sync, readiness and traffic split",
+            description="`mlops status` for a rollout: is the pushed commit synced, is the "
+            "InferenceService Ready, and does its latest revision carry the canary's percent?")
+    status_parser.add_arguments(p)
+    common(p)
+    p.set_defaults(handler=_run_status)
+
+
+def _run_status(ctx, args: argparse.Namespace) -> int:
+    from mlops.commands.status import rollout_status
+    from mlops.parsers import status as status_parser
+
+    return rollout_status(ctx, status_parser.options(args))
+
+
 def _handler(verb: str):
     def run(ctx, args: argparse.Namespace) -> int:
         from mlops.commands import rollout
@@ -121,5 +139,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             description="Canary rollouts of the environment's InferenceService, each step a "
             "commit that Argo CD syncs.")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", parser_class=type(p), required=True)
-    for add_verb in (_add_start, _add_analyze, _add_promote, _add_abort, _add_run):
+    for add_verb in (_add_start, _add_analyze, _add_promote, _add_abort, _add_run,
+                    _add_status):
         add_verb(verbs)
