@@ -15,9 +15,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+import yaml
 
 BASE_IMAGE = os.environ.get("MLOPS_BASE_IMAGE", "mlops-base/python:3.11-bookworm")
 MANIFEST_ACCEPT = ", ".join(
@@ -162,13 +164,19 @@ class RegistryServer:
 
 
 class PrometheusServer:
-    """Debian's `prometheus` on 127.0.0.1:<free port>, scraping the given targets."""
+    """Debian's `prometheus` on 127.0.0.1:<free port>, scraping the given targets.
 
-    def __init__(self, workdir: Path, targets: list[str], labels: dict | None = None,
-                 interval: str = "1s") -> None:
+    `targets` all get `labels`; `groups` adds static configs of their own, each a
+    (targets, labels) pair, e.g. one per model server with its `revision`.
+    """
+
+    def __init__(self, workdir: Path, targets: Sequence[str] = (), labels: dict | None = None,
+                 interval: str = "1s", *,
+                 groups: Sequence[tuple[Sequence[str], Mapping[str, str]]] = ()) -> None:
         self.workdir = workdir
-        self.targets = targets
+        self.targets = list(targets)
         self.labels = labels or {}
+        self.groups = [(list(t), dict(lab)) for t, lab in groups]
         self.interval = interval
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -177,16 +185,18 @@ class PrometheusServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def config(self) -> dict:
+        groups = ([(self.targets, self.labels)] if self.targets else []) + self.groups
+        static = [{"targets": t, **({"labels": {k: str(v) for k, v in lab.items()}}
+                                    if lab else {})} for t, lab in groups]
+        return {"global": {"scrape_interval": self.interval,
+                           "evaluation_interval": self.interval},
+                "scrape_configs": [{"job_name": "test", "static_configs": static}]}
+
     def start(self) -> PrometheusServer:
         require(shutil.which("prometheus") is not None, "prometheus not installed")
         config = self.workdir / "prometheus.yml"
-        labels = "".join(f"\n          {k}: {v}" for k, v in self.labels.items())
-        config.write_text(
-            f"global:\n  scrape_interval: {self.interval}\n  evaluation_interval: {self.interval}\n"
-            "scrape_configs:\n  - job_name: test\n    static_configs:\n"
-            f"      - targets: {json.dumps(self.targets)}\n"
-            + (f"        labels:{labels}\n" if labels else "")
-        )
+        config.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             ["prometheus", f"--config.file={config}",

@@ -1,0 +1,144 @@
+"""Canary analysis on real parts: the real serve image, real traffic, a real Prometheus.
+
+Five serve containers (tests.support.canary) stand for the revisions of one
+InferenceService: the stable one and canaries that are healthy, answer
+errors, answer slowly, or get no traffic. The analysis is configured as a
+user would configure it, and its verdict must follow what the servers did.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import pytest
+
+from mlops.analysis import FAIL, INCONCLUSIVE, PASS
+from mlops.analysis_run import AnalysisReport, run_analysis
+from mlops.canaryconfig import AnalysisMetric
+from mlops.config import load_config
+from mlops.metrics import Prometheus
+
+pytest.register_assert_rewrite("tests.support.canary")  # before the import: it is a plugin too
+from tests.support.canary import (  # noqa: E402
+    ERROR_RATE_QUERY,
+    ERRORS,
+    GOOD,
+    IDLE,
+    MEAN_LATENCY_QUERY,
+    REPO_ROOT,
+    REQUESTS_QUERY,
+    SLOW,
+    STABLE,
+    Load,
+    revision_prometheus,
+)
+
+# The fixtures (serve_image, canary_models, canary_fleet), registered once per session.
+pytest_plugins = ["tests.support.canary"]
+
+pytestmark = pytest.mark.slow  # canary_fleet needs docker_engine and Prometheus
+
+INTERVAL, COUNT = 3.0, 2
+WARMUP = INTERVAL + 2.5  # a whole window of traffic, scraped, before the first measurement
+CANARY_SHARE = 0.25  # of 40 requests/s: ~30 per window; the slow canary stays below
+# saturation, where its /metrics would time out and the test would be about that
+
+METRICS = (
+    AnalysisMetric("error-rate", ERROR_RATE_QUERY, max=0.01, requests_query=REQUESTS_QUERY,
+                   min_requests=15, no_data=FAIL, interval=INTERVAL, count=COUNT),
+    AnalysisMetric("latency", MEAN_LATENCY_QUERY, max_ratio_to_baseline=2.0,
+                   requests_query=REQUESTS_QUERY, min_requests=15, no_data=INCONCLUSIVE,
+                   interval=INTERVAL, count=COUNT),
+)
+
+
+def analyse(fleet, revision: str, url: str | None = None, **client) -> AnalysisReport:
+    prometheus = Prometheus(url or fleet.prometheus.url, **client)
+    print(f"analysis of {revision}:")  # shown with a failure's captured output
+    return run_analysis(METRICS, prometheus.query, fleet.values(revision), progress=print)
+
+
+def explain(report: AnalysisReport, load: Load | None = None) -> str:
+    counts = {url: dict(c) for url, c in load.counts.items()} if load else None
+    return json.dumps({"report": report.as_dict(), "load": counts}, indent=1)
+
+
+def under_load(fleet, canary: str) -> tuple[AnalysisReport, Load]:
+    with fleet.load({STABLE: 1 - CANARY_SHARE, canary: CANARY_SHARE}) as load:
+        time.sleep(WARMUP)
+        return analyse(fleet, canary), load
+
+
+def verdicts(report: AnalysisReport) -> dict[str, str]:
+    return {v.metric: v.result for v in report.verdicts}
+
+
+def test_a_healthy_canary_passes(canary_fleet):
+    assert canary_fleet.models.scores["good"] > 0.9  # a normally trained model
+    report, load = under_load(canary_fleet, GOOD)
+    assert report.result == PASS, explain(report, load)
+    assert {m.measurement.verdict for m in report.readings} == {PASS}
+    assert set(load.counts[canary_fleet[GOOD].url]) == {200}
+    latency = report.readings[1]
+    assert 'revision="cancer-predictor-00002"' in latency.queries.query
+    assert 'revision="cancer-predictor-00001"' in latency.queries.baseline
+    assert '[3s]' in latency.queries.query
+
+
+def test_a_canary_that_answers_errors_fails(canary_fleet):
+    report, load = under_load(canary_fleet, ERRORS)
+    assert set(load.counts[canary_fleet[ERRORS].url]) == {400}  # 30 features, wants 31
+    assert report.result == FAIL, explain(report, load)
+    assert verdicts(report)["error-rate"] == FAIL
+    errors = [r.measurement for r in report.readings if r.measurement.metric == "error-rate"]
+    assert [m.value for m in errors] == [1.0] * COUNT
+    assert all((m.requests or 0) >= 15 for m in errors)  # failed on evidence, not for lack of it
+
+
+def median_seconds(container, rows, n: int = 10) -> float:
+    return statistics.median(container.predict(rows[:1])[1] for _ in range(n))
+
+
+def test_a_slow_canary_fails_against_the_stable_revision(canary_fleet):
+    rows = canary_fleet.models.rows
+    stable, slow = (median_seconds(canary_fleet[r], rows) for r in (STABLE, SLOW))
+    print(f"median of one request: stable {stable:.4f}s, slow {slow:.4f}s")
+    assert slow > 5 * stable, f"the slow model is not slow: {slow:.4f}s vs {stable:.4f}s"
+    report, load = under_load(canary_fleet, SLOW)
+    assert report.result == FAIL, explain(report, load)
+    assert verdicts(report) == {"error-rate": PASS, "latency": FAIL}, explain(report, load)
+    assert "x baseline" in report.reasons[0]
+
+
+def test_a_canary_without_traffic_never_passes(canary_fleet):
+    prometheus = Prometheus(canary_fleet.prometheus.url)
+    assert prometheus.query(f'sum(up{{revision="{IDLE}"}})') == 1  # alive and scraped
+    with canary_fleet.load({STABLE: 1.0}) as load:
+        report = analyse(canary_fleet, IDLE)
+    assert report.result in (FAIL, INCONCLUSIVE), explain(report, load)
+    assert {r.measurement.verdict for r in report.readings} == {"no-data"}
+
+
+def test_with_prometheus_stopped_a_healthy_canary_never_passes(canary_fleet, tmp_path):
+    server = revision_prometheus(tmp_path, [canary_fleet[STABLE], canary_fleet[GOOD]])
+    assert Prometheus(server.url).query("vector(1)") == 1  # it was answering
+    server.stop()
+    with canary_fleet.load({STABLE: 1 - CANARY_SHARE, GOOD: CANARY_SHARE}) as load:
+        report = analyse(canary_fleet, GOOD, server.url, attempts=2, timeout=2)
+    assert report.result in (FAIL, INCONCLUSIVE), explain(report, load)
+    details = {r.measurement.detail for r in report.readings}
+    assert all("unavailable" in d for d in details), details
+
+
+def test_the_readme_example_is_what_these_tests_ran(tmp_path):
+    readme = (REPO_ROOT / "components" / "README.md").read_text()
+    section = readme.split("### Canary analysis queries", 1)[1]
+    (tmp_path / "mlops.yaml").write_text("registry: 127.0.0.1:5000/x\n"
+                                         + section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    prod = load_config(tmp_path, environ={}).environments[0]
+    documented = [(m.name, m.query, m.requests_query, m.max, m.max_ratio_to_baseline, m.no_data)
+                  for m in prod.canary.metrics]
+    assert documented == [(m.name, m.query, m.requests_query, m.max, m.max_ratio_to_baseline,
+                           m.no_data) for m in METRICS]
