@@ -1,0 +1,155 @@
+"""`mlops rollout analyze` and `mlops rollout run`: judge the canary, then act on it.
+
+The analysis reads the canary's state from the remote branch (the truth Argo
+CD deploys), the revisions from the cluster (or --revision flags), queries
+Prometheus on the schedule in mlops.yaml, and keeps the decision record for
+the commit that follows. Exit 0 pass, 3 fail, 5 inconclusive.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops import analysis_run, cluster, metrics
+from mlops import config as cfg
+from mlops import rollout as state_machine
+from mlops.commands import Context
+from mlops.commands import rollout as commands
+from mlops.commands import rollout_record as records
+from mlops.commands.promote_steps import read_record
+from mlops.commands.status import service_ref
+from mlops.errors import AnalysisInconclusive, ApprovalError, ConfigError, GateFailed
+from mlops.gitops.workspace import Workspace, remote_url
+from mlops.output import write_json_atomic
+
+APPROVAL_POLL = 15.0  # seconds between looks for a release manager's approval
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    env: str
+    revision: str | None = None
+    baseline_revision: str | None = None
+    context: str | None = None
+    output: Path | None = None
+    wait_approval: bool = False
+    timeout: float = 3600.0
+
+
+def analyze(ctx: Context, opts: AnalyzeOptions) -> int:
+    decision = decide(ctx, opts)
+    ctx.out.result(decision, decision_text(decision))
+    raise_unless_pass(decision)
+    return 0
+
+
+def decide(ctx: Context, opts: AnalyzeOptions) -> dict[str, Any]:
+    """Run the analysis of the canary now in `opts.env`; keep and return its record."""
+    local = cfg.load_config(ctx.root, ctx.environ)
+    commands.canary_environment(local, opts.env)
+    config, env, record, ref = _remote_state(ctx, local, opts.env)
+    state = state_machine.require_in_progress(record.rollout if record else None, env.name)
+    if not config.prometheus.url:
+        raise ConfigError("no Prometheus to analyse with: set prometheus.url in mlops.yaml "
+                          f"or ${cfg.PROMETHEUS_URL_ENV}")
+    revision, baseline = _revisions(ctx, opts, ref)
+    values = {"service": ref[1], "namespace": ref[0], "revision": revision,
+              "baseline_revision": baseline}
+    ctx.out.note(f"analysing release {record.release.id} at {state['percent']}% in {env.name}: "
+                 f"{revision} against {baseline}")
+    report = analysis_run.run_analysis(
+        env.canary.metrics, metrics.Prometheus(config.prometheus.url).query, values,
+        offline=[dict(g) for g in record.gates], progress=ctx.out.note)
+    decision = {"env": env.name, "release": record.release.id, "step": state["step"],
+                "percent": state["percent"], **report.as_dict()}
+    records.save_decision(ctx.root, env.name, decision)
+    if opts.output is not None:
+        write_json_atomic(opts.output, decision)
+    return decision
+
+
+def _remote_state(ctx: Context, local: cfg.MlopsConfig, name: str):
+    url = remote_url(ctx.root, local.git.remote)
+    with Workspace(url, local.git.branch, reference=ctx.root) as ws:
+        config = cfg.load_config(ws.root, ctx.environ)
+        env = commands.canary_environment(config, name)
+        return config, env, read_record(ws.root, env.name), service_ref(ws.root, env)
+
+
+def _revisions(ctx: Context, opts: AnalyzeOptions, ref: tuple[str, str]) -> tuple[str, str]:
+    """(canary, baseline) Knative revisions: the flags, else the InferenceService's status."""
+    if opts.revision and opts.baseline_revision:
+        return opts.revision, opts.baseline_revision
+    with cluster.connect(ctx.environ, opts.context) as kube:
+        isvc = kube.inference_service(*ref)
+    if isvc is None:
+        raise ConfigError(f"InferenceService {ref[0]}/{ref[1]} is not in the cluster; "
+                          "pass --revision and --baseline-revision")
+    predictor = ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
+    revision = opts.revision or predictor.get("latestCreatedRevision")
+    baseline = opts.baseline_revision or predictor.get("latestRolledoutRevision")
+    if not revision or not baseline or revision == baseline:
+        raise ConfigError(f"InferenceService {ref[1]} shows no canary revision beside a rolled-"
+                          f"out one (latest {revision}, rolled out {baseline}); has Argo CD "
+                          "synced the rollout? Or pass --revision and --baseline-revision")
+    return str(revision), str(baseline)
+
+
+def decision_text(decision: dict[str, Any]) -> str:
+    lines = [f"analysis of release {decision['release']} at {decision['percent']}% in "
+             f"{decision['env']}: {decision['result'].upper()}"]
+    lines += [f"  {m['result']:<12} {m['metric']}: {m['detail']}" for m in decision["metrics"]]
+    lines += [f"  {g['result']:<12} {g['gate']} (offline): {g['detail']}"
+              for g in decision["offline"]]
+    lines.append("queries:")
+    lines += [f"  {line}" for line in records.check_lines(decision)]
+    return "\n".join(lines)
+
+
+def raise_unless_pass(decision: dict[str, Any]) -> None:
+    reason = (decision.get("reasons") or ["no reason"])[0]
+    if decision["result"] == "fail":
+        raise GateFailed(f"canary analysis failed: {reason}")
+    if decision["result"] != "pass":
+        raise AnalysisInconclusive(f"canary analysis inconclusive: {reason}")
+
+
+def run(ctx: Context, opts: AnalyzeOptions) -> int:
+    """Analyze and promote until 100%; abort on a failure; stop on anything unsure."""
+    steps: list[dict[str, Any]] = []
+    doc = {"env": opts.env, "steps": steps}
+    ropts = commands.RolloutOptions(env=opts.env)
+    while True:
+        decision = decide(ctx, opts)
+        steps.append({"analysis": decision["result"], "percent": decision["percent"],
+                      "reasons": decision["reasons"]})
+        if decision["result"] == "fail":
+            doc["aborted"] = commands.abort_canary(ctx, commands.RolloutOptions(
+                env=opts.env, reason=f"analysis failed: {decision['reasons'][0]}"))
+            ctx.out.result(doc, commands.aborted_text(doc["aborted"]))
+            raise_unless_pass(decision)
+        if decision["result"] != "pass":
+            ctx.out.result(doc, decision_text(decision))
+            raise_unless_pass(decision)
+        promoted = _promote_when_approved(ctx, opts, ropts, decision)
+        steps[-1]["promoted_to"] = promoted["percent"]
+        ctx.out.note(commands.promoted_text(promoted))
+        if promoted["state"] == state_machine.COMPLETE:
+            ctx.out.result({**doc, "state": "complete", "commit": promoted["commit"]},
+                           commands.promoted_text(promoted))
+            return 0
+
+
+def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision) -> dict[str, Any]:
+    deadline = time.monotonic() + opts.timeout
+    while True:
+        try:
+            return commands.promote_step(ctx, ropts, decision)
+        except ApprovalError as exc:
+            if not opts.wait_approval or time.monotonic() + APPROVAL_POLL > deadline:
+                raise
+            ctx.out.note(f"waiting for a release manager's approval: {exc.message}")
+            time.sleep(APPROVAL_POLL)
