@@ -33,29 +33,21 @@ DEFAULT_INTERVAL = 60.0
 
 
 def _duration(value: Any, where: str) -> float:
-    from mlops.envconfig import parse_duration  # here: envconfig imports this module
-
-    seconds = parse_duration(value, where)
+    seconds = schema.duration(value, where)
     if seconds < 1:
         raise ConfigError(f"{where} must be at least 1s")
     return seconds
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{where} must be a finite number")
-    return float(value)
-
-
 def _non_negative(value: Any, where: str) -> float:
-    number = _number(value, where)
+    number = schema.finite_number(value, where)
     if number < 0:
         raise ConfigError(f"{where} must not be negative")
     return number
 
 
 def _positive(value: Any, where: str) -> float:
-    number = _number(value, where)
+    number = schema.finite_number(value, where)
     if number <= 0:
         raise ConfigError(f"{where} must be greater than 0")
     return number
@@ -102,8 +94,8 @@ ANALYSIS_METRIC_KEYS: dict[str, Key] = {
         "For max_ratio_to_baseline it is also run with revision set to the baseline revision.",
         required=True,
     ),
-    "min": Key(_number, "The canary's value must be at least this."),
-    "max": Key(_number, "The canary's value must be at most this."),
+    "min": Key(schema.finite_number, "The canary's value must be at least this."),
+    "max": Key(schema.finite_number, "The canary's value must be at most this."),
     "max_ratio_to_baseline": Key(
         _positive, "The canary's value must be at most this times the baseline revision's."
     ),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,25 +10,6 @@ from mlops.canaryconfig import Canary, read_canary
 from mlops.errors import ConfigError
 from mlops.schema import Key
 from mlops.yamlio import Located
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: Any, where: str) -> float:
-    """'90s', '15m', '2h', '1d' (or a number of seconds) -> seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
-    if not match:
-        raise ConfigError(f"{where} must be a duration like 30s, 15m, 2h or 1d, got {value!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{where} must be a finite number")
-    return float(value)
 
 
 def _k8s_name(value: Any, where: str) -> str:
@@ -52,14 +31,16 @@ def _env_name(value: Any, where: str) -> str:
 
 METRIC_GATE_KEYS: dict[str, Key] = {
     "metric": Key(schema.string, "Evaluation metric name (a key of metrics.json).", required=True),
-    "threshold": Key(_number, "Absolute bound: at least this (at most, if lower is better)."),
+    "threshold": Key(
+        schema.finite_number, "Absolute bound: at least this (at most, if lower is better)."
+    ),
     "min_absolute_change": Key(
-        _number,
+        schema.finite_number,
         "Against the champion (the release now in the target environment): the candidate "
         "must beat it by at least this much, as in MLflow. Negative allows a bounded regression.",
     ),
     "min_relative_change": Key(
-        _number, "Like min_absolute_change, as a fraction of the champion's value."
+        schema.finite_number, "Like min_absolute_change, as a fraction of the champion's value."
     ),
     "greater_is_better": Key(schema.boolean, "Direction of the metric.", default=True),
 }
@@ -71,7 +52,7 @@ ENVIRONMENT_KEYS: dict[str, Key] = {
     ),
     "gates": Key(lambda v, w: v, "Metric gates a promotion into it must pass.", default=()),
     "soak": Key(
-        parse_duration,
+        schema.duration,
         "How long the release must have been in the previous environment (e.g. 2h).",
         default=0.0,
     ),

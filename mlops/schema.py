@@ -8,6 +8,8 @@ feeds the `mlops.yaml` reference in the docs.
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -137,3 +139,23 @@ def repo_path(value: Any, where: str) -> str:
 
 def repo_paths(value: Any, where: str) -> tuple[str, ...]:
     return tuple(repo_path(v, where) for v in string_list(value, where))
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(value: Any, where: str) -> float:
+    """'90s', '15m', '2h', '1d' (or a number of seconds) -> seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
+    if not match:
+        raise ConfigError(f"{where} must be a duration like 30s, 15m, 2h or 1d, got {value!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def finite_number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number")
+    return float(value)

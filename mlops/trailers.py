@@ -43,11 +43,9 @@ def promotion_message(
     body_extra: Sequence[str] = (),
 ) -> str:
     """`promote(staging): release r-… from dev` (or rollback/canary), body, trailers."""
-    if subject is not None:
-        pass
-    elif action == "rollback":
+    if subject is None and action == "rollback":
         subject = f"rollback({env}): release {release.id} (was {previous or 'none'})"
-    else:
+    elif subject is None:
         subject = f"{action}({env}): release {release.id} from {source}"
     body = "\n".join([_body(release, gates), *body_extra])
     trailers = [

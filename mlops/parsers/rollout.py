@@ -9,11 +9,11 @@ from mlops.parsers import add, common
 
 
 def _duration(text: str) -> float:
-    from mlops.envconfig import parse_duration
     from mlops.errors import ConfigError
+    from mlops.schema import duration
 
     try:
-        return parse_duration(text, "duration")
+        return duration(text, "duration")
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

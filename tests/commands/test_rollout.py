@@ -84,7 +84,8 @@ def rendered_isvc(play):
     play.pull()
     objects = kustomize.render(play.clone / "environments" / "prod")
     for obj in objects:
-        crds.validate(obj) if obj.get("kind") == "InferenceService" else None
+        if obj.get("kind") == "InferenceService":
+            crds.validate(obj)
     return next(o for o in objects if o["kind"] == "InferenceService")
 
 
