@@ -12,7 +12,7 @@ from pathlib import Path
 from mlops import __version__, parsers
 from mlops.errors import EXIT_ERROR, EXIT_USAGE, MlopsError, UsageError
 from mlops.output import Output
-from mlops.parsers import delivery, promotion, rollout, status
+from mlops.parsers import delivery, promotion, repository, rollout, status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,7 +33,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mlops {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for group in (delivery, promotion, rollout, status):
+    for group in (delivery, promotion, rollout, status, repository):
         group.register(sub)
     return parser
 
@@ -42,6 +42,8 @@ def _context(args: argparse.Namespace, out: Output):
     from mlops import gitops
     from mlops.commands import Context
 
+    if not getattr(args, "needs_repo", True):  # `mlops init` makes the repository
+        return Context(root=Path.cwd(), out=out, verbose=args.verbose, environ=dict(os.environ))
     root = gitops.find_root(args.repo.resolve() if args.repo else Path.cwd())
     return Context(root=root, out=out, verbose=args.verbose, environ=dict(os.environ))
 

@@ -82,8 +82,11 @@ def render(docs: Iterable[dict[str, Any]], source: str) -> str:
     return HEADER.format(source=source) + body
 
 
-def parse_rendered(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+def parse_rendered(text: str, display: str = "compiled pipeline") -> list[dict[str, Any]]:
+    try:
+        return [doc for doc in yaml.safe_load_all(text) if doc]
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{display}: not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
 def image_ref(new_name: str, digest: str | None, tag: str | None) -> str:

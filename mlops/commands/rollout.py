@@ -83,7 +83,7 @@ def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str,
     if current is not None and state_machine.in_progress(current.rollout):
         if current.release.id == release.id:
             return {"status": "unchanged", "env": env.name, "release": release.id,
-                    "percent": current.rollout["percent"], "commit": None}
+                    "percent": (current.rollout or {}).get("percent"), "commit": None}
         raise ConfigError(f"a canary of {current.release.id} is in progress in {env.name}; "
                           f"promote or abort it before starting {release.id}")
     if current is not None and current.release.id == release.id and not current.hold:
@@ -178,6 +178,7 @@ def aborted_text(doc: Mapping[str, Any]) -> str:
 def _abort(ws: Workspace, env, cache, decision, opts: RolloutOptions) -> dict[str, Any]:
     current = steps.read_record(ws.root, env.name)
     state = state_machine.require_in_progress(current.rollout if current else None, env.name)
+    assert current is not None  # require_in_progress raised otherwise
     if not state.get("baseline"):
         raise ConfigError(f"the canary in {env.name} has no previous release to return to; "
                           f"`mlops rollback --env {env.name}` cannot help either")

@@ -120,7 +120,7 @@ def raise_unless_pass(decision: dict[str, Any]) -> None:
 def run(ctx: Context, opts: AnalyzeOptions) -> int:
     """Analyze and promote until 100%; abort on a failure; stop on anything unsure."""
     steps: list[dict[str, Any]] = []
-    doc = {"env": opts.env, "steps": steps}
+    doc: dict[str, Any] = {"env": opts.env, "steps": steps}
     ropts = commands.RolloutOptions(env=opts.env)
     while True:
         decision = decide(ctx, opts)

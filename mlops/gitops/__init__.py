@@ -9,8 +9,10 @@ by the operations that write (commits, pushes).
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +116,36 @@ def changed_since(root: Path, ref: str, paths: Iterable[str]) -> set[str]:
         raise GitError(f"unknown git ref {ref!r}")
     out = _git(root, "diff", "--name-only", "-z", ref, "--", *paths)
     return {p for p in out.split("\0") if p}
+
+
+def has_commit(root: Path, commit: str) -> bool:
+    if commit.startswith("-"):
+        return False
+    check = _spawn(root, "cat-file", "-e", f"{commit}^{{commit}}")
+    check.communicate()
+    return check.returncode == 0
+
+
+def tree_files(root: Path, commit: str, paths: Sequence[str]) -> list[str]:
+    """Files under `paths` at `commit` (none for paths it does not have)."""
+    out = _git(root, "ls-tree", "-r", "-z", "--name-only", commit, "--", *paths)
+    return [p for p in out.split("\0") if p]
+
+
+def export_tree(root: Path, commit: str, files: Sequence[str], dest: Path) -> None:
+    """Write `files` as they were at `commit` into `dest`.
+
+    Unpacked with tarfile's "data" filter, so no member can land outside `dest`.
+    """
+    if not files:
+        return
+    proc = subprocess.run(["git", "archive", "--format=tar", commit, "--", *files],
+                          cwd=root, capture_output=True)
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")
+        raise GitError(f"git archive failed: {_first_line(err) or proc.returncode}")
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
+        tar.extractall(dest, filter="data")
 
 
 # -- running git ----------------------------------------------------------

@@ -1,0 +1,165 @@
+"""`mlops validate`: everything CI would refuse, checked before a commit.
+
+The config and every component spec; then per environment: the overlay
+renders with `kubectl kustomize`, rendered resources fit their CRD schemas
+(`--crds DIR`), no mutable image reference where digests are required,
+`release.yaml` agrees with the kustomization, and every committed compiled
+pipeline equals a fresh compile of its sources. Every problem is one line;
+nothing is written (a fresh compile happens in a temporary directory).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops import components as comps
+from mlops import config as cfg
+from mlops import crds, kustomize, overlay, validation
+from mlops import pipelines as pl
+from mlops.commands import Context
+from mlops.commands.compile import environment
+from mlops.commands.promote_steps import read_record
+from mlops.commands.validate_compile import FreshCompiler
+from mlops.errors import EXIT_ERROR, ConfigError, MlopsError
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    envs: tuple[str, ...] = ()
+    crds: Path | None = None
+
+
+@dataclass
+class Report:
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def problem(self, check: str, where: str, message: str) -> None:
+        """Record one problem; its message leads with `where` unless it names it already."""
+        line = message if message.startswith(where) else f"{where}: {message}"
+        self.problems.append({"check": check, "where": where, "message": line})
+
+    def attempt(self, check: str, where: str, step: Callable[[], Any]) -> Any:
+        """Run one step; an MlopsError becomes a problem of `check` instead of the end."""
+        try:
+            return step()
+        except MlopsError as exc:
+            self.problem(check, where, exc.message)
+            return None
+
+
+def validate(ctx: Context, opts: ValidateOptions) -> int:
+    schemas = crds.load(opts.crds) if opts.crds else None
+    report = Report()
+    config = report.attempt("config", cfg.CONFIG_FILE,
+                            lambda: cfg.load_config(ctx.root, ctx.environ))
+    _check_components(ctx.root, report)
+    if config is not None:
+        envs = [environment(config, name) for name in opts.envs] or list(config.environments)
+        with FreshCompiler(ctx.root) as compiler:
+            for env in envs:
+                _check_environment(ctx.root, env, schemas, compiler, report)
+    _report(ctx, report, schemas)
+    return EXIT_ERROR if report.problems else 0
+
+
+def _check_components(root: Path, report: Report) -> None:
+    names = comps.component_folders(root)
+    loaded = [report.attempt("components", f"{comps.COMPONENTS_DIR}/{name}",
+                             functools.partial(comps.load_component, root, name))
+              for name in names]
+    report.checks.append({"check": "components", "count": sum(s is not None for s in loaded)})
+
+
+def _check_environment(root, env: cfg.Environment, schemas, compiler, report: Report) -> None:
+    where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
+    record = report.attempt("release", f"{where}/release.yaml", lambda: read_record(root, env.name))
+    docs = report.attempt("render", where,
+                          lambda: kustomize.render(root / where, where))
+    check: dict[str, Any] = {"check": "environment", "env": env.name,
+                             "release": record.release.id if record else None}
+    report.checks.append(check)
+    if docs is None:
+        return
+    check["resources"] = len(docs)
+    if schemas is not None:
+        check["schema_checked"] = _check_schemas(docs, schemas, where, report)
+    if env.require_digest:
+        placeholders = frozenset(comps.component_folders(root)) if record is None else frozenset()
+        for message in validation.unpinned_images(docs, env.name, placeholders):
+            report.problem("digests", where, message)
+    compiled = _committed_pipelines(root, env.name, report)
+    check["pipelines"] = len(compiled)
+    text = report.attempt("release", overlay.display_path(env.name),
+                          lambda: overlay.read_text(root, env.name))
+    if text is None:
+        return
+    pins = report.attempt("release", overlay.display_path(env.name),
+                          lambda: overlay.image_pins(overlay.parse(text, where), where))
+    if record is not None and pins is not None:
+        versions = {name: version for name, (version, _) in compiled.items()}
+        for message in validation.release_disagreements(record, pins, versions):
+            report.problem("release", f"{where}/release.yaml", message)
+    if compiled and pins is not None:
+        commit = record.release.source_commit if record else None
+        compiler.check(env, pins, compiled, commit, report)
+
+
+def _check_schemas(docs, schemas: crds.Schemas, where: str, report: Report) -> int:
+    checked = 0
+    for doc in docs:
+        if not schemas.covers(doc):
+            continue
+        checked += 1
+        for message in crds.problems(schemas, doc):
+            report.problem("schema", where, f"{validation.resource_name(doc)}: {message}")
+    return checked
+
+
+def _committed_pipelines(root: Path, env: str, report: Report) -> dict[str, tuple[str, str]]:
+    """Pipeline name -> (PipelineVersion name, text) for each committed manifest."""
+    folder = root / overlay.ENVIRONMENTS_DIR / env / pl.PIPELINES_DIR
+    found = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        display = f"{overlay.ENVIRONMENTS_DIR}/{env}/{pl.PIPELINES_DIR}/{path.name}"
+        text = path.read_text()
+        version = report.attempt("pipelines", display,
+                                 functools.partial(_version_name, text, display))
+        if version is not None:
+            found[path.stem] = (version, text)
+    return found
+
+
+def _version_name(text: str, display: str) -> str:
+    docs = pl.parse_rendered(text, display)
+    try:
+        return str(pl.version_of(docs)["metadata"]["name"])
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"{display}: not a compiled pipeline (no {exc})") from None
+
+
+def _report(ctx: Context, report: Report, schemas: crds.Schemas | None) -> None:
+    doc = {"ok": not report.problems, "crds": schemas.folder if schemas else None,
+           "checks": report.checks, "problems": report.problems}
+    lines = [_check_line(c) for c in report.checks]
+    if schemas is None:
+        lines.append("schemas: not checked (pass --crds DIR to check against CRDs)")
+    lines += [p["message"] for p in report.problems]
+    count = len(report.problems)
+    lines.append("ok" if not count else f"{count} problem{'s' * (count != 1)}")
+    ctx.out.result(doc, "\n".join(lines))
+
+
+def _check_line(check: dict[str, Any]) -> str:
+    if check["check"] == "components":
+        return f"components: {check['count']} loaded"
+    parts = [f"{check.get('resources', 0)} resources rendered"]
+    if "schema_checked" in check:
+        parts.append(f"{check['schema_checked']} checked against CRDs")
+    parts.append(f"{check.get('pipelines', 0)} compiled pipelines")
+    parts.append(f"release {check['release']}" if check["release"] else "not promoted yet")
+    return f"{check['env']}: " + ", ".join(parts)

@@ -1,0 +1,196 @@
+"""`mlops validate` on a really promoted repository: clean, then one thing broken at a time.
+
+The repository is built on the real engine and registry and promoted to dev
+and staging once per module; each test validates its own copy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.commands.conftest import GOOD
+from tests.conftest import Project, git, tiny_component
+from tests.support.crds import CRDS, schemas
+from tests.support.promotion import repo_files
+
+IDENTITY = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "T",
+            "GIT_COMMITTER_EMAIL": "t@x"}
+
+
+def _mlops(repo, *args):
+    env = {**__import__("os").environ, **IDENTITY}
+    proc = subprocess.run([sys.executable, "-m", "mlops", *args, "--repo", str(repo)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory, registry_server, docker_engine):
+    """A clone whose dev and staging hold a real release (serve included, as base needs)."""
+    schemas()  # fail early, and clearly, without the CRDs
+    base = tmp_path_factory.mktemp("validate")
+    ns = f"{registry_server.host}/val{uuid.uuid4().hex[:8]}"
+    remote, clone = base / "remote.git", base / "clone"
+    git(base, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(base, "clone", "-q", str(remote), str(clone))
+    for rel, content in {**repo_files(ns), **tiny_component("serve")}.items():
+        (clone / rel).parent.mkdir(parents=True, exist_ok=True)
+        (clone / rel).write_bytes(content if isinstance(content, bytes) else content.encode())
+    git(clone, "add", "-A")
+    git(clone, "-c", "user.name=T", "-c", "user.email=t@x", "commit", "-qm", "init")
+    git(clone, "push", "-q", "origin", "main")
+    _mlops(clone, "build", "--output", str(base / "build.json"))
+    _mlops(clone, "promote", "--to", "dev", "--build", str(base / "build.json"))
+    (base / "m.json").write_text(json.dumps(GOOD))
+    _mlops(clone, "promote", "--to", "staging", "--from", "dev", "--metrics", str(base / "m.json"))
+    git(clone, "pull", "-q", "--ff-only")
+    return clone
+
+
+@pytest.fixture
+def repo(promoted, tmp_path, capsys, monkeypatch) -> Project:
+    copy = tmp_path / "repo"
+    shutil.copytree(promoted, copy, symlinks=True)
+    return Project(copy, capsys, monkeypatch)
+
+
+def validate(repo: Project, *args: str):
+    return repo.run("validate", "--crds", str(CRDS), *args)
+
+
+def edit(repo: Project, rel: str, old: str, new: str, count: int = 1) -> None:
+    path = repo.path / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {rel}"
+    path.write_text(text.replace(old, new, count))
+
+
+def only_problem(result) -> str:
+    assert result.code == 1, result.out + result.err
+    problems = [line for line in result.out.splitlines()[:-1] if not re.match(r"^\w+: \d", line)
+                and not line.startswith(("components:", "schemas:"))]
+    assert len(problems) == 1, result.out
+    assert result.out.splitlines()[-1] == "1 problem"
+    return problems[0]
+
+
+def test_a_promoted_repository_is_valid_and_nothing_is_written(repo):
+    before = repo.status()
+    result = validate(repo)
+    assert result.code == 0, result.out + result.err
+    assert result.out.splitlines()[-1] == "ok"
+    assert "dev: 3 resources rendered, 3 checked against CRDs, 1 compiled pipelines, release r-" \
+        in result.out
+    assert "prod: 1 resources rendered, 1 checked against CRDs, 0 compiled pipelines, " \
+        "not promoted yet" in result.out
+    assert repo.status() == before
+
+
+def test_json_lists_checks_and_problems(repo):
+    edit(repo, "mlops.yaml", "threshold: 0.9", "threshold: high")
+    result = validate(repo, "--json")
+    assert result.code == 1
+    doc = json.loads(result.out)
+    assert doc["ok"] is False and doc["crds"] == str(CRDS)
+    assert [p["check"] for p in doc["problems"]] == ["config"]
+    assert doc["problems"][0]["message"].startswith("mlops.yaml:")
+
+
+def test_a_bad_config(repo):
+    edit(repo, "mlops.yaml", "threshold: 0.9", "threshold: high")
+    assert re.match(r"^mlops\.yaml:\d+: .*threshold", only_problem(validate(repo)))
+
+
+def test_a_bad_component_spec(repo):
+    edit(repo, "components/train/component.yaml", "version: 0.1.0", "version: one")
+    line = only_problem(validate(repo))
+    assert line.startswith("components/train/component.yaml:2:"), line
+
+
+def test_an_overlay_that_does_not_render(repo):
+    edit(repo, "environments/staging/kustomization.yaml", "  - ../base", "  - ../base\n  - gone.yaml")
+    line = only_problem(validate(repo))
+    assert line.startswith("environments/staging: kubectl kustomize environments/staging failed:")
+    assert "gone.yaml" in line
+
+
+def test_a_resource_that_breaks_its_crd_schema(repo):
+    edit(repo, "environments/base/inferenceservice.yaml", "minReplicas: 1", "minReplicas: many",)
+    result = validate(repo, "--env", "prod")
+    assert only_problem(result) == (
+        "environments/prod: InferenceService cancer: spec.predictor.minReplicas: "
+        "'many' is not of type 'integer'")
+
+
+def test_without_crds_schemas_are_not_checked(repo):
+    edit(repo, "environments/base/inferenceservice.yaml", "minReplicas: 1", "minReplicas: many")
+    result = repo.run("validate", "--env", "prod")
+    assert result.code == 0, result.out
+    assert "schemas: not checked (pass --crds DIR to check against CRDs)" in result.out
+
+
+def test_a_mutable_tag_where_digests_are_required(repo):
+    (repo.path / "environments/prod/kustomization.yaml").write_text(
+        (repo.path / "environments/prod/kustomization.yaml").read_text()
+        + "images:\n  - name: serve\n    newName: example.org/serve\n    newTag: latest\n")
+    line = only_problem(validate(repo))
+    assert line == (
+        "environments/prod: InferenceService cancer: spec.predictor.containers[0].image is "
+        "'example.org/serve:latest', a mutable reference; environment prod requires images "
+        "pinned by digest (promote a build into it)")
+
+
+def test_the_placeholder_image_counts_once_an_environment_is_promoted(repo):
+    text = (repo.path / "environments/staging/kustomization.yaml").read_text()
+    serve_pin = re.search(r"  - name: serve\n(?:    .*\n)+", text)
+    edit(repo, "environments/staging/kustomization.yaml", serve_pin.group(0), "")
+    result = validate(repo, "--env", "staging")
+    assert result.code == 1
+    assert "spec.predictor.containers[0].image is 'serve', a mutable reference" in result.out
+    assert "release r-" in result.out and "pins serve but the kustomization has no" in result.out
+
+
+def test_release_yaml_that_disagrees_with_the_kustomization(repo):
+    text = (repo.path / "environments/staging/kustomization.yaml").read_text()
+    digest = re.search(r"name: serve\n.*\n\s+digest: (sha256:[0-9a-f]{64})", text).group(1)
+    edit(repo, "environments/staging/kustomization.yaml", digest, "sha256:" + "1" * 64)
+    line = only_problem(validate(repo))
+    assert re.fullmatch(
+        r"environments/staging/release.yaml: release r-[0-9a-f]{12} says serve is "
+        r"\S+/serve@sha256:[0-9a-f]{12}\.\.\., the kustomization pins \S+/serve@sha256:1{12}\.\.\.",
+        line), line
+
+
+def test_a_stale_compiled_pipeline(repo):
+    edit(repo, "environments/dev/pipelines/training.yaml", "defaultValue: 200.0",
+         "defaultValue: 300.0", count=2)
+    line = only_problem(validate(repo))
+    assert re.fullmatch(
+        r"environments/dev/pipelines/training.yaml: stale: a fresh compile of "
+        r"pipelines/training.py at [0-9a-f]{12} gives the same version training-[0-9a-f]{10} "
+        r"but different text; recompile with `mlops compile --env dev` or promote again", line)
+
+
+def test_editing_a_pipeline_source_does_not_make_promoted_environments_stale(repo):
+    edit(repo, "pipelines/training.py", "    max_iter: int = 200,\n) -> Outputs", "    max_iter: int = 250,\n) -> Outputs")
+    repo.commit("a pipeline change, not promoted yet")
+    assert validate(repo).code == 0
+
+
+def test_an_unknown_environment_is_a_usage_error(repo):
+    result = validate(repo, "--env", "qa")
+    assert result.code == 2 and "unknown environment 'qa'" in result.err
+
+
+def test_a_missing_crds_folder_is_a_usage_error(repo, tmp_path):
+    result = repo.run("validate", "--crds", str(tmp_path / "nope"))
+    assert result.code == 2
+    assert result.err.strip() == f"mlops: error: --crds {tmp_path / 'nope'}: no such directory"
