@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(json_mode="--json" in argv)
     try:
         args = make_parser().parse_args(argv)
+        out.command = " ".join(filter(None, (args.command, getattr(args, "verb", None))))
         handler: Callable | None = getattr(args, "handler", None)
         if handler is None:
             make_parser().print_help(out.stderr)

@@ -6,18 +6,27 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
+
+from mlops import ghsummary
 
 
 class Output:
     def __init__(
-        self, json_mode: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None
+        self, json_mode: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.json_mode = json_mode
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.emitted = False
+        environ = os.environ if environ is None else environ
+        # In GitHub Actions: annotations for errors, a Markdown job summary per result.
+        self.annotations = environ.get("GITHUB_ACTIONS") == "true"
+        self.summary_file = environ.get("GITHUB_STEP_SUMMARY") or None
+        self.command = ""  # e.g. "rollout analyze"; set by the CLI once arguments parse
 
     def result(self, document: dict[str, Any], human: str) -> None:
         """Print the command's result once: JSON under --json, else the human text."""
@@ -27,17 +36,37 @@ class Output:
             self.stdout.write(human.rstrip("\n") + "\n")
         self.stdout.flush()
         self.emitted = True
+        if self.command:
+            self._summarize(ghsummary.markdown(self.command, document))
 
     def note(self, message: str) -> None:
         """A progress or warning line; never on stdout, so --json stays parseable."""
         self.stderr.write(message + "\n")
         self.stderr.flush()
 
+    def annotate(self, message: str, file: str | None = None) -> None:
+        """An error annotation on the workflow run (and on `file`), in GitHub Actions only."""
+        if self.annotations:
+            self.stderr.write(ghsummary.annotation(message, file) + "\n")
+            self.stderr.flush()
+
     def error(self, message: str, exit_code: int) -> None:
         self.stderr.write(f"mlops: error: {message}\n")
         self.stderr.flush()
+        self.annotate(message)
+        self._summarize(ghsummary.error_markdown(self.command or "", message, exit_code))
         if self.json_mode and not self.emitted:
             self.result({"ok": False, "error": message, "exit_code": exit_code}, "")
+
+
+    def _summarize(self, markdown: str) -> None:
+        if not self.summary_file:
+            return
+        try:
+            with open(self.summary_file, "a", encoding="utf-8") as fh:
+                fh.write(markdown)
+        except OSError as exc:  # a summary is a courtesy; the command's result stands
+            self.note(f"mlops: warning: cannot write the job summary: {exc.strerror}")
 
 
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:

@@ -152,6 +152,8 @@ def _report(ctx: Context, report: Report, schemas: crds.Schemas | None) -> None:
     count = len(report.problems)
     lines.append("ok" if not count else f"{count} problem{'s' * (count != 1)}")
     ctx.out.result(doc, "\n".join(lines))
+    for p in report.problems:
+        ctx.out.annotate(p["message"], file=p["where"] if Path(p["where"]).suffix else None)
 
 
 def _check_line(check: dict[str, Any]) -> str:

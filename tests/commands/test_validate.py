@@ -7,6 +7,7 @@ and staging once per module; each test validates its own copy.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,9 @@ IDENTITY = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NA
 
 
 def _mlops(repo, *args):
-    env = {**__import__("os").environ, **IDENTITY}
+    # As in a GitHub Actions job: each command appends its Markdown summary.
+    summary = str(repo.parent / "summary.md")
+    env = {**os.environ, **IDENTITY, "GITHUB_STEP_SUMMARY": summary}
     proc = subprocess.run([sys.executable, "-m", "mlops", *args, "--repo", str(repo)],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -194,3 +197,30 @@ def test_a_missing_crds_folder_is_a_usage_error(repo, tmp_path):
     result = repo.run("validate", "--crds", str(tmp_path / "nope"))
     assert result.code == 2
     assert result.err.strip() == f"mlops: error: --crds {tmp_path / 'nope'}: no such directory"
+
+
+def test_in_github_actions_each_command_writes_a_job_summary(promoted):
+    summary = (promoted.parent / "summary.md").read_text()
+    build, dev, staging = summary.split("### ")[1:]
+    assert build.startswith("✅ `mlops build`")
+    build_json = json.loads((promoted.parent / "build.json").read_text())
+    for b in build_json["builds"]:
+        assert f"| {b['component']} | built | `{b['image']}` | `{b['digest']}` |" in build
+    assert dev.startswith("✅ `mlops promote`") and "**environment:** `dev`" in dev
+    release = re.search(r"\*\*release:\*\* `(r-[0-9a-f]{12})`", staging).group(1)
+    assert release in (promoted / "environments/staging/release.yaml").read_text()
+    assert "| accuracy-threshold | pass | accuracy " in staging
+    assert "| evaluation metric | value |" in staging and "| roc_auc | 0.97 |" in staging
+
+
+def test_in_github_actions_problems_are_annotations(repo, tmp_path):
+    edit(repo, "components/train/component.yaml", "version: 0.1.0", "version: one")
+    summary = tmp_path / "summary.md"
+    result = repo.run("validate", env={"GITHUB_ACTIONS": "true",
+                                       "GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.code == 1
+    assert re.search(r"^::error file=components/train::components/train/component.yaml%3A2",
+                     result.err, re.M) is None  # a folder is no file to annotate
+    assert re.search(r"^::error::components/train/component.yaml:2: ", result.err, re.M)
+    assert summary.read_text().startswith("### ❌ `mlops validate`\n")
+    assert "- components/train/component.yaml:2: " in summary.read_text()
