@@ -179,3 +179,35 @@ def _git(cwd: Path, *args: str) -> str:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
+
+
+# -- a new repository (`mlops init`) ------------------------------------------
+
+INIT_FALLBACK_IDENTITY = ("mlops", "mlops@localhost")
+
+
+def branch_name_problem(name: str) -> str | None:
+    """Why git would refuse `name` as a branch, or None when it is fine."""
+    proc = _spawn(Path("/"), "check-ref-format", "--branch", name)  # needs no repository
+    proc.communicate()
+    return None if proc.returncode == 0 and not name.startswith("-") else "not a valid branch name"
+
+
+def init_repository(root: Path, branch: str, message: str) -> tuple[str, bool]:
+    """`git init -b BRANCH`, add every file, one commit: (its sha, whether the fallback
+    identity made it, because git knows no user.name/user.email here)."""
+    _git(root, "init", "-q", "-b", branch)
+    _git(root, "add", "-A")
+    # useConfigOnly: an identity git would only guess from the host name does not count.
+    fallback = not all(_succeeds(root, "-c", "user.useConfigOnly=true", "var", ident)
+                       for ident in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"))
+    name, email = INIT_FALLBACK_IDENTITY
+    who = ["-c", f"user.name={name}", "-c", f"user.email={email}"] if fallback else []
+    _finish(_spawn(root, *who, "commit", "-q", "--no-verify", "-m", message), "commit")
+    return _git(root, "rev-parse", "HEAD").strip(), fallback
+
+
+def _succeeds(cwd: Path, *args: str) -> bool:
+    proc = _spawn(cwd, *args)
+    proc.communicate()
+    return proc.returncode == 0

@@ -1,0 +1,223 @@
+"""`mlops init DIR`: a new repository that validates, builds on the real engine and
+registry, promotes into dev and runs its pipeline; and a refusal that leaves everything as it was."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops import argocd
+from mlops.cli import main
+from mlops.config import load_config
+from tests.conftest import Result, git
+from tests.support.crds import CRDS, schemas, validate_all
+from tests.support.services import BASE_IMAGE
+
+IDENTITY = {"GIT_AUTHOR_NAME": "Ada Dev", "GIT_AUTHOR_EMAIL": "ada@example.test",
+            "GIT_COMMITTER_NAME": "Ada Dev", "GIT_COMMITTER_EMAIL": "ada@example.test"}
+EXPECTED = [
+    "mlops.yaml", "README.md", ".gitignore", ".pre-commit-config.yaml", ".mlops/allowed_signers",
+    "components/model/component.yaml", "components/model/Dockerfile",
+    "components/model/src/model/__main__.py", "pipelines/training.py",
+    "environments/base/kustomization.yaml", "environments/base/inferenceservice.yaml",
+    "environments/dev/kustomization.yaml", "environments/staging/kustomization.yaml",
+    "environments/prod/kustomization.yaml", argocd.APPLICATIONS_FILE,
+    f"{argocd.ARGOCD_DIR}/kustomization.yaml",
+]
+
+
+@pytest.fixture
+def mlops(tmp_path, capsys, monkeypatch):
+    """Run the CLI in-process from `tmp_path` (or `cwd`) with a known git identity."""
+    monkeypatch.delenv("MLOPS_REGISTRY", raising=False)
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+
+    def run(*args: str, cwd: Path = tmp_path, env: dict[str, str] | None = None) -> Result:
+        capsys.readouterr()
+        with monkeypatch.context() as m:
+            m.chdir(cwd)
+            for key, value in (env or {}).items():
+                m.setenv(key, value)
+            code = main(list(args))
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return run
+
+
+def scaffold_files() -> list[str]:
+    """The workflow templates (another part of mlops) that must land in .github/."""
+    root = Path(str(files("mlops") / "scaffold" / "github"))
+    return sorted(f".github/{p.relative_to(root).as_posix()}" for p in root.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts) if root.is_dir() else []
+
+
+def leftovers(parent: Path) -> list[str]:
+    return [p.name for p in parent.iterdir() if ".mlops-init-" in p.name]
+
+
+def test_init_validates_builds_promotes_and_runs(mlops, tmp_path, registry, docker_engine):
+    server, ns = registry
+    schemas()  # fail early, and clearly, without the CRDs
+    result = mlops("init", "ml", "--registry", ns)
+    assert result.code == 0, result.err
+    repo = tmp_path / "ml"
+    for rel in [*EXPECTED, *scaffold_files()]:
+        assert (repo / rel).is_file(), rel
+    assert git(repo, "rev-list", "--count", "HEAD") == "1"
+    assert git(repo, "log", "-1", "--format=%an <%ae>|%s") == \
+        "Ada Dev <ada@example.test>|Scaffold with mlops init"
+    assert git(repo, "status", "--porcelain") == ""
+    assert "cd ml" in result.out and "mlops validate" in result.out
+    assert leftovers(tmp_path) == []
+
+    checked = mlops("validate", "--crds", str(CRDS), cwd=repo)
+    assert checked.code == 0, checked.out + checked.err
+    assert checked.out.rstrip().endswith("ok")
+
+    env = {"MLOPS_REGISTRY": ns}
+    built = mlops("build", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--output", "build.json",
+                  cwd=repo, env=env)
+    assert built.code == 0, built.err
+    assert "self-test: ok" in built.err  # component.yaml's test, run in the fresh image
+    record = json.loads((repo / "build.json").read_text())
+    (entry,) = record["builds"]
+    assert entry["component"] == "model" and entry["status"] == "built"
+    assert server.digest(f"{ns.split('/', 1)[1]}/model", "0.1.0") == entry["digest"]
+
+    # The real next step: promote the build into dev (pins, compiles, commits, pushes).
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "main")
+    promoted = mlops("promote", "--to", "dev", "--build", "build.json", cwd=repo, env=env)
+    assert promoted.code == 0, promoted.err
+    git(repo, "pull", "-q", "--ff-only", "origin", "main")
+    assert (repo / "environments/dev/pipelines/training.yaml").is_file()
+    checked = mlops("validate", "--crds", str(CRDS), cwd=repo, env=env)
+    assert checked.code == 0, checked.out + checked.err
+    assert "1 compiled pipelines" in checked.out
+
+    ran = mlops("run", "training", "--env", "dev", "--local", "--json", cwd=repo, env=env)
+    assert ran.code == 0, ran.err
+    metrics = ran.json["metrics"]
+    assert set(metrics) == {"accuracy", "log_loss"} and metrics["accuracy"] >= 0.85
+    model = json.loads(next(Path(ran.json["model_uri"][len("file://"):]).iterdir()).read_text())
+    assert model["kind"] == "logistic-regression"
+
+
+def test_config_loads_and_argocd_applications_fit_the_crd(mlops, tmp_path):
+    url = "https://git.example.test/team/ml.git"
+    result = mlops("init", "ml", "--repo-url", url, "--branch", "trunk", "--json")
+    assert result.code == 0, result.err
+    repo = tmp_path / "ml"
+    config = load_config(repo, {})
+    assert [e.name for e in config.environments] == ["dev", "staging", "prod"]
+    assert config.registry == "127.0.0.1:5000/mlops" and config.git.branch == "trunk"
+    prod = config.environment("prod")
+    assert prod.approval and prod.service == "model" and prod.canary is not None
+    assert prod.canary.steps == (10, 50)
+    assert [m.name for m in prod.canary.metrics] == ["error-rate"]
+    assert config.environment("staging").gates[0].metric == "accuracy"
+    assert config.approvals.allowed_signers == ".mlops/allowed_signers"
+
+    text = (repo / argocd.APPLICATIONS_FILE).read_text()
+    assert validate_all(text) == ["Application"] * 3
+    apps = [d for d in yaml.safe_load_all(text) if d]
+    assert [a["metadata"]["name"] for a in apps] == ["mlops-dev", "mlops-staging", "mlops-prod"]
+    assert {a["spec"]["source"]["repoURL"] for a in apps} == {url}
+    assert {a["spec"]["source"]["targetRevision"] for a in apps} == {"trunk"}
+    assert git(repo, "branch", "--show-current") == "trunk"
+
+    hooks = yaml.safe_load((repo / ".pre-commit-config.yaml").read_text())
+    (hook,) = hooks["repos"][0]["hooks"]
+    assert hooks["repos"][0]["repo"] == "local"
+    assert (hook["entry"], hook["language"], hook["pass_filenames"]) == \
+        ("mlops validate", "system", False)
+
+
+def test_json_document(mlops, tmp_path):
+    result = mlops("init", "ml", "--json")
+    assert result.code == 0, result.err
+    doc = result.json
+    repo = tmp_path / "ml"
+    assert doc["path"] == str(repo)
+    assert doc["commit"] == git(repo, "rev-parse", "HEAD")
+    assert doc["files"] == sorted(git(repo, "ls-files").splitlines())
+    assert set(EXPECTED) | set(scaffold_files()) <= set(doc["files"])
+    assert doc["fallback_identity"] is False
+
+
+def test_fills_an_empty_working_directory(mlops, tmp_path):
+    here = tmp_path / "here"
+    here.mkdir(mode=0o750)
+    inode = here.stat().st_ino
+    result = mlops("init", ".", cwd=here)
+    assert result.code == 0, result.err
+    assert (here / "mlops.yaml").is_file() and (here / ".git").is_dir()
+    assert here.stat().st_ino == inode and (here.stat().st_mode & 0o777) == 0o750
+    assert "cd " not in result.out
+    assert git(here, "status", "--porcelain") == ""
+    assert leftovers(tmp_path) == []
+
+
+def test_without_a_git_identity_commits_as_mlops(mlops, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    for key in [*IDENTITY, "EMAIL"]:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    result = mlops("init", "ml")
+    assert result.code == 0, result.err
+    assert git(tmp_path / "ml", "log", "-1", "--format=%an <%ae>|%cn <%ce>") == \
+        "mlops <mlops@localhost>|mlops <mlops@localhost>"
+    assert "committed as mlops <mlops@localhost>" in result.out
+
+
+def test_refuses_a_non_empty_directory(mlops, tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine\n")
+    result = mlops("init", "taken")
+    assert result.code == 2
+    assert len(result.err.strip().splitlines()) == 1 and "not empty" in result.err
+    assert [p.name for p in taken.iterdir()] == ["notes.txt"]
+    assert (taken / "notes.txt").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+@pytest.mark.parametrize("args, why", [
+    (["missing/ml"], "no such directory"),
+    (["file.txt"], "not a directory"),
+    (["ml", "--branch", "bad..name"], "--branch"),
+    (["ml", "--registry", "https://registry.example.test/ml"], "--registry"),
+])
+def test_refuses_and_writes_nothing(mlops, tmp_path, args, why):
+    (tmp_path / "file.txt").write_text("x\n")
+    result = mlops("init", *args)
+    assert result.code == 2, result.err
+    assert why in result.err and len(result.err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_a_failed_commit_leaves_nothing_behind(mlops, tmp_path):
+    # A real git failure after every file is written: signing with a program that fails.
+    config = tmp_path / "gitconfig"
+    config.write_text("[commit]\n\tgpgSign = true\n[gpg]\n\tprogram = false\n")
+    result = mlops("init", "ml", env={"GIT_CONFIG_GLOBAL": str(config)})
+    assert result.code == 1
+    assert "git commit failed" in result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gitconfig"]
+
+
+def test_the_scaffold_ships_no_dotfiles_of_its_own():
+    # Template dotfiles are named dot-*, so they don't act on mlops' own checkout.
+    root = Path(str(files("mlops") / "scaffold" / "repo"))
+    assert root.is_dir() and not list(root.rglob(".*")), "name template dotfiles dot-<name>"
