@@ -1,21 +1,49 @@
 #!/usr/bin/env bash
-# The main job on local defaults: a local registry, a local bare git remote,
-# the local Docker Engine. Works in .demo/ and never touches your work tree.
+# The main job on local defaults, the whole loop: a local registry, a local
+# bare git remote, the local Docker Engine; build, promote to dev, run the
+# training pipeline, promote to staging through the metric gates, then a
+# canary into prod on local serve containers judged by a real Prometheus,
+# a signed approval, and 100%. Works in .demo/ and never touches your work tree.
+#   MLOPS_DEMO_DIR    working directory (default .demo, relative to the repo root)
 #   MLOPS_DEMO_PORT   registry port on 127.0.0.1 (default 5000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-demo="$top/.demo"
+t0=$(date +%s)
+demo=$(realpath -m "${MLOPS_DEMO_DIR:-.demo}")
+show=${demo#"$top/"}            # for messages: .demo, or the full path elsewhere
 port="${MLOPS_DEMO_PORT:-5000}"
+work="$demo/work"
+canary="$demo/canary"
+principal=demo-release-manager@example.com
+key="$demo/release-manager_ed25519"
+fleet_pid=
 
 log() { printf '\n==> %s\n' "$*" >&2; }
+json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+for k in sys.argv[2:]: d=d[k]
+print(d)' "$@"; }
+
+cleanup() {
+  local rc=$?
+  if [[ -n $fleet_pid ]] && kill -0 "$fleet_pid" 2>/dev/null; then
+    kill -TERM "$fleet_pid" 2>/dev/null || true
+    wait "$fleet_pid" 2>/dev/null || true
+  fi
+  python3 hack/demo_canary.py down --dir "$canary" --label "$demo" || true
+  ((rc == 0)) || echo "demo failed (exit $rc); logs in $show/canary/, $show/registry/log" >&2
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 bash hack/setup.sh
 mkdir -p "$demo"
 
 start_registry() {
   if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then return 0; fi
-  log "starting a local registry on 127.0.0.1:$port (data in .demo/registry)"
+  log "starting a local registry on 127.0.0.1:$port (data in $show/registry)"
   mkdir -p "$demo/registry"
   cat >"$demo/registry/config.yml" <<YAML
 version: 0.1
@@ -29,61 +57,147 @@ storage:
 http:
   addr: 127.0.0.1:$port
 YAML
-  nohup docker-registry serve "$demo/registry/config.yml" >"$demo/registry/log" 2>&1 &
+  nohup docker-registry serve "$demo/registry/config.yml" >"$demo/registry/log" 2>&1 </dev/null &
+  echo $! >"$demo/registry/pid"
   for _ in $(seq 1 40); do
     curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return 0
     sleep 0.25
   done
-  echo "registry did not start; see .demo/registry/log" >&2; exit 1
+  echo "registry did not start; see $show/registry/log" >&2; exit 1
 }
 
 make_remote_and_clone() {
-  log "local bare remote .demo/remote.git <- $(git rev-parse --short HEAD) of this repo"
-  rm -rf "$demo/remote.git" "$demo/work"
+  log "local bare remote $show/remote.git <- $(git rev-parse --short HEAD) of this repo"
+  python3 hack/demo_canary.py down --dir "$canary" --label "$demo"  # a killed run's leftovers
+  rm -rf "$demo/remote.git" "$work" "$demo/run" "$canary" "$key" "$key.pub"
   git init -q --bare -b main "$demo/remote.git"
   git push -q "$demo/remote.git" HEAD:refs/heads/main
-  git clone -q "$demo/remote.git" "$demo/work"
+  git clone -q "$demo/remote.git" "$work"
+}
+
+build_to_staging() {
+  log "mlops build (registry $MLOPS_REGISTRY)"
+  mlops build --repo "$work" --output "$demo/build.json"
+  log "no-op rebuild: nothing changed, so nothing is built"
+  mlops build --repo "$work" --dry-run
+
+  log "mlops promote --to dev: pin the digests, compile the pipelines, one commit to the local remote"
+  mlops promote --repo "$work" --to dev --build "$demo/build.json"
+  git -C "$work" pull -q --ff-only
+
+  log "mlops run training --env dev --local: the compiled pipeline on the pushed images"
+  mlops run training --repo "$work" --env dev --local --output-dir "$demo/run" --json >"$demo/run.json"
+
+  log "mlops promote --to staging --from dev: through the metric gates"
+  mlops promote --repo "$work" --to staging --from dev --metrics "$demo/run/metrics.json" \
+    --model-uri "$(json "$demo/run.json" model_uri)"
+  git -C "$work" pull -q --ff-only
+}
+
+start_fleet() {
+  # The staging release's serve image (what the canary will pin) and model.
+  local image model rows
+  image=$(python3 -c 'import json,sys
+b=next(b for b in json.load(open(sys.argv[1]))["builds"] if b["component"]=="serve")
+print(b["image"]+"@"+b["digest"])' "$demo/build.json")
+  model=$(json "$demo/run.json" model_uri); model=${model#file://}
+  rows=$(ls -t "$demo"/run/artifacts/*/preprocess/test | head -n1)
+  log "starting prod's stand-in: serve containers as the InferenceService's revisions, Prometheus, load"
+  echo "  canary: the serve image this demo built, serving the release's model"
+  echo "  stable: the same image and model (a stand-in: this demo's prod starts empty)"
+  mkdir -p "$canary"
+  echo 0 >"$canary/split"
+  python3 hack/demo_canary.py fleet --dir "$canary" --label "$demo" \
+    --image "$image" --model "$model" --rows "$rows" &
+  fleet_pid=$!
+}
+
+wait_fleet() {
+  for _ in $(seq 1 360); do
+    [[ -f $canary/fleet.json ]] && break
+    kill -0 "$fleet_pid" 2>/dev/null || { echo "the serve containers did not start" >&2; exit 1; }
+    sleep 0.5
+  done
+  [[ -f $canary/fleet.json ]] || { echo "the serve containers did not start in 3 minutes" >&2; exit 1; }
+  export MLOPS_PROMETHEUS_URL; MLOPS_PROMETHEUS_URL=$(json "$canary/fleet.json" prometheus)
+  stable=$(json "$canary/fleet.json" stable revision)
+  canary_rev=$(json "$canary/fleet.json" canary revision)
+  printf '  stable %s at %s, canary %s at %s (image %s)\n  Prometheus %s scrapes both; load: %s predictions/s\n' \
+    "$stable" "$(json "$canary/fleet.json" stable url)" \
+    "$canary_rev" "$(json "$canary/fleet.json" canary url)" \
+    "$(json "$canary/fleet.json" canary image | cut -c1-60)..." \
+    "$MLOPS_PROMETHEUS_URL" "$(json "$canary/fleet.json" rate)"
+}
+
+demo_only_commit() {
+  log "demo-only commit in $show/work: a release manager's key, shorter canary windows"
+  echo "  (the repo's prod analysis measures 5 times, 1m apart: 10+ minutes of waiting;"
+  echo "   the demo clone measures 3 times, 15s apart; your mlops.yaml is untouched)"
+  ssh-keygen -q -t ed25519 -N '' -C "$principal" -f "$key"
+  python3 hack/demo_config.py --repo "$work" --principal "$principal" --public-key "$key.pub" \
+    --env prod --interval 15s --count 3 --min-requests 20 --record "$demo/demo-config.json"
+  git -C "$work" add -A
+  git -C "$work" -c user.name="mlops demo" -c user.email=demo@example.com -c commit.gpgsign=false \
+    commit -q -m "demo: release manager $principal; prod canary analysis 3 x 15s"
+  git -C "$work" push -q origin HEAD:main
+}
+
+set_split() {
+  echo "$1" >"$canary/split"
+  echo "  load split: ${1}% to $canary_rev, $((100 - $1))% to $stable"
+}
+
+analyze_step() {  # PERCENT: let one 15s window fill at the new split, then analyse
+  set_split "$1"
+  echo "  waiting 15s: the first measurement looks back one 15s window"
+  sleep 15
+  log "mlops rollout analyze --env prod --revision $canary_rev --baseline-revision $stable"
+  mlops rollout analyze --repo "$work" --env prod --revision "$canary_rev" \
+    --baseline-revision "$stable" --output "$canary/analysis-$1.json"
+}
+
+rollout_prod() {
+  log "mlops rollout start --env prod: staging's release as a canary at the first step"
+  mlops rollout start --repo "$work" --env prod
+  wait_fleet
+  analyze_step 10
+  log "mlops rollout promote --env prod: 10% -> 50%"
+  mlops rollout promote --repo "$work" --env prod
+  analyze_step 50
+
+  log "mlops rollout promote --env prod: 50% -> 100% needs a release manager's approval"
+  local rc=0
+  mlops rollout promote --repo "$work" --env prod || rc=$?
+  ((rc == 4)) || { echo "expected exit 4 (approval missing), got $rc" >&2; exit 1; }
+  echo "  refused with exit 4, as it should be"
+
+  local release
+  release=$(python3 -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["id"])' \
+    "$work/environments/staging/release.yaml")
+  log "mlops approve --env prod --release $release (signed with $show/release-manager_ed25519)"
+  mlops approve --repo "$work" --env prod --release "$release" --key "$key" --principal "$principal"
+
+  log "mlops rollout promote --env prod: 50% -> 100%"
+  mlops rollout promote --repo "$work" --env prod
+  git -C "$work" pull -q --ff-only
+}
+
+stop_fleet() {  # the final request counts are written when the fleet stops
+  kill -TERM "$fleet_pid" && wait "$fleet_pid" || true
+  fleet_pid=
 }
 
 start_registry
 make_remote_and_clone
 export MLOPS_REGISTRY="127.0.0.1:$port/mlops"
-
-log "mlops build (registry $MLOPS_REGISTRY)"
-start=$(date +%s)
-mlops build --repo "$demo/work" --output "$demo/build.json"
-log "no-op rebuild: nothing changed, so nothing is built"
-mlops build --repo "$demo/work" --dry-run
-
-log "mlops promote --to dev: pin the digests, compile the pipelines, one commit to the local remote"
-mlops promote --repo "$demo/work" --to dev --build "$demo/build.json"
-git -C "$demo/work" pull -q --ff-only
-
-log "mlops run training --env dev --local: the compiled pipeline on the pushed images"
-mlops run training --repo "$demo/work" --env dev --local --output-dir "$demo/run" --json >"$demo/run.json"
-
-log "mlops promote --to staging --from dev: through the metric gates"
-mlops promote --repo "$demo/work" --to staging --from dev --metrics "$demo/run/metrics.json" \
-  --model-uri "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model_uri"])' "$demo/run.json")"
-git -C "$demo/work" pull -q --ff-only
+build_to_staging
+start_fleet
+demo_only_commit
+rollout_prod
+stop_fleet
 
 log "mlops history"
-mlops history --repo "$demo/work"
+mlops history --repo "$work"
 
 log "summary"
-python3 - "$demo" "$start" <<'PY'
-import json, sys, time
-demo, start = sys.argv[1], int(sys.argv[2])
-record = json.load(open(f"{demo}/build.json"))
-run = json.load(open(f"{demo}/run.json"))
-print(f"source commit {record['source_commit'][:12]}, registry {record['registry']}")
-for b in record["builds"]:
-    print(f"  {b['component']:<11} {b['status']:<7} {b['image']}@{b['digest'][:19]}...")
-print(f"pipeline {run['pipeline']} compiled as {run['version']} (environments/dev/pipelines/)")
-staging = open(f"{demo}/work/environments/staging/release.yaml").read()
-rid = next(line.split(": ")[1] for line in staging.splitlines() if line.startswith("id: "))
-print(f"release {rid} is in staging (environments/staging/release.yaml, remote .demo/remote.git)")
-print("metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(run["metrics"].items())))
-print(f"model: {run['model_uri']}")
-print(f"build record .demo/build.json, run record .demo/run.json ({time.time() - start:.0f}s)")
-PY
+python3 hack/demo_summary.py --demo "$demo" --show "$show" --start "$t0"

@@ -14,6 +14,8 @@ install_debian_packages() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v prometheus >/dev/null || missing+=(prometheus)
   command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v shellcheck >/dev/null || missing+=(shellcheck)  # actionlint checks run: blocks with it
   ((${#missing[@]})) || return 0
   if [[ $(id -u) != 0 ]]; then
     log "missing ${missing[*]}; run this script as root or install them" && exit 1
@@ -24,7 +26,7 @@ install_debian_packages() {
 }
 
 install_python_package() {
-  if python3 -c 'import mlops, pytest' 2>/dev/null && [[ "$(python3 -c 'import mlops,os;print(os.path.dirname(mlops.__file__))')" == "$PWD/mlops" ]]; then
+  if python3 -c 'import mlops, pytest, check_jsonschema' 2>/dev/null && [[ "$(python3 -c 'import mlops,os;print(os.path.dirname(mlops.__file__))')" == "$PWD/mlops" ]]; then
     return 0
   fi
   log "pip install -e .[test]"

@@ -164,3 +164,16 @@ def reference_files() -> dict[str, bytes]:
         if path.is_file():
             files[rel] = path.read_bytes()
     return files
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Run tests marked `slow` last (in their collected order), the demo last of all."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is not None,
+                                 item.path.name == "test_demo.py"))
+
+
+@pytest.fixture(autouse=True)
+def _not_in_github_actions(monkeypatch) -> None:
+    """Tests run inside GitHub Actions too; only the tests that ask for it see its variables."""
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)

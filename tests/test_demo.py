@@ -1,0 +1,149 @@
+"""`make demo` end to end: build, promote, run, canary into prod, approval, 100%.
+
+Runs `bash hack/demo.sh` as a user would, in a directory and on a registry port
+of its own, then checks the summary, the demo remote, `mlops history` and that
+nothing the demo started is still running. Every service it needs is real, so
+a missing one fails the test rather than skipping it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.slow
+
+PRINCIPAL = "demo-release-manager@example.com"
+TIMEOUT = 900  # seconds; about 4-5 minutes with a fresh registry, 2-3 warm
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes whose arguments contain `text`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args and "pytest" not in args:
+            found.append(args.strip())
+    return found
+
+
+def _containers(label: str) -> list[str]:
+    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=mlops-demo={label}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
+def _run_demo(demo: Path, port: int) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLOPS_REGISTRY", "MLOPS_PROMETHEUS_URL")}
+    env.update(MLOPS_DEMO_DIR=str(demo), MLOPS_DEMO_PORT=str(port))
+    proc = subprocess.Popen(["bash", "hack/demo.sh"], cwd=REPO_ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)  # the demo's trap removes what it started
+        out, _ = proc.communicate(timeout=60)
+        pytest.fail(f"the demo took more than {TIMEOUT}s:\n{out[-6000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+
+
+def _stop_registry(demo: Path) -> None:
+    pidfile = demo / "registry" / "pid"
+    if pidfile.exists():
+        pid = int(pidfile.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists() and str(demo).encode() in cmdline.read_bytes():
+            os.kill(pid, signal.SIGTERM)
+    shutil.rmtree(demo / "registry" / "data", ignore_errors=True)  # hundreds of MB of layers
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The finished demo: (its directory, its output)."""
+    for tool in ("docker", "docker-registry", "prometheus", "ssh-keygen", "git"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"the demo needs {tool}; run hack/setup.sh as root")
+    path = tmp_path_factory.mktemp("demo") / "demo"
+    try:
+        result = _run_demo(path, free_port())
+        leftovers = {"containers": _containers(str(path)),
+                     "processes": _processes_mentioning(str(path / "canary"))}
+        yield path, result, leftovers
+    finally:
+        subprocess.run([shutil.which("python3") or "python3", "hack/demo_canary.py", "down",
+                        "--dir", str(path / "canary"), "--label", str(path)], cwd=REPO_ROOT,
+                       capture_output=True)
+        _stop_registry(path)
+
+
+def _finished(demo) -> tuple[Path, str]:
+    path, result, _ = demo
+    assert result.returncode == 0, f"demo exited {result.returncode}:\n{result.stdout[-6000:]}"
+    return path, result.stdout
+
+
+def _summary(out: str) -> str:
+    assert "\n==> summary\n" in out, out[-3000:]
+    return out.split("\n==> summary\n", 1)[1]
+
+
+def test_the_summary_tells_the_whole_loop(demo):
+    _, out = _finished(demo)
+    summary = _summary(out)
+    assert re.search(r"^prod: release r-[0-9a-f]{12} at 100% \(rollout complete\)", summary,
+                     re.M), summary
+    assert re.search(rf"^  100%: approved by {re.escape(PRINCIPAL)} \(signed commit [0-9a-f]{{12}}",
+                     summary, re.M), summary
+    for step in (10, 50):
+        assert re.search(rf"^  {step}%: analysis pass .*load \d+ canary \+ \d+ stable", summary,
+                         re.M), summary
+    assert "pass accuracy-threshold" in summary and "pass roc_auc-threshold" in summary
+    assert "3 x 15s (repo: 5 x 1m)" in summary
+    assert re.search(r"^total wall time \d+m\d\ds", summary, re.M), summary
+
+
+def test_the_remote_has_prod_at_100_percent_approved(demo):
+    path, out = _finished(demo)
+    release_id = re.search(r"^prod: release (r-[0-9a-f]{12})", _summary(out), re.M).group(1)
+    text = subprocess.run(["git", "--git-dir", str(path / "remote.git"), "show",
+                           "main:environments/prod/release.yaml"],
+                          capture_output=True, text=True, check=True).stdout
+    prod = yaml.safe_load(text)
+    assert prod["id"] == release_id
+    assert prod["rollout"]["state"] == "complete" and prod["rollout"]["percent"] == 100
+    assert prod["rollout"]["steps"] == [10, 50]
+    assert prod["approval"]["approver"] == PRINCIPAL
+
+
+def test_history_has_every_rollout_step(demo):
+    path, _ = _finished(demo)
+    proc = subprocess.run(["mlops", "history", "--repo", str(path / "work"), "--json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    entries = json.loads(proc.stdout)["entries"]
+    actions = [(e["action"], e["env"]) for e in reversed(entries)]
+    assert actions == [("promote", "dev"), ("promote", "staging"), ("rollout-start", "prod"),
+                       ("rollout-step", "prod"), ("approve", "prod"),
+                       ("rollout-complete", "prod")], actions
+    complete = entries[0]
+    assert complete["approver"] == PRINCIPAL and complete["analysis"].startswith("pass at 50%")
+
+
+def test_nothing_the_demo_started_is_left_running(demo):
+    _, _, leftovers = demo
+    assert leftovers == {"containers": [], "processes": []}
