@@ -8,33 +8,25 @@ this folder; only tests (and `mlops validate --crds DIR`) do.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are megabytes of YAML
+from mlops import crds
+
 CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
 
 
 @functools.cache
-def schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> openAPIV3Schema, for every CRD file present."""
+def schemas() -> Mapping[tuple[str, str], Mapping[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema, read by the product's own loader."""
     from tests.support.services import require
 
     require(CRDS.is_dir() and any(CRDS.glob("*.yaml")), f"CRD schemas not found in {CRDS}")
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(CRDS.glob("*.yaml")):
-        for doc in yaml.load_all(path.read_text(), Loader=_LOADER):  # noqa: S506 - safe
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
-            for version in doc["spec"]["versions"]:
-                schema = version.get("schema", {}).get("openAPIV3Schema")
-                if schema:
-                    found[(f"{group}/{version['name']}", kind)] = schema
-    return found
+    return crds.load(CRDS).by_kind
 
 
 def validate(manifest: dict[str, Any]) -> None:
