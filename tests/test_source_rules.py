@@ -1,0 +1,148 @@
+"""Rules the source itself must keep, checked on its syntax tree.
+
+No shell: every process gets an argument list. YAML is only ever loaded safely.
+Each third-party SDK is imported by exactly one adapter module, so retries,
+timeouts and redaction live in one place per service. A grep would pass on a
+comment and miss `shell = True` spelled differently; the AST does neither.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = sorted(p for p in (ROOT / "mlops").rglob("*.py") if "scaffold" not in p.parts)
+EVERYTHING = sorted({*PRODUCT, *(ROOT / "mlops" / "scaffold").rglob("*.py"),
+                     *(ROOT / "hack").glob("*.py"), *(ROOT / "benchmarks").glob("*.py"),
+                     *(ROOT / "components").rglob("*.py"), *(ROOT / "pipelines").rglob("*.py")})
+
+# The one module allowed to import each SDK (top-level package name -> module).
+SDK_ADAPTERS = {
+    "docker": "mlops/builder.py",
+    "kubernetes": "mlops/cluster.py",
+    "kfp": "mlops/kfpc.py",
+    "git": "mlops/gitops/workspace.py",
+    "tenacity": "mlops/retry.py",
+    "jsonschema": "mlops/crds.py",
+    "ruamel": "mlops/yamlio.py",
+}
+UNSAFE_LOADERS = {"unsafe_load", "unsafe_load_all", "full_load", "full_load_all", "Loader",
+                  "FullLoader", "UnsafeLoader"}
+LOADING_CALLS = {"yaml.load", "yaml.load_all", "yaml.compose", "yaml.compose_all",
+                 "yaml.parse", "yaml.scan"}
+SHELL_CALLS = {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"),
+               ("subprocess", "getstatusoutput")}
+
+
+def tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def shell_problems(module: ast.Module) -> list[str]:
+    problems = []
+    for node in ast.walk(module):
+        if not isinstance(node, ast.Call):
+            continue
+        for kw in node.keywords:
+            if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant)
+                                          and kw.value.value is False):
+                problems.append(f"line {node.lineno}: shell={ast.unparse(kw.value)}")
+        func = node.func
+        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                and (func.value.id, func.attr) in SHELL_CALLS):
+            problems.append(f"line {node.lineno}: {func.value.id}.{func.attr}()")
+    return problems
+
+
+def safe_loader_names(module: ast.Module) -> set[str]:
+    """Module-level names bound to PyYAML's safe loaders (`_Loader = getattr(yaml, ...)`)."""
+    names = {"yaml.SafeLoader", "yaml.CSafeLoader"}
+    for node in module.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                node.targets[0], ast.Name):
+            text = ast.unparse(node.value)
+            if "SafeLoader" in text and not UNSAFE_LOADERS & set(re.findall(r"\w+", text)):
+                names.add(node.targets[0].id)
+    return names
+
+
+def unsafe_yaml(module: ast.Module) -> list[str]:
+    """PyYAML used without a safe loader, or ruamel.yaml asked for its unsafe loader."""
+    problems = []
+    pyyaml = "yaml" in imported_packages(module)  # else `yaml` is a ruamel YAML() instance
+    safe = safe_loader_names(module)
+    for node in ast.walk(module):
+        if (pyyaml and isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id == "yaml" and node.attr in UNSAFE_LOADERS):
+            problems.append(f"line {node.lineno}: yaml.{node.attr}")
+        if pyyaml and isinstance(node, ast.Call) and ast.unparse(node.func) in LOADING_CALLS:
+            loader = next((ast.unparse(k.value) for k in node.keywords if k.arg == "Loader"), None)
+            if loader not in safe:
+                problems.append(f"line {node.lineno}: {ast.unparse(node.func)} with "
+                                f"Loader={loader}")
+        if isinstance(node, ast.keyword) and node.arg == "typ" and isinstance(
+                node.value, ast.Constant) and node.value.value in ("unsafe", "full"):
+            problems.append(f"line {node.value.lineno}: ruamel YAML(typ={node.value.value!r})")
+    return problems
+
+
+def imported_packages(module: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def problems(rule) -> dict[str, list[str]]:
+    found = {rel(path): rule(tree(path)) for path in EVERYTHING}
+    return {path: lines for path, lines in found.items() if lines}
+
+
+def test_no_shell():
+    assert len(EVERYTHING) > 80  # the globs above still find the code
+    assert problems(shell_problems) == {}
+
+
+def test_yaml_is_loaded_safely():
+    assert problems(unsafe_yaml) == {}
+
+
+def test_each_sdk_has_exactly_one_adapter():
+    importers: dict[str, set[str]] = defaultdict(set)
+    for path in PRODUCT:
+        for package in imported_packages(tree(path)) & SDK_ADAPTERS.keys():
+            importers[package].add(rel(path))
+    assert {k: sorted(v) for k, v in importers.items()} == {
+        k: [v] for k, v in SDK_ADAPTERS.items()}
+
+
+@pytest.mark.parametrize(("source", "rule", "expected"), [
+    ("subprocess.run('ls', shell=True)", shell_problems, ["line 1: shell=True"]),
+    ("subprocess.run(cmd, shell=flag)", shell_problems, ["line 1: shell=flag"]),
+    ("os.system('ls')", shell_problems, ["line 1: os.system()"]),
+    ("subprocess.run(['ls'], shell=False)", shell_problems, []),
+    ("import yaml\nyaml.load(text, Loader=yaml.Loader)", unsafe_yaml,
+     ["line 2: yaml.Loader", "line 2: yaml.load with Loader=yaml.Loader"]),
+    ("import yaml\nyaml.load(text)", unsafe_yaml, ["line 2: yaml.load with Loader=None"]),
+    ("import yaml\nyaml.unsafe_load(text)", unsafe_yaml, ["line 2: yaml.unsafe_load"]),
+    ("import yaml\nL = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)\nyaml.load(t, Loader=L)",
+     unsafe_yaml, []),
+    ("import yaml\nL = yaml.FullLoader or yaml.SafeLoader\nyaml.load(t, Loader=L)", unsafe_yaml,
+     ["line 2: yaml.FullLoader", "line 3: yaml.load with Loader=L"]),
+    ("YAML(typ='unsafe')", unsafe_yaml, ["line 1: ruamel YAML(typ='unsafe')"]),
+    ("import yaml\nyaml.safe_load(text)", unsafe_yaml, []),
+])
+def test_the_rules_catch_what_they_claim(source, rule, expected):
+    assert sorted(rule(ast.parse(source))) == sorted(expected)
