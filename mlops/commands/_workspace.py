@@ -23,7 +23,7 @@ def in_workspace(
     """Clone the remote branch, run `attempt`, and on a rejected push refetch and rerun."""
     url = remote_url(ctx.root, config.git.remote)
     with Workspace(url, config.git.branch, reference=ctx.root,
-                   who=who or identity(ctx.root)) as ws:
+                   who=who or identity(ctx.root), note=ctx.out.note) as ws:
 
         def refresh(n: int, exc: BaseException) -> None:
             ctx.out.note(f"the remote moved on; recomputing on its new head (attempt {n + 1})")

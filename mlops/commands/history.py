@@ -25,7 +25,8 @@ def history(ctx: Context, opts: HistoryOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
     env = environment(config, opts.env).name if opts.env else None
     url = remote_url(ctx.root, config.git.remote)
-    with Workspace(url, config.git.branch, reference=ctx.root, who=identity(ctx.root)) as ws:
+    with Workspace(url, config.git.branch, reference=ctx.root, who=identity(ctx.root),
+                   note=ctx.out.note) as ws:
         entries = [entry(c) for c in ws.log() if _wanted(c, env)][: opts.limit]
     ctx.out.result({"env": env, "entries": entries}, _human(entries))
     return 0

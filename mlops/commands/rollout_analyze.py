@@ -73,7 +73,7 @@ def decide(ctx: Context, opts: AnalyzeOptions) -> dict[str, Any]:
 
 def _remote_state(ctx: Context, local: cfg.MlopsConfig, name: str):
     url = remote_url(ctx.root, local.git.remote)
-    with Workspace(url, local.git.branch, reference=ctx.root) as ws:
+    with Workspace(url, local.git.branch, reference=ctx.root, note=ctx.out.note) as ws:
         config = cfg.load_config(ws.root, ctx.environ)
         env = commands.canary_environment(config, name)
         return config, env, read_record(ws.root, env.name), service_ref(ws.root, env)

@@ -84,7 +84,7 @@ def rollout_status(ctx: Context, opts: StatusOptions) -> int:
 
 def read_target(ctx: Context, config: cfg.MlopsConfig, opts: StatusOptions) -> Target:
     url = remote_url(ctx.root, config.git.remote)
-    with Workspace(url, config.git.branch, reference=ctx.root) as ws:
+    with Workspace(url, config.git.branch, reference=ctx.root, note=ctx.out.note) as ws:
         return _target_at(ws.root, opts.revision or ws.head(), ctx.environ, opts.env)
 
 

@@ -5,6 +5,11 @@ remote branch into a temporary directory (borrowing objects from the user's
 clone to stay fast), commits there, and pushes. A push is atomic on the
 remote, so a promotion killed at any moment leaves the remote at the old or
 the new commit, never between.
+
+Clones, fetches and pushes go through `transport`: a stalled remote times
+out, and a network failure on the way is retried (bounded). A push whose
+answer was lost may still have landed; the retry finds that out instead of
+making the change twice (see `Workspace.push`).
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
 
 from mlops.errors import GitError
+from mlops.gitops import transport
+from mlops.gitops.transport import TransientGitError
 from mlops.redact import redact
 
 TMP_PREFIX = "mlops-workspace-"
@@ -30,6 +37,8 @@ _REJECTED = re.compile(
 )
 _GOOD_SIGNATURE = re.compile(r'Good "git" signature for (\S+) with')
 FALLBACK_IDENTITY = {"name": "mlops", "email": "mlops@localhost"}
+_MISSING_BRANCH = re.compile(r"Remote branch .* not found", re.IGNORECASE)
+_PUSHED_REF = "refs/mlops/pushed"  # where a push that lost its answer is looked for
 
 
 class PushRejected(GitError):
@@ -99,11 +108,14 @@ class Workspace:
     """`with Workspace(url, branch, reference=root) as ws:` -> a clone in a temp dir."""
 
     def __init__(self, url: str, branch: str, reference: Path | None = None,
-                 who: Mapping[str, str] | None = None) -> None:
+                 who: Mapping[str, str] | None = None,
+                 note: Callable[[str], None] | None = None) -> None:
         self.url = url
         self.branch = branch
         self.reference = reference
         self.who = dict(who or FALLBACK_IDENTITY)
+        self.note = note  # told about each retry of a network failure
+        self.policy = transport.TransportPolicy.from_env()
         _sweep_stale_workspaces()
         self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
         self.repo: git.Repo | None = None
@@ -175,41 +187,84 @@ class Workspace:
         return self.head()
 
     def push(self, target_ref: str | None = None) -> None:
+        """Push HEAD; PushRejected when the remote moved on.
+
+        A network failure is retried. When one came between us and the answer,
+        the push may have landed anyway: a retry then finds the ref up to date,
+        or, if someone pushed on top meanwhile, rejected. A rejection is checked
+        against the remote ref: if our commit is in it, the push is done, and
+        nothing is recomputed (which would make the change a second time).
+        """
         ref = target_ref or f"refs/heads/{self.branch}"
-        assert self.repo is not None
-        status, out, err = self.repo.git.execute(
-            ["git", "push", "--porcelain", "origin", f"HEAD:{ref}"],
-            with_extended_output=True,
-            with_exceptions=False,
-        )
-        if status == 0:
-            return
-        text = f"{out}\n{err}"  # --porcelain reports the ref's fate on stdout
-        if _REJECTED.search(text):
-            raise PushRejected(f"push to {ref} rejected: the remote moved on")
-        raise GitError(f"git push to {redact(self.url)} failed: {_reason(str(err))}")
+        sha = self.head()
+        interrupted = False
+
+        def once() -> None:
+            nonlocal interrupted
+            try:
+                self._push_once(ref)
+            except PushRejected:
+                if interrupted and self._landed(sha, ref):
+                    return
+                raise
+            except TransientGitError:
+                interrupted = True
+                raise
+
+        transport.retrying(once, self.policy, self.note)
 
     def refresh(self) -> None:
         """Drop local work and move to the remote branch's newest commit."""
-        tracking = f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
-        self._run("fetch", "-q", "origin", tracking)
+        self._fetch(f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}")
         self._run("reset", "-q", "--hard", f"origin/{self.branch}")
         self._run("clean", "-qfdx")
 
     # -- plumbing -----------------------------------------------------------
 
     def _clone(self) -> None:
+        dest = self.path / "repo"
         options = ["--quiet", "--no-tags", "--single-branch", "--branch", self.branch]
         if self.reference is not None and (self.reference / ".git").is_dir():
             options += ["--reference-if-able", str(self.reference)]
-        try:
-            self.repo = git.Repo.clone_from(self.url, self.path / "repo", multi_options=options)
-        except git.GitCommandError as exc:
-            detail = _reason(exc.stderr or "")
-            if "Remote branch" in detail and "not found" in detail:
-                raise GitError(f"remote {redact(self.url)} has no branch {self.branch!r}") from None
-            raise GitError(f"cannot clone {redact(self.url)}: {detail}") from None
-        self.root = self.path / "repo"
+
+        def once() -> None:
+            shutil.rmtree(dest, ignore_errors=True)  # what a failed attempt left
+            proc = transport.run(self.path, ["clone", *options, "--", self.url, str(dest)],
+                                 self.policy)
+            if proc.returncode == 0:
+                return
+            if _MISSING_BRANCH.search(proc.stderr):
+                raise GitError(f"remote {redact(self.url)} has no branch {self.branch!r}")
+            raise transport.failure(f"cannot clone {self.url}", proc.stderr)
+
+        transport.retrying(once, self.policy, self.note)
+        self.repo = git.Repo(dest)
+        self.root = dest
+
+    def _push_once(self, ref: str) -> None:
+        proc = transport.run(self.root, ["push", "--porcelain", "origin", f"HEAD:{ref}"],
+                             self.policy)
+        if proc.returncode == 0:
+            return
+        if _REJECTED.search(f"{proc.stdout}\n{proc.stderr}"):  # --porcelain: the ref's fate
+            raise PushRejected(f"push to {ref} rejected: the remote moved on")
+        raise transport.failure(f"git push to {self.url} failed", proc.stderr)
+
+    def _landed(self, sha: str, ref: str) -> bool:
+        """Whether the remote `ref` already holds `sha` (a push whose answer was lost)."""
+        self._fetch(f"+{ref}:{_PUSHED_REF}")
+        proc = transport.run(self.root, ["merge-base", "--is-ancestor", sha, _PUSHED_REF],
+                             self.policy)
+        return proc.returncode == 0
+
+    def _fetch(self, refspec: str) -> None:
+        def once() -> None:
+            proc = transport.run(self.root, ["fetch", "-q", "--no-tags", "origin", refspec],
+                                 self.policy)
+            if proc.returncode != 0:
+                raise transport.failure(f"git fetch from {self.url} failed", proc.stderr)
+
+        transport.retrying(once, self.policy, self.note)
 
     def _run(self, *args: str, stdin: str | None = None) -> str:
         assert self.repo is not None
@@ -222,10 +277,10 @@ class Workspace:
                                   capture_output=True)
             if proc.returncode != 0:
                 raise GitError(f"git {args[0] if args[0] != '-c' else 'commit'} failed: "
-                               f"{_reason(proc.stderr) or proc.returncode}")
+                               f"{transport.reason(proc.stderr) or proc.returncode}")
             return proc.stdout
         except git.GitCommandError as exc:
-            detail = redact(_reason(exc.stderr or "") or str(exc.status))
+            detail = redact(transport.reason(exc.stderr or "") or str(exc.status))
             raise GitError(f"git {args[0]} failed: {detail}") from None
 
 
@@ -253,13 +308,6 @@ def _parse_commit(entry: str) -> Commit:
         if sep and key.strip():
             pairs.append((key.strip(), value.strip()))
     return Commit(sha.strip(), int(ts or 0), subject, tuple(pairs))
-
-
-def _reason(text: str) -> str:
-    """The informative line of git's stderr (not its trailing hints)."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith("hint:")]
-    return redact((useful or lines or ["unknown error"])[0])[:300]
 
 
 def _last_line(text: str) -> str:
