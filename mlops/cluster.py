@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -63,6 +64,10 @@ def configure(
                 "or run in a pod with a service account")
     except ConfigException as exc:
         raise ClusterError(f"Kubernetes configuration: {_first_line(str(exc))}") from None
+    except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # The kubernetes package trusts the file's shape; a malformed one fails anywhere.
+        raise ClusterError(f"Kubernetes configuration: {kubeconfig} is not a valid kubeconfig "
+                           f"({type(exc).__name__}: {_first_line(str(exc))})") from None
     configuration.retries = RETRIES
     return configuration
 

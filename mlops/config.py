@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlops import names, schema
 from mlops.envconfig import Environment, MetricGate, read_environments
 from mlops.errors import ConfigError
+from mlops.redact import redact
 from mlops.schema import Key
 from mlops.yamlio import Located, load_file
 
@@ -31,7 +32,7 @@ def _registry(value: Any, where: str) -> str:
     text = schema.string(value, where).strip().rstrip("/")
     if "://" in text or not names.REGISTRY.match(text):
         raise ConfigError(
-            f"{where} must look like host[:port][/namespace] (no scheme), got {text!r}"
+            f"{where} must look like host[:port][/namespace] (no scheme), got {redact(text)!r}"
         )
     return text
 
@@ -59,15 +60,22 @@ APPROVAL_KEYS: dict[str, Key] = {
     ),
 }
 
+def _ref_name(value: Any, where: str) -> str:
+    problem = names.ref_name_problem(value)
+    if problem:  # the name reaches git's command line: `--upload-pack=...` must not
+        raise ConfigError(f"{where} {problem}")
+    return str(value)
+
+
 GIT_KEYS: dict[str, Key] = {
-    "remote": Key(schema.string, "Remote that promotions push to.", default="origin"),
-    "branch": Key(schema.string, "Branch that promotions commit to.", default="main"),
+    "remote": Key(_ref_name, "Remote that promotions push to.", default="origin"),
+    "branch": Key(_ref_name, "Branch that promotions commit to.", default="main"),
 }
 
 def _http_url(value: Any, where: str) -> str:
     text = schema.string(value, where).strip().rstrip("/")
     if not text.startswith(("http://", "https://")) or " " in text:
-        raise ConfigError(f"{where} must be an http:// or https:// URL, got {text!r}")
+        raise ConfigError(f"{where} must be an http:// or https:// URL, got {redact(text)!r}")
     return text
 
 

@@ -1,6 +1,6 @@
 """Gate evaluation: pure, and closed by default.
 
-A missing metric, a NaN, a missing champion value or an undefined relative
+A missing metric, a NaN or an infinity, a missing champion value or an undefined relative
 change is a failure with its reason, never a pass. The regression rule
 follows MLflow's MetricThreshold: the candidate must beat the champion (the
 release now in the target environment) by at least min_absolute_change /
@@ -54,6 +54,8 @@ def _bad_value(metric: str, value: float | None) -> str | None:
         return f"{metric} is missing from the evaluation metrics"
     if isinstance(value, float) and math.isnan(value):
         return f"{metric} is NaN"
+    if isinstance(value, float) and math.isinf(value):
+        return f"{metric} is {value}, not a measurement"  # inf would pass every bound
     return None
 
 
@@ -76,7 +78,7 @@ def _regression(gate, value, champion, champion_id) -> list[GateResult]:
     if champion is None:
         return [GateResult(name, True, "no champion yet in the target environment")]
     base = champion.get(gate.metric)
-    if base is None or math.isnan(base):
+    if base is None or not math.isfinite(base):
         who = f"champion {champion_id}" if champion_id else "the champion"
         return [GateResult(name, False, f"{who} has no usable {gate.metric}")]
     gain = value - base if gate.greater_is_better else base - value

@@ -61,7 +61,8 @@ def _import(path: Path, display: str, resolve: Resolver):
         raise ConfigError(f"{display}: {exc}") from None
     except MlopsError:
         raise
-    except Exception as exc:  # any error in user code becomes one located line
+    except (Exception, SystemExit) as exc:  # any error in user code becomes one located line
+        # (sys.exit() at import, too: it would end mlops with no message and its code)
         raise ConfigError(f"{display}: failed to import: {_describe(exc, path)}") from None
     finally:
         sys.path.remove(str(path.parent))

@@ -13,6 +13,8 @@ SEMVER = re.compile(
 )
 BUILD_ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+RELEASE_ID = re.compile(r"^r-[0-9a-f]{12}$")
+COMMIT = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")  # a full SHA-1 or SHA-256 object id
 # Docker reference grammar, simplified: host[:port]/path with lowercase segments.
 _REF_SEGMENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST = (
@@ -53,6 +55,31 @@ def repo_path_problem(path: object) -> str | None:
 def normalize_repo_path(path: str) -> str:
     parts = [p for p in PurePosixPath(path).parts if p != "."]
     return "/".join(parts) or "."
+
+
+# What `git check-ref-format` refuses: control characters, space and ~^:?*[\, "..",
+# "@{", "//", a component starting with "." or ending in ".lock".
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock(?:/|$)")
+
+
+def ref_name_problem(name: object) -> str | None:
+    """Why git would refuse `name` as a branch or remote name, or None when it is fine.
+
+    A leading '-' is refused too: git would read the name as an option."""
+    if not isinstance(name, str) or not name:
+        return "must be a non-empty string"
+    if name.startswith(("-", ".", "/")) or name.endswith(("/", ".")) or name == "@" \
+            or _BAD_REF.search(name):
+        return f"{name!r} is not a valid git branch or remote name"
+    return None
+
+
+def image_problem(image: object) -> str | None:
+    """Why `image` is not a repository reference `host[:port]/path`, or None when it is."""
+    if not isinstance(image, str) or "/" not in image or len(image) > 255 \
+            or not REGISTRY.match(image):
+        return f"{image!r} is not an image repository like host[:port]/name"
+    return None
 
 
 def is_digest_ref(reference: str) -> bool:

@@ -16,9 +16,8 @@ from typing import Any
 
 import yaml
 
+from mlops import safeyaml
 from mlops.errors import ConfigError
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ENVIRONMENTS_DIR = "environments"
 KUSTOMIZATION = "kustomization.yaml"
@@ -43,7 +42,7 @@ def display_path(env: str) -> str:
 def read_text(root: Path, env: str) -> str:
     path = kustomization_path(root, env)
     try:
-        return path.read_text()
+        return safeyaml.read_text(path, display_path(env))
     except FileNotFoundError:
         raise ConfigError(
             f"{display_path(env)}: not found (environment {env} has no overlay)"
@@ -52,13 +51,7 @@ def read_text(root: Path, env: str) -> str:
 
 def parse(text: str, display: str) -> Any:
     """The kustomization as plain data (a mapping), or a located one-line error."""
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise ConfigError(f"{display}:{line}: invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{display}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    data = safeyaml.load(text, display)  # no aliases (a bomb), no duplicate keys
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -97,10 +90,7 @@ class _Map:
 
 
 def _compose(text: str, display: str) -> _Map | None:
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{display}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    node = safeyaml.compose(text, display)
     if node is None:
         return None
     if not isinstance(node, yaml.MappingNode):

@@ -18,8 +18,9 @@ from typing import Any
 
 import yaml
 
+from mlops import safeyaml
 from mlops.errors import ConfigError
-from mlops.names import DIGEST
+from mlops.names import COMMIT, DIGEST, image_problem
 
 KIND = "Release"
 API_VERSION = "mlops.dev/v1"
@@ -103,13 +104,11 @@ def render(record: EnvRecord) -> str:
 
 
 def parse(text: str, display: str) -> EnvRecord:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{display}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    doc = safeyaml.load(text, display)  # no aliases: a bomb here would hang every command
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise ConfigError(f"{display}: not an mlops release record")
     try:
+        _check_shape(doc)
         release = Release(
             source_commit=doc.get("source_commit"),
             images={n: _image(n, v, display) for n, v in (doc.get("images") or {}).items()},
@@ -135,7 +134,26 @@ def parse(text: str, display: str) -> EnvRecord:
     )
 
 
+def _check_shape(doc: Mapping[str, Any]) -> None:
+    """Types the commands rely on, so a hand-edited record fails here, in one line."""
+    for key in ("source_commit", "model_uri"):
+        if doc.get(key) is not None and not isinstance(doc[key], str):
+            raise TypeError(f"{key} must be a string")
+    commit = doc.get("source_commit")
+    if commit is not None and not COMMIT.match(commit):
+        raise ValueError(f"source_commit {commit!r} is not a commit id")
+    for key in ("images", "pipelines", "metrics", "approval", "hold", "rollout"):
+        if doc.get(key) is not None and not isinstance(doc[key], Mapping):
+            raise TypeError(f"{key} must be a mapping")
+    gates = doc.get("gates") or []
+    if not isinstance(gates, list) or not all(isinstance(g, Mapping) for g in gates):
+        raise TypeError("gates must be a list of mappings")
+
+
 def _image(name: str, value: Any, display: str) -> Image:
     if not isinstance(value, Mapping) or not DIGEST.match(str(value.get("digest", ""))):
         raise ConfigError(f"{display}: image {name!r} needs an image and a sha256 digest")
+    problem = image_problem(value.get("image"))
+    if problem:
+        raise ConfigError(f"{display}: image of {name!r} {problem}")
     return Image(str(value["image"]), str(value["digest"]))

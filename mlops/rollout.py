@@ -18,6 +18,7 @@ from mlops.errors import ConfigError, GateFailed
 
 CANARY, COMPLETE, ABORTED = "canary", "complete", "aborted"
 ANALYSIS_MAX_AGE = 3600.0  # an older analysis says little about the traffic now
+CLOCK_SKEW = 300.0  # seconds an analysis may seem to come from the future (CI clocks)
 
 
 def now_utc() -> str:
@@ -38,7 +39,18 @@ def require_in_progress(state: Mapping[str, Any] | None, env: str) -> Mapping[st
         what = f"its last rollout is {state.get('state')}" if state else "no rollout started"
         raise ConfigError(f"no canary in progress in {env} ({what}); "
                           f"`mlops rollout start --env {env}` starts one")
-    return state  # type: ignore[return-value]
+    assert state is not None
+    steps, step = state.get("steps"), state.get("step")
+    # A hand-edited record must fail here, not as a KeyError inside a promote.
+    if not isinstance(steps, list) or not steps or not all(_whole(s) for s in steps) \
+            or not isinstance(step, int) or not _whole(step) or not 1 <= step <= len(steps):
+        raise ConfigError(f"environments/{env}/release.yaml: rollout step {step!r} of steps "
+                          f"{steps!r} is not a canary step mlops wrote")
+    return state
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def is_final(state: Mapping[str, Any]) -> bool:
@@ -71,7 +83,10 @@ def check_analysis(decision: Mapping[str, Any] | None, release_id: str,
     if decision.get("release") != release_id or decision.get("step") != state.get("step"):
         raise GateFailed(f"{where} is not of the canary now in {env} (release {release_id} "
                          f"at {state.get('percent')}%); run {again}")
-    if now - float(decision.get("finished_at", 0)) > max_age:
+    finished = float(decision.get("finished_at", 0))
+    if finished > now + CLOCK_SKEW:  # a record from the future would never grow old
+        raise GateFailed(f"{where} is dated in the future; run {again}")
+    if now - finished > max_age:
         raise GateFailed(f"{where} is older than {max_age / 60:g} minutes; run {again}")
     if decision.get("result") != "pass":
         reasons = decision.get("reasons") or ["no reason recorded"]

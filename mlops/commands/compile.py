@@ -198,10 +198,11 @@ def write_results(root: Path, env: str, results: list[Compiled], overlay_text: s
     """Write compiled manifests and list them in the overlay; return the overlay's text."""
     text = overlay_text
     display = overlay.display_path(env)
+    for r in results:  # the overlay edit first: a broken overlay must leave no manifest behind
+        text = overlay.add_resource(text, f"{pl.PIPELINES_DIR}/{r.source.name}.yaml", display)
     for r in results:
         if r.status == "compiled":
             write_text_atomic(root / r.output, r.text)
-        text = overlay.add_resource(text, f"{pl.PIPELINES_DIR}/{r.source.name}.yaml", display)
     if text != overlay_text:
         write_text_atomic(overlay.kustomization_path(root, env), text)
     return text

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlops import buildrecord, overlay, trailers
+from mlops import buildrecord, overlay, safeyaml, trailers, validation
 from mlops import components as comps
 from mlops import config as cfg
 from mlops import gates as gate_logic
@@ -17,7 +17,7 @@ from mlops.commands.compile import compile_environment, write_results
 from mlops.commands.serving import write_serving_patch
 from mlops.errors import ApprovalError, ConfigError, GateFailed, RegistryError
 from mlops.gitops.workspace import Workspace
-from mlops.names import DIGEST, split_image
+from mlops.names import COMMIT, DIGEST, image_problem, split_image
 from mlops.output import write_text_atomic
 
 
@@ -33,11 +33,16 @@ def record_path(root: Path, env: str) -> Path:
 
 def read_record(root: Path, env: str) -> rel.EnvRecord | None:
     path = record_path(root, env)
+    display = f"{overlay.ENVIRONMENTS_DIR}/{env}/{rel.RELEASE_FILE}"
     try:
-        text = path.read_text()
+        text = safeyaml.read_text(path, display)
     except FileNotFoundError:
         return None
-    return rel.parse(text, f"{overlay.ENVIRONMENTS_DIR}/{env}/{rel.RELEASE_FILE}")
+    record = rel.parse(text, display)
+    if record.environment != env:  # e.g. another environment's record copied over this one
+        raise ConfigError(f"{display}: is the record of environment {record.environment!r}, "
+                          f"not {env!r}")
+    return record
 
 
 def refuse_hold(current: rel.EnvRecord | None, env: str, clear_hold: bool) -> None:
@@ -56,15 +61,31 @@ def compose_release(root, config, source, build, metrics, model_uri) -> rel.Rele
         found = read_record(root, source)
         if found is None:
             raise ConfigError(f"environment {source} has no release to promote yet")
+        _check_source_runs_it(root, source, found)
         release = found.release
     return _with_evidence(release, metrics, model_uri)
+
+
+def _check_source_runs_it(root: Path, source: str, record: rel.EnvRecord) -> None:
+    """The source overlay must pin what its release.yaml says: else the release never ran there."""
+    display = overlay.display_path(source)
+    pins = overlay.image_pins(overlay.parse(overlay.read_text(root, source), display), display)
+    found = validation.release_disagreements(record, pins, record.release.pipelines)
+    if found:
+        raise ConfigError(f"{overlay.ENVIRONMENTS_DIR}/{source}/{rel.RELEASE_FILE}: {found[0]}; "
+                          f"{source} does not run the release it records (`mlops validate`)")
 
 
 def _release_from_build(root: Path, build: dict[str, Any]) -> rel.Release:
     path = build["_path"]
     entries = {b.get("component"): b for b in build["builds"] if isinstance(b, dict)}
+    folders = comps.component_folders(root)
+    strays = sorted(str(n) for n in entries if n not in folders)
+    if strays:  # a record of another tree: its release would not be this one's
+        raise ConfigError(f"{path}: builds component {strays[0]!r}, which components/ "
+                          "does not have; is the build record from another commit?")
     images = {}
-    for name in comps.component_folders(root):
+    for name in folders:
         entry = entries.get(name)
         if entry is None:
             raise ConfigError(f"{path}: no build of component {name!r}")
@@ -74,8 +95,15 @@ def _release_from_build(root: Path, build: dict[str, Any]) -> rel.Release:
                 f"{path}: component {name!r} has no digest (tags {entry.get('tags')}); "
                 "releases pin images by digest: build with push"
             )
-        images[name] = rel.Image(str(entry.get("image", "")), digest)
-    return rel.Release(source_commit=build.get("source_commit"), images=images)
+        problem = image_problem(entry.get("image"))
+        if problem:  # it goes into the kustomization and the registry check as is
+            raise ConfigError(f"{path}: component {name!r}: image {problem}")
+        images[name] = rel.Image(str(entry["image"]), digest)
+    commit = build.get("source_commit")
+    if not isinstance(commit, str) or not COMMIT.match(commit):
+        raise ConfigError(f"{path}: source_commit {commit!r} is not a commit id; "
+                          "a release records the commit it was built from")
+    return rel.Release(source_commit=commit, images=images)
 
 
 def _with_evidence(release: rel.Release, metrics, model_uri) -> rel.Release:

@@ -4,6 +4,7 @@ and written into that commit's message and trailers."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,36 @@ def load_decision(root: Path, env: str, path: Path | None = None) -> dict[str, A
         raise ConfigError(f"analysis record {source} is unreadable: {exc}") from None
     if not isinstance(data, dict) or data.get("env") != env:
         raise ConfigError(f"analysis record {source} is not an analysis of {env}")
+    problem = _shape_problem(data)
+    if problem:  # it may come from another job: its values reach a commit message
+        raise ConfigError(f"analysis record {source} is malformed: {problem}")
     return data
+
+
+def _shape_problem(data: Mapping[str, Any]) -> str | None:
+    if not all(isinstance(data.get(k), str) for k in ("release", "result")):
+        return "release and result must be strings"
+    if not all(_number(data.get(k)) for k in ("step", "percent", "finished_at")):
+        return "step, percent and finished_at must be numbers"
+    reasons, measurements = data.get("reasons", []), data.get("measurements", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        return "reasons must be a list of strings"
+    if not isinstance(measurements, list) or not all(_measurement(m) for m in measurements):
+        return "measurements must be a list of mappings with numbers (or null) as values"
+    return None
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return _numeric(value) and math.isfinite(value)
+
+
+def _measurement(m: Any) -> bool:
+    return isinstance(m, Mapping) and all(
+        m.get(k) is None or _numeric(m[k]) for k in ("value", "baseline", "requests"))
 
 
 def forget_decision(root: Path, env: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import kfpc
+from mlops import kfpc, safeyaml
 from mlops import pipelines as pl
 from mlops.commands import Context
 from mlops.commands.compile import environment, output_path
@@ -41,7 +41,7 @@ def run(ctx: Context, opts: RunOptions) -> int:
         raise UsageError("only local runs are supported: pass --local")
     config = cfg.load_config(ctx.root, ctx.environ)
     env = environment(config, opts.env)
-    rel = output_path(env.name, pl.resource_name(opts.pipeline, opts.pipeline))
+    rel = output_path(env.name, _pipeline_name(opts.pipeline))
     docs = _compiled(ctx.root, rel, env.name)
     version = pl.version_of(docs)
     pl.check_images(docs, rel, env.name, env.require_digest)
@@ -56,9 +56,18 @@ def run(ctx: Context, opts: RunOptions) -> int:
     return 0
 
 
+def _pipeline_name(name: str) -> str:
+    """The resource name of PIPELINE on the command line: a name, never a path."""
+    try:
+        return pl.resource_name(name, name)
+    except ConfigError:
+        raise UsageError(f"unknown pipeline {name!r}: a pipeline is named by its file "
+                         "pipelines/<name>.py (lowercase letters, digits, '-' or '_')") from None
+
+
 def _compiled(root: Path, rel: str, env: str) -> list[dict[str, Any]]:
     try:
-        text = (root / rel).read_text()
+        text = safeyaml.read_text(root / rel, rel)
     except FileNotFoundError:
         raise ConfigError(
             f"{rel}: not compiled for environment {env}; run `mlops compile --env {env}` first"

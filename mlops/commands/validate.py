@@ -18,7 +18,7 @@ from typing import Any
 
 from mlops import components as comps
 from mlops import config as cfg
-from mlops import crds, kustomize, overlay, validation
+from mlops import crds, kustomize, overlay, safeyaml, validation
 from mlops import pipelines as pl
 from mlops.commands import Context
 from mlops.commands.compile import environment
@@ -126,7 +126,10 @@ def _committed_pipelines(root: Path, env: str, report: Report) -> dict[str, tupl
     found = {}
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
         display = f"{overlay.ENVIRONMENTS_DIR}/{env}/{pl.PIPELINES_DIR}/{path.name}"
-        text = path.read_text()
+        text = report.attempt("pipelines", display,
+                              functools.partial(safeyaml.read_text, path, display))
+        if text is None:
+            continue
         version = report.attempt("pipelines", display,
                                  functools.partial(_version_name, text, display))
         if version is not None:

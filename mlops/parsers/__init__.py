@@ -42,6 +42,23 @@ def key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+def release_id(text: str) -> str:
+    from mlops.names import RELEASE_ID
+
+    if not RELEASE_ID.match(text):
+        raise argparse.ArgumentTypeError(f"expected a release id like r-1a2b3c4d5e6f, "
+                                          f"got {text!r}")
+    return text
+
+
+def principal(text: str) -> str:
+    """A name in the allowed-signers file: it becomes a commit trailer, so one plain token."""
+    if not text or any(c.isspace() or c == "," or not c.isprintable() for c in text):
+        raise argparse.ArgumentTypeError(f"expected one principal (no spaces, commas or "
+                                          f"control characters), got {text!r}")
+    return text
+
+
 def positive(text: str) -> int:
     try:
         value = int(text)

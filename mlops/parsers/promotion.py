@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops.parsers import add, common, positive
+from mlops.parsers import add, common, positive, principal, release_id
 
 
 def _add_promote(sub: argparse._SubParsersAction) -> None:
@@ -59,10 +59,11 @@ def _add_approve(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--env", required=True, help="environment the release is about to enter")
-    p.add_argument("--release", required=True, metavar="ID", help="release id, e.g. r-1a2b3c4d5e6f")
+    p.add_argument("--release", required=True, metavar="ID", type=release_id,
+                   help="release id, e.g. r-1a2b3c4d5e6f")
     p.add_argument("--key", metavar="PATH", type=Path,
                    help="SSH private key to sign with (default: git's user.signingkey)")
-    p.add_argument("--principal", metavar="NAME",
+    p.add_argument("--principal", metavar="NAME", type=principal,
                    help="your name in the allowed-signers file (default: git's user.email)")
     common(p)
     p.set_defaults(handler=_run_approve)
@@ -107,7 +108,8 @@ def _add_rollback(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--env", required=True, help="environment to roll back")
-    p.add_argument("--to", metavar="RELEASE", help="this earlier release (default: the previous)")
+    p.add_argument("--to", metavar="RELEASE", type=release_id,
+                   help="this earlier release (default: the previous)")
     p.add_argument("--reason", help="why, recorded with the hold")
     common(p)
     p.set_defaults(handler=_run_rollback)

@@ -22,10 +22,20 @@ def _env(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", required=True, help="environment with a canary: in mlops.yaml")
 
 
+def _revision_name(text: str) -> str:
+    """A Knative revision name: it is filled into PromQL, so a name and nothing else."""
+    from mlops.names import COMPONENT_NAME  # a DNS-1123 label, as Kubernetes names it
+
+    if not COMPONENT_NAME.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a revision name (lowercase letters, "
+                                          "digits and '-', at most 63 characters)")
+    return text
+
+
 def _revisions(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--revision", metavar="NAME",
+    p.add_argument("--revision", metavar="NAME", type=_revision_name,
                    help="the canary's revision (default: latestCreatedRevision in the cluster)")
-    p.add_argument("--baseline-revision", metavar="NAME",
+    p.add_argument("--baseline-revision", metavar="NAME", type=_revision_name,
                    help="the stable revision (default: latestRolledoutRevision in the cluster)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context for the cluster")
 

@@ -1,0 +1,106 @@
+"""Every approval forgery of the promotion issue is refused with exit 4, and nothing moves.
+
+In the `staged` world prod (approval: true) waits for staging's release;
+alice and bob are in `.mlops/allowed_signers`, only alice is a release
+manager, and history already holds alice's genuine approval of the *previous*
+release (the one a replay would reuse). Keys are real, made by ssh-keygen.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from mlops.trailers import approval_message
+from tests.bad_inputs.corpus import Case, check, nothing, params, pushed
+
+TO_PROD = ["promote", "--to", "prod", "--from", "staging"]
+NEEDS = "prod needs a release manager's signed approval of r-"
+
+
+def forge(world, release: str | None = None, who: str = "alice@example.com",
+          key: str | None = None, env: str = "prod", ref: str = "main") -> None:
+    """Push an approval-shaped commit for `release` (default: the one waiting), signed by
+    `key` or unsigned, to `ref`; the clone stays at the remote's main."""
+    release = release or world.ids()["staging"]
+    sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={world.keys[key]}"] if key else []
+    world.git(*sign, "commit", "-q", "--allow-empty", *(["-S"] if key else []),
+              "-m", approval_message(env, release, who))
+    world.git("push", "-q", "origin", f"HEAD:refs/heads/{ref}")
+    if ref != "main":
+        world.git("reset", "-q", "--hard", "HEAD~1")
+
+
+def _forger(**kwargs):
+    return lambda world: forge(world, **kwargs)
+
+
+def _old_approval_retargeted(world) -> None:
+    """alice's signed approval of the previous release, edited to name the waiting one and
+    moved on top of main (its parent and tree too): the signature no longer matches."""
+    waiting = world.ids()["staging"]
+    old_sha = world.git("log", "--format=%H", "--grep=^Mlops-Approve: ", "-1", "main")
+    raw = world.git("cat-file", "commit", old_sha) + "\n"
+    old_id = re.search(r"Mlops-Approve: (r-[0-9a-f]{12})", raw).group(1)
+    head, tree = world.git("rev-parse", "HEAD", "HEAD^{tree}").split()
+    raw = re.sub(r"^parent \w+$", f"parent {head}", raw, count=1, flags=re.M)
+    raw = re.sub(r"^tree \w+$", f"tree {tree}", raw, count=1, flags=re.M)
+    raw = raw.replace(old_id, waiting)
+    sha = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"],
+                         cwd=world.clone, input=raw, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    world.git("reset", "-q", "--hard", sha)
+    world.git("push", "-q", "origin", "HEAD:refs/heads/main")
+
+
+def _then(setup, *more):
+    def run(world):
+        for step in (setup, *more):
+            step(world)
+    return run
+
+
+def _signers_removed(world):
+    world.push({".mlops/allowed_signers": None})
+
+
+def _managers_emptied(world):
+    world.edit("mlops.yaml", "release_managers: [alice@example.com]", "release_managers: []")
+
+
+APPROVALS = [
+    Case("replayed-approval-of-older-release", "staged", nothing, TO_PROD, 4,
+         "(`mlops approve --env prod --release r-"),
+    Case("unsigned-commit-with-the-trailers", "staged", _forger(), TO_PROD, 4,
+         ": no signature"),
+    Case("signed-by-unlisted-key", "staged", _forger(key="mallory"), TO_PROD, 4,
+         "No principal matched"),
+    Case("signed-by-listed-non-manager", "staged", _forger(who="bob@example.com", key="bob"),
+         TO_PROD, 4, ": bob@example.com is not a release manager"),
+    Case("approval-for-another-release", "staged",
+         _forger(release="r-000000000000", key="alice"), TO_PROD, 4, "none found"),
+    Case("approval-for-another-environment", "staged", _forger(env="staging", key="alice"),
+         TO_PROD, 4, "none found"),
+    Case("approval-on-another-branch", "staged", _forger(key="alice", ref="review"), TO_PROD,
+         4, "none found"),
+    Case("old-approval-edited-to-name-this-release", "staged", _old_approval_retargeted,
+         TO_PROD, 4, "incorrect signature"),
+    Case("allowed-signers-removed", "staged", _then(_signers_removed, _forger(key="alice")),
+         TO_PROD, 4, ".mlops/allowed_signers not found: no release manager can approve"),
+    Case("allowed-signers-garbage", "staged",
+         _then(pushed({".mlops/allowed_signers": "alice@example.com ssh-ed25519 AAAA-garbage\n"}),
+               _forger(key="alice")), TO_PROD, 4, NEEDS),
+    Case("release-managers-emptied", "staged", _then(_managers_emptied, _forger(key="alice")),
+         TO_PROD, 4, ": alice@example.com is not a release manager"),
+    Case("approve-with-a-file-that-is-no-key", "staged", nothing,
+         ["approve", "--env", "prod", "--release", "{ids[staging]}", "--key",
+          "{clone}/mlops.yaml"], 1, "git commit failed"),
+    Case("approve-with-a-missing-key", "staged", nothing,
+         ["approve", "--env", "prod", "--release", "{ids[staging]}", "--key",
+          "{base}/nobody_ed25519"], 2, "nobody_ed25519 not found"),
+]
+
+
+@params(APPROVALS)
+def test_forged_approval_is_refused(world, case, capsys):
+    check(world, case, capsys)

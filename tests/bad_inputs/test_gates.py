@@ -1,0 +1,85 @@
+"""Metric gates fail closed (exit 3), whatever the evidence looks like, and nothing moves.
+
+In the `staged` world dev holds a release without metrics, and staging's
+champion has accuracy 0.95; staging's gates are accuracy >= 0.9 and no more
+than 0.02 below the champion. Prod's gate is roc_auc >= 0.9.
+"""
+
+from __future__ import annotations
+
+from tests.bad_inputs.corpus import Case, check, nothing, params, with_input
+
+TO_STAGING = ["promote", "--to", "staging", "--from", "dev", "--metrics", "{base}/m.json"]
+FINE = '"f1": 0.94, "roc_auc": 0.97'
+
+
+def _metrics(text: str | bytes):
+    return with_input("m.json", text)
+
+
+def _soak_of_an_hour(world):
+    world.edit("mlops.yaml", "    soak: 0s\n    approval: true\n", "    soak: 1h\n")
+
+
+def _rolled_back(world):
+    """A real rollback of staging: the previous release back, with a hold."""
+    from tests.bad_inputs.conftest import mlops
+
+    mlops(world.clone, "rollback", "--env", "staging", "--reason", "bad predictions")
+    world.git("pull", "-q", "--ff-only", "origin", "main")
+    world.input("m.json", '{"accuracy": 0.97, ' + FINE + "}")
+
+
+def _hold_by_hand(world):
+    """The hold is outside the release id: a hand-set one holds too."""
+    world.edit("environments/staging/release.yaml", "hold: null",
+               "hold:\n  reason: incident 42\n")
+    world.input("m.json", '{"accuracy": 0.97, ' + FINE + "}")
+
+
+GATES = [
+    Case("metrics-file-missing", "staged", nothing, TO_STAGING, 3, "/m.json not found"),
+    Case("metric-missing", "staged", _metrics("{" + FINE + "}"), TO_STAGING, 3,
+         "accuracy-threshold: accuracy is missing from the evaluation metrics"),
+    Case("metric-nan", "staged", _metrics('{"accuracy": NaN, ' + FINE + "}"), TO_STAGING, 3,
+         "accuracy-threshold: accuracy is NaN"),
+    Case("metric-infinity", "staged", _metrics('{"accuracy": Infinity, ' + FINE + "}"),
+         TO_STAGING, 3, "accuracy-threshold: accuracy is inf, not a measurement"),
+    Case("metric-negative-infinity", "staged", _metrics('{"accuracy": -Infinity, ' + FINE + "}"),
+         TO_STAGING, 3, "accuracy-threshold: accuracy is -inf, not a measurement"),
+    Case("metric-string", "staged", _metrics('{"accuracy": "0.99", ' + FINE + "}"), TO_STAGING,
+         3, "'accuracy' is not a number"),
+    Case("metric-boolean", "staged", _metrics('{"accuracy": true, ' + FINE + "}"), TO_STAGING,
+         3, "'accuracy' is not a number"),
+    Case("metric-null", "staged", _metrics('{"accuracy": null, ' + FINE + "}"), TO_STAGING, 3,
+         "'accuracy' is not a number"),
+    Case("metric-nested", "staged", _metrics('{"accuracy": {"value": 0.99}}'), TO_STAGING, 3,
+         "'accuracy' is not a number"),
+    Case("metrics-a-list", "staged", _metrics("[0.99, 0.98]"), TO_STAGING, 3,
+         "must be a non-empty JSON object of numbers"),
+    Case("metrics-empty-object", "staged", _metrics("{}"), TO_STAGING, 3,
+         "must be a non-empty JSON object of numbers"),
+    Case("metrics-binary-garbage", "staged", _metrics(bytes(range(256))), TO_STAGING, 3,
+         "is unreadable"),
+    Case("metrics-a-directory", "staged", nothing,
+         ["promote", "--to", "staging", "--from", "dev", "--metrics", "{base}"], 3,
+         "is unreadable"),
+    Case("metric-below-threshold", "staged", _metrics('{"accuracy": 0.5, ' + FINE + "}"),
+         TO_STAGING, 3, "accuracy-threshold: accuracy 0.5 >= 0.9 is false"),
+    Case("metric-regresses-against-champion", "staged",
+         _metrics('{"accuracy": 0.92, ' + FINE + "}"), TO_STAGING, 3,
+         "accuracy-vs-champion: accuracy 0.92 vs champion 0.95: change -0.03, needs >= -0.02"),
+    Case("plan-fails-closed-too", "staged", _metrics('{"accuracy": 0.5, ' + FINE + "}"),
+         [*TO_STAGING, "--plan"], 3, "accuracy-threshold: accuracy 0.5 >= 0.9 is false"),
+    Case("soak-not-elapsed", "staged", _soak_of_an_hour,
+         ["promote", "--to", "prod", "--from", "staging"], 3, "needs 1.0h"),
+    Case("hold-after-rollback", "staged", _rolled_back, TO_STAGING, 3,
+         "environment staging is on hold (bad predictions); `mlops promote --clear-hold`"),
+    Case("hold-set-by-hand", "staged", _hold_by_hand, TO_STAGING, 3,
+         "environment staging is on hold (incident 42)"),
+]
+
+
+@params(GATES)
+def test_gate_fails_closed(world, case, capsys):
+    check(world, case, capsys)
