@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+# `user:password@host...` with its scheme left out (a typo in a URL, or what git
+# reads as ssh's host:path): a whole word, so `repo/name:tag@sha256:...` is not one.
+_BARE_USERINFO = re.compile(r"(?<![^\s'\"(<=,])[^\s'\"(<=,/:@]+:[^\s'\"/@]+@(?!sha\d+:)")
 _AUTH_HEADER = re.compile(
     r"(?i)(authorization|x-registry-auth|proxy-authorization)"
     r"(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+(\s+[^\s'\",}]+)?"
@@ -13,7 +16,9 @@ _KEYED = re.compile(r"(?i)(password|passwd|token|secret|auth)(['\"]?\s*[:=]\s*['
 
 
 def redact(text: str) -> str:
-    """Mask userinfo in URLs, auth headers and password/token-like fields."""
+    """Mask userinfo in URLs (also with the scheme left out), auth headers and
+    password/token-like fields."""
     text = _URL_USERINFO.sub(r"\g<scheme>***@", text)
+    text = _BARE_USERINFO.sub("***@", text)
     text = _AUTH_HEADER.sub(r"\1\2***", text)
     return _KEYED.sub(r"\1\2***", text)

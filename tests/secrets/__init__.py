@@ -1,0 +1,1 @@
+"""Planted secrets never leave mlops (issue 7)."""
