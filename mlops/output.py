@@ -30,14 +30,17 @@ class Output:
 
     def result(self, document: dict[str, Any], human: str) -> None:
         """Print the command's result once: JSON under --json, else the human text."""
+        self._print(document, human)
+        if self.command:
+            self._summarize(ghsummary.markdown(self.command, document))
+
+    def _print(self, document: dict[str, Any], human: str) -> None:
         if self.json_mode:
             self.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
         elif human:
             self.stdout.write(human.rstrip("\n") + "\n")
         self.stdout.flush()
         self.emitted = True
-        if self.command:
-            self._summarize(ghsummary.markdown(self.command, document))
 
     def note(self, message: str) -> None:
         """A progress or warning line; never on stdout, so --json stays parseable."""
@@ -55,8 +58,8 @@ class Output:
         self.stderr.flush()
         self.annotate(message)
         self._summarize(ghsummary.error_markdown(self.command or "", message, exit_code))
-        if self.json_mode and not self.emitted:
-            self.result({"ok": False, "error": message, "exit_code": exit_code}, "")
+        if self.json_mode and not self.emitted:  # summarized just above, once
+            self._print({"ok": False, "error": message, "exit_code": exit_code}, "")
 
 
     def _summarize(self, markdown: str) -> None:

@@ -1,6 +1,12 @@
 """Job summaries and annotations for GitHub Actions (mlops/ghsummary.py)."""
 
+import io
+import json
+
+import pytest
+
 from mlops import ghsummary
+from mlops.output import Output
 
 
 def test_an_annotation_stays_one_line_and_escapes_its_properties():
@@ -29,3 +35,16 @@ def test_cells_cannot_break_the_table():
 def test_a_long_commit_is_shortened_and_an_error_names_its_exit_code():
     assert "**commit:** `0123456789ab`" in ghsummary.markdown("approve", {"commit": "0123456789ab" * 3 + "0123"})
     assert ghsummary.error_markdown("", "bad", 2) == "### ❌ `mlops` failed (exit 2)\n\nbad\n\n"
+
+
+@pytest.mark.parametrize("json_mode", [False, True])
+def test_a_failed_command_gets_one_summary_section(tmp_path, json_mode):
+    summary = tmp_path / "summary.md"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    out = Output(json_mode, stdout, stderr, {"GITHUB_STEP_SUMMARY": str(summary)})
+    out.command = "history"
+    out.error("cannot clone http://***@127.0.0.1/r.git", 1)
+    assert summary.read_text().count("### ") == 1
+    assert "mlops history" in summary.read_text() and "exit 1" in summary.read_text()
+    if json_mode:
+        assert json.loads(stdout.getvalue())["exit_code"] == 1
