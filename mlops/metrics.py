@@ -1,9 +1,11 @@
 """Prometheus adapter: instant queries over the HTTP API (`/api/v1/query`).
 
 An answer is a number, or None when the query matched nothing. Trouble
-reaching Prometheus is retried briefly, then raised: the caller must turn it
-into a failed or inconclusive analysis, never a pass. A bearer token
-(`MLOPS_PROMETHEUS_TOKEN`) is sent but never printed.
+reaching Prometheus (refused or reset connections, 5xx, 429, no answer within
+`MLOPS_PROMETHEUS_TIMEOUT` seconds) is retried briefly (`MLOPS_PROMETHEUS_RETRIES`
+attempts), then raised: the caller must turn it into a failed or inconclusive
+analysis, never a pass. A bearer token (`MLOPS_PROMETHEUS_TOKEN`) is sent but
+never printed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from mlops.errors import MlopsError
 from mlops.redact import redact
 from mlops.retry import with_retries
 
+TIMEOUT_ENV = "MLOPS_PROMETHEUS_TIMEOUT"
+RETRIES_ENV = "MLOPS_PROMETHEUS_RETRIES"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_ATTEMPTS = 3
+
 
 class PrometheusError(MlopsError):
     """Prometheus could not answer; an analysis that depends on it cannot pass."""
@@ -28,12 +35,14 @@ class _Transient(PrometheusError):
 
 
 class Prometheus:
-    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0,
-                 attempts: int = 3) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float | None = None,
+                 attempts: int | None = None) -> None:
         self.url = url.rstrip("/")
         self._token = token if token is not None else os.environ.get(TOKEN_ENV)
-        self.timeout = timeout
-        self.attempts = attempts
+        self.timeout = timeout if timeout is not None else _env_number(TIMEOUT_ENV,
+                                                                       DEFAULT_TIMEOUT)
+        self.attempts = max(1, attempts if attempts is not None else
+                            int(_env_number(RETRIES_ENV, DEFAULT_ATTEMPTS)))
         self._session = requests.Session()
 
     def query(self, promql: str) -> float | None:
@@ -42,7 +51,8 @@ class Prometheus:
             data = with_retries(lambda: self._get(promql), lambda e: isinstance(e, _Transient),
                                 attempts=self.attempts, initial=0.2, max_wait=2.0)
         except _Transient as exc:
-            raise PrometheusError(f"Prometheus at {redact(self.url)} unavailable: {exc}") from None
+            raise PrometheusError(f"Prometheus at {redact(self.url)} unavailable after "
+                                  f"{self.attempts} attempt(s): {exc}") from None
         return _single_value(data, promql)
 
     def _get(self, promql: str) -> dict:
@@ -50,8 +60,11 @@ class Prometheus:
         try:
             resp = self._session.get(f"{self.url}/api/v1/query", params={"query": promql},
                                      headers=headers, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(type(exc).__name__) from None
+        except (requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError) as exc:
+            raise _Transient(_reason(exc)) from None
+        except requests.RequestException as exc:
+            raise PrometheusError(f"cannot query Prometheus: {_reason(exc)}") from None
         if resp.status_code >= 500 or resp.status_code == 429:
             raise _Transient(f"HTTP {resp.status_code}")
         try:
@@ -83,3 +96,28 @@ def _single_value(data: dict, promql: str) -> float | None:
 def _number(text: str) -> float | None:
     value = float(text)
     return None if math.isnan(value) or math.isinf(value) else value
+
+
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise PrometheusError(f"${name} must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise PrometheusError(f"${name} must be greater than 0, got {text!r}")
+    return value
+
+
+def _reason(exc: Exception) -> str:
+    """A short cause without the URL's query string: 'connection refused', 'timed out', ..."""
+    text = str(exc).lower()
+    if isinstance(exc, requests.Timeout) or "timed out" in text:
+        return "no answer within the timeout"
+    for needle in ("connection refused", "connection reset", "connection aborted",
+                   "connection broken", "remote end closed"):
+        if needle in text:
+            return needle
+    return type(exc).__name__

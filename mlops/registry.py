@@ -50,9 +50,13 @@ class RetryPolicy:
     @classmethod
     def from_env(cls) -> RetryPolicy:
         """`MLOPS_REGISTRY_RETRIES` / `MLOPS_REGISTRY_TIMEOUT` tune it (tests, slow links)."""
-        attempts = int(os.environ.get("MLOPS_REGISTRY_RETRIES", cls.attempts))
-        timeout = float(os.environ.get("MLOPS_REGISTRY_TIMEOUT", cls.read_timeout))
-        return cls(attempts=max(1, attempts), read_timeout=timeout)
+        try:
+            attempts = int(os.environ.get("MLOPS_REGISTRY_RETRIES", cls.attempts))
+            timeout = float(os.environ.get("MLOPS_REGISTRY_TIMEOUT", cls.read_timeout))
+        except ValueError:
+            raise RegistryError("$MLOPS_REGISTRY_RETRIES must be a whole number and "
+                                "$MLOPS_REGISTRY_TIMEOUT a number of seconds") from None
+        return cls(attempts=max(1, attempts), read_timeout=max(0.1, timeout))
 
 
 def is_loopback_host(host: str) -> bool:

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from mlops.commands.build import Lookup
     from mlops.registry import Registry
 
-PUSH_ATTEMPTS = 4
-
 
 @dataclass
 class Outcome:
@@ -147,7 +145,7 @@ class _Worker:
     def _build(self, item: PlannedComponent) -> Outcome:
         from mlops.builder import Engine
 
-        engine = Engine()
+        engine = Engine(log=lambda line: self.reporter.log(item.name, line))
         image_id = self._docker_build(engine, item)
         self._test(engine, item, image_id)
         for tag in item.tags:
@@ -191,7 +189,7 @@ class _Worker:
         with_retries(
             lambda: engine.push(item.image, tag, lambda line: self.reporter.log(item.name, line)),
             lambda exc: isinstance(exc, PushError) and exc.transient,
-            attempts=PUSH_ATTEMPTS,
+            attempts=self.access.client.policy.attempts,  # $MLOPS_REGISTRY_RETRIES
             initial=0.5,
             on_retry=lambda n, exc: self.reporter.log(item.name, f"retrying push: {exc}"),
         )

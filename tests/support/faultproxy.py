@@ -1,7 +1,7 @@
 """A small TCP proxy for fault-injection tests.
 
 Put a :class:`FaultProxy` in front of a real service (an OCI registry, a git
-http remote, Prometheus, the Docker Engine's TCP socket) and tell it to
+http remote, Prometheus, the Docker Engine's TCP or unix socket) and tell it to
 misbehave, so that the product's retries and error handling meet real network
 faults instead of mocks::
 
@@ -25,8 +25,10 @@ Design
 * Fault modes are decided when a connection is accepted, so a mode set by a
   test applies to connections accepted after the call.  The count-based modes
   (``reset_first``, ``close_first``, ``http_status_first``,
-  ``reset_mid_transfer_first``) replace one another; ``delay`` is independent
-  of them and is only cleared by ``pass_through()``.
+  ``reset_mid_transfer_first``, ``delay_first``) replace one another; ``delay``
+  is independent of them and is only cleared by ``pass_through()``.
+* The upstream is ``(host, port)`` or the path of a unix socket (the Docker
+  Engine's ``/var/run/docker.sock``): clients always connect over TCP.
 
 Only the standard library is used.  Thread names start with
 ``faultproxy-<port>-`` so tests can check that ``stop()`` leaves nothing behind.
@@ -64,6 +66,7 @@ _RESET = "reset"
 _CLOSE = "close"
 _HTTP_STATUS = "http_status"
 _RESET_MID = "reset_mid_transfer"
+_SLOW = "slow"
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,8 @@ class _Connection:
             elif kind == _HTTP_STATUS:
                 self._answer_status()
             else:
+                if kind == _SLOW:
+                    self.proxy._count_fault()
                 rst = self._forward()
         except _Aborted:
             rst = self.abort_mode == "reset"
@@ -271,6 +276,8 @@ class _Connection:
             if not data:
                 break
             head += data
+            if not head[:1].isalpha():
+                break  # not HTTP (e.g. a TLS ClientHello): answer at once, as a server would
         status = self.plan.status
         response = (
             f"HTTP/1.1 {status} {_reason(status)}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -280,9 +287,19 @@ class _Connection:
         self._close_cleanly()
 
     def _connect_upstream(self) -> socket.socket:
-        upstream = socket.create_connection(self.proxy.upstream, timeout=_CONNECT_TIMEOUT)
+        target = self.proxy.upstream
+        if isinstance(target, str):  # a unix socket path
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                upstream.settimeout(_CONNECT_TIMEOUT)
+                upstream.connect(target)
+            except OSError:
+                upstream.close()
+                raise
+        else:
+            upstream = socket.create_connection(target, timeout=_CONNECT_TIMEOUT)
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         upstream.setblocking(False)
-        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return upstream
 
     def _forward(self) -> bool:
@@ -420,11 +437,13 @@ class FaultProxy:
 
     def __init__(
         self,
-        upstream: tuple[str, int],
+        upstream: tuple[str, int] | str,
         listen_host: str = "127.0.0.1",
         listen_port: int = 0,
     ) -> None:
-        self.upstream = (upstream[0], int(upstream[1]))
+        """``upstream`` is ``(host, port)``, or a unix socket path as a string."""
+        self.upstream: tuple[str, int] | str = (
+            upstream if isinstance(upstream, str) else (upstream[0], int(upstream[1])))
         self._listen_host = listen_host
         self._port = int(listen_port)
         self._lock = threading.Lock()
@@ -434,6 +453,7 @@ class FaultProxy:
         self._status = 503
         self._after_bytes = 0
         self._delay = 0.0
+        self._slow = 0.0  # delay_first's seconds
         # Counters (guarded by _lock).
         self._connections = 0
         self._faults = 0
@@ -518,8 +538,10 @@ class FaultProxy:
     def http_status_first(self, n: int, status: int = 503) -> None:
         """The next ``n`` connections get ``HTTP/1.1 <status>`` and are closed.
 
-        The request head is read first; the response has ``Content-Length: 0``
-        and ``Connection: close``.  Upstream is never contacted.
+        The request head is read first (unless the first bytes cannot be HTTP,
+        like a TLS ClientHello, which is answered at once); the response has
+        ``Content-Length: 0`` and ``Connection: close``.  Upstream is never
+        contacted.
         """
         if not 100 <= int(status) <= 999:
             raise ValueError(f"invalid HTTP status {status!r}")
@@ -535,6 +557,15 @@ class FaultProxy:
         if after_bytes < 0:
             raise ValueError("after_bytes must be >= 0")
         self._set_fault(_RESET_MID, n, after_bytes=int(after_bytes))
+
+    def delay_first(self, n: int, seconds: float) -> None:
+        """The next ``n`` connections are proxied, but hold the first upstream
+        response bytes for ``seconds`` (a server that is slow for a while).
+        Each counts in :attr:`faults_injected` when it is accepted.
+        """
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        self._set_fault(_SLOW, n, delay=float(seconds))
 
     def delay(self, seconds: float) -> None:
         """Every new connection holds the first upstream response bytes for
@@ -562,7 +593,8 @@ class FaultProxy:
 
     # -- internals ---------------------------------------------------------------
 
-    def _set_fault(self, kind: str, n: int, *, status: int = 503, after_bytes: int = 0) -> None:
+    def _set_fault(self, kind: str, n: int, *, status: int = 503, after_bytes: int = 0,
+                   delay: float = 0.0) -> None:
         if n < 0:
             raise ValueError("n must be >= 0")
         with self._lock:
@@ -570,12 +602,14 @@ class FaultProxy:
             self._remaining = int(n)
             self._status = status
             self._after_bytes = after_bytes
+            self._slow = delay
 
     def _next_plan(self) -> _Plan:
         # Caller holds self._lock.
         if self._kind != _PASS and self._remaining > 0:
             self._remaining -= 1
-            plan = _Plan(self._kind, self._status, self._after_bytes, self._delay)
+            delay = max(self._delay, self._slow) if self._kind == _SLOW else self._delay
+            plan = _Plan(self._kind, self._status, self._after_bytes, delay)
             if self._remaining == 0:
                 self._kind = _PASS
             return plan
