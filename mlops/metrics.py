@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 
@@ -37,7 +38,7 @@ class _Transient(PrometheusError):
 class Prometheus:
     def __init__(self, url: str, token: str | None = None, timeout: float | None = None,
                  attempts: int | None = None) -> None:
-        self.url = url.rstrip("/")
+        self.url, self._basic = _split_userinfo(url.rstrip("/"))
         self._token = token if token is not None else os.environ.get(TOKEN_ENV)
         self.timeout = timeout if timeout is not None else _env_number(TIMEOUT_ENV,
                                                                        DEFAULT_TIMEOUT)
@@ -57,9 +58,11 @@ class Prometheus:
 
     def _get(self, promql: str) -> dict:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        # requests would put a URL's user:password over the bearer header; the token wins.
+        auth = None if self._token else self._basic
         try:
             resp = self._session.get(f"{self.url}/api/v1/query", params={"query": promql},
-                                     headers=headers, timeout=self.timeout)
+                                     headers=headers, auth=auth, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout,
                 requests.exceptions.ChunkedEncodingError) as exc:
             raise _Transient(_reason(exc)) from None
@@ -76,6 +79,16 @@ class Prometheus:
             raise PrometheusError(f"query failed: {body.get('error', resp.status_code)}: "
                                   f"{promql[:200]}")
         return dict(body["data"])
+
+
+def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without `user:password@`, and those credentials (decoded) if it had them."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    bare = urlunsplit(parts._replace(netloc=host))
+    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
 
 
 def _single_value(data: dict, promql: str) -> float | None:

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from mlops.metrics import Prometheus, PrometheusError
+from tests.support.authproxy import AuthProxy
 from tests.support.services import PrometheusServer
 
 EXPOSITION = (
@@ -74,3 +75,16 @@ def test_unreachable_prometheus_is_an_error_not_a_pass():
 
     with pytest.raises(PrometheusError, match="unavailable"):
         Prometheus(f"http://127.0.0.1:{free_port()}", attempts=2).query("up")
+
+
+@pytest.mark.parametrize(("userinfo", "token", "accepted"), [
+    ("ops:p%40ss", "tok-1", "Bearer tok-1"),  # both given: the token is sent, not the URL's
+    ("ops:p%40ss", None, "Basic b3BzOnBAc3M="),  # base64 of the decoded "ops:p@ss"
+])
+def test_credentials_in_the_url_do_not_replace_the_bearer_token(prometheus, userinfo, token,
+                                                                accepted):
+    with AuthProxy(prometheus.url, {accepted}) as proxy:
+        client = Prometheus(proxy.url(userinfo), token=token)
+        assert client.query("sum(demo_requests_total)") == 42
+    assert proxy.requests == [True]
+    assert "ops" not in client.url and "p%40ss" not in client.url
