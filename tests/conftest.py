@@ -16,8 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from mlops.cli import main
-from tests.support.services import (
+# The canary fixtures are a plugin of two test modules; rewriting their asserts
+# must be registered before any module imports them.
+pytest.register_assert_rewrite("tests.support.canary")
+
+from mlops.cli import main  # noqa: E402
+from tests.support.services import (  # noqa: E402
     BASE_IMAGE,
     RegistryServer,
     base_image_present,

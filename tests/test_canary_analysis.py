@@ -20,7 +20,7 @@ from mlops.canaryconfig import AnalysisMetric
 from mlops.config import load_config
 from mlops.metrics import Prometheus
 
-pytest.register_assert_rewrite("tests.support.canary")  # before the import: it is a plugin too
+pytest.register_assert_rewrite("tests.support.canary")  # before the import (conftest.py does too)
 from tests.support.canary import (  # noqa: E402
     ERROR_RATE_QUERY,
     ERRORS,

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.secrets.story import GIT_USER, Story, told
+from tests.secrets.story import GIT_USER, PROM_USER, Story, told
 from tests.support.secretgrep import Secret, describe, scan
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -122,7 +122,9 @@ def test_the_prometheus_credentials_are_sent_and_never_shown(story):
                                      story.secrets.prometheus_password])
     assert not leaks, describe(leaks)
     down = results["rollout analyze, Prometheus down"]
-    assert down.code == 3 and "http://***@127.0.0.1:" in down.err, down.err
+    # The client keeps user:password apart from the URL it names in errors.
+    assert down.code == 3 and "Prometheus at http://127.0.0.1:" in down.err, down.err
+    assert f"{PROM_USER}:" not in down.err, down.err
     for name in ("no scheme", "a misspelt scheme", "a space"):
         bad = results[f"rollout analyze, Prometheus URL with {name}"]
         assert bad.code == 1 and "***@127.0.0.1:9090" in bad.err, f"{name}: {bad.err}"
