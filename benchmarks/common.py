@@ -400,7 +400,9 @@ def write_section(name: str, body: str, readme: Path = README) -> None:
 
 
 def target_row(what: str, ratio: float, target: str, met: bool) -> list[str]:
-    return [what, fmt_ratio(ratio), target, "met" if met else "NOT met"]
+    """A ratio row; one whose target is "—" is context ("info"), never "met"."""
+    result = "info" if target.startswith("—") else ("met" if met else "NOT met")
+    return [what, fmt_ratio(ratio), target, result]
 
 
 TARGET_HEADERS = ("ratio", "measured", "target", "result")

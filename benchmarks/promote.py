@@ -97,7 +97,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEADER = "# Written by `mlops promote` / `mlops rollback`. Do not edit by hand.\n"
+HEADER = "# Written by `mlops promote`, `rollback` and `rollout`. Do not edit by hand.\n"
 GIT = ["git", "-c", "user.name=floor", "-c", "user.email=floor@127.0.0.1",
        "-c", "commit.gpgsign=false"]
 
@@ -559,8 +559,12 @@ def check_floor_is_same_edit(s: Setup) -> bool:
         theirs = run(["git", "show", f"refs/heads/main:environments/{ENV}/{name}"], cwd=s.remote)
         ours = (s.floor_clone / "environments" / ENV / name).read_text()
         if theirs != ours:
+            first = next((a, b) for a, b in zip(theirs.splitlines() + [""],
+                                                  ours.splitlines() + [""], strict=False)
+                         if a != b)
             print(f"warning: the floor's {name} differs from what mlops promote wrote "
-                  f"({len(ours)} against {len(theirs)} bytes)", flush=True)
+                  f"({len(ours)} against {len(theirs)} bytes); first difference: "
+                  f"mlops {first[0]!r}, floor {first[1]!r}", flush=True)
             same = False
     return same
 
@@ -808,9 +812,12 @@ def report(res: dict[str, Timing], rounds: list[Round], race: Timing, args: argp
     part_rows = common.timing_rows([res[k] for k in parts])
     inproc = res["inproc"].median
     pieces = sum(res[k].median for k in ("clone", "heads", "overlay", "render", "push"))
+    rest = inproc - pieces
     part_rows.append(["rest of the in-process promotion (derived)",
-                      fmt_seconds(max(inproc - pieces, 0.0)), "", "", "",
-                      "in-process median minus clone, checks, overlay, render, push"])
+                      fmt_seconds(rest) if rest > 0 else "—", "", "", "",
+                      "in-process median minus clone, checks, overlay, render, push"
+                      + ("" if rest > 0 else f": the pieces, each timed alone, add up to "
+                         f"{fmt_seconds(pieces)}, more than the whole")])
     shares = (f"The overlay edit alone is {res['overlay'].median / inproc:.0%} of the "
               f"in-process promotion; the fresh process adds "
               f"{fmt_seconds(max(res['cli'].median - inproc, 0.0))} over the in-process run "
