@@ -387,9 +387,7 @@ def report(res: dict[str, Timing], args: argparse.Namespace, setup_seconds: floa
     print(profile)
 
     m = common.machine()
-    revision = common.project_revision()
-    if revision != revision_at_start:
-        revision = f"{revision_at_start}, which changed to {revision} during the run"
+    revision = common.revision_since(revision_at_start)
     docker_version = common.tool_version(["docker", "version", "--format", "{{.Server.Version}}"])
     git_version = common.tool_version(["git", "--version"]).removeprefix("git version ")
     names = sample_names(args.components, args.sample)

@@ -328,6 +328,12 @@ def project_revision(paths: Sequence[str] = ("mlops",)) -> str:
     return f"{last} + uncommitted changes" if dirty else last
 
 
+def revision_since(start: str) -> str:
+    """The code's revision for a report, saying so if it changed while we measured."""
+    now = project_revision()
+    return now if now == start else f"{start}, which changed to {now} during the run"
+
+
 def command_line(script: str) -> str:
     """The command that reproduces this run, relative to the repository root."""
     rel = Path(script).resolve().relative_to(REPO_ROOT)

@@ -34,7 +34,9 @@ in-process promotion, top functions printed.
 Usage: python3 benchmarks/promote.py [--repeat N] [--components N]
        [--race-components N] [--rounds N] [--no-readme]
 It rewrites its own section of benchmarks/README.md and exits 0 whether or not
-the targets are met; 1 means it could not measure.
+the targets are met; 1 means it could not measure. The set-up, the racers and
+the report live beside it in _promote_fixture.py, _promote_race.py and
+_promote_report.py (make bench runs only the scripts without a leading _).
 """
 
 from __future__ import annotations
@@ -42,9 +44,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import gzip
-import hashlib
-import io
 import json
 import os
 import pstats
@@ -52,37 +51,28 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import common
-from common import BenchError, LocalRegistry, Timing, fmt_ratio, fmt_seconds, run
+from _promote_fixture import (
+    ENV,
+    MANIFEST_V2,
+    Alternator,
+    Setup,
+    commit_count,
+    record_digests,
+    setup,
+)
+from _promote_race import measure_race
+from _promote_report import BUSY, OtherWork, busy_note, report
+from common import BenchError, LocalRegistry, Timing, run
 
 SECTION = "promote"
-NAMESPACE = "bench"
-ENV = "dev"
-FLOOR_TARGET = 2.0  # promote within 2x of the floor
-BUSY = 0.25  # CPU use by others above which the figures are flagged as noisy
 PROFILE_TOP = 20
 PROFILE_TOP_OWN = 12
-RACERS = 10
-RACE_TIMEOUT = 600
-BACKOFF_INITIAL, BACKOFF_MAX = 0.1, 2.0  # in_workspace's retry policy, for the report
-
-GIT_ID = ["-c", "user.name=mlops bench", "-c", "user.email=bench@127.0.0.1",
-          "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
-DOCKERFILE = "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\nCOPY src/ /app/\n"
-MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
-CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
-LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-VARIANTS = ("a", "b")
 # What a promotion imports beyond `import mlops.cli` (promote, and the registry
 # client with the docker SDK for credentials); the start-up row imports them all.
 PROMOTE_IMPORTS = "import mlops.cli, mlops.commands.promote, mlops.builder, mlops.registry"
@@ -179,176 +169,7 @@ def preflight() -> list[str]:
     return problems
 
 
-# -- the registry: two small images per component, straight through the API ---
-
-
-def _http(method: str, url: str, data: bytes | None = None,
-          headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (127.0.0.1 only)
-            resp.read()
-            return resp.status, dict(resp.headers)
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode("utf-8", "replace")[:300]
-        raise BenchError(f"registry: {method} {url} -> HTTP {exc.code}: {body}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise BenchError(f"registry: {method} {url}: {exc}") from None
-
-
-def _push_blob(base: str, repository: str, blob: bytes) -> dict[str, object]:
-    """A monolithic upload: POST to open it, PUT the bytes with their digest."""
-    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-    status, headers = _http("POST", f"{base}/v2/{repository}/blobs/uploads/", data=b"")
-    location = headers.get("Location")
-    if status != 202 or not location:
-        raise BenchError(f"registry: opening an upload to {repository} gave HTTP {status}")
-    url = urllib.parse.urljoin(base + "/", location)
-    url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
-    status, _ = _http("PUT", url, data=blob,
-                      headers={"Content-Type": "application/octet-stream"})
-    if status != 201:
-        raise BenchError(f"registry: uploading a blob to {repository} gave HTTP {status}")
-    return {"size": len(blob), "digest": digest}
-
-
-def _tiny_layer() -> tuple[bytes, str]:
-    """(gzipped tar of one small file, its diff id), the same bytes every time."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        data = b"mlops promote benchmark\n"
-        info = tarfile.TarInfo("bench.txt")
-        info.size, info.mtime, info.mode = len(data), 0, 0o644
-        tar.addfile(info, io.BytesIO(data))
-    tar_bytes = raw.getvalue()
-    return gzip.compress(tar_bytes, mtime=0), "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
-
-
-def push_images(registry: LocalRegistry, names: list[str]) -> dict[str, dict[str, str]]:
-    """Two images per component (tags bench-a, bench-b); {variant: {name: digest}}.
-
-    Each digest is read back from the registry (a HEAD of the tag and its
-    Docker-Content-Digest), not computed here.
-    """
-    base = f"http://{registry.host}"
-    layer, diff_id = _tiny_layer()
-    digests: dict[str, dict[str, str]] = {v: {} for v in VARIANTS}
-    for name in names:
-        repository = f"{NAMESPACE}/{name}"
-        layer_desc = _push_blob(base, repository, layer)
-        for variant in VARIANTS:
-            config = json.dumps({
-                "architecture": "amd64", "os": "linux",
-                "config": {"Labels": {"bench.component": name, "bench.variant": variant}},
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            }, sort_keys=True).encode()
-            config_desc = _push_blob(base, repository, config)
-            manifest = json.dumps({
-                "schemaVersion": 2, "mediaType": MANIFEST_V2,
-                "config": {"mediaType": CONFIG_V1, **config_desc},
-                "layers": [{"mediaType": LAYER_GZIP, **layer_desc}],
-            }).encode()
-            tag = f"bench-{variant}"
-            status, _ = _http("PUT", f"{base}/v2/{repository}/manifests/{tag}", data=manifest,
-                              headers={"Content-Type": MANIFEST_V2})
-            if status != 201:
-                raise BenchError(f"registry: PUT manifest {repository}:{tag} gave HTTP {status}")
-            _, headers = _http("HEAD", f"{base}/v2/{repository}/manifests/{tag}",
-                               headers={"Accept": MANIFEST_V2})
-            digest = headers.get("Docker-Content-Digest", "")
-            if not digest.startswith("sha256:"):
-                raise BenchError(f"registry: {repository}:{tag} has no digest")
-            digests[variant][name] = digest
-    if any(digests["a"][n] == digests["b"][n] for n in names):
-        raise BenchError("images A and B share a digest; every promotion must change all pins")
-    return digests
-
-
-def build_record(path: Path, source_commit: str, image_ns: str, names: list[str],
-                 digests: dict[str, str], variant: str) -> Path:
-    """A build record in the `mlops build --output` format."""
-    builds = [{
-        "component": name, "version": "0.1.0", "image": f"{image_ns}/{name}",
-        "tags": ["0.1.0", f"bench-{variant}"], "digest": digests[name],
-        "input_hash": hashlib.sha256(f"{name}:{variant}".encode()).hexdigest(),
-        "built": True, "pushed": True, "status": "built",
-    } for name in names]
-    path.write_text(json.dumps({"source_commit": source_commit, "registry": image_ns,
-                                "builds": builds}, indent=1) + "\n")
-    return path
-
-
-# -- git: a bare remote and a developer clone ---------------------------------
-
-
-def git(cwd: Path, *args: str) -> str:
-    return run(["git", *GIT_ID, *args], cwd=cwd)
-
-
-def make_repo(base: Path, label: str, count: int, image_ns: str) -> tuple[Path, Path]:
-    """(bare remote, clone) of a repository of `count` components and four environments."""
-    remote, clone = base / f"{label}-remote.git", base / f"{label}-clone"
-    run(["git", "init", "-q", "--bare", "-b", "main", str(remote)])
-    clone.mkdir()
-    (clone / "mlops.yaml").write_text(
-        f"registry: {image_ns}\n"
-        "environments:\n  - name: dev\n  - name: staging\n  - name: prod\n"
-    )
-    for i in range(count):
-        name = f"c{i:03d}"
-        folder = clone / "components" / name
-        folder.mkdir(parents=True)
-        (folder / "component.yaml").write_text(f"name: {name}\nversion: 0.1.0\n")
-        (folder / "Dockerfile").write_text(DOCKERFILE)
-    # This repository's environments: base whole (its kustomization lists its
-    # resources), the overlays' kustomization.yaml only (no releases, no pipelines).
-    shutil.copytree(common.REPO_ROOT / "environments" / "base", clone / "environments" / "base")
-    for env in ("dev", "staging", "prod"):
-        (clone / "environments" / env).mkdir(parents=True)
-        shutil.copy(common.REPO_ROOT / "environments" / env / "kustomization.yaml",
-                    clone / "environments" / env / "kustomization.yaml")
-    git(clone, "init", "-q", "-b", "main")
-    git(clone, "config", "user.name", "mlops bench")  # the identity promotions commit with
-    git(clone, "config", "user.email", "bench@127.0.0.1")
-    git(clone, "add", "-A")
-    git(clone, "commit", "-q", "-m", f"{count} benchmark components")
-    git(clone, "remote", "add", "origin", str(remote))
-    git(clone, "push", "-q", "origin", "main")
-    git(clone, "branch", "-q", "--set-upstream-to=origin/main")
-    return remote, clone
-
-
-def commit_count(remote: Path) -> int:
-    return int(run(["git", "rev-list", "--count", "refs/heads/main"], cwd=remote).strip())
-
-
 # -- measurements -------------------------------------------------------------
-
-
-@dataclass
-class Setup:
-    tmp: Path
-    registry: LocalRegistry
-    image_ns: str
-    names: list[str]
-    remote: Path
-    clone: Path
-    records: dict[str, Path]  # variant -> build record
-    floor_clone: Path
-    floor_remote: Path
-
-
-class Alternator:
-    """Hands out A, B, A, ... so that each promotion re-pins every image."""
-
-    def __init__(self, records: dict[str, Path]) -> None:
-        self.records = records
-        self.n = 0
-
-    def next(self) -> Path:
-        record = self.records[VARIANTS[self.n % 2]]
-        self.n += 1
-        return record
 
 
 def measure_split(name: str, prepare: Callable[[], object], fn: Callable[[], object],
@@ -569,101 +390,6 @@ def check_floor_is_same_edit(s: Setup) -> bool:
     return same
 
 
-# -- ten racers ---------------------------------------------------------------
-
-
-@dataclass
-class Round:
-    seconds: float
-    codes: list[int]
-    landed: int
-    releases: int
-    retries: int
-    most_losses: int  # rejected pushes of the racer that lost most often
-
-
-def backoff_ceiling(losses: int) -> float:
-    """The most a racer can sleep after `losses` rejected pushes.
-
-    mlops retries with full jitter (mlops/retry.py): each wait is uniform between
-    0 and min(0.1 s * 2**k, 2 s), so only the ceiling is fixed.
-    """
-    return sum(min(BACKOFF_INITIAL * 2**k, BACKOFF_MAX) for k in range(losses))
-
-
-def race_round(base: Path, remote: Path, clone: Path, records: list[Path], round_no: int,
-               offset: int) -> Round:
-    metrics = []
-    for i in range(RACERS):
-        path = base / f"metrics-{round_no}-{i}.json"
-        # accuracy 0.90 + i/1000, shifted each round so that no racer repeats a release
-        path.write_text(json.dumps({"accuracy": 0.9 + (offset + i) / 1000, "f1": 0.94}))
-        metrics.append(path)
-    before = run(["git", "rev-parse", "refs/heads/main"], cwd=remote).strip()
-    argvs = [[sys.executable, "-m", "mlops", "promote", "--to", ENV, "--build", str(records[i]),
-              "--metrics", str(metrics[i]), "--repo", str(clone)] for i in range(RACERS)]
-    logs = [base / f"racer-{round_no}-{i}.log" for i in range(RACERS)]
-    handles = [open(log, "wb") for log in logs]  # closed below
-    procs: list[subprocess.Popen] = []
-    start = time.perf_counter()
-    try:
-        for argv, handle in zip(argvs, handles, strict=True):
-            procs.append(subprocess.Popen(argv, cwd=clone, stdout=subprocess.DEVNULL,
-                                          stderr=handle))
-        codes = [p.wait(timeout=RACE_TIMEOUT) for p in procs]
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"a racer took over {RACE_TIMEOUT}s") from None
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        for handle in handles:
-            handle.close()
-    seconds = time.perf_counter() - start
-    errors = [log.read_text(errors="replace") for log in logs]
-    commits = run(["git", "rev-list", f"{before}..refs/heads/main"], cwd=remote).split()
-    messages = run(["git", "log", "--format=%(trailers:key=Mlops-Release,valueonly)",
-                    f"{before}..refs/heads/main"], cwd=remote)
-    releases = {line.strip() for line in messages.splitlines() if line.strip()}
-    losses = [e.count("the remote moved on") for e in errors]
-    if any(codes):
-        first = next(e for c, e in zip(codes, errors, strict=True) if c)
-        print(f"warning: racers exited {codes}; first error: {first.strip()[-300:]}", flush=True)
-    return Round(seconds, codes, len(commits), len(releases), sum(losses), max(losses))
-
-
-def measure_race(s: Setup, count: int, rounds: int) -> tuple[list[Round], Timing]:
-    """Ten racers, one warm-up round then `rounds` timed rounds, on a repo of `count`."""
-    names = s.names[:count]
-    remote, clone = make_repo(s.tmp, "race", count, s.image_ns)
-    head = run(["git", "rev-parse", "HEAD"], cwd=clone).strip()
-    digests = {v: {n: d for n, d in _record_digests(s.records[v]).items() if n in names}
-               for v in VARIANTS}
-    records = [build_record(s.tmp / f"race-build-{i}.json", head, s.image_ns, names,
-                            digests[VARIANTS[i % 2]], VARIANTS[i % 2]) for i in range(RACERS)]
-    print(f"racing: {RACERS} promoters at once on a {count}-component repository, "
-          f"{rounds} rounds after one warm-up round", flush=True)
-    results = []
-    for round_no in range(rounds + 1):
-        r = race_round(s.tmp, remote, clone, records, round_no, offset=round_no * RACERS)
-        what = "warm-up" if round_no == 0 else f"round {round_no}"
-        print(f"  {what}: {fmt_seconds(r.seconds)}, exit codes {sorted(set(r.codes))}, "
-              f"{r.landed} commits, {r.releases} distinct releases, "
-              f"{r.retries} recomputations after a rejected push (at most {r.most_losses} "
-              "for one racer)", flush=True)
-        results.append(r)
-    timed = results[1:]
-    timing = Timing(f"{RACERS} racers, all landed (wall time of the round)",
-                    [r.seconds for r in timed],
-                    note=f"{count} components; fresh processes started together")
-    return timed, timing
-
-
-def _record_digests(path: Path) -> dict[str, str]:
-    return {b["component"]: b["digest"] for b in json.loads(path.read_text())["builds"]}
-
-
 # -- profile ------------------------------------------------------------------
 
 
@@ -694,208 +420,8 @@ def _current_variant(s: Setup) -> str:
     """The record ("a" or "b") whose digests the remote's dev release pins now."""
     pinned = run(["git", "show", f"refs/heads/main:environments/{ENV}/release.yaml"],
                  cwd=s.remote)
-    a_digest = next(iter(_record_digests(s.records["a"]).values()))
+    a_digest = next(iter(record_digests(s.records["a"]).values()))
     return "a" if a_digest in pinned else "b"
-
-
-# -- report -------------------------------------------------------------------
-
-
-def ratio_rows(res: dict[str, Timing]) -> list[list[str]]:
-    cli, inproc = res["cli"].median, res["inproc"].median
-    floor_cli, floor_in = res["floor_cli"].median, res["floor_inproc"].median
-    return [
-        common.target_row("promote / floor (fresh processes)", cli / floor_cli,
-                          f"≤ {FLOOR_TARGET:g}× (DESIGN.md)", cli / floor_cli <= FLOOR_TARGET),
-        common.target_row("promote / floor (in-process)", inproc / floor_in,
-                          f"≤ {FLOOR_TARGET:g}× (the work without start-up)",
-                          inproc / floor_in <= FLOOR_TARGET),
-        ["promote (fresh process) / floor (in-process)", fmt_ratio(cli / floor_in), "—", "info"],
-    ]
-
-
-def race_rows(rounds: list[Round], timing: Timing, count: int) -> list[list[str]]:
-    landed = all(r.codes == [0] * RACERS and r.landed == RACERS and r.releases == RACERS
-                 for r in rounds)
-    return [[
-        f"{RACERS} racers on one remote ({count} components)",
-        "; ".join(f"{r.landed}/{RACERS} landed" for r in rounds),
-        "all ten land (DESIGN.md)",
-        "met" if landed else "NOT met",
-    ], [
-        "total wall time of a round (median)",
-        f"{fmt_seconds(timing.median)} (min {fmt_seconds(timing.min)}, "
-        f"max {fmt_seconds(timing.max)})",
-        "reported",
-        "info",
-    ], [
-        "recomputations after a rejected push, per round",
-        ", ".join(str(r.retries) for r in rounds),
-        "—",
-        "info",
-    ], [
-        "most rejected pushes of one racer, per round",
-        ", ".join(str(r.most_losses) for r in rounds),
-        "—",
-        "info",
-    ], [
-        "its backoff sleep, at most (full jitter)",
-        ", ".join(fmt_seconds(backoff_ceiling(r.most_losses)) for r in rounds),
-        "—",
-        "info",
-    ]]
-
-
-class OtherWork:
-    """The share of all CPUs that work other than this benchmark used over a window.
-
-    /proc/stat's busy time, less our own CPU time (this process, its waited-for
-    children: mlops, git, racers) and the registry's. Linux only; None elsewhere.
-    """
-
-    def __init__(self, registry_pid: int | None) -> None:
-        self.registry_pid = registry_pid
-        self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.start: tuple[int, int, float] | None = None
-
-    def _ours(self) -> float:
-        t = os.times()
-        seconds = t.user + t.system + t.children_user + t.children_system
-        if self.registry_pid:
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = Path(f"/proc/{self.registry_pid}/stat").read_text()
-                fields = stat.rsplit(")", 1)[1].split()
-                seconds += (int(fields[11]) + int(fields[12])) / self.hz  # utime, stime
-        return seconds
-
-    def begin(self) -> None:
-        try:
-            total, idle = common._cpu_times()
-        except (OSError, ValueError, IndexError):
-            return
-        self.start = (total, idle, self._ours())
-
-    def share(self) -> float | None:
-        if self.start is None:
-            return None
-        try:
-            total, idle = common._cpu_times()
-        except (OSError, ValueError, IndexError):
-            return None
-        total0, idle0, ours0 = self.start
-        all_seconds = (total - total0) / self.hz
-        busy = all_seconds - (idle - idle0) / self.hz
-        if all_seconds <= 0:
-            return None
-        return max(busy - (self._ours() - ours0), 0.0) / all_seconds
-
-
-def _busy(before: float | None, during: float | None) -> str:
-    if before is None and during is None:
-        return "CPU use by other work unknown"
-    parts = []
-    if before is not None:
-        parts.append(f"{before:.0%} just before measuring")
-    if during is not None:
-        parts.append(f"{during:.0%} on average while measuring")
-    worst = max(v for v in (before, during) if v is not None)
-    noisy = " (busy: the figures are noisy)" if worst > BUSY else ""
-    return f"CPUs busy with other work: {', '.join(parts)}{noisy}"
-
-
-def report(res: dict[str, Timing], rounds: list[Round], race: Timing, args: argparse.Namespace,
-           setup_seconds: float, same_edit: bool, profile: str, revision_at_start: str,
-           busy: float | None, during: float | None) -> str:
-    main_rows = common.timing_rows([res[k] for k in ("cli", "inproc", "floor_cli",
-                                                      "floor_inproc")])
-    parts = ["bare", "startup", "clone", "heads", "raw_heads", "overlay", "render", "push"]
-    part_rows = common.timing_rows([res[k] for k in parts])
-    inproc = res["inproc"].median
-    pieces = sum(res[k].median for k in ("clone", "heads", "overlay", "render", "push"))
-    rest = inproc - pieces
-    part_rows.append(["rest of the in-process promotion (derived)",
-                      fmt_seconds(rest) if rest > 0 else "—", "", "", "",
-                      "in-process median minus clone, checks, overlay, render, push"
-                      + ("" if rest > 0 else f": the pieces, each timed alone, add up to "
-                         f"{fmt_seconds(pieces)}, more than the whole")])
-    shares = (f"The overlay edit alone is {res['overlay'].median / inproc:.0%} of the "
-              f"in-process promotion; the fresh process adds "
-              f"{fmt_seconds(max(res['cli'].median - inproc, 0.0))} over the in-process run "
-              f"(start-up and imports measure {fmt_seconds(res['startup'].median)}).")
-    ratios = ratio_rows(res)
-    races = race_rows(rounds, race, args.race_components)
-    race_table = common.timing_rows([race])
-    print()
-    print(common.text_table(common.TIMING_HEADERS, main_rows))
-    print()
-    print("breakdown (each piece on its own):")
-    print(common.text_table(common.TIMING_HEADERS, part_rows))
-    print(shares)
-    print()
-    print(common.text_table(common.TARGET_HEADERS, ratios))
-    print()
-    print(common.text_table(common.TIMING_HEADERS, race_table))
-    print()
-    print(common.text_table(("what", "measured", "target", "result"), races))
-    print()
-    print(f"floor writes the same bytes as mlops promote: {'yes' if same_edit else 'NO'}")
-    for row in [*ratios[:2], races[0]]:
-        print(f"target {row[0]} {row[2]}: {row[3]} ({row[1]})")
-    print()
-    print(profile)
-
-    m = common.machine()
-    revision = common.project_revision()
-    if revision != revision_at_start:
-        revision = f"{revision_at_start}, which changed to {revision} during the run"
-    git_version = common.tool_version(["git", "--version"]).removeprefix("git version ")
-    return f"""### Promotion (`mlops promote`, {args.components} pinned images into one overlay)
-
-Targets (DESIGN.md, "Performance targets"): promotion of {args.components} pinned
-images into one overlay within {FLOOR_TARGET:g}× of the floor (the same file edits
-made by a script plus `git commit`); ten promoters racing on one remote all
-land, and the total time is reported.
-
-- Date: {m['date']}
-- Code: `mlops/` as of commit {revision}
-- Machine: nproc {m['nproc']} ({m['cpu']}), {m['python']}, {m['os']},
-  git {git_version}; {_busy(busy, during)}
-- Reproduce: `{common.command_line(__file__)}` (or `make bench`)
-- Method: median of {args.repeat} runs after one warm-up; the four measurements of
-  the first table run interleaved, round-robin. A generated repository of
-  {args.components} components (`component.yaml` and a 3-line Dockerfile each; no
-  `pipelines/`, so no kfp compile), a bare remote, and a local registry holding
-  two images per component (A and B, pushed through the registry API in
-  {setup_seconds:.0f} s, not measured). Runs alternate the build records A and B,
-  so each promotion re-pins all {args.components} images and commits and pushes a
-  new release to `{ENV}`; each one also clones the remote and checks the
-  {args.components} digests in the registry. The floor is a standard-library
-  script that writes `environments/{ENV}/kustomization.yaml` and `release.yaml`
-  (byte for byte what `mlops promote` wrote: {'yes' if same_edit else 'NO'})
-  and runs `git commit -a`, in a plain clone; it neither clones, checks the
-  registry nor pushes. Fresh processes are `{Path(sys.executable).name} -m mlops`
-  and `{Path(sys.executable).name} -c FLOOR`, so both pay the same interpreter
-  start-up.
-- Racers: {RACERS} `mlops promote --to {ENV} --build RECORD_i --metrics METRICS_i`
-  processes started together on a repository of {args.race_components} components
-  (records A/B alternating, accuracy 0.90 + i/1000 shifted by 0.010 per round, so
-  ten distinct releases), {args.rounds} rounds after one warm-up round; each must
-  exit 0 and the remote gain exactly ten commits of ten different releases.
-
-{common.md_table(common.TIMING_HEADERS, main_rows)}
-
-Where a promotion's time goes: each piece measured on its own.
-
-{common.md_table(common.TIMING_HEADERS, part_rows)}
-
-{shares}
-
-{common.md_table(common.TARGET_HEADERS, ratios)}
-
-{common.md_table(common.TIMING_HEADERS, race_table)}
-
-{common.md_table(("what", "measured", "target", "result"), races)}
-"""
 
 
 # -- main ---------------------------------------------------------------------
@@ -903,28 +429,6 @@ Where a promotion's time goes: each piece measured on its own.
 
 def _terminate(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # run the finally blocks: registry, temp dir
-
-
-def setup(tmp: Path, registry: LocalRegistry, count: int) -> tuple[Setup, float]:
-    image_ns = f"{registry.host}/{NAMESPACE}"
-    names = [f"c{i:03d}" for i in range(count)]
-    start = time.perf_counter()
-    print(f"set-up: pushing 2 images each for {count} components to {registry.host} "
-          "(not measured)", flush=True)
-    digests = push_images(registry, names)
-    pushed = time.perf_counter() - start
-    remote, clone = make_repo(tmp, "promote", count, image_ns)
-    head = run(["git", "rev-parse", "HEAD"], cwd=clone).strip()
-    records = {v: build_record(tmp / f"build-{v}.json", head, image_ns, names, digests[v], v)
-               for v in VARIANTS}
-    # The floor's plain clone, pushing (only in the push row) to a bare copy of its own.
-    floor_remote = tmp / "floor-remote.git"
-    run(["git", "clone", "-q", "--bare", str(remote), str(floor_remote)])
-    floor_clone = tmp / "floor-clone"
-    run(["git", "clone", "-q", str(floor_remote), str(floor_clone)])
-    print(f"set-up: registry filled in {pushed:.1f}s, repositories ready", flush=True)
-    return Setup(tmp, registry, image_ns, names, remote, clone, records, floor_clone,
-                 floor_remote), pushed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -954,10 +458,10 @@ def main(argv: list[str] | None = None) -> int:
         profile, _ = profile_promote(s)
         rounds, race = measure_race(s, args.race_components, args.rounds)
         during = others.share()
-        print(f"measured in {time.perf_counter() - start:.0f}s; {_busy(busy, during)}",
+        print(f"measured in {time.perf_counter() - start:.0f}s; {busy_note(busy, during)}",
               flush=True)
-        section = report(results, rounds, race, args, setup_seconds, same_edit, profile,
-                         revision, busy, during)
+        section = report(__file__, results, rounds, race, args, setup_seconds, same_edit,
+                         profile, revision, busy, during)
         if not args.no_readme:
             common.write_section(SECTION, section)
             print(f"\nwrote the {SECTION} section of {common.README}")
