@@ -1,5 +1,5 @@
-"""GitHub Actions workflows and pre-commit hooks: the linters and schema accept
-them, and every `mlops ...` they run exists in the real CLI parser.
+"""GitHub Actions workflows: the linters and schema accept them, and every
+`mlops ...` they run exists in the real CLI parser.
 
 Both this repository's CI (.github/workflows/) and the templates `mlops init`
 copies into new repositories (mlops/scaffold/github/workflows/) are checked.
@@ -7,221 +7,27 @@ copies into new repositories (mlops/scaffold/github/workflows/) are checked.
 
 from __future__ import annotations
 
-import argparse
-import functools
-import importlib.util
-import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
-import sysconfig
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mlops.cli import make_parser
-from tests.support.services import require
+from tests.support.workflowcheck import (
+    actionlint,
+    check_invocation,
+    mlops_invocations,
+    workflow_schema,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CI_DIR = REPO / ".github" / "workflows"
 SCAFFOLD_DIR = REPO / "mlops" / "scaffold" / "github" / "workflows"
 WORKFLOWS = sorted(p for d in (CI_DIR, SCAFFOLD_DIR) for p in d.glob("*.y*ml"))
 DOCS = REPO / "docs" / "github-actions.md"
-
-
-# -- tools ---------------------------------------------------------------------
-
-
-def tool(name: str) -> str | None:
-    """A console script of this interpreter's environment, else one on PATH."""
-    path = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
-    return shutil.which(name, path=path)
-
-
-def actionlint(*files: Path, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    exe = tool("actionlint")
-    require(exe is not None, "actionlint not installed (pip install -e '.[test]')")
-    return subprocess.run([str(exe), "-no-color", *map(str, files)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
-
-
-def workflow_schema(*files: Path) -> subprocess.CompletedProcess:
-    require(importlib.util.find_spec("check_jsonschema") is not None,
-            "check-jsonschema not installed (pip install -e '.[test]')")
-    # The schema is vendored in the package: no network needed.
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
-                           "vendor.github-workflows", *map(str, files)],
-                          capture_output=True, text=True, timeout=120)
-
-
-# -- `mlops` invocations in shell scripts ---------------------------------------
-
-SEPARATOR_CHARS = set("();<>|&")
-REDIRECTS = {"<", ">", ">>", "<<", "<<<", ">&", "<&", "&>", "&>>", ">|"}
-# Words after which the next word is still a command name.
-PREFIXES = {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time", "exec",
-            "command", "nohup", "sudo", "env"}
-ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-HEREDOC = re.compile(r"(?<!<)<<-?(?!<)\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)['\"]?")
-GHA_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
-FD_REDIRECT = re.compile(r"(?<![\w$])\d+(?=[<>])")
-
-
-def mlops_invocations(script: str) -> list[list[str]]:
-    """The argument lists of every `mlops` command a bash script runs."""
-    found: list[list[str]] = []
-    for line in logical_lines(GHA_EXPRESSION.sub("GHA_EXPRESSION", script)):
-        tokens = tokenize(FD_REDIRECT.sub("", strip_comment(line)))
-        found += commands_in(tokens)
-        for token in tokens:  # "$(mlops ...)" inside a quoted word
-            for inner in substitutions(token):
-                found += mlops_invocations(inner)
-    return found
-
-
-def logical_lines(script: str) -> Iterator[str]:
-    """Lines with continuations joined and here-document bodies left out."""
-    lines = script.replace("\\\n", " ").splitlines()
-    i = 0
-    while i < len(lines):
-        line, i = lines[i], i + 1
-        while not balanced(line) and i < len(lines):  # a quoted string over lines
-            line, i = f"{line}\n{lines[i]}", i + 1
-        yield line
-        for delimiter in HEREDOC.findall(line):
-            while i < len(lines) and lines[i].strip() != delimiter:
-                i += 1
-            i += 1
-
-
-def balanced(line: str) -> bool:
-    try:
-        tokenize(line)
-    except ValueError:
-        return False
-    return True
-
-
-def strip_comment(line: str) -> str:
-    """The line up to an unquoted `#` that starts a word (not `${x#y}`)."""
-    quote = None
-    for i, ch in enumerate(line):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i]
-    return line
-
-
-def tokenize(line: str) -> list[str]:
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    return list(lexer)
-
-
-def commands_in(tokens: Sequence[str]) -> list[list[str]]:
-    """Walk the words of one line; collect what follows each `mlops` in command position."""
-    found: list[list[str]] = []
-    current: list[str] | None = None
-    at_start, skip_target = True, False
-    for token in tokens:
-        if skip_target:
-            skip_target = False
-        elif token in REDIRECTS:
-            skip_target = True
-        elif set(token) <= SEPARATOR_CHARS:
-            current, at_start = None, True
-        elif current is not None:
-            current.append(token)
-        elif at_start and token == "mlops":
-            current, at_start = [], False
-            found.append(current)
-        elif at_start and (token in PREFIXES or ASSIGNMENT.match(token) or token.startswith("-")):
-            continue
-        else:
-            at_start = False
-    return found
-
-
-def substitutions(token: str) -> Iterator[str]:
-    """The scripts inside each `$(...)` of a word."""
-    start = token.find("$(")
-    while start != -1:
-        depth, i = 1, start + 2
-        while i < len(token) and depth:
-            depth += {"(": 1, ")": -1}.get(token[i], 0)
-            i += 1
-        yield token[start + 2:i - 1]
-        start = token.find("$(", i)
-
-
-# -- checking an invocation against the parser ----------------------------------
-
-
-@functools.cache
-def parser() -> argparse.ArgumentParser:
-    return make_parser()
-
-
-def subcommands(p: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
-    return next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
-
-
-def check_invocation(argv: Sequence[str]) -> list[str]:
-    """Problems with `mlops ARGV`: unknown subcommands or flags, missing required ones."""
-    p, path = parser(), ["mlops"]
-    seen: set[str] = set()
-    positionals: list[str] = []
-    tokens = list(argv)
-    while tokens:
-        token = tokens.pop(0)
-        if token.startswith("-") and token != "-":
-            name, has_value, _ = token.partition("=")
-            action = p._option_string_actions.get(name)
-            if action is None:
-                return [f"{' '.join(path)}: no option {name}"]
-            seen.add(action.dest)
-            if action.nargs != 0 and not has_value and tokens:
-                tokens.pop(0)
-        elif (sub := subcommands(p)) is not None:
-            if token not in sub.choices:
-                return [f"{' '.join(path)}: no subcommand {token!r}"]
-            p, seen, positionals = sub.choices[token], set(), []
-            path.append(token)
-        else:
-            positionals.append(token)
-    return missing(p, " ".join(path), seen, positionals)
-
-
-def missing(p: argparse.ArgumentParser, where: str, seen: set[str],
-            positionals: list[str]) -> list[str]:
-    if seen & {"help", "version"}:
-        return []
-    if subcommands(p) is not None:
-        return [f"{where}: needs a subcommand"]
-    problems = [f"{where}: needs {'/'.join(a.option_strings)}" for a in p._actions
-                if a.required and a.option_strings and a.dest not in seen]
-    problems += [f"{where}: needs one of {', '.join(o for a in g._group_actions for o in a.option_strings)}"
-                 for g in p._mutually_exclusive_groups
-                 if g.required and not any(a.dest in seen for a in g._group_actions)]
-    lo, hi = positional_range(p)
-    if not lo <= len(positionals) <= hi:
-        problems.append(f"{where}: takes {lo} to {hi} arguments, got {positionals}")
-    return problems
-
-
-def positional_range(p: argparse.ArgumentParser) -> tuple[int, float]:
-    actions = [a for a in p._actions if not a.option_strings]
-    lo = sum(1 for a in actions if a.nargs in (None, "+"))
-    unbounded = any(a.nargs in ("*", "+", argparse.REMAINDER) for a in actions)
-    return lo, float("inf") if unbounded else sum(1 for a in actions if a.nargs in (None, "?"))
 
 
 # -- the workflows --------------------------------------------------------------
@@ -418,89 +224,3 @@ def test_the_docs_name_every_workflow_secret_variable_and_input():
             names |= set((trigger or {}).get("inputs") or {})
     undocumented = sorted(n for n in names if f"`{n}`" not in text)
     assert undocumented == []
-
-
-# -- pre-commit -------------------------------------------------------------------
-
-
-def test_the_hook_manifest_loads_and_runs_a_real_subcommand():
-    from pre_commit.clientlib import load_manifest
-
-    (hook,) = load_manifest(REPO / ".pre-commit-hooks.yaml")
-    assert (hook["id"], hook["language"], hook["pass_filenames"]) == (
-        "mlops-validate", "python", False)
-    word, *argv = shlex.split(hook["entry"])
-    assert word == "mlops" and check_invocation(argv) == [] and argv == ["validate"]
-    files = re.compile(hook["files"])
-    for path in ("mlops.yaml", "components/train/component.yaml", "pipelines/training.py",
-                 "environments/prod/kustomization.yaml"):
-        assert files.search(path), path
-    for path in ("README.md", "mlops.yaml.bak", "docs/environments/x.md"):
-        assert not files.search(path), path
-
-
-def test_this_repositorys_hooks_load_and_run_installed_tools():
-    from pre_commit.clientlib import load_config
-
-    hooks = [h for repo in load_config(REPO / ".pre-commit-config.yaml")["repos"]
-             for h in repo["hooks"]]
-    assert {h["id"] for h in hooks} >= {"ruff", "mypy", "mlops-validate"}
-    for hook in hooks:
-        # Offline: no hook environments. pre-commit 4 reads `system` as `unsupported`.
-        assert hook["language"] in ("system", "unsupported"), hook["id"]
-        word, *argv = shlex.split(hook["entry"])
-        assert tool(word), f"{hook['id']}: {word} is not installed by .[test]"
-        if word == "mlops":
-            assert check_invocation(argv) == []
-
-
-@pytest.mark.slow
-def test_the_hook_installs_and_runs_from_a_repository(tmp_path):
-    """`pre-commit try-repo` builds mlops into its own environment (PyPI only)."""
-    require(tool("kubectl") is not None, "kubectl not installed")
-    hook_repo = snapshot(REPO, tmp_path / "hook-repo")
-    target = tmp_path / "target"
-    files = {"mlops.yaml": "registry: 127.0.0.1:5000/x\nenvironments:\n  - name: dev\n",
-             "environments/dev/kustomization.yaml":
-                 "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-                 "resources: [configmap.yaml]\n",
-             "environments/dev/configmap.yaml":
-                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"}
-    commit_files(target, files)
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
-    try_repo = [str(tool("pre-commit")), "try-repo", str(hook_repo), "mlops-validate",
-                "--all-files"]
-    ok = subprocess.run(try_repo, cwd=target, env=env, capture_output=True, text=True,
-                        timeout=600)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    commit_files(target, {"mlops.yaml": "registry: 127.0.0.1:5000/x\nenvironmentz: []\n"})
-    bad = subprocess.run(try_repo, cwd=target, env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert bad.returncode == 1 and "environmentz" in bad.stdout
-
-
-def snapshot(source: Path, dest: Path) -> Path:
-    """A one-commit repository of `source`'s files, committed or not (gitignore honoured)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=source, capture_output=True, text=True, check=True).stdout
-    files = {}
-    for rel in filter(None, listed.split("\0")):
-        if (source / rel).is_file():
-            files[rel] = (source / rel).read_bytes()
-    return commit_files(dest, files)
-
-
-def commit_files(path: Path, files: Mapping[str, str | bytes]) -> Path:
-    for rel, content in files.items():
-        target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            target.write_bytes(content)
-        else:
-            target.write_text(content)
-    if not (path / ".git").exists():
-        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=path, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=path, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.test", "commit",
-                    "-q", "-m", "files"], cwd=path, check=True)
-    return path
