@@ -21,7 +21,8 @@ Then one cProfile run of the in-process plan, top functions printed.
 
 Usage: python3 benchmarks/build_plan.py [--repeat N] [--sample K] [--no-readme]
 It rewrites its own section of benchmarks/README.md and exits 0 whether or not
-the targets are met; 1 means it could not measure.
+the targets are met; 1 means it could not measure. The set-up (the generated
+repository and its one real build) is in _build_plan_fixture.py.
 """
 
 from __future__ import annotations
@@ -29,32 +30,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import json
 import os
 import pstats
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import common
+from _build_plan_fixture import BASE_IMAGE, check_noop, full_build, make_repo
 from common import BenchError, LocalRegistry, Timing, fmt_ratio, run
 
 SECTION = "build_plan"
-BASE_IMAGE = os.environ.get("MLOPS_BASE_IMAGE", "mlops-base/python:3.11-bookworm")
 NAMESPACE = "bench"
 FLOOR_TARGET = 3.0  # the plan within 3x of the floor
 DOCKER_TARGET = 100.0  # the plan at least 100x faster than the docker rebuild
-FULL_BUILD_TIMEOUT = 30 * 60
 BUSY = 0.25  # CPU use by others above which the figures are flagged as noisy
 PROFILE_TOP = 15
 PROFILE_TOP_OWN = 10
-
-DOCKERFILE = "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\nCOPY src/ /app/\n"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -106,89 +101,6 @@ def preflight() -> list[str]:
     except ImportError as exc:
         problems.append(f"cannot import mlops ({exc}); pip install -e .")
     return problems
-
-
-def component_files(i: int, name: str) -> dict[str, str]:
-    files = {
-        "component.yaml": f"name: {name}\nversion: 0.1.0\n",
-        "Dockerfile": DOCKERFILE,
-        "src/main.py": f'from util import greet\n\ngreet("{name}")\n',
-        "src/util.py": f"def greet(who):\n    print('hello from', who, {i})\n",
-    }
-    if i % 2 == 0:  # 2 or 3 source files
-        files["src/settings.json"] = json.dumps({"component": name, "index": i}) + "\n"
-    return files
-
-
-def make_repo(repo: Path, count: int, registry: str) -> None:
-    repo.mkdir(parents=True)
-    (repo / "mlops.yaml").write_text(
-        f"registry: {registry}\n"
-        f"build:\n  build_args: {{BASE_IMAGE: {BASE_IMAGE}}}\n"
-    )
-    for i in range(count):
-        name = f"c{i:03d}"
-        for rel, text in component_files(i, name).items():
-            path = repo / "components" / name / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    git = ["git", "-c", "user.name=mlops bench", "-c", "user.email=bench@127.0.0.1",
-           "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
-    run([*git, "init", "-q", "-b", "main"], cwd=repo)
-    run([*git, "add", "-A"], cwd=repo)
-    run([*git, "commit", "-q", "-m", f"{count} benchmark components"], cwd=repo)
-
-
-DONE_LINE = re.compile(r"^\[(c\d+)\] (built|reused|failed)", re.M)
-
-
-def full_build(cli: str, repo: Path, jobs: int, log_path: Path, count: int) -> float:
-    """One real `mlops build`, so every image exists and the dry-run cache is filled."""
-    argv = [cli, "build", "--repo", str(repo), "--jobs", str(jobs)]
-    print(f"set-up: {' '.join(argv[:2])} --jobs {jobs} of {count} components "
-          f"(not measured; log in the temp dir)", flush=True)
-    start = time.perf_counter()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            last_note = start
-            while proc.poll() is None:
-                time.sleep(1)
-                now = time.perf_counter()
-                if now - last_note >= 30:
-                    done = len(set(DONE_LINE.findall(log_path.read_text(errors="replace"))))
-                    print(f"  ... {done}/{count} done after {now - start:.0f}s", flush=True)
-                    last_note = now
-                if now - start > FULL_BUILD_TIMEOUT:
-                    raise BenchError(f"mlops build took over {FULL_BUILD_TIMEOUT}s; gave up")
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
-        raise BenchError(f"the set-up mlops build exited {proc.returncode}:\n{tail}")
-    print(f"set-up: built and pushed {count} components in {seconds:.0f}s", flush=True)
-    return seconds
-
-
-def check_noop(cli: str, repo: Path, count: int) -> None:
-    """The state measured must be a true no-op: every component reused from the local cache."""
-    doc = json.loads(run([cli, "build", "--dry-run", "--json", "--repo", str(repo)]))
-    plan = doc.get("plan", [])
-    wrong = [p for p in plan if p["action"] != "reuse" or "(local cache)" not in p["reason"]]
-    if len(plan) != count or wrong:
-        first = wrong[0] if wrong else None
-        example = f"{first['component']}: {first['reason']}" if first else ""
-        raise BenchError(
-            f"the dry run is not a no-op from the local cache ({len(plan)} planned, "
-            f"{len(wrong)} not reused from the cache) {example}"
-        )
 
 
 # -- measurements -------------------------------------------------------------
