@@ -19,9 +19,7 @@ from mlops.analysis_run import AnalysisReport, run_analysis
 from mlops.canaryconfig import AnalysisMetric
 from mlops.config import load_config
 from mlops.metrics import Prometheus
-
-pytest.register_assert_rewrite("tests.support.canary")  # before the import (conftest.py does too)
-from tests.support.canary import (  # noqa: E402
+from tests.support.canary import (
     ERROR_RATE_QUERY,
     ERRORS,
     GOOD,
