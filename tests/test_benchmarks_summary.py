@@ -26,6 +26,9 @@ def bench():
         yield common, summary
     finally:
         sys.path.remove(str(BENCHMARKS))
+        # Their names are generic: leave no `common` or `summary` to later imports.
+        sys.modules.pop("common", None)
+        sys.modules.pop("summary", None)
 
 
 SECTION = """<!-- plan:start -->
