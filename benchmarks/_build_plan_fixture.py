@@ -15,11 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from common import BenchError, run
+from common import DOCKERFILE, GIT_ID, BenchError, run
 
 BASE_IMAGE = os.environ.get("MLOPS_BASE_IMAGE", "mlops-base/python:3.11-bookworm")
 FULL_BUILD_TIMEOUT = 30 * 60
-DOCKERFILE = "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\nCOPY src/ /app/\n"
 
 
 def component_files(i: int, name: str) -> dict[str, str]:
@@ -46,8 +45,7 @@ def make_repo(repo: Path, count: int, registry: str) -> None:
             path = repo / "components" / name / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-    git = ["git", "-c", "user.name=mlops bench", "-c", "user.email=bench@127.0.0.1",
-           "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
+    git = ["git", *GIT_ID]
     run([*git, "init", "-q", "-b", "main"], cwd=repo)
     run([*git, "add", "-A"], cwd=repo)
     run([*git, "commit", "-q", "-m", f"{count} benchmark components"], cwd=repo)

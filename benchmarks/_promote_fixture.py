@@ -23,13 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import common
-from common import BenchError, LocalRegistry, run
+from common import DOCKERFILE, GIT_ID, BenchError, LocalRegistry, run
 
 NAMESPACE = "bench"
 ENV = "dev"
-GIT_ID = ["-c", "user.name=mlops bench", "-c", "user.email=bench@127.0.0.1",
-          "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
-DOCKERFILE = "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\nCOPY src/ /app/\n"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
 LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"

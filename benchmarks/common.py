@@ -32,6 +32,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 README = BENCH_DIR / "README.md"
 LOOPBACK = "127.0.0.1"
+# The generated repositories: who commits (no signing, no hooks), and each
+# component's Dockerfile.
+GIT_ID = ["-c", "user.name=mlops bench", "-c", "user.email=bench@127.0.0.1",
+          "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
+DOCKERFILE = "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\nCOPY src/ /app/\n"
 
 
 class BenchError(Exception):

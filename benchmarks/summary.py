@@ -48,7 +48,8 @@ def split_row(line: str) -> list[str]:
 
 def target_tables(body: str) -> list[list[list[str]]]:
     """Every table in `body` whose header is one of RATIO_HEADERS, as rows of cells."""
-    tables, current = [], None
+    tables: list[list[list[str]]] = []
+    current: list[list[str]] | None = None
     for line in body.splitlines():
         if not line.startswith("|"):
             current = None
