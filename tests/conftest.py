@@ -51,6 +51,17 @@ def git(cwd: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
+def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
+    """Write {relative path: text or bytes} under `root`, making folders as needed."""
+    for rel, content in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+
+
 class Project:
     def __init__(self, path: Path, capsys, monkeypatch) -> None:
         self.path = path
@@ -58,13 +69,7 @@ class Project:
         self._monkeypatch = monkeypatch
 
     def write(self, files: Mapping[str, str | bytes]) -> None:
-        for rel, content in files.items():
-            target = self.path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                target.write_bytes(content)
-            else:
-                target.write_text(content)
+        write_files(self.path, files)
 
     def git(self, *args: str) -> str:
         return git(self.path, *args)

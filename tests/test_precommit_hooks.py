@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_files
 from tests.support.services import require
 from tests.support.workflowcheck import check_invocation, tool
 
@@ -87,13 +88,7 @@ def snapshot(source: Path, dest: Path) -> Path:
 
 
 def commit_files(path: Path, files: Mapping[str, str | bytes]) -> Path:
-    for rel, content in files.items():
-        target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            target.write_bytes(content)
-        else:
-            target.write_text(content)
+    write_files(path, files)
     if not (path / ".git").exists():
         subprocess.run(["git", "init", "-q", "-b", "main"], cwd=path, check=True)
     subprocess.run(["git", "add", "-A"], cwd=path, check=True)

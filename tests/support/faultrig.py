@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, Project, Result, git, mlops_yaml, tiny_component
+from tests.conftest import (
+    REPO_ROOT,
+    Project,
+    Result,
+    git,
+    mlops_yaml,
+    tiny_component,
+    write_files,
+)
 
 COMPONENT = "serve"
 OVERLAY = ("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
@@ -40,16 +48,6 @@ def release_repo(registry: str, prod: str = "") -> dict[str, str | bytes]:
     for env in ("dev", "staging", "prod"):
         files[f"environments/{env}/kustomization.yaml"] = OVERLAY
     return files
-
-
-def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            target.write_bytes(content)
-        else:
-            target.write_text(content)
 
 
 class Rig:
