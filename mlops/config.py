@@ -58,6 +58,12 @@ APPROVAL_KEYS: dict[str, Key] = {
         "Principals (as in the allowed-signers file) whose signed approvals count.",
         default=(),
     ),
+    "builders": Key(
+        schema.string_list,
+        "Principals (as in the allowed-signers file) whose signed build provenance counts. "
+        "When set, every promotion checks each pinned image's provenance against it.",
+        default=(),
+    ),
 }
 
 def _ref_name(value: Any, where: str) -> str:
@@ -121,6 +127,7 @@ class BuildSettings:
 class Approvals:
     allowed_signers: str = ".mlops/allowed_signers"
     release_managers: tuple[str, ...] = ()
+    builders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
