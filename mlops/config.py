@@ -17,7 +17,7 @@ from mlops.envconfig import Environment, MetricGate, read_environments
 from mlops.errors import ConfigError
 from mlops.redact import redact
 from mlops.schema import Key
-from mlops.yamlio import Located, load_file
+from mlops.yamlio import Located, load_file, loads
 
 if TYPE_CHECKING:
     from mlops.cache import ParseCache
@@ -26,6 +26,7 @@ CONFIG_FILE = "mlops.yaml"
 REGISTRY_ENV = "MLOPS_REGISTRY"
 PROMETHEUS_URL_ENV = "MLOPS_PROMETHEUS_URL"
 PROMETHEUS_TOKEN_ENV = "MLOPS_PROMETHEUS_TOKEN"  # noqa: S105 - a variable's name
+TRUST_ROOT_ENV = "MLOPS_TRUST_ROOT"
 
 
 def _registry(value: Any, where: str) -> str:
@@ -156,6 +157,9 @@ class MlopsConfig:
     approvals: Approvals = Approvals()
     prometheus: Prometheus = Prometheus()
     argocd: ArgoCD = ArgoCD()
+    # Only ever from the environment ($MLOPS_TRUST_ROOT, or --trust-root): a root that the
+    # branch could name would be one the branch could rewrite.
+    trust_root: Path | None = None
 
     def previous(self, name: str) -> Environment | None:
         names = [e.name for e in self.environments]
@@ -225,7 +229,22 @@ def _config_from(root: Path, doc: Located, environ: Mapping[str, str]) -> MlopsC
         git=GitSettings(**_section_or_empty(doc, doc.data.get("git"), GIT_KEYS, "git")),
         prometheus=_prometheus(doc, environ),
         argocd=ArgoCD(**_section_or_empty(doc, doc.data.get("argocd"), ARGOCD_KEYS, "argocd")),
+        trust_root=_trust_root(environ),
     )
+
+
+def _trust_root(environ: Mapping[str, str]) -> Path | None:
+    value = environ.get(TRUST_ROOT_ENV, "").strip()
+    return Path(value).expanduser().absolute() if value else None
+
+
+def approvals_from_text(text: str, display: str) -> Approvals:
+    """Only the `approvals:` section of an mlops.yaml (e.g. of an older commit)."""
+    doc = Located(display, loads(text, display))
+    if not isinstance(doc.data, Mapping):
+        raise ConfigError(f"{display}:1: not a mapping")
+    return Approvals(
+        **_section_or_empty(doc, doc.data.get("approvals"), APPROVAL_KEYS, "approvals"))
 
 
 def _prometheus(doc: Located, environ: Mapping[str, str]) -> Prometheus:

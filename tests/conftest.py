@@ -186,3 +186,4 @@ def _not_in_github_actions(monkeypatch) -> None:
     """Tests run inside GitHub Actions too; only the tests that ask for it see its variables."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.delenv("MLOPS_TRUST_ROOT", raising=False)  # a pinned root the test did not ask for

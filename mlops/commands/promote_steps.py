@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlops import buildrecord, overlay, safeyaml, trailers, validation
+from mlops import buildrecord, overlay, safeyaml, trailers, trustroot, validation
 from mlops import components as comps
 from mlops import config as cfg
 from mlops import gates as gate_logic
@@ -178,31 +178,35 @@ def entered_at(ws: Workspace, source: str, release_id: str) -> float | None:
     return None
 
 
-def find_approval(ws: Workspace, config, target, release: rel.Release) -> dict[str, str]:
-    """A commit approving exactly this release for `target`, signed by a release manager."""
-    signers = ws.root / config.approvals.allowed_signers
-    if not signers.is_file():
-        raise ApprovalError(
-            f"{config.approvals.allowed_signers} not found: no release manager can approve"
-        )
+def find_approval(ws: Workspace, config, target, release: rel.Release,
+                  evidence: str = "") -> dict[str, str]:
+    """A commit approving exactly this release for `target`, signed by a release manager.
+
+    Who counts comes from the trust root (`mlops.trustroot`), not from the
+    branch head: a key added by an unsigned commit approves nothing.
+    """
+    root = trustroot.resolve(ws, config)
+    if not root.state.signers:
+        raise ApprovalError(f"no allowed signers in the trust root ({root.origin}; "
+                            f"{config.approvals.allowed_signers} on the branch): "
+                            "no release manager can approve")
+    signers = trustroot.signers_file(ws, root)
     reasons = []
     for commit in ws.log():
-        if commit.trailer(trailers.APPROVE) is None:
-            continue
         if (commit.trailer(trailers.APPROVE) != release.id
                 or commit.trailer(trailers.ENVIRONMENT) != target.name):
             continue
         principal, detail = ws.verify_commit(commit.sha, signers)
         if principal is None:
             reasons.append(f"{commit.sha[:10]}: {detail}")
-        elif principal not in config.approvals.release_managers:
+        elif principal not in root.state.release_managers:
             reasons.append(f"{commit.sha[:10]}: {principal} is not a release manager")
         else:
             return {"approver": principal, "commit": commit.sha}
     why = "; ".join(reasons) if reasons else "none found"
     raise ApprovalError(
         f"{target.name} needs a release manager's signed approval of {release.id} "
-        f"(`mlops approve --env {target.name} --release {release.id}`): {why}"
+        f"(`mlops approve --env {target.name} --release {release.id}{evidence}`): {why}"
     )
 
 

@@ -156,6 +156,23 @@ class Workspace:
         out = self._run("log", f"--format={fmt}", "HEAD", "--", *paths)
         return [_parse_commit(entry) for entry in out.split("\x1e") if entry.strip()]
 
+    def first_parent_commits(self, paths: Sequence[str]) -> list[str]:
+        """Oldest first: the commits on HEAD's first-parent line that changed `paths`."""
+        out = self._run("log", "--first-parent", "--reverse", "--format=%H", "HEAD", "--",
+                        *paths)
+        return out.split()
+
+    def show_many(self, specs: Sequence[str]) -> list[bytes | None]:
+        """`git show REV:PATH` for each spec in one `git cat-file --batch`; None if absent."""
+        import subprocess
+
+        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
+                              input="".join(f"{s}\n" for s in specs).encode(),
+                              capture_output=True)
+        if proc.returncode != 0:
+            raise GitError(f"git cat-file failed: {transport.reason(proc.stderr.decode())}")
+        return _batch_blobs(proc.stdout, len(specs))
+
     def verify_commit(self, sha: str, allowed_signers: Path) -> tuple[str | None, str]:
         """(principal, detail): who signed, if git verifies the commit; else None and why."""
         assert self.repo is not None
@@ -308,6 +325,25 @@ def _parse_commit(entry: str) -> Commit:
         if sep and key.strip():
             pairs.append((key.strip(), value.strip()))
     return Commit(sha.strip(), int(ts or 0), subject, tuple(pairs))
+
+
+def _batch_blobs(out: bytes, count: int) -> list[bytes | None]:
+    """Parse `git cat-file --batch` output: a header line, then the content, per object."""
+    found: list[bytes | None] = []
+    pos = 0
+    for _ in range(count):
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) != 3 or header[1] != b"blob":  # "<spec> missing", or a tree
+            found.append(None)
+            if len(header) == 3:
+                pos += int(header[2]) + 1
+            continue
+        size = int(header[2])
+        found.append(out[pos:pos + size])
+        pos += size + 1
+    return found
 
 
 def _last_line(text: str) -> str:

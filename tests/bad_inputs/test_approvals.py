@@ -68,6 +68,27 @@ def _managers_emptied(world):
     world.edit("mlops.yaml", "release_managers: [alice@example.com]", "release_managers: []")
 
 
+def _mallory_trusted(signed_by: str | None = None):
+    """The attack of issue 14: one commit lists mallory's key and makes her a release
+    manager (unsigned, or signed by `signed_by`), pushed like any other change."""
+    def run(world):
+        pub = world.keys["mallory"].with_name("mallory_ed25519.pub").read_text()
+        world.commit({".mlops/allowed_signers": world.text(".mlops/allowed_signers")
+                      + f"mallory@example.com {pub}"}, "add a signer")
+        world.edit("mlops.yaml", "release_managers: [alice@example.com]",
+                   "release_managers: [alice@example.com, mallory@example.com]", push=False)
+        if signed_by:  # re-make the last two commits as one, signed
+            world.git("reset", "-q", "--soft", "HEAD~2")
+            world.git("-c", "gpg.format=ssh", "-c", f"user.signingkey={world.keys[signed_by]}",
+                      "commit", "-q", "-S", "-m", "trust mallory")
+        world.git("push", "-q", "origin", "HEAD:refs/heads/main")
+        forge(world, who="mallory@example.com", key="mallory")
+    return run
+
+
+UNTRUSTED_CHANGE = "the trust root (allowed signers, release managers, builders) was changed by commit "
+
+
 APPROVALS = [
     Case("replayed-approval-of-older-release", "staged", nothing, TO_PROD, 4,
          "(`mlops approve --env prod --release r-"),
@@ -85,13 +106,27 @@ APPROVALS = [
          4, "none found"),
     Case("old-approval-edited-to-name-this-release", "staged", _old_approval_retargeted,
          TO_PROD, 4, "incorrect signature"),
+    # Changes of the trust root on the branch, unsigned: each refuses every approval until
+    # it is reverted or re-made signed by a release manager (tests/commands/test_trust_root.py).
     Case("allowed-signers-removed", "staged", _then(_signers_removed, _forger(key="alice")),
-         TO_PROD, 4, ".mlops/allowed_signers not found: no release manager can approve"),
+         TO_PROD, 4, UNTRUSTED_CHANGE),
     Case("allowed-signers-garbage", "staged",
          _then(pushed({".mlops/allowed_signers": "alice@example.com ssh-ed25519 AAAA-garbage\n"}),
-               _forger(key="alice")), TO_PROD, 4, NEEDS),
+               _forger(key="alice")), TO_PROD, 4, UNTRUSTED_CHANGE),
     Case("release-managers-emptied", "staged", _then(_managers_emptied, _forger(key="alice")),
-         TO_PROD, 4, ": alice@example.com is not a release manager"),
+         TO_PROD, 4, UNTRUSTED_CHANGE),
+    Case("unsigned-commit-trusts-a-new-key", "staged", _mallory_trusted(), TO_PROD, 4,
+         "which is not signed by a trusted key (no signature)"),
+    Case("new-key-trusted-by-a-signer-who-is-no-manager", "staged", _mallory_trusted("bob"),
+         TO_PROD, 4, "which bob@example.com signed, who is not a release manager"),
+    Case("new-key-trusted-by-the-new-key-itself", "staged", _mallory_trusted("mallory"),
+         TO_PROD, 4, "which is not signed by a trusted key (No principal matched"),
+    Case("pinned-trust-root-missing", "staged",
+         lambda world: {"MLOPS_TRUST_ROOT": str(world.base / "no-such-root.yaml")},
+         TO_PROD, 1, "cannot read the trust root: No such file or directory"),
+    Case("pinned-trust-root-not-a-mapping", "staged",
+         lambda world: {"MLOPS_TRUST_ROOT": str(world.input("root.yaml", "- alice\n"))},
+         TO_PROD, 1, "must be a mapping of allowed_signers, release_managers, builders"),
     Case("approve-with-a-file-that-is-no-key", "staged", nothing,
          ["approve", "--env", "prod", "--release", "{ids[staging]}", "--key",
           "{clone}/mlops.yaml"], 1, "git commit failed"),

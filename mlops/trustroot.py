@@ -1,0 +1,108 @@
+"""Reading the trust root: pinned in a file outside the branch, or settled over its history.
+
+`mlops.trust` decides; this module fetches what it decides on: the
+`approvals:` section of `mlops.yaml` and the allowed-signers file at every
+first-parent commit that changed either, and each such commit's signature.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlops import safeyaml, schema, trust
+from mlops.config import (
+    CONFIG_FILE,
+    TRUST_ROOT_ENV,
+    Approvals,
+    MlopsConfig,
+    approvals_from_text,
+)
+from mlops.errors import ConfigError
+from mlops.gitops.workspace import Workspace
+
+PINNED_KEYS = ("allowed_signers", "release_managers", "builders")
+MAX_PINNED_BYTES = 1 << 20
+
+
+def resolve(ws: Workspace, config: MlopsConfig) -> trust.TrustRoot:
+    """The trust root in force for promotions made in `ws`."""
+    if config.trust_root is not None:
+        return read_pinned(config.trust_root)
+    return trust.settle(_changes(ws), lambda sha, state: _signer(ws, sha, state))
+
+
+def signers_file(ws: Workspace, root: trust.TrustRoot) -> Path:
+    """The root's allowed signers as a file git can read, beside the workspace's clone."""
+    path = ws.path / "trusted_allowed_signers"
+    path.write_text(root.state.signers_text())
+    return path
+
+
+def read_pinned(path: Path) -> trust.TrustRoot:
+    display = f"${TRUST_ROOT_ENV} ({path})"
+    try:
+        raw = path.read_bytes()[: MAX_PINNED_BYTES + 1]
+    except OSError as exc:
+        raise ConfigError(f"{display}: cannot read the trust root: {exc.strerror}") from None
+    if len(raw) > MAX_PINNED_BYTES:
+        raise ConfigError(f"{display}: larger than {MAX_PINNED_BYTES} bytes")
+    data = safeyaml.load(raw.decode("utf-8", errors="replace"), display)
+    if not isinstance(data, dict) or set(data) - set(PINNED_KEYS):
+        raise ConfigError(f"{display}: must be a mapping of {', '.join(PINNED_KEYS)}")
+    signers = data.get("allowed_signers") or ""
+    if not isinstance(signers, str):
+        raise ConfigError(f"{display}: allowed_signers must be the allowed-signers text")
+    state = trust.TrustState.of(
+        signers,
+        schema.string_list(data.get("release_managers") or [], f"{display}: release_managers"),
+        schema.string_list(data.get("builders") or [], f"{display}: builders"))
+    return trust.TrustRoot(state, f"pinned in {path}")
+
+
+def _changes(ws: Workspace) -> list[trust.Change]:
+    """Each first-parent commit that changed mlops.yaml or any allowed-signers file it named."""
+    configs = ws.first_parent_commits([CONFIG_FILE])
+    paths = {Approvals().allowed_signers}
+    for approvals in _approvals_at(ws, configs):
+        if approvals is not None:
+            paths.add(approvals.allowed_signers)
+    commits = ws.first_parent_commits([CONFIG_FILE, *sorted(paths)])
+    return [trust.Change(sha, state) for sha, state in zip(commits, _states_at(ws, commits),
+                                                            strict=True)]
+
+
+def _approvals_at(ws: Workspace, commits: list[str]) -> list[Approvals | None]:
+    texts = ws.show_many([f"{sha}:{CONFIG_FILE}" for sha in commits])
+    return [_parse_approvals(text, sha) for sha, text in zip(commits, texts, strict=True)]
+
+
+def _parse_approvals(text: bytes | None, sha: str) -> Approvals | None:
+    if text is None:
+        return Approvals()  # no mlops.yaml at that commit: nothing is trusted there
+    try:
+        return approvals_from_text(text.decode("utf-8"), f"{CONFIG_FILE}@{sha[:10]}")
+    except (ConfigError, UnicodeDecodeError):
+        return None
+
+
+def _states_at(ws: Workspace, commits: list[str]) -> list[trust.TrustState | None]:
+    approvals = _approvals_at(ws, commits)
+    specs = [f"{sha}:{a.allowed_signers if a else Approvals().allowed_signers}"
+             for sha, a in zip(commits, approvals, strict=True)]
+    states: list[trust.TrustState | None] = []
+    for a, signers in zip(approvals, ws.show_many(specs), strict=True):
+        if a is None:
+            states.append(None)
+            continue
+        text = signers.decode("utf-8", errors="replace") if signers is not None else None
+        states.append(trust.TrustState.of(text, a.release_managers, a.builders))
+    return states
+
+
+def _signer(ws: Workspace, sha: str, state: trust.TrustState) -> tuple[str | None, str]:
+    path = ws.path / f"signers-before-{sha[:12]}"
+    path.write_text(state.signers_text())
+    try:
+        return ws.verify_commit(sha, path)
+    finally:
+        path.unlink(missing_ok=True)
