@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,20 @@ def _find_pipeline(module, display: str, name: str) -> tuple[str, Any]:
         f"{display}: defines several pipelines ({', '.join(sorted(found))}); "
         f"name the one to compile {wanted!r}"
     )
+
+
+def sdk_version() -> str:
+    """The kfp version the compiler stamps into the IR's `sdkVersion` (`kfp-<version>`).
+
+    The compiler reads `kfp.__version__` at compile time (kfp/compiler/
+    pipeline_spec_builder.py: `pipeline_spec.sdk_version = f'kfp-{kfp.__version__}'`).
+    When kfp is not loaded yet, the installed distribution's version is that
+    value, and reading it does not import kfp: a warm, unchanged compile stays
+    free of the import.
+    """
+    loaded = sys.modules.get("kfp")
+    version = getattr(loaded, "__version__", None) if loaded is not None else None
+    return str(version) if version else metadata.version("kfp")
 
 
 def compile_manifests(loaded: LoadedPipeline, version_name: str) -> list[dict[str, Any]]:

@@ -13,17 +13,27 @@ def docs(spec=SPEC):
             {"kind": "PipelineVersion", "metadata": {"name": "x"}, "spec": {"pipelineSpec": spec}}]
 
 
-def test_ir_hash_ignores_sdk_version_only():
-    other_sdk = {**SPEC, "sdkVersion": "kfp-9.9.9"}
-    assert pl.ir_hash(SPEC) == pl.ir_hash(other_sdk)
-    assert pl.ir_hash(SPEC) != pl.ir_hash({**SPEC, "pipelineInfo": {"name": "u"}})
+def test_spec_hash_covers_the_whole_spec_sdk_version_included():
+    """KFP's webhook refuses any in-place spec change but displayName and tags
+    (kubeflow/pipelines backend/src/apiserver/webhook/pipelineversion_webhook.go,
+    ValidateUpdate), so every other byte of the spec must move the name."""
+    version_spec = docs()[1]["spec"]
+    base = pl.spec_hash(version_spec)
+    changed = [{**version_spec, "pipelineSpec": {**SPEC, "sdkVersion": "kfp-2.16.0"}},
+               {**version_spec, "pipelineSpec": {**SPEC, "pipelineInfo": {"name": "u"}}},
+               {**version_spec, "description": "other"},
+               {**version_spec, "platformSpec": {"platforms": {}}}]
+    assert len({base, *(pl.spec_hash(c) for c in changed)}) == 1 + len(changed)
+    assert pl.spec_hash(dict(reversed(list(version_spec.items())))) == base  # canonical JSON
 
 
 def test_version_name_is_content_addressed():
     d = docs()
     name = pl.name_version(d, "training")
-    assert name == "training-" + pl.ir_hash(SPEC)[:10]
+    assert name == "training-" + pl.spec_hash(d[1]["spec"])[:10]
     assert d[1]["metadata"]["name"] == name
+    other = docs({**SPEC, "sdkVersion": "kfp-2.16.0"})
+    assert pl.name_version(other, "training") != name
 
 
 def test_tag_refused_where_digests_are_required():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 from mlops import __version__, gitops, kfpc, overlay
@@ -120,13 +119,17 @@ def discover(root: Path, wanted: Sequence[str]) -> list[PipelineSource]:
 
 
 def _sources_digest(root: Path) -> str:
-    """Everything under pipelines/ that a pipeline module could import, plus tool versions."""
+    """Everything under pipelines/ that a pipeline module could import, plus what names it.
+
+    The kfp version is in the manifest (`sdkVersion`) and so in the version name;
+    the naming rule decides the name. Either changing must miss the cache.
+    """
     files = [
         (str(p.relative_to(root)), p.read_bytes())
         for p in sorted((root / pl.PIPELINES_DIR).rglob("*.py"))
         if p.is_file()
     ]
-    return pl.source_hash(files, [__version__, metadata.version("kfp")])
+    return pl.source_hash(files, [__version__, kfpc.sdk_version(), pl.NAMING_RULE])
 
 
 def output_path(env: str, name: str) -> str:

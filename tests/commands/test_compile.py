@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -109,6 +110,51 @@ def test_one_digest_changes_exactly_that_image_and_the_version_name(pipeline_pro
     (name_before, name_after), (image_before, image_after) = changed
     assert name_before.strip().startswith("name: training-") and name_after != name_before
     assert fake_digest("train") in image_before and fake_digest("train", "v2") in image_after
+
+
+def _other_kfp_version() -> str:
+    installed = importlib.metadata.version("kfp")
+    return "2.16.0" if installed != "2.16.0" else "2.16.1"
+
+
+def test_another_kfp_release_gives_a_new_version_name_and_misses_the_cache(
+        pipeline_project, monkeypatch):
+    """kfp 2.16.0 and 2.16.1 compile the same pipeline into specs that differ in
+    `sdkVersion`; KFP's webhook refuses that change in place ("Pipeline spec is
+    immutable": kubeflow/pipelines backend/src/apiserver/webhook/
+    pipelineversion_webhook.go, ValidateUpdate), so the name must change.
+
+    No second kfp is installed: the real compiler stamps `kfp.__version__`, read
+    when it compiles (kfp/compiler/pipeline_spec_builder.py, `sdk_version =
+    f'kfp-{kfp.__version__}'`), and mlops re-imports the pipeline file on every
+    compile, so setting that attribute is what another kfp release would do to
+    the IR. The second compile has no --force: the cache has to notice."""
+    proj, build = pipeline_project
+    first = proj.run("compile", "--env", "dev", "--build", str(build), "--json")
+    assert first.code == 0, first.err
+    before = compiled(proj).splitlines()
+    other = _other_kfp_version()
+    monkeypatch.setattr("kfp.__version__", other)
+    again = proj.run("compile", "--env", "dev", "--build", str(build), "--json")
+    assert again.code == 0, again.err
+    assert again.json["pipelines"][0]["status"] == "compiled"
+    after = compiled(proj).splitlines()
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
+    assert [a.strip() for _, a in changed] == [
+        f"name: {again.json['pipelines'][0]['version']}", f"sdkVersion: kfp-{other}"]
+    assert again.json["pipelines"][0]["version"] != first.json["pipelines"][0]["version"]
+    monkeypatch.undo()
+    back = proj.run("compile", "--env", "dev", "--build", str(build), "--json")
+    assert back.json["pipelines"][0]["version"] == first.json["pipelines"][0]["version"]
+    assert compiled(proj).splitlines() == before
+
+
+def test_a_cache_from_another_naming_rule_is_not_served(pipeline_project, monkeypatch):
+    proj, build = pipeline_project
+    assert proj.run("compile", "--env", "dev", "--build", str(build)).code == 0
+    monkeypatch.setattr("mlops.pipelines.NAMING_RULE", "an-older-rule")
+    again = proj.run("compile", "--env", "dev", "--build", str(build), "--json")
+    assert [p["status"] for p in again.json["pipelines"]] == ["compiled"]
 
 
 def test_manifests_validate_against_crds_and_render(pipeline_project):
