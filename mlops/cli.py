@@ -45,7 +45,17 @@ def _context(args: argparse.Namespace, out: Output):
     if not getattr(args, "needs_repo", True):  # `mlops init` makes the repository
         return Context(root=Path.cwd(), out=out, verbose=args.verbose, environ=dict(os.environ))
     root = gitops.find_root(args.repo.resolve() if args.repo else Path.cwd())
-    return Context(root=root, out=out, verbose=args.verbose, environ=dict(os.environ))
+    return Context(root=root, out=out, verbose=args.verbose, environ=_environ(args))
+
+
+def _environ(args: argparse.Namespace) -> dict[str, str]:
+    """The process environment, with the options that stand for a variable applied."""
+    environ = dict(os.environ)
+    if getattr(args, "trust_root", None) is not None:
+        from mlops.config import TRUST_ROOT_ENV
+
+        environ[TRUST_ROOT_ENV] = str(args.trust_root.resolve())
+    return environ
 
 
 def main(argv: Sequence[str] | None = None) -> int:

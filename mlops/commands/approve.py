@@ -3,7 +3,13 @@
 The approval is an empty commit signed with the release manager's SSH key
 (git's gpg.format=ssh), with trailers naming the release and the environment.
 `mlops promote` accepts it only if `git verify-commit` checks it against the
-repository's allowed-signers file and the signer is a listed release manager.
+trust root's allowed signers and the signer is one of its release managers.
+
+An approval binds to the release id that enters the environment: the source
+environment's release with the evidence the promotion attaches (`--metrics`,
+`--model-uri`), which is a new id. So `approve` takes the same evidence
+options as `promote`, recomputes that id, and refuses any other; `mlops
+promote --plan --json` prints it (`approval.release`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from mlops import rollout, trailers
 from mlops.commands import Context
 from mlops.commands._workspace import in_workspace
 from mlops.commands.compile import environment
-from mlops.commands.promote_steps import read_record
+from mlops.commands.promote import read_metrics_file
+from mlops.commands.promote_steps import compose_release, read_record
 from mlops.errors import ConfigError, UsageError
 from mlops.gitops.workspace import Workspace, identity, signing_key
 
@@ -27,6 +34,8 @@ class ApproveOptions:
     release: str
     key: Path | None = None
     principal: str | None = None
+    metrics: Path | None = None
+    model_uri: str | None = None
 
 
 def approve(ctx: Context, opts: ApproveOptions) -> int:
@@ -36,13 +45,27 @@ def approve(ctx: Context, opts: ApproveOptions) -> int:
     who = identity(ctx.root)
     principal = opts.principal or who["email"]
     who = {**who, "email": principal}
-    commit = in_workspace(ctx, local, lambda ws: _attempt(ctx, ws, target.name, opts, key,
-                                                           principal), who=who)
+    metrics = read_metrics_file(opts.metrics) if opts.metrics else None
+    commit, release = in_workspace(
+        ctx, local, lambda ws: _attempt(ctx, ws, target.name, opts, key, principal, metrics),
+        who=who)
     doc = {"approved": opts.release, "env": target.name, "approver": principal,
-           "commit": commit}
-    ctx.out.result(doc, f"{principal} approved release {opts.release} for {target.name} "
-                        f"(commit {commit[:12]})")
+           "commit": commit, "images": release.image_refs(), "model_uri": release.model_uri,
+           "metrics": dict(release.metrics)}
+    ctx.out.result(doc, _human(doc))
     return 0
+
+
+def _human(doc) -> str:
+    """What was approved, spelled out: a release manager consents to content, not to a hash."""
+    lines = [f"{doc['approver']} approved release {doc['approved']} for {doc['env']} "
+             f"(commit {doc['commit'][:12]})"]
+    lines += [f"  {name}: {ref}" for name, ref in sorted(doc["images"].items())]
+    lines.append(f"  model: {doc['model_uri'] or '-'}")
+    if doc["metrics"]:
+        lines.append("  metrics: " + ", ".join(f"{k} {v:g}" for k, v in
+                                               sorted(doc["metrics"].items())))
+    return "\n".join(lines)
 
 
 def _key(ctx: Context, opts: ApproveOptions) -> Path:
@@ -62,20 +85,41 @@ def _in_canary(ws: Workspace, env: str, release_id: str) -> bool:
             and rollout.in_progress(record.rollout))
 
 
-def _attempt(ctx, ws: Workspace, env: str, opts: ApproveOptions, key: Path, principal: str):
+def _attempt(ctx, ws: Workspace, env: str, opts: ApproveOptions, key: Path, principal: str,
+             metrics):
     config = cfg.load_config(ws.root, ctx.environ)
-    source = config.previous(env)
-    where = source.name if source else env
-    record = read_record(ws.root, where)
-    if _in_canary(ws, env, opts.release):
-        record = read_record(ws.root, env)
-    if record is None or record.release.id != opts.release:
-        now = record.release.id if record else "no release"
-        raise ConfigError(
-            f"release {opts.release} is not the one waiting in {where} ({where} has {now}); "
-            f"approve the release about to enter {env}"
-        )
+    release = _about_to_enter(ws, config, env, opts, metrics)
     commit = ws.commit(trailers.approval_message(env, opts.release, principal),
                        allow_empty=True, signing_key=key)
     ws.push()
-    return commit
+    return commit, release
+
+
+def _about_to_enter(ws: Workspace, config, env: str, opts: ApproveOptions, metrics):
+    """The release `opts.release` names: the canary waiting in `env`, or the source's
+    release with this promotion's evidence; else a one-line refusal naming both ids."""
+    if _in_canary(ws, env, opts.release):
+        return read_record(ws.root, env).release  # type: ignore[union-attr]
+    source = config.previous(env)
+    where = source.name if source else env
+    record = read_record(ws.root, where)
+    if record is None:
+        raise ConfigError(f"release {opts.release} is not the one waiting in {where} "
+                          f"({where} has no release); approve the release about to enter {env}")
+    release = record.release
+    if source is not None and (metrics is not None or opts.model_uri is not None):
+        release = compose_release(ws.root, config, where, None, metrics, opts.model_uri)
+    if release.id != opts.release:
+        raise ConfigError(
+            f"release {opts.release} is not the one waiting in {where} ({where} has "
+            f"{record.release.id}{_with_evidence(release, record.release, opts)}); approve "
+            f"the release about to enter {env} (`mlops promote --plan --json` names it)")
+    return release
+
+
+def _with_evidence(release, recorded, opts: ApproveOptions) -> str:
+    if release.id == recorded.id:
+        return ""
+    given = " and ".join(f for f, v in (("--metrics", opts.metrics),
+                                         ("--model-uri", opts.model_uri)) if v)
+    return f", which with these {given} is {release.id}"

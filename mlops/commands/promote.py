@@ -23,7 +23,7 @@ from mlops.commands import Context
 from mlops.commands import promote_steps as steps
 from mlops.commands._workspace import in_workspace
 from mlops.commands.compile import COMPILE_CACHE, environment
-from mlops.errors import GateFailed, UsageError
+from mlops.errors import ApprovalError, GateFailed, UsageError
 from mlops.gitops.workspace import check_clean_branch
 from mlops.release import Release
 
@@ -52,6 +52,7 @@ class Outcome:
     approver: str | None = None
     diff: str = ""
     previous: str | None = None
+    approval_missing: str | None = None  # a plan's: why promote would exit 4
 
 
 def promote(ctx: Context, opts: PromoteOptions) -> int:
@@ -128,11 +129,11 @@ def _attempt(ctx, ws, opts, source, build, metrics, cache) -> Outcome:
             return Outcome("unchanged", target.name, release, source,
                            [dict(g) for g in current.gates])
     results = steps.evaluate_gates(ws, target, source, release, current)
-    approver = steps.find_approval(ws, config, target, release) if target.approval else None
+    approver, missing = _approval(ws, config, target, release, opts)
     steps.verify_digests(release)
     steps.write_record(ws.root, target.name, release, source, results, approver)
     if opts.plan:
-        return _planned(ws, target.name, release, source, results, approver)
+        return _planned(ws, target.name, release, source, results, approver, missing)
     _raise_if_failed(results)
     message = trailers.promotion_message(
         "promote", target.name, release, source, results,
@@ -147,6 +148,25 @@ def _attempt(ctx, ws, opts, source, build, metrics, cache) -> Outcome:
                    previous=current.release.id if current else None)
 
 
+def _approval(ws, config, target, release, opts: PromoteOptions):
+    """(approval, why it is missing): a plan reports a missing approval instead of raising,
+    so that it can print the release id a release manager must approve."""
+    if not target.approval:
+        return None, None
+    try:
+        return steps.find_approval(ws, config, target, release, evidence_flags(opts)), None
+    except ApprovalError as exc:
+        if not opts.plan:
+            raise
+        return None, exc.message
+
+
+def evidence_flags(opts: PromoteOptions) -> str:
+    """The evidence options an approval must repeat to name the same release."""
+    flags = f" --metrics {opts.metrics}" if opts.metrics else ""
+    return flags + (f" --model-uri {opts.model_uri}" if opts.model_uri else "")
+
+
 def _raise_if_failed(results: list[dict[str, Any]]) -> None:
     failed = [r for r in results if r["result"] != "pass"]
     if failed:
@@ -156,14 +176,15 @@ def _raise_if_failed(results: list[dict[str, Any]]) -> None:
         )
 
 
-def _planned(ws, env, release, source, results, approver) -> Outcome:
+def _planned(ws, env, release, source, results, approver, missing) -> Outcome:
     diff = ws.git.execute(["git", "diff", "--no-color"], strip_newline_in_stdout=False)
     untracked = ws.git.execute(["git", "ls-files", "--others", "--exclude-standard"])
     for path in str(untracked).splitlines():
         diff += f"new file: {path}\n"
     ws.refresh()
     return Outcome("planned", env, release, source, results, diff=str(diff),
-                   approver=approver["approver"] if approver else None)
+                   approver=approver["approver"] if approver else None,
+                   approval_missing=missing)
 
 
 def _report(ctx: Context, outcome: Outcome) -> int:
@@ -184,10 +205,21 @@ def _report(ctx: Context, outcome: Outcome) -> int:
     }
     if outcome.status == "planned":
         doc["diff"] = outcome.diff
+        doc["approval"] = _plan_approval(outcome)
     ctx.out.result(doc, _human(outcome))
     if outcome.status == "planned":
+        if outcome.approval_missing:  # the order promote itself fails in
+            raise ApprovalError(outcome.approval_missing)
         _raise_if_failed(outcome.gates)
     return 0
+
+
+def _plan_approval(o: Outcome) -> dict[str, Any] | None:
+    """What a release manager approves: this very id (evidence included), for this env."""
+    if o.approver is None and o.approval_missing is None:
+        return None
+    return {"release": o.release.id, "env": o.env, "approver": o.approver,
+            "missing": o.approval_missing}
 
 
 def _human(o: Outcome) -> str:
@@ -201,6 +233,8 @@ def _human(o: Outcome) -> str:
     lines += [f"  {g['result']:<4} {g['gate']}: {g['detail']}" for g in o.gates]
     if o.approver:
         lines.append(f"  approved by {o.approver}")
+    if o.approval_missing:
+        lines.append(f"  needs approval of {o.release.id}: {o.approval_missing}")
     if o.status == "planned":
         lines.append(o.diff.rstrip())
     return "\n".join(lines)

@@ -35,6 +35,15 @@ def common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-v", "--verbose", action="store_true", help="show full build logs")
 
 
+def trust_root(parser: argparse.ArgumentParser) -> None:
+    """`--trust-root FILE`: the same as $MLOPS_TRUST_ROOT, for commands that check approvals
+    or provenance. It goes into the command's environment (see `mlops.cli`)."""
+    parser.add_argument(
+        "--trust-root", metavar="FILE", type=Path,
+        help="trust root pinned outside the branch (allowed signers, release managers, "
+             "builders; default: $MLOPS_TRUST_ROOT, else settled over the branch's history)")
+
+
 def key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops.parsers import add, common, positive, principal, release_id
+from mlops.parsers import add, common, positive, principal, release_id, trust_root
 
 
 def _add_promote(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +35,7 @@ def _add_promote(sub: argparse._SubParsersAction) -> None:
                    help="push a branch mlops/promote/<env>/<release> instead of the target branch")
     p.add_argument("--clear-hold", action="store_true",
                    help="lift a hold set by a rollback, with this promotion")
+    trust_root(p)
     common(p)
     p.set_defaults(handler=_run_promote)
 
@@ -65,6 +66,11 @@ def _add_approve(sub: argparse._SubParsersAction) -> None:
                    help="SSH private key to sign with (default: git's user.signingkey)")
     p.add_argument("--principal", metavar="NAME", type=principal,
                    help="your name in the allowed-signers file (default: git's user.email)")
+    p.add_argument("--metrics", metavar="FILE", type=Path,
+                   help="the evidence the promotion attaches, as given to `mlops promote`: "
+                        "the approved id includes it")
+    p.add_argument("--model-uri", metavar="URI",
+                   help="the model URI the promotion attaches, as given to `mlops promote`")
     common(p)
     p.set_defaults(handler=_run_approve)
 
@@ -73,7 +79,8 @@ def _run_approve(ctx, args: argparse.Namespace) -> int:
     from mlops.commands.approve import ApproveOptions, approve
 
     return approve(ctx, ApproveOptions(env=args.env, release=args.release, key=args.key,
-                                       principal=args.principal))
+                                       principal=args.principal, metrics=args.metrics,
+                                       model_uri=args.model_uri))
 
 
 def _add_history(sub: argparse._SubParsersAction) -> None:
