@@ -6,6 +6,16 @@ no verdict when there is no data or too little traffic; the metric's
 `no_data` policy turns that into a failure or an inconclusive result, never
 a pass. A metric fails when more than `failure_limit` measurements fail in a
 row. The analysis passes only when every metric and every offline gate passes.
+
+A metric is *settled* as soon as no further measurement could make it pass:
+its failures in a row exceed `failure_limit` (fail), or it has no data under
+`no_data: inconclusive` (inconclusive). The analysis stops there, as Argo
+Rollouts ends an AnalysisRun once a metric is Failed or Inconclusive
+(argoproj/argo-rollouts utils/analysis/helpers.go `IsTerminating`,
+analysis/analysis.go `assessMetricFailureInconclusiveOrError`) and Flagger
+rolls back once its failed checks reach the threshold (fluxcd/flagger
+pkg/controller/scheduler.go). Stopping early never changes the verdict of the
+settled metric; the metrics it cuts short are inconclusive, never a pass.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+NO_DATA = "no-data"  # a measurement without a verdict
 
 
 @dataclass(frozen=True)
@@ -54,9 +65,9 @@ def judge(check: MetricCheck, value, baseline=None, requests=None) -> Measuremen
     if check.requests_query is not None and (
         _missing(requests) or requests < check.min_requests  # type: ignore[operator]
     ):
-        return m("no-data", f"only {requests or 0:g} requests, needs {check.min_requests:g}")
+        return m(NO_DATA, f"only {requests or 0:g} requests, needs {check.min_requests:g}")
     if _missing(value):
-        return m("no-data", "the query returned no data")
+        return m(NO_DATA, "the query returned no data")
     problems = _range_problems(check, value)
     if check.max_ratio_to_baseline is not None:
         problems += _baseline_problems(check, value, baseline)
@@ -86,32 +97,71 @@ class MetricVerdict:
     metric: str
     result: str
     detail: str
+    unfinished: bool = False  # cut short when another metric settled the analysis
+
+
+def _counts_as_failure(check: MetricCheck, m: Measurement) -> bool:
+    return m.verdict == FAIL or (m.verdict == NO_DATA and check.no_data == FAIL)
+
+
+def _worst_streak(check: MetricCheck, measurements: Sequence[Measurement]) -> int:
+    streak = worst = 0
+    for meas in measurements:
+        streak = streak + 1 if _counts_as_failure(check, meas) else 0
+        worst = max(worst, streak)
+    return worst
+
+
+def _too_many_failures(check: MetricCheck, measurements: Sequence[Measurement],
+                       failure_limit: int) -> MetricVerdict | None:
+    worst = _worst_streak(check, measurements)
+    if worst <= failure_limit:
+        return None
+    last = next(m for m in reversed(measurements) if m.verdict != PASS)
+    return MetricVerdict(check.name, FAIL, f"{worst} failed measurements in a row "
+                         f"(limit {failure_limit}): {last.detail}")
+
+
+def settled(check: MetricCheck, measurements: Sequence[Measurement],
+            failure_limit: int) -> MetricVerdict | None:
+    """The metric's verdict once no further measurement could make it a pass, else None.
+
+    A streak of failures only grows, and a gap under `no_data: inconclusive`
+    never goes away, so either verdict is final for the metric (as
+    `metric_verdict` would give it at the end). A failure wins over a gap.
+    """
+    failed = _too_many_failures(check, measurements, failure_limit)
+    if failed is not None:
+        return failed
+    gaps = [m for m in measurements if m.verdict == NO_DATA]
+    if gaps and check.no_data == INCONCLUSIVE:
+        return MetricVerdict(check.name, INCONCLUSIVE, f"no data, so it cannot pass: "
+                             f"{gaps[0].detail}")
+    return None
 
 
 def metric_verdict(check: MetricCheck, measurements: Sequence[Measurement],
                    failure_limit: int) -> MetricVerdict:
     """Fail on too many failures in a row; never pass without a passing, latest reading."""
-    def counts_as_failure(m: Measurement) -> bool:
-        return m.verdict == FAIL or (m.verdict == "no-data" and check.no_data == FAIL)
-
-    streak = worst = 0
-    for meas in measurements:
-        streak = streak + 1 if counts_as_failure(meas) else 0
-        worst = max(worst, streak)
-    if worst > failure_limit:
-        last = next(m for m in reversed(measurements) if m.verdict != PASS)
-        return MetricVerdict(check.name, FAIL, f"{worst} failed measurements in a row "
-                             f"(limit {failure_limit}): {last.detail}")
+    failed = _too_many_failures(check, measurements, failure_limit)
+    if failed is not None:
+        return failed
     if not any(m.verdict == PASS for m in measurements):
         why = measurements[-1].detail if measurements else "no measurements"
         return MetricVerdict(check.name, _no_data_result(check), f"no evidence: {why}")
-    gaps = [m for m in measurements if m.verdict == "no-data"]
+    gaps = [m for m in measurements if m.verdict == NO_DATA]
     if gaps and check.no_data == INCONCLUSIVE:
         return MetricVerdict(check.name, INCONCLUSIVE, gaps[0].detail)
     if measurements[-1].verdict != PASS:
         return MetricVerdict(check.name, INCONCLUSIVE,
                              f"latest measurement did not pass: {measurements[-1].detail}")
     return MetricVerdict(check.name, PASS, f"{len(measurements)} measurements, latest passed")
+
+
+def cut_short(check: MetricCheck, taken: int, planned: int, because: str) -> MetricVerdict:
+    """A metric the analysis stopped before its schedule ended: unproven, so inconclusive."""
+    return MetricVerdict(check.name, INCONCLUSIVE, f"stopped after {taken} of {planned} "
+                         f"measurements ({because})", unfinished=True)
 
 
 def _no_data_result(check: MetricCheck) -> str:
@@ -124,7 +174,9 @@ def decide(verdicts: Sequence[MetricVerdict], offline: Sequence[Mapping[str, obj
     failed += [f"{g['gate']}: {g['detail']}" for g in offline if g.get("result") != PASS]
     if failed:
         return FAIL, failed
-    unsure = [f"{v.metric}: {v.detail}" for v in verdicts if v.result == INCONCLUSIVE]
+    # the metric that settled an analysis stopped early explains it best: it comes first
+    unsure = [f"{v.metric}: {v.detail}" for v in sorted(verdicts, key=lambda v: v.unfinished)
+              if v.result == INCONCLUSIVE]
     if unsure:
         return INCONCLUSIVE, unsure
     if not verdicts:

@@ -18,7 +18,7 @@ from mlops import analysis, promql
 from mlops.canaryconfig import AnalysisMetric
 from mlops.errors import ConfigError, MlopsError
 
-NO_DATA = "no-data"
+NO_DATA = analysis.NO_DATA
 Query = Callable[[str], float | None]
 
 
@@ -56,6 +56,12 @@ class AnalysisReport:
     offline: tuple[Mapping[str, object], ...] = ()
     started_at: float = 0.0  # epoch seconds
     finished_at: float = 0.0
+    planned: tuple[int, ...] = ()  # measurements each metric was to take, as `verdicts`
+    stop_reason: str | None = None  # why it stopped before its schedule ended
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stop_reason is not None
 
     def as_dict(self) -> dict[str, Any]:
         """The decision record: JSON-able, with every query as it was run."""
@@ -65,11 +71,18 @@ class AnalysisReport:
                ("service", "namespace", "revision", "baseline_revision")},
             "started": iso(self.started_at), "finished": iso(self.finished_at),
             "started_at": self.started_at, "finished_at": self.finished_at,
-            "metrics": [{"metric": v.metric, "result": v.result, "detail": v.detail}
-                        for v in self.verdicts],
+            "stopped_early": self.stopped_early, "stop_reason": self.stop_reason,
+            "measurements_planned": sum(self.planned),
+            "metrics": [self._metric(i, v) for i, v in enumerate(self.verdicts)],
             "offline": [dict(g) for g in self.offline],
             "measurements": [r.as_dict() for r in self.readings],
         }
+
+    def _metric(self, i: int, v: analysis.MetricVerdict) -> dict[str, Any]:
+        taken = sum(1 for r in self.readings if r.measurement.metric == v.metric)
+        planned = self.planned[i] if i < len(self.planned) else taken
+        return {"metric": v.metric, "result": v.result, "detail": v.detail,
+                "measured": taken, "planned": planned}
 
 
 def iso(epoch: float) -> str:
@@ -132,10 +145,16 @@ def run_analysis(metrics: Sequence[AnalysisMetric], query: Query, values: Mappin
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time,
                  progress: Callable[[str], None] | None = None) -> AnalysisReport:
-    """Measure every metric on its schedule, then judge each and decide overall."""
+    """Measure every metric on its schedule, then judge each and decide overall.
+
+    It stops at the first metric that is settled (`analysis.settled`): a
+    failure beyond `failure_limit`, or no data that rules out a pass. Waiting
+    out the rest of the schedule could not turn the result into a pass.
+    """
     queries = [render_queries(m, values) for m in metrics]
     started_at, start = wall(), clock()
     taken: list[tuple[int, Reading]] = []  # (metric position, reading), in time order
+    stop: tuple[int, analysis.MetricVerdict] | None = None
     for offset, i, n in schedule(metrics):
         wait = start + offset - clock()
         if wait > 0:
@@ -144,16 +163,44 @@ def run_analysis(metrics: Sequence[AnalysisMetric], query: Query, values: Mappin
         taken.append((i, reading))
         if progress is not None:
             progress(progress_line(metrics[i], reading))
-    return _report(metrics, taken, values, offline, started_at, wall())
+        stop = _settled(metrics[i], i, taken)
+        if stop is not None:
+            break
+    report = _report(metrics, taken, values, offline, started_at, wall(), stop)
+    if report.stopped_early and progress is not None:
+        progress(f"stopped early after {len(taken)} of {sum(report.planned)} "
+                 f"measurements: {report.stop_reason}")
+    return report
+
+
+def _settled(metric: AnalysisMetric, i: int,
+             taken: Sequence[tuple[int, Reading]]) -> tuple[int, analysis.MetricVerdict] | None:
+    mine = [r.measurement for j, r in taken if j == i]
+    verdict = analysis.settled(metric.check(), mine, metric.failure_limit)
+    return None if verdict is None else (i, verdict)
 
 
 def _report(metrics: Sequence[AnalysisMetric], taken: Sequence[tuple[int, Reading]],
             values: Mapping[str, str], offline: Sequence[Mapping[str, object]],
-            started_at: float, finished_at: float) -> AnalysisReport:
-    verdicts = tuple(
-        analysis.metric_verdict(m.check(), [r.measurement for j, r in taken if j == i],
-                                m.failure_limit)
-        for i, m in enumerate(metrics))
+            started_at: float, finished_at: float,
+            stop: tuple[int, analysis.MetricVerdict] | None = None) -> AnalysisReport:
+    planned = tuple(m.count for m in metrics)
+    verdicts = tuple(_verdict(m, i, [r.measurement for j, r in taken if j == i], stop)
+                     for i, m in enumerate(metrics))
     result, reasons = analysis.decide(verdicts, offline)
+    # A stop with nothing left to measure is a schedule that simply ended.
+    early = stop is not None and len(taken) < sum(planned)
+    reason = f"{stop[1].metric}: {stop[1].detail}" if early and stop else None
     return AnalysisReport(result, tuple(reasons), verdicts, tuple(r for _, r in taken),
-                          dict(values), tuple(offline), started_at, finished_at)
+                          dict(values), tuple(offline), started_at, finished_at, planned,
+                          reason)
+
+
+def _verdict(metric: AnalysisMetric, i: int, mine: Sequence[analysis.Measurement],
+             stop: tuple[int, analysis.MetricVerdict] | None) -> analysis.MetricVerdict:
+    if stop is not None and stop[0] == i:
+        return stop[1]
+    if stop is not None and len(mine) < metric.count:
+        return analysis.cut_short(metric.check(), len(mine), metric.count,
+                                  f"{stop[1].metric} was {stop[1].result}")
+    return analysis.metric_verdict(metric.check(), mine, metric.failure_limit)

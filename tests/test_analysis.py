@@ -65,3 +65,25 @@ def test_promql_templates():
         render('x{r="{{ revision }}"}', {"revision": 'a"} or vector(1) #'})
     with pytest.raises(ConfigError, match="not a plain name"):
         render("x[{{ interval }}]", {"interval": "1m] or up["})
+
+
+@pytest.mark.parametrize(("check", "values", "limit", "result"), [
+    (ERRORS, (0.0, 0.5), 1, None),                 # one failure, tolerated: keep measuring
+    (ERRORS, (0.5, 0.5), 1, a.FAIL),               # two in a row beat a limit of one
+    (ERRORS, (None,), 0, a.FAIL),                  # no data counts as a failure (no_data: fail)
+    (ERRORS, (None, 0.0), 3, None),                # ... and more data may still pass it
+    (LATENCY, (None,), 3, a.INCONCLUSIVE),         # no_data: inconclusive can never pass now
+    (LATENCY, (0.5, 0.5, None), 1, a.FAIL),        # a failure wins over a gap
+])
+def test_settled_only_when_no_further_measurement_could_pass(check, values, limit, result):
+    verdict = a.settled(check, seq(check, *values, baseline=0.1), limit)
+    assert (verdict.result if verdict else None) == result
+    if verdict is not None:  # settled means final: the end of the schedule agrees
+        assert a.metric_verdict(check, seq(check, *values, baseline=0.1), limit).result == result
+
+
+def test_the_settled_metric_leads_the_reasons():
+    cut = a.cut_short(ERRORS, 1, 5, "p95 was inconclusive")
+    settled = a.MetricVerdict("p95", a.INCONCLUSIVE, "no data, so it cannot pass")
+    assert cut.unfinished and cut.detail == "stopped after 1 of 5 measurements (p95 was inconclusive)"
+    assert a.decide([cut, settled])[1][0] == "p95: no data, so it cannot pass"

@@ -7,11 +7,13 @@ turn. It is the test's input; the real Prometheus is in test_canary_analysis.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 
 import pytest
 
+from mlops import analysis as a
 from mlops.analysis_run import render_queries, run_analysis, schedule
 from mlops.canaryconfig import AnalysisMetric
 from mlops.errors import ConfigError
@@ -131,8 +133,9 @@ def test_an_error_midway_keeps_what_was_seen():
 def test_too_little_traffic_is_no_data():
     report = Timeline().run([ERRORS], Answers({E_Q: 0.0, E_R: 3.0}))
     assert report.result == "fail"
-    assert report.verdicts[0].detail == ("3 failed measurements in a row (limit 0): "
+    assert report.verdicts[0].detail == ("1 failed measurements in a row (limit 0): "
                                          "only 3 requests, needs 20")
+    assert len(report.readings) == 1 and report.stopped_early  # limit 0: the first one decides
 
 
 def test_offline_gates_count_and_are_recorded():
@@ -151,8 +154,12 @@ def test_the_decision_record_holds_every_query_as_run():
     assert record["started"] == "2023-11-14T22:13:20+00:00"
     assert record["finished_at"] - record["started_at"] == 60
     assert record["metrics"] == [
-        {"metric": "error-rate", "result": "pass", "detail": "3 measurements, latest passed"},
-        {"metric": "p95", "result": "pass", "detail": "2 measurements, latest passed"}]
+        {"metric": "error-rate", "result": "pass", "detail": "3 measurements, latest passed",
+         "measured": 3, "planned": 3},
+        {"metric": "p95", "result": "pass", "detail": "2 measurements, latest passed",
+         "measured": 2, "planned": 2}]
+    assert (record["stopped_early"], record["stop_reason"]) == (False, None)
+    assert record["measurements_planned"] == 5
     assert record["measurements"][1] == {
         "metric": "p95", "index": 1, "at": "2023-11-14T22:13:20+00:00", "value": 0.11,
         "baseline": 0.1, "requests": None, "verdict": "pass", "detail": "0.11 within limits",
@@ -164,3 +171,87 @@ def test_the_decision_record_holds_every_query_as_run():
 def test_no_metrics_is_inconclusive():
     report = Timeline().run([], Answers({}))
     assert (report.result, report.readings) == ("inconclusive", ())
+
+
+# -- stopping early, as Argo Rollouts and Flagger do -----------------------------------
+# argoproj/argo-rollouts analysis/analysis.go (assessMetricFailureInconclusiveOrError: a
+# metric is Failed once failed > failureLimit, Inconclusive once inconclusive >
+# inconclusiveLimit) and utils/analysis/helpers.go (IsTerminating: one such metric ends
+# the whole run); fluxcd/flagger pkg/controller/scheduler.go (rollback once FailedChecks
+# reach the threshold, at the next interval, not at the end of the analysis).
+
+FLAKY = AnalysisMetric(  # 5 measurements a minute apart, one failure in a row tolerated
+    "error-rate", 'errors{revision="{{ revision }}"}[{{ interval }}]', max=0.01,
+    requests_query='requests{revision="{{ revision }}"}[{{ interval }}]', min_requests=20,
+    interval=60, count=5, failure_limit=1)
+F_Q, F_R = 'errors{revision="cancer-predictor-00002"}[60s]', 'requests{revision="cancer-predictor-00002"}[60s]'
+SLOW = dataclasses.replace(LATENCY, interval=60, count=5)  # p95 on the same minutes
+S_Q, S_B = 'p95{revision="cancer-predictor-00002"}[60s]', 'p95{revision="cancer-predictor-00001"}[60s]'
+
+
+def test_a_failing_canary_stops_once_its_failures_exceed_the_limit():
+    clock, lines = Timeline(), []
+    report = clock.run([FLAKY], Answers({F_Q: 0.5, F_R: 100.0}), progress=lines.append)
+    assert report.result == "fail"
+    assert len(report.readings) == FLAKY.failure_limit + 1 == 2
+    assert clock.sleeps == [60]  # one interval, not the schedule's four
+    record = report.as_dict()
+    assert record["stopped_early"] is True and record["measurements_planned"] == 5
+    assert record["stop_reason"] == ("error-rate: 2 failed measurements in a row (limit 1): "
+                                     "0.5 > max 0.01")
+    assert record["metrics"][0]["measured"] == 2 and record["metrics"][0]["planned"] == 5
+    assert lines[-1] == ("stopped early after 2 of 5 measurements: " + record["stop_reason"])
+
+
+def test_a_tolerated_blip_does_not_stop_it():
+    clock = Timeline()
+    report = clock.run([FLAKY], Answers({F_Q: [0.0, 0.5, 0.0, 0.0, 0.0], F_R: 100.0}))
+    assert report.result == "pass" and len(report.readings) == 5
+    assert not report.stopped_early and clock.sleeps == [60] * 4
+
+
+def test_stopping_early_gives_the_verdict_the_whole_schedule_would():
+    answers = {F_Q: [0.0, 0.5, 0.5, 0.0, 0.0], F_R: 100.0}
+    early = Timeline().run([FLAKY], Answers(answers))
+    assert len(early.readings) == 3 and early.stopped_early
+    whole = [a.judge(FLAKY.check(), v, None, 100.0) for v in answers[F_Q]]
+    assert a.metric_verdict(FLAKY.check(), whole, 1) == early.verdicts[0]
+
+
+@pytest.mark.parametrize(("no_data", "result", "taken"), [("fail", "fail", 2),
+                                                            ("inconclusive", "inconclusive", 1)])
+def test_an_unreachable_prometheus_stops_it_per_no_data(no_data, result, taken):
+    down = PrometheusError("Prometheus at http://127.0.0.1:9 unavailable: ConnectionError")
+    metric = dataclasses.replace(FLAKY, no_data=no_data)
+    clock = Timeline()
+    report = clock.run([metric], Answers({F_Q: down, F_R: down}))
+    assert (report.result, len(report.readings)) == (result, taken)
+    assert report.stopped_early and clock.sleeps == [60] * (taken - 1)
+    assert "unavailable" in report.reasons[0]
+
+
+def test_the_metrics_it_cuts_short_are_inconclusive_and_the_settled_one_leads():
+    answers = Answers({F_Q: 0.0, F_R: 100.0, S_Q: [0.11, None], S_B: 0.1})
+    report = Timeline().run([FLAKY, SLOW], answers)
+    # minute 0: both pass; minute 1: error-rate passes, p95 has no data -> cannot pass
+    assert len(report.readings) == 4 and report.result == "inconclusive"
+    assert report.verdicts[0] == a.MetricVerdict(
+        "error-rate", "inconclusive", "stopped after 2 of 5 measurements (p95 was "
+        "inconclusive)", unfinished=True)
+    assert report.reasons[0].startswith("p95: no data, so it cannot pass")
+    assert report.as_dict()["stop_reason"] == report.reasons[0]
+
+
+def test_a_failure_beats_a_cut_short_metric():
+    report = Timeline().run([FLAKY, SLOW], Answers({F_Q: 0.5, F_R: 100.0, S_Q: 0.11,
+                                                    S_B: 0.1}))
+    # minute 1 measures error-rate first (configured order): p95 is not measured again
+    assert report.result == "fail" and len(report.readings) == 3
+    assert [v.result for v in report.verdicts] == ["fail", "inconclusive"]
+    assert report.reasons == (report.as_dict()["stop_reason"],)
+
+
+def test_a_stop_at_the_last_measurement_is_no_early_stop():
+    once = dataclasses.replace(FLAKY, count=1, failure_limit=0)
+    report = Timeline().run([once], Answers({F_Q: 0.5, F_R: 100.0}))
+    assert report.result == "fail" and not report.stopped_early

@@ -2,21 +2,27 @@
 
 The analysis reads the canary's state from the remote branch (the truth Argo
 CD deploys), the revisions from the cluster (or --revision flags), queries
-Prometheus on the schedule in mlops.yaml, and keeps the decision record for
-the commit that follows. Exit 0 pass, 3 fail, 5 inconclusive.
+Prometheus on the schedule in mlops.yaml (stopping as soon as the result
+cannot be a pass), and keeps the decision record for the commit that follows.
+Exit 0 pass, 3 fail, 5 inconclusive.
+
+`rollout run` waits after each step it commits until the cluster runs that
+step (the `mlops status` check: Argo CD Synced to the commit and Healthy, the
+InferenceService Ready with the step's percent on its latest revision), so
+the next analysis measures the new split, not the one before it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlops import analysis_run, cluster, metrics
 from mlops import config as cfg
 from mlops import rollout as state_machine
-from mlops.commands import Context
+from mlops.commands import Context, status
 from mlops.commands import rollout as commands
 from mlops.commands import rollout_record as records
 from mlops.commands.promote_steps import read_record
@@ -26,6 +32,13 @@ from mlops.gitops.workspace import Workspace, remote_url
 from mlops.output import write_json_atomic
 
 APPROVAL_POLL = 15.0  # seconds between looks for a release manager's approval
+# Argo CD looks at git every 3 minutes by default (argocd-cm timeout.reconciliation: 180s),
+# then KServe must make the new split Ready: 10 minutes covers a poll, a sync and a rollout.
+SYNC_TIMEOUT = 600.0
+
+
+class SyncTimeout(AnalysisInconclusive):
+    """`rollout run`: the cluster did not reach the step just committed in time (exit 5)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class AnalyzeOptions:
     output: Path | None = None
     wait_approval: bool = False
     timeout: float = 3600.0
+    sync_timeout: float = SYNC_TIMEOUT
 
 
 def analyze(ctx: Context, opts: AnalyzeOptions) -> int:
@@ -64,7 +78,8 @@ def decide(ctx: Context, opts: AnalyzeOptions) -> dict[str, Any]:
         env.canary.metrics, metrics.Prometheus(config.prometheus.url).query, values,
         offline=[dict(g) for g in record.gates], progress=ctx.out.note)
     decision = {"env": env.name, "release": record.release.id, "step": state["step"],
-                "percent": state["percent"], **report.as_dict()}
+                "percent": state["percent"], "final": state_machine.is_final(state),
+                **report.as_dict()}
     records.save_decision(ctx.root, env.name, decision)
     if opts.output is not None:
         write_json_atomic(opts.output, decision)
@@ -104,6 +119,9 @@ def decision_text(decision: dict[str, Any]) -> str:
     lines += [f"  {m['result']:<12} {m['metric']}: {m['detail']}" for m in decision["metrics"]]
     lines += [f"  {g['result']:<12} {g['gate']} (offline): {g['detail']}"
               for g in decision["offline"]]
+    stopped = records.stopped_summary(decision)
+    if stopped:
+        lines.append(f"  {stopped}: {decision.get('stop_reason')}")
     lines.append("queries:")
     lines += [f"  {line}" for line in records.check_lines(decision)]
     return "\n".join(lines)
@@ -118,14 +136,17 @@ def raise_unless_pass(decision: dict[str, Any]) -> None:
 
 
 def run(ctx: Context, opts: AnalyzeOptions) -> int:
-    """Analyze and promote until 100%; abort on a failure; stop on anything unsure."""
+    """Analyze and promote until 100%; abort on a failure; stop on anything unsure.
+
+    After each step but the last it waits for the cluster to run that step
+    (`--sync-timeout`); a timeout is exit 5 and commits nothing further.
+    """
     steps: list[dict[str, Any]] = []
     doc: dict[str, Any] = {"env": opts.env, "steps": steps}
     ropts = commands.RolloutOptions(env=opts.env)
     while True:
         decision = decide(ctx, opts)
-        steps.append({"analysis": decision["result"], "percent": decision["percent"],
-                      "reasons": decision["reasons"]})
+        steps.append(_step_entry(decision))
         if decision["result"] == "fail":
             doc["aborted"] = commands.abort_canary(ctx, commands.RolloutOptions(
                 env=opts.env, reason=f"analysis failed: {decision['reasons'][0]}"))
@@ -134,13 +155,47 @@ def run(ctx: Context, opts: AnalyzeOptions) -> int:
         if decision["result"] != "pass":
             ctx.out.result(doc, decision_text(decision))
             raise_unless_pass(decision)
+        if not decision.get("final", True):
+            cluster.configure(ctx.environ, opts.context)  # before the commit it must wait for
         promoted = _promote_when_approved(ctx, opts, ropts, decision)
-        steps[-1]["promoted_to"] = promoted["percent"]
+        steps[-1].update(promoted_to=promoted["percent"], commit=promoted["commit"])
         ctx.out.note(commands.promoted_text(promoted))
         if promoted["state"] == state_machine.COMPLETE:
             ctx.out.result({**doc, "state": "complete", "commit": promoted["commit"]},
                            commands.promoted_text(promoted))
             return 0
+        steps[-1]["synced_at"] = wait_for_step(ctx, opts, promoted)
+
+
+def _step_entry(decision: dict[str, Any]) -> dict[str, Any]:
+    return {"analysis": decision["result"], "percent": decision["percent"],
+            "reasons": decision["reasons"], "stopped_early": decision.get("stopped_early"),
+            "started_at": decision.get("started_at"), "finished_at": decision.get("finished_at")}
+
+
+def wait_for_step(ctx: Context, opts: AnalyzeOptions, promoted: dict[str, Any]) -> float:
+    """Block until the cluster runs the step just pushed; the epoch time it was seen.
+
+    Expected: the step's commit synced and Healthy in Argo CD, and the
+    InferenceService Ready at the step's percent (`mlops status`' checks).
+    """
+    local = cfg.load_config(ctx.root, ctx.environ)
+    target = status.read_target(ctx, local, status.StatusOptions(
+        env=opts.env, revision=promoted["commit"], context=opts.context))
+    target = replace(target, rollout={"state": promoted["state"], "step": promoted["step"],
+                                      "percent": promoted["percent"]})
+    ctx.out.note(f"waiting up to {opts.sync_timeout:g}s for Argo CD to sync "
+                 f"{promoted['commit'][:12]} and {target.service} to serve "
+                 f"{promoted['percent']}%")
+    with cluster.connect(ctx.environ, opts.context) as kube:
+        summary = status.converge(ctx, kube, target, opts.sync_timeout)
+    if not summary.converged:
+        raise SyncTimeout(
+            f"{target.env} did not reach {promoted['percent']}% (commit "
+            f"{promoted['commit'][:12]}) within {opts.sync_timeout:g}s: "
+            f"{'; '.join(summary.pending)}; nothing further committed, run "
+            f"`mlops rollout run --env {target.env}` again once `mlops status` converges")
+    return time.time()
 
 
 def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision) -> dict[str, Any]:

@@ -55,6 +55,19 @@ def _shape_problem(data: Mapping[str, Any]) -> str | None:
         return "reasons must be a list of strings"
     if not isinstance(measurements, list) or not all(_measurement(m) for m in measurements):
         return "measurements must be a list of mappings with numbers (or null) as values"
+    return _stop_problem(data)
+
+
+def _stop_problem(data: Mapping[str, Any]) -> str | None:
+    """The early-stop fields; a record written before they existed has none, and loads."""
+    if not isinstance(data.get("stopped_early", False), bool):
+        return "stopped_early must be true or false"
+    if not isinstance(data.get("stop_reason"), str | None):
+        return "stop_reason must be a string or null"
+    if "measurements_planned" in data and not _number(data["measurements_planned"]):
+        return "measurements_planned must be a number"
+    if data.get("stopped_early") and not data.get("stop_reason"):
+        return "a record that stopped early must say why (stop_reason)"
     return None
 
 
@@ -92,12 +105,23 @@ def check_lines(decision: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def stopped_summary(decision: Mapping[str, Any]) -> str | None:
+    """'stopped early after 2 of 10 measurements', or None for a full schedule."""
+    if not decision.get("stopped_early"):
+        return None
+    planned = decision.get("measurements_planned")
+    of = f" of {planned:g}" if _number(planned) else ""
+    return f"stopped early after {len(decision.get('measurements', []))}{of} measurements"
+
+
 def _analysis_trailers(decision: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     if decision is None:
         return []
     head = (f"{decision.get('result')} at {decision.get('percent')}% "
             f"(revision {decision.get('revision')} vs {decision.get('baseline_revision')}, "
             f"{decision.get('finished')})")
+    stopped = stopped_summary(decision)
+    head += f", {stopped}" if stopped else ""
     return [(trailers.ANALYSIS, head)] + [(trailers.CHECK, line) for line in
                                           check_lines(decision)]
 

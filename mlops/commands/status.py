@@ -66,7 +66,7 @@ def status(ctx: Context, opts: StatusOptions) -> int:
     target = read_target(ctx, config, opts)
     with cluster.connect(ctx.environ, opts.context) as kube:
         if opts.wait:
-            summary = _wait(ctx, kube, target, opts.timeout)
+            summary = converge(ctx, kube, target, opts.timeout)
         else:
             summary = observe(kube, target)
             _require_objects(summary, target, kube.host)
@@ -135,7 +135,8 @@ def _require_objects(summary: cs.Summary, target: Target, host: str) -> None:
             f"environments/{target.env}? (`service:` / `namespace:` in mlops.yaml name it)")
 
 
-def _wait(ctx: Context, kube: cluster.Cluster, target: Target, timeout: float) -> cs.Summary:
+def converge(ctx: Context, kube: cluster.Cluster, target: Target, timeout: float) -> cs.Summary:
+    """Poll until `target` has converged or `timeout` seconds pass; the last summary."""
     deadline = time.monotonic() + timeout
     delay, said = FIRST_POLL, None
     while True:
