@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlops import names, schema
+from mlops import modeluri, names, schema
 from mlops.canaryconfig import Canary, read_canary
 from mlops.errors import ConfigError
 from mlops.schema import Key
@@ -76,6 +76,13 @@ ENVIRONMENT_KEYS: dict[str, Key] = {
     "canary": Key(
         lambda v, w: v, "Roll out as a KServe canary (see canary.*); only for serverless mode."
     ),
+    "model_uri_schemes": Key(
+        modeluri.schemes,
+        "URI schemes a release's model URI may use to enter this environment's "
+        "InferenceService (its storageUri), which KServe's storage initializer fetches in the "
+        "cluster. Default: gs, s3, pvc, oci, hf, https. file:// and plain paths name files on "
+        "the machine that ran mlops and are refused unless `file` is listed here.",
+    ),
 }
 
 
@@ -99,6 +106,7 @@ class Environment:
     namespace: str | None = None
     application: str | None = None
     canary: Canary | None = None
+    model_uri_schemes: tuple[str, ...] | None = None  # None: modeluri.DEFAULT_SCHEMES
 
     @property
     def k8s_namespace(self) -> str:
@@ -107,6 +115,10 @@ class Environment:
     @property
     def argocd_application(self) -> str:
         return self.application or f"mlops-{self.name}"
+
+    @property
+    def model_schemes(self) -> tuple[str, ...]:
+        return self.model_uri_schemes or modeluri.DEFAULT_SCHEMES
 
 
 def read_environments(doc: Located, node: Any) -> tuple[Environment, ...]:
