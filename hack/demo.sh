@@ -88,6 +88,7 @@ build_to_staging() {
   log "mlops run training --env dev --local: the compiled pipeline on the pushed images"
   mlops run training --repo "$work" --env dev --local --output-dir "$demo/run" --json >"$demo/run.json"
 
+  demo_only_commit  # before staging: it lets staging and prod take the demo's file:// model
   log "mlops promote --to staging --from dev: through the metric gates"
   mlops promote --repo "$work" --to staging --from dev --metrics "$demo/run/metrics.json" \
     --model-uri "$(json "$demo/run.json" model_uri)"
@@ -136,6 +137,15 @@ demo_only_commit() {
   ssh-keygen -q -t ed25519 -N '' -C "$principal" -f "$key"
   python3 hack/demo_config.py --repo "$work" --principal "$principal" --public-key "$key.pub" \
     --env prod --interval 15s --count 3 --min-requests 20 --record "$demo/demo-config.json"
+  # The demo's model is a file on this machine, which its local serve containers mount;
+  # a cluster could not read it, so mlops refuses file:// by default (mlops/modeluri.py).
+  python3 -c 'import sys; sys.path.insert(0, "hack"); from demo_config import yaml_rt
+y, path = yaml_rt(), sys.argv[1]; doc = y.load(open(path))
+for env in doc["environments"]:
+    if env["name"] in ("staging", "prod"):
+        env["model_uri_schemes"] = ["file", "gs", "s3", "pvc", "oci", "hf", "https"]
+y.dump(doc, open(path, "w"))' "$work/mlops.yaml"
+  echo "  mlops.yaml staging, prod model_uri_schemes: + file (the demo serves a local model)"
   git -C "$work" add -A
   git -C "$work" -c user.name="mlops demo" -c user.email=demo@example.com -c commit.gpgsign=false \
     commit -q -m "demo: release manager $principal; prod canary analysis 3 x 15s"
@@ -192,7 +202,6 @@ make_remote_and_clone
 export MLOPS_REGISTRY="127.0.0.1:$port/mlops"
 build_to_staging
 start_fleet
-demo_only_commit
 rollout_prod
 stop_fleet
 
