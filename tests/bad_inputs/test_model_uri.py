@@ -45,8 +45,8 @@ CASES = [
          "has scheme http://, which the environment does not allow"),
     Case("rollout-start-file-model", "staged", _file_model_in_staging_and_prod_canary,
          ["rollout", "start", "--env", "prod"], 1,
-         "model URI 'file:///home/dev/run/model' is a file on the machine that wrote it; "
-         "prod's InferenceService needs one of"),
+         "model URI 'file:///home/dev/run/model' is a file on the machine that wrote it; no pod "
+         "in the cluster can read it; prod's InferenceService needs one of"),
 ]
 
 
@@ -56,7 +56,7 @@ def test_refused(world, case, capsys):
 
 
 def _promote_dev(staged, built, uri):
-    mlops(staged.clone, *PROMOTE_DEV[:3], str(built[1]), "--model-uri", uri)
+    mlops(staged.clone, *PROMOTE_DEV[:4], str(built[1]), "--model-uri", uri)
     staged.git("pull", "-q", "--ff-only", "origin", "main")
     return yaml.safe_load(staged.text("environments/dev/release.yaml"))["model_uri"]
 
