@@ -1,8 +1,16 @@
-"""Build contexts made of exactly the files that feed the input hash.
+"""Build contexts made of exactly the content that the input hash covers.
 
-Sending only tracked files (with working-tree edits) keeps the promise that an
-image is a function of its input hash: an untracked file cannot slip into an
-image without changing the hash. The tar is deterministic.
+A clean file's bytes come from git's object store, by the blob id that was
+hashed, never from the work tree: a file marked `--assume-unchanged` or
+`--skip-worktree` (or left out of a sparse checkout) and then edited is built
+as git has it, so an image is always the content its `ih-` tag names. A dirty
+file (an edit the hash includes, see `gitops.tree_state`) is read from the
+work tree and checked against the blob id it was hashed as, so an edit made
+between planning and building fails the build instead of slipping in.
+
+Only tracked files go in: an untracked file cannot reach an image without
+changing the hash. Symlinks arrive resolved (`mlops.links`): the context holds
+their targets' content. The tar is deterministic.
 """
 
 from __future__ import annotations
@@ -10,49 +18,79 @@ from __future__ import annotations
 import io
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
+from mlops import gitops
 from mlops.errors import BuildError
-from mlops.inputs import TrackedFile
+from mlops.inputs import git_blob_id
 
 OUTSIDE_DOCKERFILE = ".mlops.Dockerfile"
+GITLINK_MODE = "160000"
+
+
+class ContextFile(NamedTuple):
+    """One file of a context: its path there (repo-relative), mode, hashed blob id, and
+    the work-tree path to read when the hash took it from the work tree (else None)."""
+
+    path: str
+    mode: str
+    blob: str
+    worktree: str | None = None
 
 
 def make_context(
-    root: Path, context: str, dockerfile: str, files: Iterable[TrackedFile]
+    root: Path, context: str, dockerfile: str, files: Iterable[ContextFile]
 ) -> tuple[IO[bytes], str]:
-    """A tar of the context and the Dockerfile's path inside it."""
-    out = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+    """A tar of the context and the Dockerfile's path inside it.
+
+    `files` holds the context's files and, when it lies outside the context,
+    the Dockerfile's own entry.
+    """
     prefix = "" if context == "." else context.rstrip("/") + "/"
     inside = dockerfile.startswith(prefix)
+    members = [(f, f.path[len(prefix):]) for f in files if f.path.startswith(prefix)]
+    if not inside:
+        members += [(f, OUTSIDE_DOCKERFILE) for f in files if f.path == dockerfile]
+    if not any(f.path == dockerfile for f, _ in members):
+        raise BuildError(f"{dockerfile} is not among the files mlops hashed")
+    out = tempfile.SpooledTemporaryFile(max_size=64 << 20)
     with tarfile.open(fileobj=out, mode="w") as tar:
-        for f in files:
-            if f.path.startswith(prefix):
-                _add(tar, root / f.path, f.path[len(prefix) :], f.mode)
-        if not inside:
-            _add(tar, root / dockerfile, OUTSIDE_DOCKERFILE, "100644")
+        for (f, arcname), data in zip(members, _contents(root, [f for f, _ in members]),
+                                      strict=True):
+            _add(tar, arcname, f.mode, data)
     out.seek(0)
-    return out, (dockerfile[len(prefix) :] if inside else OUTSIDE_DOCKERFILE)
+    return out, (dockerfile[len(prefix):] if inside else OUTSIDE_DOCKERFILE)
 
 
-def _add(tar: tarfile.TarFile, path: Path, arcname: str, mode: str) -> None:
+def _contents(root: Path, files: Sequence[ContextFile]) -> Iterator[bytes]:
+    """Each file's bytes, as hashed, one at a time: clean ones from one `git cat-file` run."""
+    for f in files:
+        if f.mode == GITLINK_MODE:
+            raise BuildError(f"{f.path} is a git submodule; mlops builds tracked files only")
+    from_git = gitops.blob_contents(root, [f.blob for f in files if f.worktree is None])
+    for f in files:
+        yield next(from_git) if f.worktree is None else _from_worktree(root, f)
+    from_git.close()
+
+
+def _from_worktree(root: Path, f: ContextFile) -> bytes:
+    assert f.worktree is not None
+    try:
+        data = (root / f.worktree).read_bytes()
+    except OSError as exc:
+        raise BuildError(f"cannot read {f.worktree}: {exc.strerror}") from None
+    if git_blob_id(data) != f.blob:
+        raise BuildError(f"{f.worktree} changed after mlops hashed it; run the build again")
+    return data
+
+
+def _add(tar: tarfile.TarFile, arcname: str, mode: str, data: bytes) -> None:
     info = tarfile.TarInfo(arcname)
     info.mtime = 0
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    if mode == "120000":
-        info.type = tarfile.SYMTYPE
-        info.linkname = str(path.readlink())
-        tar.addfile(info)
-        return
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return  # deleted in the work tree since hashing; the hash excluded it too
-    except OSError as exc:
-        raise BuildError(f"cannot read {arcname}: {exc.strerror}") from None
     info.size = len(data)
     info.mode = 0o755 if mode == "100755" else 0o644
     tar.addfile(info, io.BytesIO(data))

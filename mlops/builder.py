@@ -112,24 +112,29 @@ class Engine:
         tag: str,
         build_args: Mapping[str, str],
         log: LogFn,
+        labels: Mapping[str, str] | None = None,
     ) -> str:
-        """Build and return the local image id; raise BuildError with the engine's message."""
+        """Build and return the local image id; raise BuildError with the engine's message.
+
+        `labels` are set on the image as `docker build --label` does.
+        """
         start = context.tell()
 
         def once() -> str:
             context.seek(start)  # a retry sends the same context again
-            return self._build_once(context, dockerfile, tag, build_args, log)
+            return self._build_once(context, dockerfile, tag, build_args, log, labels or {})
 
         return self._retrying(once, log)
 
     def _build_once(self, context: IO[bytes], dockerfile: str, tag: str,
-                    build_args: Mapping[str, str], log: LogFn) -> str:
+                    build_args: Mapping[str, str], log: LogFn,
+                    labels: Mapping[str, str]) -> str:
         image_id = None
         with _engine_errors():
             for chunk in self.api.build(
                 fileobj=context, custom_context=True, dockerfile=dockerfile, tag=tag,
                 buildargs=dict(build_args), network_mode="host", pull=False, rm=True,
-                forcerm=True, decode=True,
+                forcerm=True, decode=True, labels=dict(labels),
             ):
                 if "error" in chunk:
                     raise BuildError(f"docker build failed: {_short(chunk['error'])}")

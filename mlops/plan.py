@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mlops.components import ComponentSpec
-from mlops.inputs import TrackedFile, ih_tag
+from mlops.inputs import ih_tag
+
+if TYPE_CHECKING:
+    from mlops.buildcontext import ContextFile
 
 BUILD = "build"
 REUSE = "reuse"
@@ -27,7 +31,8 @@ class PlannedComponent:
     existing_digest: str | None = None
     dirty: bool = False
     blocked: str | None = None  # why it cannot proceed (e.g. registry unreachable)
-    context_files: tuple[TrackedFile, ...] = field(default=(), compare=False)
+    context_files: tuple[ContextFile, ...] = field(default=(), compare=False)
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False)  # OCI labels
 
     @property
     def name(self) -> str:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mlops import components as comps
 from mlops import config as cfg
-from mlops import gitops
+from mlops import gitops, links
+from mlops.buildcontext import ContextFile
 from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.commands import Context
 from mlops.commands.build_runner import Outcome, RegistryAccess, run_plan
 from mlops.errors import BuildError, ConfigError, UsageError
-from mlops.inputs import FileIndex, TrackedFile, effective_build_args, ih_tag, input_hash
+from mlops.inputs import FileIndex, effective_build_args, ih_tag, input_hash
+from mlops.labels import oci_labels
 from mlops.output import write_json_atomic
 from mlops.plan import BUILD, REUSE, PlannedComponent, decide, image_repository, tags_for
 
@@ -40,15 +43,18 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     state, index, specs = _load_specs(ctx.root, parse_cache)
     specs = _select(specs, opts.components)
     _check_tracked(specs, index)
+    _check_declared_paths(ctx.root, specs, index)
+    state, index, from_worktree = _resolve_links(ctx.root, state, index, specs)
     if opts.changed_since:
         specs = _changed_only(ctx.root, specs, opts.changed_since)
     cache = DigestCache(git_dir / DIGEST_CACHE)
     access = RegistryAccess(config.registry)
-    plan = _plan(config, specs, state, index, opts, access, cache)
+    plan = _plan(config, specs, state, index, opts, access, cache, from_worktree)
     if opts.dry_run:
         cache.save()
         _print_plan(ctx, plan, state.head)
         return 0
+    plan = _with_labels(ctx.root, config, plan, state.head)
     outcomes = run_plan(ctx, plan, access, opts.push, opts.jobs or config.build.jobs)
     for o in outcomes:
         if o.digest:
@@ -95,6 +101,47 @@ def _check_tracked(specs: Sequence[comps.ComponentSpec], index: FileIndex) -> No
             )
 
 
+def _check_declared_paths(root: Path, specs, index: FileIndex) -> None:
+    """A declared path that git does not list but the work tree reaches through a symlink
+    would feed the hash nothing while Docker saw something: refuse it, naming the path."""
+    top = os.path.realpath(root)
+    for spec in specs:
+        for path in (spec.dockerfile, spec.context, *spec.depends_on):
+            if index.get(path) is not None or index.has_dir(path):
+                continue  # git lists it: a tracked link is resolved by mlops.links
+            real = os.path.realpath(root / path)
+            if real == os.path.join(top, path):
+                continue  # plainly missing or empty: the existing checks speak for it
+            if os.path.commonpath([top, real]) != top:
+                raise ConfigError(f"{path} leads through a symlink to {real}, outside the "
+                                  "repository; mlops builds only what git tracks inside it")
+            raise ConfigError(f"{path} leads through a symlink; name the path it points to "
+                              f"({os.path.relpath(real, top)})")
+
+
+def _resolve_links(root: Path, state, index: FileIndex, specs):
+    """Each symlink among the chosen components' inputs replaced by its target's content
+    (mlops.links), and which paths' bytes come from the work tree (the hash read them there)."""
+    from_worktree = {f.path: f.path for f in state.files if f.path in state.dirty}
+    found = [f for f in index.under(_all_input_paths(specs)) if links.is_link(f)]
+    if not found:
+        return state, index, from_worktree
+    whole = gitops.tree_state(root, [])  # a target may lie anywhere in the repository
+    repo = FileIndex(whole.files, presorted=True)
+    texts = gitops.link_texts(root, [f for f in whole.files if links.is_link(f)], whole.dirty)
+    resolved = links.resolve(found, repo, texts)
+    gone = {f.path for f in found}
+    files = sorted([f for f in whole.files if f.path not in gone] + resolved.files)
+    via = {at: src for at, src in resolved.sources.items() if src in whole.dirty}
+    dirty = whole.dirty | via.keys()
+    from_worktree = {**{f.path: f.path for f in whole.files if f.path in whole.dirty}, **via}
+    index = FileIndex(files, presorted=True)
+    for spec in specs:
+        if index.get(spec.dockerfile) is None:
+            raise ConfigError(f"{spec.dockerfile} is a symlink to a folder, not a Dockerfile")
+    return gitops.TreeState(tuple(files), frozenset(dirty), whole.head), index, from_worktree
+
+
 def _select(specs: list[comps.ComponentSpec], wanted: Sequence[str]) -> list[comps.ComponentSpec]:
     if not wanted:
         return specs
@@ -128,8 +175,10 @@ class Lookup:
     error: str | None = None
 
 
-def _plan(config, specs, state, index, opts, access, cache) -> list[PlannedComponent]:
-    hashed = [_hash_one(config, spec, state, index, opts.build_args) for spec in specs]
+def _plan(config, specs, state, index, opts, access, cache,
+          from_worktree) -> list[PlannedComponent]:
+    hashed = [_hash_one(config, spec, state, index, opts.build_args, from_worktree)
+              for spec in specs]
     lookups = _lookup_existing(hashed, access, cache, opts)
     return [_planned(h, lookups[h.spec.name], state, opts) for h in hashed]
 
@@ -141,16 +190,26 @@ class _Hashed:
     input_hash: str
     build_args: Mapping[str, str]
     dirty: bool
-    context_files: tuple[TrackedFile, ...]
+    context_files: tuple[ContextFile, ...]
 
 
-def _hash_one(config, spec, state, index: FileIndex, overrides) -> _Hashed:
+def _hash_one(config, spec, state, index: FileIndex, overrides, from_worktree) -> _Hashed:
     files = index.under(spec.input_paths)
     args = effective_build_args(spec, config.build, overrides)
     dirty = bool(state.dirty) and any(_touches(p, spec.input_paths) for p in state.dirty)
     image = image_repository(config.registry, spec.name)
-    context = files if spec.input_paths == (spec.context,) else index.under([spec.context])
-    return _Hashed(spec, image, input_hash(spec, files, args), args, dirty, tuple(context))
+    context = _context_files(spec, files, index, from_worktree)
+    return _Hashed(spec, image, input_hash(spec, files, args), args, dirty, context)
+
+
+def _context_files(spec, files, index: FileIndex, from_worktree) -> tuple[ContextFile, ...]:
+    """The context's entries (and an outside Dockerfile's), each with where its bytes are:
+    git's blob, or the work-tree path the hash read it from."""
+    chosen = files if spec.input_paths == (spec.context,) else index.under([spec.context])
+    dockerfile = index.get(spec.dockerfile)
+    if dockerfile is not None and dockerfile not in chosen:
+        chosen = [*chosen, dockerfile]
+    return tuple(ContextFile(f.path, f.mode, f.blob, from_worktree.get(f.path)) for f in chosen)
 
 
 def _planned(h: _Hashed, found: Lookup, state, opts: BuildOptions) -> PlannedComponent:
@@ -170,6 +229,16 @@ def _planned(h: _Hashed, found: Lookup, state, opts: BuildOptions) -> PlannedCom
         blocked=found.error if (found.error and _strict(opts)) else None,
         context_files=h.context_files,
     )
+
+
+def _with_labels(root: Path, config, plan: list[PlannedComponent], head: str | None) -> list:
+    """The OCI labels for what will be built (see mlops.labels for why they are not hashed)."""
+    if not any(p.action == BUILD for p in plan):
+        return plan
+    source = gitops.remote_url_of(root, config.git.remote)
+    created = gitops.commit_time(root, head) if head else None
+    return [replace(p, labels=oci_labels(source, head, created, p.spec.version))
+            if p.action == BUILD else p for p in plan]
 
 
 def _lookup_existing(hashed: list[_Hashed], access, cache, opts: BuildOptions) -> dict:

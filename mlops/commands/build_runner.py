@@ -166,6 +166,7 @@ class _Worker:
                 f"{item.image}:{ih_tag(item.input_hash)}",
                 item.build_args,
                 lambda line: self.reporter.log(item.name, line),
+                labels=item.labels,
             )
 
     def _test(self, engine, item: PlannedComponent, image_id: str) -> None:

@@ -13,9 +13,10 @@ import io
 import os
 import subprocess
 import tarfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from mlops.errors import GitError
 from mlops.inputs import TrackedFile, git_blob_id
@@ -146,6 +147,67 @@ def export_tree(root: Path, commit: str, files: Sequence[str], dest: Path) -> No
         raise GitError(f"git archive failed: {_first_line(err) or proc.returncode}")
     with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
         tar.extractall(dest, filter="data")
+
+
+def link_texts(root: Path, links: Sequence[TrackedFile], dirty: frozenset[str]) -> dict[str, str]:
+    """What each symlink entry points to, as hashed: the work tree's link for a dirty
+    entry (folded in by `tree_state`), else the index's blob, never a newer work tree."""
+    texts = {}
+    for f in links:
+        if f.path in dirty:
+            text = os.fsencode((root / f.path).readlink())
+            if git_blob_id(text) != f.blob:
+                raise GitError(f"{f.path} changed while mlops read it; run again")
+            texts[f.path] = os.fsdecode(text)
+    clean = [f for f in links if f.path not in texts]
+    for f, data in zip(clean, blob_contents(root, [f.blob for f in clean]), strict=True):
+        texts[f.path] = os.fsdecode(data)
+    return texts
+
+
+def blob_contents(root: Path, blobs: Sequence[str]) -> Generator[bytes, None, None]:
+    """The bytes of each blob, in order, from one `git cat-file --batch`.
+
+    One request at a time: git flushes after each object, so neither pipe can
+    fill up while the other waits, and only one blob is in memory at once.
+    """
+    if not blobs:
+        return
+    proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for blob in blobs:
+            proc.stdin.write(blob.encode() + b"\n")
+            proc.stdin.flush()
+            yield _read_object(proc.stdout, blob)
+    finally:
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.wait()
+
+
+def _read_object(out: IO[bytes], blob: str) -> bytes:
+    header = out.readline().split()
+    if len(header) != 3 or header[1] != b"blob":
+        raise GitError(f"git has no blob {blob} (the index names it); run `git status`")
+    size = int(header[2])
+    data = out.read(size + 1)  # the object and git's newline after it
+    if len(data) != size + 1:
+        raise GitError(f"git cat-file ended inside blob {blob}")
+    return data[:size]
+
+
+def remote_url_of(root: Path, remote: str) -> str | None:
+    """The fetch URL of `remote`, or None when there is no such remote (read only)."""
+    proc = _spawn(root, "config", "--get", f"remote.{remote}.url")
+    out, _ = proc.communicate()
+    return out.strip() or None
+
+
+def commit_time(root: Path, commit: str) -> int:
+    """The committer time of `commit`, in seconds since the epoch."""
+    return int(_git(root, "show", "-s", "--format=%ct", commit, "--").strip())
 
 
 # -- running git ----------------------------------------------------------
