@@ -7,6 +7,7 @@ Credentials are passed in by the caller and never appear in messages.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -94,19 +95,33 @@ class Registry:
     # -- public API -------------------------------------------------------
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
-        """The digest a tag or digest resolves to, or None if it does not exist."""
-        resp = self._call("HEAD", f"/v2/{repository}/manifests/{reference}", ok_missing=True)
+        """The digest a tag or digest resolves to, or None if it does not exist.
+
+        A GET, not a HEAD: the digest is the sha256 of the bytes served, checked
+        against what the registry claims, so a lying registry cannot vouch for
+        a digest it does not hold.
+        """
+        resp = self._call("GET", f"/v2/{repository}/manifests/{reference}", ok_missing=True)
         if resp is None:
             return None
-        digest = resp.headers.get("Docker-Content-Digest")
-        if not digest:
-            raise RegistryError(f"{self.host}: manifest response for {repository} has no digest")
-        return digest
+        return self._verified(repository, reference, resp)
 
     def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
         resp = self._call("GET", f"/v2/{repository}/manifests/{reference}")
         assert resp is not None
+        self._verified(repository, reference, resp)
         return resp.content, resp.headers.get("Content-Type", "")
+
+    def _verified(self, repository: str, reference: str, resp: requests.Response) -> str:
+        actual = "sha256:" + hashlib.sha256(resp.content).hexdigest()
+        claimed = resp.headers.get("Docker-Content-Digest") or actual
+        asked = reference if reference.startswith("sha256:") else actual
+        if claimed != actual or asked != actual:
+            raise RegistryError(
+                f"registry {self.host} served a manifest for {repository}:{reference} whose "
+                f"sha256 is {actual}, not the {asked if asked != actual else claimed} it claims"
+            )
+        return actual
 
     def put_manifest(self, repository: str, tag: str, body: bytes, media_type: str) -> str:
         resp = self._call(
