@@ -77,6 +77,8 @@ def _check_source_runs_it(root: Path, source: str, record: rel.EnvRecord) -> Non
 
 
 def _release_from_build(root: Path, build: dict[str, Any]) -> rel.Release:
+    from mlops.imagecheck import check_record_entry
+
     path = build["_path"]
     entries = {b.get("component"): b for b in build["builds"] if isinstance(b, dict)}
     folders = comps.component_folders(root)
@@ -98,6 +100,7 @@ def _release_from_build(root: Path, build: dict[str, Any]) -> rel.Release:
         problem = image_problem(entry.get("image"))
         if problem:  # it goes into the kustomization and the registry check as is
             raise ConfigError(f"{path}: component {name!r}: image {problem}")
+        check_record_entry(root, path, name, entry)  # another registry/repo/digest: refused
         images[name] = rel.Image(str(entry["image"]), digest)
     commit = build.get("source_commit")
     if not isinstance(commit, str) or not COMMIT.match(commit):
