@@ -3,18 +3,21 @@
 A build record is a file anyone can write. Before a promotion trusts it, each
 image must be `<configured registry>/<component>` and its digest must be what
 the registry serves (hash-verified) for that component's `ih-<input hash>` tag.
-Exit 1 (ConfigError/RegistryError): a record that does not match the
-configuration is wrong input, not a missing approval.
+Exit 1 (ConfigError): a record that does not match the configuration is wrong
+input, not a missing approval. Pure: the registry lookup is passed in.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlops.errors import ConfigError
 from mlops.inputs import ih_tag
-from mlops.names import split_image
+
+# (image, tag) -> the digest the registry serves for it (hash-verified), or None
+Served = Callable[[str, str], str | None]
 
 
 def expected_image(registry: str, component: str) -> str:
@@ -29,27 +32,30 @@ def image_mismatch(registry: str, component: str, image: str) -> str | None:
     return None
 
 
-def check_record_entry(root: Path, path: Any, name: str, entry: dict) -> None:
-    """Refuse an entry naming another registry/repository or a digest the tag does not serve."""
-    from mlops.config import load_config
+def check_record_entries(registry: str, path: Any, entries: Mapping[str, Mapping[str, Any]],
+                         served: Served) -> None:
+    """Refuse entries naming another registry/repository or a digest their tag does not serve.
 
-    registry = load_config(root).registry
+    Names and input hashes are checked for every entry before the first
+    registry lookup; the lookups then run in parallel, in a stable order.
+    """
+    tags = {name: _tag_of(registry, path, name, entry) for name, entry in entries.items()}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = dict(zip(sorted(tags), pool.map(
+            lambda n: served(str(entries[n]["image"]), tags[n]), sorted(tags)), strict=True))
+    for name in sorted(tags):
+        if found[name] != entries[name].get("digest"):
+            raise ConfigError(
+                f"{path}: component {name!r}: digest {entries[name].get('digest')} is not what "
+                f"the registry serves for {tags[name]} ({found[name] or 'nothing'}); "
+                "refusing the build record")
+
+
+def _tag_of(registry: str, path: Any, name: str, entry: Mapping[str, Any]) -> str:
     problem = image_mismatch(registry, name, str(entry.get("image")))
     if problem:
         raise ConfigError(f"{path}: component {name!r}: {problem}; refusing the build record")
     input_hash = entry.get("input_hash")
     if not isinstance(input_hash, str) or not input_hash:
         raise ConfigError(f"{path}: component {name!r} has no input_hash")
-    served = _served_digest(str(entry["image"]), ih_tag(input_hash))
-    if served != entry.get("digest"):
-        raise ConfigError(
-            f"{path}: component {name!r}: digest {entry.get('digest')} is not what the registry "
-            f"serves for {ih_tag(input_hash)} ({served or 'nothing'}); refusing the build record"
-        )
-
-
-def _served_digest(image: str, tag: str) -> str | None:
-    from mlops.commands.build_runner import RegistryAccess
-
-    host, repository = split_image(image)
-    return RegistryAccess(image).client.manifest_digest(repository, tag)
+    return ih_tag(input_hash)

@@ -8,6 +8,7 @@ user would configure it, and its verdict must follow what the servers did.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import time
@@ -15,7 +16,7 @@ import time
 import pytest
 
 from mlops.analysis import FAIL, INCONCLUSIVE, PASS
-from mlops.analysis_run import AnalysisReport, run_analysis
+from mlops.analysis_run import AnalysisReport, run_analysis, schedule
 from mlops.canaryconfig import AnalysisMetric
 from mlops.config import load_config
 from mlops.metrics import Prometheus
@@ -25,13 +26,16 @@ from tests.support.canary import (
     GOOD,
     IDLE,
     MEAN_LATENCY_QUERY,
+    NAMESPACE,
     REPO_ROOT,
     REQUESTS_QUERY,
+    SERVICE,
     SLOW,
     STABLE,
     Load,
     revision_prometheus,
 )
+from tests.support.services import PrometheusServer
 
 # The fixtures (serve_image, canary_models, canary_fleet), registered once per session.
 pytest_plugins = ["tests.support.canary"]
@@ -91,7 +95,8 @@ def test_a_canary_that_answers_errors_fails(canary_fleet):
     assert report.result == FAIL, explain(report, load)
     assert verdicts(report)["error-rate"] == FAIL
     errors = [r.measurement for r in report.readings if r.measurement.metric == "error-rate"]
-    assert [m.value for m in errors] == [1.0] * COUNT
+    # failure_limit 0: the first failed measurement settles it (as Argo Rollouts does)
+    assert [m.value for m in errors] == [1.0] and report.stopped_early, explain(report, load)
     assert all((m.requests or 0) >= 15 for m in errors)  # failed on evidence, not for lack of it
 
 
@@ -106,8 +111,10 @@ def test_a_slow_canary_fails_against_the_stable_revision(canary_fleet):
     assert slow > 5 * stable, f"the slow model is not slow: {slow:.4f}s vs {stable:.4f}s"
     report, load = under_load(canary_fleet, SLOW)
     assert report.result == FAIL, explain(report, load)
-    assert verdicts(report) == {"error-rate": PASS, "latency": FAIL}, explain(report, load)
-    assert "x baseline" in report.reasons[0]
+    # latency fails at once; error-rate, cut short, proved nothing either way
+    assert verdicts(report) == {"error-rate": INCONCLUSIVE, "latency": FAIL}, \
+        explain(report, load)
+    assert report.stopped_early and "x baseline" in report.reasons[0]
 
 
 def test_a_canary_without_traffic_never_passes(canary_fleet):
@@ -140,3 +147,57 @@ def test_the_readme_example_is_what_these_tests_ran(tmp_path):
                   for m in prod.canary.metrics]
     assert documented == [(m.name, m.query, m.requests_query, m.max, m.max_ratio_to_baseline,
                            m.no_data) for m in METRICS]
+
+
+# -- stopping as soon as a pass is impossible ---------------------------------------------
+# As Argo Rollouts does (argoproj/argo-rollouts analysis/analysis.go: a metric is Failed once
+# failed > failureLimit; utils/analysis/helpers.go IsTerminating: a Failed or Inconclusive
+# metric ends the run) and Flagger (fluxcd/flagger pkg/controller/scheduler.go: roll back
+# once FailedChecks reach the threshold). Timing is compared within each test, as ratios.
+
+LIMIT, LONG = 1, 4  # one failure tolerated, four measurements planned (three intervals)
+STRICT = dataclasses.replace(METRICS[0], count=LONG, failure_limit=LIMIT)
+
+
+def timed(url, metrics, revision, **client) -> tuple[AnalysisReport, float]:
+    values = {"service": SERVICE, "namespace": NAMESPACE, "revision": revision,
+              "baseline_revision": STABLE}
+    start = time.monotonic()
+    report = run_analysis(metrics, Prometheus(url, **client).query, values, progress=print)
+    return report, time.monotonic() - start
+
+
+def test_a_failing_canary_stops_after_failure_limit_plus_one_measurements(canary_fleet):
+    split = {STABLE: 0.5, ERRORS: CANARY_SHARE, GOOD: CANARY_SHARE}
+    with canary_fleet.load(split) as load:
+        time.sleep(WARMUP)
+        failing, failing_s = timed(canary_fleet.prometheus.url, [STRICT], ERRORS)
+        healthy, healthy_s = timed(canary_fleet.prometheus.url, [STRICT], GOOD)  # the same schedule, whole
+    assert set(load.counts[canary_fleet[ERRORS].url]) == {400}
+    assert healthy.result == PASS and len(healthy.readings) == LONG, explain(healthy, load)
+    assert failing.result == FAIL, explain(failing, load)
+    assert len(failing.readings) == LIMIT + 1
+    assert [r.measurement.verdict for r in failing.readings] == [FAIL] * (LIMIT + 1)
+    record = failing.as_dict()
+    assert record["stopped_early"] is True and record["measurements_planned"] == LONG
+    assert record["stop_reason"].startswith("error-rate: 2 failed measurements in a row")
+    # LIMIT intervals instead of LONG - 1: about a third of the healthy run's time
+    ratio = failing_s / healthy_s
+    print(f"failing {failing_s:.2f}s, healthy {healthy_s:.2f}s, ratio {ratio:.2f}")
+    assert (LIMIT - 0.5) / (LONG - 1) < ratio < (LIMIT + 1) / (LONG - 1), explain(failing)
+
+
+@pytest.mark.parametrize(("no_data", "result", "taken"), [(FAIL, FAIL, LIMIT + 1),
+                                                            (INCONCLUSIVE, INCONCLUSIVE, 1)])
+def test_an_unreachable_prometheus_stops_early_per_no_data(tmp_path, no_data, result, taken):
+    server = PrometheusServer(tmp_path).start()
+    assert Prometheus(server.url).query("vector(1)") == 1  # it was answering
+    server.stop()
+    metric = dataclasses.replace(STRICT, no_data=no_data)
+    report, seconds = timed(server.url, [metric], GOOD, attempts=2, timeout=2)
+    assert report.result == result, explain(report)
+    assert len(report.readings) == taken and report.stopped_early
+    assert all("unavailable" in r.measurement.detail for r in report.readings)
+    # it waited `taken - 1` intervals of the schedule's LONG - 1, not the whole schedule
+    whole = schedule([metric])[-1][0]
+    assert seconds < whole * taken / (LONG - 1), (seconds, whole)

@@ -137,7 +137,8 @@ RECORD_STATE = [
 
 BUILD_STATE = [
     Case("digest-missing-from-registry", "bare", lambda w: build_record(w),
-         PROMOTE_DEV, 1, "is not in the registry; refusing to promote it"),
+         PROMOTE_DEV, 1, "is not what the registry serves for ih-00000000000000000000 "
+         "(nothing); refusing the build record"),
     Case("build-record-lacks-component", "bare", _drop("train"), PROMOTE_DEV, 1,
          "no build of component 'train'"),
     Case("build-record-names-unknown-component", "bare",

@@ -40,9 +40,9 @@ CASES = [
      "not a readable JSON build record"),
     ("lacks-component", lambda p, b: ["--to", "dev", "--build", edited_build(p, b, drop_train)],
      1, "no build of component 'train'"),
-    ("digest-not-in-registry",
+    ("digest-not-in-registry",  # the ih- tag serves the real digest, not this one
      lambda p, b: ["--to", "dev", "--build", edited_build(p, b, fake_digest)], 1,
-     "is not in the registry; refusing to promote it"),
+     "is not what the registry serves for ih-"),
     ("tag-not-digest", lambda p, b: ["--to", "dev", "--build", edited_build(p, b, tag_only)], 1,
      "has no digest"),
     ("skip-environment", lambda p, b: ["--to", "prod", "--from", "dev"], 2,

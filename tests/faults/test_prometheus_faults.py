@@ -158,7 +158,7 @@ def test_persistent_prometheus_fault_is_never_a_pass(fault, verb, proxy, canary,
     result = analyze(canary, capsys, monkeypatch, FOR_GOOD, verb)
     assert result.code == 5, result.err
     line = error_line(result)
-    assert line.startswith("mlops: error: canary analysis inconclusive: up: no evidence: no answer: "
+    assert line.startswith("mlops: error: canary analysis inconclusive: up: no data, so it cannot pass: no answer: "
                            f"Prometheus at http://{proxy.address} unavailable after 2 "
                            "attempt(s): "), line
     assert reason in line, line

@@ -176,7 +176,7 @@ def test_persistent_registry_fault_fails_cleanly(path, fault, proxy, seed, regis
     assert any(reason in line for reason in reasons), line
     if path == "promote":
         assert line.startswith(f"mlops: error: registry {proxy.address} failed after 2 "
-                               "attempts: HEAD /v2/"), line
+                               "attempts: GET /v2/"), line
     else:
         what = "push failed: " if path == "push" else f"registry {proxy.address} failed after 2"
         assert line.startswith(f"mlops: error: 1 of 1 components failed; {COMPONENT}: {what}"), \

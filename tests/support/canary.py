@@ -36,9 +36,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from mlops.buildcontext import make_context
+from mlops.buildcontext import ContextFile, make_context
 from mlops.builder import Engine
-from mlops.inputs import TrackedFile
 from mlops.metrics import Prometheus
 from tests.support.services import BASE_IMAGE, PrometheusServer, free_port
 
@@ -110,7 +109,7 @@ def build_serve_image(tag: str = SERVE_IMAGE) -> str:
     for entry in filter(None, listing.split("\0")):
         meta, path = entry.split("\t", 1)
         mode, blob, _stage = meta.split()
-        files.append(TrackedFile(path, mode, blob))
+        files.append(ContextFile(path, mode, blob))
     tar, dockerfile = make_context(REPO_ROOT, "components/serve", "components/serve/Dockerfile",
                                    files)
     with tar:
