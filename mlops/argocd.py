@@ -10,10 +10,12 @@ from mlops.yaml, and a git generator could only derive names from folders.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import yaml
 
+from mlops import safeyaml
 from mlops.config import MlopsConfig
 from mlops.envconfig import Environment
 from mlops.errors import ConfigError
@@ -33,19 +35,46 @@ HEADER = """\
 # but keep metadata.name and metadata.namespace as mlops.yaml says
 # (`application:`, argocd.namespace): `mlops status` reads those Applications.
 #
-# Every environment syncs automatically: mlops deploys only by commit, and a
-# prod commit has already passed its gates, approval or canary analysis.
-# selfHeal reverts a `kubectl edit`; prune deletes what a commit removed, after
-# the rest has synced (PruneLast: a recompiled pipeline's new PipelineVersion
-# lands before the old one goes). retry: Argo CD tries a failed automated sync
-# of a commit only once otherwise (e.g. while KServe's webhook restarts).
-# No ignoreDifferences: only git writes the fields the overlays set (the canary
-# split too), so a difference there is drift that selfHeal should undo.
+# An environment syncs automatically from its first promotion on: until then
+# its overlay renders the base's placeholder image (`image: serve`), which no
+# cluster can pull, so its Application has no `automated:` and `mlops promote`
+# adds it in the commit that writes the first release.yaml. root.yaml's
+# Application keeps this file synced, so that commit reaches Argo CD too.
+# After that mlops deploys only by commit, and a prod commit has already passed
+# its gates, approval or canary analysis. selfHeal reverts a `kubectl edit`;
+# prune deletes what a commit removed (PruneLast: after the rest has synced).
+# retry: Argo CD tries a failed automated sync of a commit only once otherwise
+# (e.g. while KServe's webhook restarts).
+# ignoreDifferences: KServe >= 0.17's webhook rewrites a legacy deploymentMode
+# (Serverless, RawDeployment) to its new name; nothing else git sets is
+# rewritten, so every other difference is drift that selfHeal should undo.
+# See docs/argocd-kserve.md.
 """
 
 # CreateNamespace: a new environment's first sync makes its namespace, as
-# `namespace:` in mlops.yaml promises.
+# `namespace:` in mlops.yaml promises. No RespectIgnoreDifferences: with it a
+# sync would keep the live annotation, so a KServe 0.16 object stuck on
+# `Serverless` could never take git's `Knative`.
 SYNC_OPTIONS = ("CreateNamespace=true", "PruneLast=true")
+AUTOMATED = {"prune": True, "selfHeal": True}
+ROOT_FILE = f"{ARGOCD_DIR}/root.yaml"
+ROOT_NAME = "mlops-argocd"
+
+
+def ignore_differences() -> list[dict[str, Any]]:
+    """Fields a controller's webhook rewrites after Argo CD applied git's value.
+
+    KServe's defaulter (pkg/apis/serving/v1beta1/inference_service_defaults.go,
+    DefaultInferenceService) rewrites `Serverless` to `Knative` and `RawDeployment`
+    to `Standard` from 0.17 on. Ignoring the annotation loses nothing: once
+    status.deploymentMode is set, KServe's validator refuses any other mode
+    (inference_service_validation.go, validateDeploymentMode). Fields webhooks
+    only add (KServe's resources defaults, KFP's PipelineVersion labels and
+    ownerReferences) need no entry: git never sets them, and Argo CD's
+    three-way diff keeps what only the live object has.
+    """
+    return [{"group": "serving.kserve.io", "kind": "InferenceService",
+             "jsonPointers": ["/metadata/annotations/serving.kserve.io~1deploymentMode"]}]
 
 
 def overlay_path(env: Environment) -> str:
@@ -58,7 +87,8 @@ def application_paths(config: MlopsConfig) -> list[tuple[str, str]]:
     return [(env.argocd_application, overlay_path(env)) for env in config.environments]
 
 
-def application(config: MlopsConfig, env: Environment, repo_url: str) -> dict[str, Any]:
+def application(config: MlopsConfig, env: Environment, repo_url: str,
+                automated: bool = True) -> dict[str, Any]:
     """The Application that keeps one environment in sync with its overlay."""
     return {
         "apiVersion": API_VERSION,
@@ -73,23 +103,26 @@ def application(config: MlopsConfig, env: Environment, repo_url: str) -> dict[st
             "source": {"repoURL": repo_url, "targetRevision": config.git.branch,
                        "path": overlay_path(env)},
             "destination": {"server": IN_CLUSTER, "namespace": env.k8s_namespace},
-            "syncPolicy": _sync_policy(),
+            "ignoreDifferences": ignore_differences(),
+            "syncPolicy": _sync_policy(automated),
         },
     }
 
 
-def _sync_policy() -> dict[str, Any]:
+def _sync_policy(automated: bool) -> dict[str, Any]:
     # Fresh dicts per Application: PyYAML writes a shared object as an &anchor.
     # No resources finalizer either: deleting an Application (say, to re-create
     # it) must not cascade-delete the InferenceService that is serving.
-    return {
-        "automated": {"prune": True, "selfHeal": True},
-        "syncOptions": list(SYNC_OPTIONS),
-        "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}},
-    }
+    policy: dict[str, Any] = {"automated": dict(AUTOMATED)} if automated else {}
+    policy["syncOptions"] = list(SYNC_OPTIONS)
+    policy["retry"] = {"limit": 5, "backoff": {"duration": "10s", "factor": 2,
+                                               "maxDuration": "3m"}}
+    return policy
 
 
-def applications(config: MlopsConfig, repo_url: str) -> list[dict[str, Any]]:
+def applications(config: MlopsConfig, repo_url: str,
+                 released: Collection[str] = ()) -> list[dict[str, Any]]:
+    """One Application per environment; only those in `released` sync automatically."""
     if not repo_url.strip():
         raise ConfigError("the Argo CD Applications need the repository's clone URL")
     if not config.environments:
@@ -97,12 +130,17 @@ def applications(config: MlopsConfig, repo_url: str) -> list[dict[str, Any]]:
     if any(overlay_path(env) == ARGOCD_DIR for env in config.environments):
         raise ConfigError(f"an environment named 'argocd' would share {ARGOCD_DIR}/ with the "
                           "Argo CD Applications; rename it")
-    return [application(config, env, repo_url.strip()) for env in config.environments]
+    if any(env.argocd_application == ROOT_NAME for env in config.environments):
+        raise ConfigError(f"`application: {ROOT_NAME}` is the name of the Application in "
+                          f"{ROOT_FILE}; choose another")
+    return [application(config, env, repo_url.strip(), env.name in released)
+            for env in config.environments]
 
 
-def render_applications(config: MlopsConfig, repo_url: str) -> str:
+def render_applications(config: MlopsConfig, repo_url: str,
+                        released: Collection[str] = ()) -> str:
     """`environments/argocd/applications.yaml`: the header, then one document per Application."""
-    body = yaml.safe_dump_all(applications(config, repo_url), sort_keys=False,
+    body = yaml.safe_dump_all(applications(config, repo_url, released), sort_keys=False,
                               default_flow_style=False, width=4096, explicit_start=True)
     return HEADER + body
 
@@ -128,3 +166,98 @@ def render_kustomization() -> str:
             + yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
                               "kind": "Kustomization", "resources": ["applications.yaml"]},
                              sort_keys=False, default_flow_style=False))
+
+
+ROOT_HEADER = """\
+# The Application that keeps environments/argocd/ itself synced (app of apps).
+# Apply it once: kubectl apply -n argocd -f environments/argocd/root.yaml
+# From then on a commit to applications.yaml (say, `mlops promote` turning on an
+# environment's automated sync at its first promotion) reaches Argo CD like any
+# other. prune is off: dropping an environment from mlops.yaml leaves its
+# Application for you to delete on purpose. Generated by `mlops init`.
+"""
+
+
+def root_application(config: MlopsConfig, repo_url: str) -> dict[str, Any]:
+    """The app of apps: syncs `environments/argocd` into Argo CD's namespace."""
+    if not repo_url.strip():
+        raise ConfigError("the Argo CD Applications need the repository's clone URL")
+    return {
+        "apiVersion": API_VERSION, "kind": KIND,
+        "metadata": {"name": ROOT_NAME, "namespace": config.argocd.namespace,
+                     "labels": {"app.kubernetes.io/part-of": PART_OF}},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url.strip(), "targetRevision": config.git.branch,
+                       "path": ARGOCD_DIR},
+            "destination": {"server": IN_CLUSTER, "namespace": config.argocd.namespace},
+            "syncPolicy": {"automated": {"prune": False, "selfHeal": True}},
+        },
+    }
+
+
+def render_root(config: MlopsConfig, repo_url: str) -> str:
+    """`environments/argocd/root.yaml`."""
+    return ROOT_HEADER + yaml.safe_dump(root_application(config, repo_url), sort_keys=False,
+                                        default_flow_style=False, width=4096)
+
+
+# --- turning automated sync on, by editing the text -----------------------------------------
+
+def automated_sync(text: str, where: str = APPLICATIONS_FILE) -> dict[str, bool]:
+    """Application name -> whether its syncPolicy has `automated:` (as Argo CD reads it)."""
+    found = {}
+    for doc in safeyaml.load_all(text, where):
+        if isinstance(doc, dict) and doc.get("kind") == KIND:
+            policy = (doc.get("spec") or {}).get("syncPolicy") or {}
+            found[str((doc.get("metadata") or {}).get("name"))] = (
+                isinstance(policy, dict) and policy.get("automated") is not None)
+    return found
+
+
+def enable_automated_sync(text: str, name: str, where: str = APPLICATIONS_FILE) -> str:
+    """`text` with Application `name` syncing automatically; only the inserted lines differ.
+
+    The lines are the renderer's own (`automated:` first under `syncPolicy:`), so a
+    generated file stays equal to `render_applications` with the environment released.
+    """
+    policy = _sync_policy_node(text, name, where)
+    if any(k.value == "automated" for k, _ in policy.value):
+        return text  # already automated (or set to something the user chose)
+    if policy.flow_style or not policy.value:
+        raise ConfigError(f"{where}:{policy.start_mark.line + 1}: write Application {name}'s "
+                          "syncPolicy as a block mapping so mlops can enable automated sync")
+    first = policy.value[0][0].start_mark
+    pad = " " * first.column
+    lines = text.splitlines(keepends=True)
+    lines[first.line:first.line] = [f"{pad}automated:\n", f"{pad}  prune: true\n",
+                                    f"{pad}  selfHeal: true\n"]
+    return "".join(lines)
+
+
+def _sync_policy_node(text: str, name: str, where: str) -> yaml.MappingNode:
+    """Application `name`'s syncPolicy mapping, or a one-line error saying what to fix."""
+    for doc in safeyaml.compose_all(text, where):
+        if _scalar(doc, "kind") == KIND and _scalar(_child(doc, "metadata"), "name") == name:
+            spec = _child(doc, "spec")
+            policy = _child(spec, "syncPolicy")
+            if isinstance(policy, yaml.MappingNode):
+                return policy
+            line = (spec or doc).start_mark.line + 1
+            raise ConfigError(f"{where}:{line}: Application {name} has no syncPolicy mapping; "
+                              "give it one (e.g. its syncOptions) so mlops can enable "
+                              "automated sync")
+    raise ConfigError(f"{where}: no Application {name}, which mlops.yaml names for this "
+                      "environment (`application:`); add it back or rename it there")
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key),
+                None)
+
+
+def _scalar(node: yaml.Node | None, key: str) -> str | None:
+    child = _child(node, key)
+    return child.value if isinstance(child, yaml.ScalarNode) else None

@@ -23,9 +23,18 @@ API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
 PATCH_FILE = "inferenceservice-patch.yaml"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
-# KServe 0.17 renamed Serverless -> Knative and RawDeployment -> Standard, and made
-# Standard the default: only an explicit Knative-based mode can split traffic.
-CANARY_MODES = ("serverless", "knative")
+# The mode mlops writes. KServe 0.16 renamed Serverless -> Knative (and RawDeployment ->
+# Standard, now the default): its controller records `Knative` in status.deploymentMode
+# and its validating webhook then rejects every update still annotated `Serverless`;
+# from 0.17 its defaulting webhook rewrites the annotation instead, so the live object
+# differs from git (kserve pkg/constants/constants.go ParseDeploymentMode,
+# pkg/apis/serving/v1beta1/inference_service_defaults.go, inference_service_validation.go).
+KNATIVE = "Knative"
+# Read as the same mode, with a note: what a KServe <= 0.15 cluster (or an older repo) says.
+LEGACY_MODES = {"Serverless": KNATIVE, "RawDeployment": "Standard"}
+# Only a Knative-based mode can split traffic. Exact spellings: KServe compares them
+# case-sensitively and treats anything else as its default mode (Standard).
+CANARY_MODES = (KNATIVE, "Serverless")
 STORAGE_ENV = "STORAGE_URI"
 PATCH_HEADER = (
     "# Written by mlops: the release's model URI and the canary split. Do not edit by hand.\n"
@@ -53,16 +62,34 @@ def find_service(objects: Sequence[Mapping[str, Any]], name: str | None,
     return found[0]
 
 
+def deployment_mode(isvc: Mapping[str, Any]) -> str | None:
+    annotations = isvc.get("metadata", {}).get("annotations") or {}
+    mode = annotations.get(MODE_ANNOTATION) if isinstance(annotations, Mapping) else None
+    return None if mode is None else str(mode)
+
+
+def mode_note(isvc: Mapping[str, Any]) -> str | None:
+    """A note for a legacy mode name: accepted, but KServe >= 0.16 wants the new one."""
+    mode = deployment_mode(isvc)
+    new = LEGACY_MODES.get(mode) if mode else None
+    if new is None:
+        return None
+    name = isvc.get("metadata", {}).get("name")
+    return (f"InferenceService {name} is annotated {MODE_ANNOTATION}: {mode}, the pre-0.16 "
+            f"name of {new}; KServe 0.16 rejects updates to it and 0.17+ rewrites it (Argo CD "
+            f"then sees a difference), so write {new} unless the cluster runs KServe <= 0.15")
+
+
 def check_canary_mode(isvc: Mapping[str, Any]) -> None:
     """Refuse what KServe would silently ignore: canaryTrafficPercent outside Knative mode."""
     name = isvc.get("metadata", {}).get("name")
-    mode = (isvc.get("metadata", {}).get("annotations") or {}).get(MODE_ANNOTATION)
+    mode = deployment_mode(isvc)
     if mode is None:
         raise ConfigError(
             f"InferenceService {name} has no {MODE_ANNOTATION} annotation; canary rollouts "
-            "need Serverless (Knative) mode, and newer KServe defaults to Standard: "
-            f"annotate it {MODE_ANNOTATION}: Serverless")
-    if str(mode).lower() not in CANARY_MODES:
+            "need Knative mode, and newer KServe defaults to Standard: "
+            f"annotate it {MODE_ANNOTATION}: {KNATIVE}")
+    if mode not in CANARY_MODES:
         raise ConfigError(
             f"InferenceService {name} is annotated {MODE_ANNOTATION}: {mode}; KServe ignores "
             "canaryTrafficPercent outside Serverless (Knative) mode, so mlops refuses to "

@@ -40,6 +40,30 @@ def compose(text: str, display: str) -> yaml.Node | None:
     return node
 
 
+def compose_all(text: str, display: str) -> list[yaml.Node]:
+    """Every document's node tree (multi-document files), with the same refusals."""
+    try:
+        if "*" in text:
+            _refuse_aliases(text, display)
+        nodes = [n for n in yaml.compose_all(text, Loader=_Loader) if n is not None]
+    except yaml.YAMLError as exc:
+        raise ConfigError(_message(exc, display)) from None
+    for node in nodes:
+        _refuse_duplicate_keys(node, display)
+    return nodes
+
+
+def load_all(text: str, display: str) -> list[Any]:
+    """Every document as plain data."""
+    loader = _Loader("")
+    try:
+        return [loader.construct_document(n) for n in compose_all(text, display)]
+    except yaml.YAMLError as exc:
+        raise ConfigError(_message(exc, display)) from None
+    finally:
+        loader.dispose()
+
+
 def load(text: str, display: str) -> Any:
     """The document as plain data (dicts, lists, scalars), or a located one-line error."""
     node = compose(text, display)

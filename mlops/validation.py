@@ -59,6 +59,20 @@ def unpinned_images(
     return found
 
 
+def deployed_placeholders(
+    docs: Sequence[Mapping[str, Any]], placeholders: frozenset[str], reason: str
+) -> list[str]:
+    """Each base placeholder (`image: serve`) left in an environment that Argo CD deploys.
+
+    A placeholder is a bare component name: the cluster would pull
+    `docker.io/library/<name>` and fail. `reason` says why the environment deploys.
+    """
+    return [f"{resource_name(doc)}: spec.{where} is the placeholder {image!r}, which no "
+            f"cluster can pull; {reason}"
+            for doc in docs for where, image in images_in(doc.get("spec"))
+            if image in placeholders]
+
+
 def release_disagreements(
     record: EnvRecord,
     pins: Mapping[str, ImagePin],

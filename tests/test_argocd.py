@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from mlops import argocd, kustomize
+from mlops.commands.serving import released_environments
 from mlops.commands.status import service_ref
 from mlops.config import load_config
 from mlops.errors import ConfigError
@@ -87,9 +89,15 @@ def check_application(doc: dict[str, Any]) -> None:
 # --- the committed files are what the renderer makes --------------------------------------
 
 
+def repo_released() -> list[str]:
+    return released_environments(REPO_ROOT, repo_config())
+
+
 @pytest.mark.parametrize("rel, render", [
-    (argocd.APPLICATIONS_FILE, lambda: argocd.render_applications(repo_config(), REPO_URL)),
+    (argocd.APPLICATIONS_FILE,
+     lambda: argocd.render_applications(repo_config(), REPO_URL, repo_released())),
     (f"{argocd.ARGOCD_DIR}/kustomization.yaml", argocd.render_kustomization),
+    (argocd.ROOT_FILE, lambda: argocd.render_root(repo_config(), REPO_URL)),
 ])
 def test_committed_file_equals_the_renderers_output(rel, render):
     committed, fresh = REPO_ROOT / rel, render()
@@ -134,7 +142,7 @@ def test_applications_for_a_custom_config_validate(custom_config):
     (lambda a: a["spec"].pop("destination"), "'destination' is a required property"),
 ])
 def test_the_crd_rejects_a_broken_application(mutate, expected):
-    app = copy.deepcopy(argocd.applications(repo_config(), REPO_URL)[0])
+    app = copy.deepcopy(argocd.applications(repo_config(), REPO_URL, released=["dev"])[0])
     check_application(app)  # the unbroken one passes, so the failure below is the mutation's
     mutate(app)
     with pytest.raises(jsonschema.ValidationError, match=expected):
@@ -142,7 +150,7 @@ def test_the_crd_rejects_a_broken_application(mutate, expected):
 
 
 def test_a_misspelled_field_is_caught():
-    app = argocd.applications(repo_config(), REPO_URL)[0]
+    app = argocd.applications(repo_config(), REPO_URL, released=["dev"])[0]
     automated = app["spec"]["syncPolicy"]["automated"]
     automated["selfheal"] = automated.pop("selfHeal")
     crds.validate(app)  # plain JSON Schema lets it through: the CRD does not close objects
@@ -209,12 +217,115 @@ def test_the_inference_service_lands_where_status_looks_for_it(env):
 # --- sync policy and inputs ---------------------------------------------------------------
 
 
-def test_every_environment_syncs_automatically_with_prune_and_self_heal():
-    for app in argocd.applications(repo_config(), REPO_URL):
-        policy = app["spec"]["syncPolicy"]
-        assert policy["automated"] == {"prune": True, "selfHeal": True}
+def test_only_a_released_environment_syncs_automatically(custom_config):
+    """Before its first promotion an overlay renders the base's `image: serve`; an
+    automated Application would deploy it (docs/argocd-kserve.md, "Placeholders")."""
+    apps = argocd.applications(custom_config, REPO_URL, released=["qa"])
+    policies = {a["metadata"]["labels"]["mlops.dev/environment"]: a["spec"]["syncPolicy"]
+                for a in apps}
+    assert policies["qa"]["automated"] == {"prune": True, "selfHeal": True}
+    assert [env for env, p in policies.items() if "automated" in p] == ["qa"]
+    for policy in policies.values():
         assert "CreateNamespace=true" in policy["syncOptions"]
-        assert "ignoreDifferences" not in app["spec"]
+        assert "RespectIgnoreDifferences=true" not in policy["syncOptions"]
+        assert policy["retry"]["limit"] == 5
+    for app in apps:
+        check_application(app)
+
+
+def test_this_repositorys_applications_follow_its_releases():
+    synced = argocd.automated_sync((REPO_ROOT / argocd.APPLICATIONS_FILE).read_text())
+    config = repo_config()
+    assert synced == {e.argocd_application: e.name in repo_released()
+                      for e in config.environments}
+
+
+def test_the_deployment_mode_annotation_is_ignored_and_nothing_else():
+    """KServe >= 0.17 rewrites a legacy mode (kserve pkg/apis/serving/v1beta1/
+    inference_service_defaults.go, DefaultInferenceService); Argo CD compares after
+    dropping jsonPointers from both sides (argo-cd util/argo/normalizers/diff_normalizer.go)."""
+    for app in argocd.applications(repo_config(), REPO_URL):
+        assert app["spec"]["ignoreDifferences"] == [
+            {"group": "serving.kserve.io", "kind": "InferenceService",
+             "jsonPointers": ["/metadata/annotations/serving.kserve.io~1deploymentMode"]}]
+
+
+def test_the_ignored_pointer_names_the_annotation_the_base_sets():
+    """RFC 6901: `/` in a key is `~1`. A wrong escape would ignore nothing, silently."""
+    pointer = argocd.ignore_differences()[0]["jsonPointers"][0]
+    (isvc_doc,) = documents((REPO_ROOT / "environments/base/inferenceservice.yaml").read_text())
+    node: Any = isvc_doc
+    for part in pointer.split("/")[1:]:
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    assert node == "Knative"
+
+
+def test_the_crd_rejects_a_broken_ignore_differences():
+    app = copy.deepcopy(argocd.applications(repo_config(), REPO_URL)[0])
+    app["spec"]["ignoreDifferences"][0]["jsonPointers"] = "/metadata/annotations"
+    with pytest.raises(jsonschema.ValidationError, match="is not of type 'array'"):
+        crds.validate(app)
+    app["spec"]["ignoreDifferences"][0].pop("jsonPointers")
+    app["spec"]["ignoreDifferences"][0].pop("kind")
+    with pytest.raises(jsonschema.ValidationError, match="'kind' is a required property"):
+        crds.validate(app)
+
+
+# --- the first promotion turns automated sync on ------------------------------------------
+
+
+@pytest.mark.parametrize("env", ["dev", "qa", "prod"])
+def test_enabling_sync_gives_exactly_the_released_rendering(custom_config, env):
+    before = argocd.render_applications(custom_config, REPO_URL)
+    name = custom_config.environment(env).argocd_application
+    after = argocd.enable_automated_sync(before, name)
+    assert after == argocd.render_applications(custom_config, REPO_URL, released=[env])
+    added = [ln for ln in difflib.ndiff(before.splitlines(), after.splitlines())
+             if ln.startswith(("+", "-"))]
+    assert added == ["+     automated:", "+       prune: true", "+       selfHeal: true"]
+    assert argocd.enable_automated_sync(after, name) == after  # idempotent
+
+
+def test_enabling_sync_keeps_hand_edits_and_a_users_own_automated_block(custom_config):
+    text = argocd.render_applications(custom_config, REPO_URL).replace(
+        "  syncPolicy:\n", "  syncPolicy:  # ours\n    automated: {}\n", 1)
+    assert argocd.enable_automated_sync(text, "mlops-dev") == text
+    edited = text.replace("project: default", "project: ml  # team project")
+    after = argocd.enable_automated_sync(edited, "mlops-qa")
+    assert "project: ml  # team project" in after and "syncPolicy:  # ours" in after
+    assert argocd.automated_sync(after) == {"mlops-dev": True, "mlops-qa": True,
+                                            "cancer-staging": False, "cancer-prod": False}
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda t: t.replace("name: mlops-dev", "name: renamed"), "no Application mlops-dev"),
+    (lambda t: re.sub(r"  syncPolicy:\n(    .*\n)+", "  syncPolicy: {syncOptions: []}\n", t,
+                      count=1),
+     "write Application mlops-dev's syncPolicy as a block mapping"),
+    (lambda t: "a: [", "applications.yaml:2: invalid YAML"),
+])
+def test_enabling_sync_refuses_what_it_cannot_edit(custom_config, edit, expected):
+    text = edit(argocd.render_applications(custom_config, REPO_URL))
+    with pytest.raises(ConfigError, match=expected):
+        argocd.enable_automated_sync(text, "mlops-dev")
+
+
+def test_the_root_application_syncs_the_argocd_folder(custom_config):
+    root = documents(argocd.render_root(custom_config, "git@example.com:ml/cancer.git"))
+    assert len(root) == 1
+    check_application(root[0])
+    spec = root[0]["spec"]
+    assert spec["source"] == {"repoURL": "git@example.com:ml/cancer.git",
+                              "targetRevision": "release", "path": argocd.ARGOCD_DIR}
+    assert spec["destination"]["namespace"] == root[0]["metadata"]["namespace"] == "gitops"
+    assert spec["syncPolicy"]["automated"] == {"prune": False, "selfHeal": True}
+
+
+def test_an_environment_application_named_like_the_root_is_refused(tmp_path: Path):
+    (tmp_path / "mlops.yaml").write_text("registry: 127.0.0.1:5000/mlops\nenvironments:\n"
+                                         f"  - name: dev\n    application: {argocd.ROOT_NAME}\n")
+    with pytest.raises(ConfigError, match="root.yaml"):
+        argocd.render_applications(load_config(tmp_path, {}), REPO_URL)
 
 
 def test_the_yaml_has_no_anchors():

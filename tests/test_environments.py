@@ -21,9 +21,9 @@ def test_overlay_renders_and_validates(env):
     assert "InferenceService" in crds.validate_all(proc.stdout)
 
 
-def test_inference_service_is_serverless_and_uses_the_serve_component():
+def test_inference_service_is_knative_and_uses_the_serve_component():
     isvc = yaml.safe_load((REPO_ROOT / "environments/base/inferenceservice.yaml").read_text())
-    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
     container = isvc["spec"]["predictor"]["containers"][0]
     assert container["image"] == "serve"  # the overlay's images: entry pins it by digest
     assert "--model_dir=/mnt/models" in container["args"]

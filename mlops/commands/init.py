@@ -116,6 +116,7 @@ def _scaffold(root: Path, opts: InitOptions) -> list[str]:
     _write(root / argocd.APPLICATIONS_FILE,
            argocd.render_applications(config, values["repo_url"]).encode())
     _write(root / argocd.ARGOCD_DIR / "kustomization.yaml", argocd.render_kustomization().encode())
+    _write(root / argocd.ROOT_FILE, argocd.render_root(config, values["repo_url"]).encode())
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
                   if p.is_file() and ".git" not in p.relative_to(root).parts[:1])
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlops import envconfig, isvc, kustomize, overlay
+from mlops import argocd, envconfig, isvc, kustomize, modeluri, overlay, safeyaml
+from mlops.config import MlopsConfig
 from mlops.errors import ConfigError
 from mlops.output import write_text_atomic
+from mlops.release import RELEASE_FILE
 
 
 def patch_path(root: Path, env: str) -> Path:
@@ -21,6 +23,8 @@ def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str |
     Works on a clone, so it may write before it knows the result renders; the
     caller commits only after the final render below has been checked.
     """
+    if model_uri is not None:  # before any write: the cluster must be able to fetch it
+        modeluri.check(model_uri, env.model_schemes, env.name)
     path = patch_path(root, env.name)
     if model_uri is None and percent is None and not path.exists():
         return None
@@ -50,3 +54,29 @@ def _check_rendered(overlay_dir: Path, where: str, target, model_uri, percent) -
                           f"model {seen[0]!r} and canary {seen[1]!r}, expected "
                           f"{model_uri!r} and {percent!r}; does another patch override them?")
     return dict(rendered)
+
+
+def released_environments(root: Path, config: MlopsConfig) -> list[str]:
+    """The environments that have a release.yaml: the ones Argo CD may sync automatically."""
+    return [env.name for env in config.environments
+            if (root / overlay.ENVIRONMENTS_DIR / env.name / RELEASE_FILE).is_file()]
+
+
+def enable_automated_sync(root: Path, env: envconfig.Environment) -> bool:
+    """Turn on the environment's automated sync in applications.yaml; True if it changed.
+
+    Called at every promotion (idempotent). An environment's Application syncs
+    automatically only once it has a release: before that its overlay renders
+    the base's placeholder image. A repository without the file (its Applications
+    live elsewhere) is left alone.
+    """
+    path = root / argocd.APPLICATIONS_FILE
+    try:
+        text = safeyaml.read_text(path, argocd.APPLICATIONS_FILE)
+    except FileNotFoundError:
+        return False
+    new_text = argocd.enable_automated_sync(text, env.argocd_application)
+    if new_text == text:
+        return False
+    write_text_atomic(path, new_text)
+    return True

@@ -2,7 +2,8 @@
 
 The config and every component spec; then per environment: the overlay
 renders with `kubectl kustomize`, rendered resources fit their CRD schemas
-(`--crds DIR`), no mutable image reference where digests are required,
+(`--crds DIR`), no mutable image reference where digests are required and no
+base placeholder (`image: serve`) where Argo CD would deploy it,
 `release.yaml` agrees with the kustomization, and every committed compiled
 pipeline equals a fresh compile of its sources. Every problem is one line;
 nothing is written (a fresh compile happens in a temporary directory).
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops import argocd, crds, isvc, kustomize, overlay, safeyaml, validation
 from mlops import components as comps
 from mlops import config as cfg
-from mlops import crds, kustomize, overlay, safeyaml, validation
 from mlops import pipelines as pl
 from mlops.commands import Context
 from mlops.commands.compile import environment
@@ -37,6 +38,8 @@ class ValidateOptions:
 class Report:
     checks: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    automated: dict[str, bool] = field(default_factory=dict)  # Application -> auto-syncs
 
     def problem(self, check: str, where: str, message: str) -> None:
         """Record one problem; its message leads with `where` unless it names it already."""
@@ -58,6 +61,7 @@ def validate(ctx: Context, opts: ValidateOptions) -> int:
     config = report.attempt("config", cfg.CONFIG_FILE,
                             lambda: cfg.load_config(ctx.root, ctx.environ))
     _check_components(ctx.root, report)
+    report.automated = _automated_sync(ctx.root, report)
     if config is not None:
         envs = [environment(config, name) for name in opts.envs] or list(config.environments)
         with FreshCompiler(ctx.root) as compiler:
@@ -88,10 +92,7 @@ def _check_environment(root, env: cfg.Environment, schemas, compiler, report: Re
     check["resources"] = len(docs)
     if schemas is not None:
         check["schema_checked"] = _check_schemas(docs, schemas, where, report)
-    if env.require_digest:
-        placeholders = frozenset(comps.component_folders(root)) if record is None else frozenset()
-        for message in validation.unpinned_images(docs, env.name, placeholders):
-            report.problem("digests", where, message)
+    _check_images(root, env, record, docs, report)
     compiled = _committed_pipelines(root, env.name, report)
     check["pipelines"] = len(compiled)
     text = report.attempt("release", overlay.display_path(env.name),
@@ -107,6 +108,50 @@ def _check_environment(root, env: cfg.Environment, schemas, compiler, report: Re
     if compiled and pins is not None:
         commit = record.release.source_commit if record else None
         compiler.check(env, pins, compiled, commit, report)
+
+
+def _check_images(root: Path, env: cfg.Environment, record, docs, report: Report) -> None:
+    """No image Argo CD would deploy unpinned: digests where required, no base placeholder.
+
+    An environment without a release renders the base's placeholders (`image:
+    serve`); they are allowed only while its Application does not sync
+    automatically, which `mlops promote` turns on with the first release.
+    """
+    where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
+    components = frozenset(comps.component_folders(root))
+    if env.require_digest:
+        allowed = components if record is None else frozenset()
+        for message in validation.unpinned_images(docs, env.name, allowed):
+            report.problem("digests", where, message)
+    reason = _why_deployed(env, record, report.automated)
+    if reason and (record is None or not env.require_digest):  # else reported just above
+        for message in validation.deployed_placeholders(docs, components, reason):
+            report.problem("digests", where, message)
+    for doc in isvc.services(docs):
+        note = isvc.mode_note(doc)
+        if note:
+            report.notes.append(f"{where}: {note}")
+
+
+def _why_deployed(env: cfg.Environment, record, automated: dict[str, bool]) -> str | None:
+    app = env.argocd_application
+    if record is not None:
+        return f"environment {env.name} has release {record.release.id} (promote it again)"
+    if automated.get(app):
+        return (f"Argo CD Application {app} ({argocd.APPLICATIONS_FILE}) syncs automatically "
+                f"although {env.name} has no release yet: remove its `automated:` until the "
+                "first promotion, which turns it on")
+    return None
+
+
+def _automated_sync(root: Path, report: Report) -> dict[str, bool]:
+    """Application name -> automated, from applications.yaml ({} without the file)."""
+    path = root / argocd.APPLICATIONS_FILE
+    if not path.is_file():
+        return {}
+    found = report.attempt("argocd", argocd.APPLICATIONS_FILE, lambda: argocd.automated_sync(
+        safeyaml.read_text(path, argocd.APPLICATIONS_FILE)))
+    return found or {}
 
 
 def _check_schemas(docs, schemas: crds.Schemas, where: str, report: Report) -> int:
@@ -147,10 +192,11 @@ def _version_name(text: str, display: str) -> str:
 
 def _report(ctx: Context, report: Report, schemas: crds.Schemas | None) -> None:
     doc = {"ok": not report.problems, "crds": schemas.folder if schemas else None,
-           "checks": report.checks, "problems": report.problems}
+           "checks": report.checks, "problems": report.problems, "notes": report.notes}
     lines = [_check_line(c) for c in report.checks]
     if schemas is None:
         lines.append("schemas: not checked (pass --crds DIR to check against CRDs)")
+    lines += [f"note: {n}" for n in report.notes]
     lines += [p["message"] for p in report.problems]
     count = len(report.problems)
     lines.append("ok" if not count else f"{count} problem{'s' * (count != 1)}")

@@ -37,7 +37,7 @@ def _canary_config(world):
 
 
 def _mode(annotation: str):
-    old = "    serving.kserve.io/deploymentMode: Serverless\n"
+    old = "    serving.kserve.io/deploymentMode: Knative\n"
     return _then(_canary_config, lambda w: w.edit(ISVC, old, annotation))
 
 

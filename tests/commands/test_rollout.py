@@ -202,7 +202,7 @@ def test_abort_restores_the_previous_release_with_the_hold(roll, built):
 def test_raw_deployment_is_refused_and_nothing_is_committed(roll):
     play, _ = roll
     push_edit(play, "environments/base/inferenceservice.yaml", lambda t: t.replace(
-        "deploymentMode: Serverless", "deploymentMode: RawDeployment"))
+        "deploymentMode: Knative", "deploymentMode: RawDeployment"))
     head = play.remote_head()
     result = rollout(play, "start")
     assert result.code == 1 and "RawDeployment" in result.err, result.err
