@@ -16,6 +16,8 @@ import uuid
 
 import pytest
 
+from mlops import argocd
+from mlops.config import load_config
 from tests.commands.conftest import GOOD
 from tests.conftest import Project, git, tiny_component
 from tests.support.crds import CRDS, schemas
@@ -47,6 +49,10 @@ def promoted(tmp_path_factory, registry_server, docker_engine):
     for rel, content in {**repo_files(ns), **tiny_component("serve")}.items():
         (clone / rel).parent.mkdir(parents=True, exist_ok=True)
         (clone / rel).write_bytes(content if isinstance(content, bytes) else content.encode())
+    (clone / argocd.ARGOCD_DIR).mkdir(parents=True)  # as `mlops init` writes them
+    (clone / argocd.APPLICATIONS_FILE).write_text(argocd.render_applications(
+        load_config(clone, {}), "https://git.example.com/ml.git"))
+    (clone / argocd.ARGOCD_DIR / "kustomization.yaml").write_text(argocd.render_kustomization())
     git(clone, "add", "-A")
     git(clone, "-c", "user.name=T", "-c", "user.email=t@x", "commit", "-qm", "init")
     git(clone, "push", "-q", "origin", "main")
@@ -159,6 +165,25 @@ def test_the_placeholder_image_counts_once_an_environment_is_promoted(repo):
     assert result.code == 1
     assert "spec.predictor.containers[0].image is 'serve', a mutable reference" in result.out
     assert "release r-" in result.out and "pins serve but the kustomization has no" in result.out
+
+
+def test_each_promotion_turned_on_automated_sync_for_its_environment_only(repo):
+    """An overlay renders the base's `image: serve` until its first release; Argo CD
+    would deploy that placeholder, so only released environments sync automatically."""
+    text = (repo.path / argocd.APPLICATIONS_FILE).read_text()
+    assert argocd.automated_sync(text) == {"mlops-dev": True, "mlops-staging": True,
+                                           "mlops-prod": False}
+    log = git(repo.path, "log", "--format=%s", "--", argocd.APPLICATIONS_FILE).splitlines()
+    assert [s.split(":")[0] for s in log] == ["promote(staging)", "promote(dev)", "init"]
+
+
+def test_an_unreleased_environment_that_syncs_automatically_is_refused(repo):
+    path = repo.path / argocd.APPLICATIONS_FILE
+    path.write_text(argocd.enable_automated_sync(path.read_text(), "mlops-prod"))
+    problem = only_problem(validate(repo, "--env", "prod"))
+    assert "spec.predictor.containers[0].image is the placeholder 'serve', which no cluster " \
+        "can pull; Argo CD Application mlops-prod" in problem
+    assert "syncs automatically although prod has no release yet" in problem
 
 
 def test_release_yaml_that_disagrees_with_the_kustomization(repo):
