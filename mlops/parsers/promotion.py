@@ -117,6 +117,9 @@ def _add_rollback(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--env", required=True, help="environment to roll back")
     p.add_argument("--to", metavar="RELEASE", type=release_id,
                    help="this earlier release (default: the previous)")
+    p.add_argument("--expect", metavar="RELEASE", type=release_id,
+                   help="the release the environment runs now, to roll back from; if the "
+                        "remote moved on to another, refuse (default: the one first seen)")
     p.add_argument("--reason", help="why, recorded with the hold")
     common(p)
     p.set_defaults(handler=_run_rollback)
@@ -125,7 +128,8 @@ def _add_rollback(sub: argparse._SubParsersAction) -> None:
 def _run_rollback(ctx, args: argparse.Namespace) -> int:
     from mlops.commands.rollback import RollbackOptions, rollback
 
-    return rollback(ctx, RollbackOptions(env=args.env, to=args.to, reason=args.reason))
+    return rollback(ctx, RollbackOptions(env=args.env, to=args.to, reason=args.reason,
+                                         expect=args.expect))
 
 
 
