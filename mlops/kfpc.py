@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import io
 import itertools
+import os
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -154,9 +155,12 @@ def run_local(
     from kfp import components, local
 
     component = components.load_component_from_text(yaml.safe_dump(dict(pipeline_spec)))
-    # command+args replace the image ENTRYPOINT, as on a real cluster.
+    # command+args replace the image ENTRYPOINT, as on a real cluster. The task runs as
+    # the invoking user, who owns the mounted pipeline_root: the components' own user
+    # (a non-root UID, for a cluster's runAsNonRoot) could not write outputs there.
+    user = f"{os.getuid()}:{os.getgid()}"
     local.init(
-        runner=local.DockerRunner(network_mode="host", entrypoint=[""]),
+        runner=local.DockerRunner(network_mode="host", entrypoint=[""], user=user),
         pipeline_root=str(pipeline_root),
         raise_on_error=True,
     )
