@@ -7,7 +7,6 @@ collects the `model` and `metrics` outputs where the promotion gates read them.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import kfpc, safeyaml
+from mlops import kfpc, safejson, safeyaml
 from mlops import pipelines as pl
 from mlops.commands import Context
 from mlops.commands.compile import environment, output_path
@@ -124,8 +123,8 @@ def read_metrics(path: Path | None) -> dict[str, float]:
     if path is None or not path.is_file():
         raise MlopsError("the pipeline's metrics output holds no file")
     try:
-        data = json.loads(path.read_text())
-    except ValueError as exc:
+        data = safejson.read(path, max_bytes=1 << 20)
+    except safejson.JsonProblem as exc:
         raise MlopsError(f"metrics output is not JSON: {exc}") from None
     if not isinstance(data, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
