@@ -11,8 +11,10 @@ import hashlib
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -29,6 +31,7 @@ MANIFEST_TYPES = ", ".join(
     ]
 )
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -148,12 +151,86 @@ class Registry:
     def ping(self) -> None:
         self._call("GET", "/v2/")
 
+    # -- blobs ------------------------------------------------------------
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        return self._call("HEAD", f"/v2/{repository}/blobs/{digest}", ok_missing=True) is not None
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        """Upload `data` in one request (POST, then PUT ?digest=); a blob already there is kept.
+
+        The registry checks the digest on the PUT, so a blob lands whole or not at
+        all. A retried PUT whose first answer was lost meets a finished upload
+        session; the blob being there then is the success it reports.
+        """
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if self.blob_exists(repository, digest):
+            return digest
+        started = self._call("POST", f"/v2/{repository}/blobs/uploads/")
+        location = self._upload_path(repository, started.headers.get("Location", ""))
+        try:
+            self._call("PUT", location, params={"digest": digest}, data=data,
+                       headers={"Content-Type": "application/octet-stream"})
+        except RegistryError:
+            if not self.blob_exists(repository, digest):
+                raise
+        return digest
+
+    def get_blob(self, repository: str, digest: str, max_bytes: int) -> bytes:
+        """The blob's bytes, refused when larger than `max_bytes` or not hashing to `digest`."""
+        path = f"/v2/{repository}/blobs/{digest}"
+
+        def fetch() -> bytes:
+            resp = self._once("GET", path, False, stream=True)
+            with resp:
+                return self._capped_body(resp, path, max_bytes)
+
+        data = self._retry(fetch)
+        actual = "sha256:" + hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise RegistryError(f"registry {self.host} served blob {repository}@{digest} "
+                                f"whose sha256 is {actual}")
+        return data
+
+    def _upload_path(self, repository: str, location: str) -> str:
+        """The upload session's path on this registry, from a relative or absolute Location.
+
+        A Location on another host is refused rather than followed: the request
+        would carry this registry's credentials there.
+        """
+        url = urljoin(self.base + f"/v2/{repository}/blobs/uploads/", location)
+        parts, ours = urlsplit(url), urlsplit(self.base)
+        if not location or (parts.scheme, parts.netloc) != (ours.scheme, ours.netloc):
+            raise RegistryError(f"registry {self.host} answered the upload of a blob to "
+                                f"{repository} with an unusable Location "
+                                f"({redact(location)[:100] or 'none'})")
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def _capped_body(self, resp: requests.Response, path: str, max_bytes: int) -> bytes:
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise RegistryError(f"registry {self.host}: GET {path} is {declared} bytes, "
+                                f"more than the {max_bytes} allowed")
+        body = bytearray()
+        try:
+            for chunk in resp.iter_content(chunk_size=65536):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise RegistryError(f"registry {self.host}: GET {path} is more than "
+                                        f"the {max_bytes} bytes allowed")
+        except requests.RequestException as exc:
+            raise TransientRegistryError(f"GET {path}: {_reason(exc)}") from None
+        return bytes(body)
+
     # -- plumbing ---------------------------------------------------------
 
     def _call(self, method: str, path: str, ok_missing: bool = False, **kw: Any):
+        return self._retry(lambda: self._once(method, path, ok_missing, **kw))
+
+    def _retry(self, fn: Callable[[], T]) -> T:
         try:
             return with_retries(
-                lambda: self._once(method, path, ok_missing, **kw),
+                fn,
                 lambda exc: isinstance(exc, TransientRegistryError),
                 attempts=self.policy.attempts,
                 initial=self.policy.initial,
@@ -190,6 +267,7 @@ class Registry:
 
     def _check(self, resp: requests.Response, method: str, path: str, ok_missing: bool):
         code = resp.status_code
+        path = path.split("?", 1)[0]  # an upload session's query is state, not news
         if code < 300:
             return resp
         if code == 404 and ok_missing:
