@@ -27,6 +27,7 @@ CANARY = "Mlops-Canary"
 BASELINE = "Mlops-Baseline"
 ANALYSIS = "Mlops-Analysis"
 CHECK = "Mlops-Check"
+PROVENANCE = "Mlops-Provenance"  # component=builder, one per image whose provenance verified
 
 
 def promotion_message(
@@ -41,6 +42,7 @@ def promotion_message(
     subject: str | None = None,
     extra: Sequence[tuple[str, str]] = (),
     body_extra: Sequence[str] = (),
+    provenance: Sequence[Mapping[str, str]] | None = None,
 ) -> str:
     """`promote(staging): release r-… from dev` (or rollback/canary), body, trailers."""
     if subject is None and action == "rollback":
@@ -58,6 +60,7 @@ def promotion_message(
         *[(PIPELINE, f"{n}={v}") for n, v in sorted(release.pipelines.items())],
         *[(GATE, f"{g['gate']}={g['result']}") for g in gates],
     ]
+    trailers += [(PROVENANCE, f"{p['component']}={p['builder']}") for p in provenance or ()]
     if approver:
         trailers.append((APPROVER, approver))
     if hold:

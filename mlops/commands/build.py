@@ -14,6 +14,12 @@ from mlops import gitops, links
 from mlops.buildcontext import ContextFile
 from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.commands import Context
+from mlops.commands.build_provenance import (
+    Signing,
+    attest_outcomes,
+    check_attestable,
+    signing_from,
+)
 from mlops.commands.build_runner import Outcome, RegistryAccess, run_plan
 from mlops.errors import BuildError, ConfigError, UsageError
 from mlops.inputs import FileIndex, effective_build_args, ih_tag, input_hash
@@ -34,6 +40,8 @@ class BuildOptions:
     output: Path | None = None
     jobs: int | None = None
     force: bool = False
+    sign_key: Path | None = None  # else $MLOPS_SIGNING_KEY: sign and attach provenance
+    builder: str | None = None  # else $MLOPS_BUILDER: the key's principal
 
 
 def build(ctx: Context, opts: BuildOptions) -> int:
@@ -42,6 +50,8 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ, parse_cache)
     state, index, specs = _load_specs(ctx.root, parse_cache)
     specs = _select(specs, opts.components)
+    signing = None if opts.dry_run else signing_from(opts.sign_key, opts.builder, ctx.environ,
+                                                     opts.push)
     _check_tracked(specs, index)
     _check_declared_paths(ctx.root, specs, index)
     state, index, from_worktree = _resolve_links(ctx.root, state, index, specs)
@@ -55,7 +65,13 @@ def build(ctx: Context, opts: BuildOptions) -> int:
         _print_plan(ctx, plan, state.head)
         return 0
     plan = _with_labels(ctx.root, config, plan, state.head)
+    if signing is not None:
+        check_attestable(plan, state.head)
     outcomes = run_plan(ctx, plan, access, opts.push, opts.jobs or config.build.jobs)
+    if signing is not None:
+        source = gitops.remote_url_of(ctx.root, config.git.remote)
+        outcomes = attest_outcomes(Signing(*signing, source, state.head or ""), access, outcomes,
+                                   opts.jobs or config.build.jobs)
     for o in outcomes:
         if o.digest:
             cache.remember(o.item.image, ih_tag(o.item.input_hash), o.digest)

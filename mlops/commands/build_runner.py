@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops.buildcontext import make_context
 from mlops.errors import MlopsError, RegistryError
@@ -33,9 +33,10 @@ class Outcome:
     digest: str | None = None
     pushed: bool = False
     error: str | None = None
+    provenance: dict[str, str] | None = None  # builder, att tag, attestation manifest digest
 
     def as_record(self) -> dict:
-        record = {
+        record: dict[str, Any] = {
             "component": self.item.name,
             "version": self.item.spec.version,
             "image": self.item.image,
@@ -48,6 +49,8 @@ class Outcome:
         }
         if self.error:
             record["error"] = self.error
+        if self.provenance:
+            record["provenance"] = dict(self.provenance)
         return record
 
     def summary_line(self, width: int) -> str:

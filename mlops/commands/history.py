@@ -53,6 +53,7 @@ def entry(commit: Commit) -> dict:
         "hold": commit.trailer(tr.HOLD),
         "canary": commit.trailer(tr.CANARY),
         "analysis": commit.trailer(tr.ANALYSIS),
+        "provenance": tr.pairs(commit.trailer_all(tr.PROVENANCE)),
         "subject": commit.subject,
     }
 
@@ -66,6 +67,7 @@ def _human(entries: list[dict]) -> str:
         extra = f"  approver {e['approver']}" if e["approver"] else ""
         hold = f"  hold {e['hold']}" if e["hold"] else ""
         hold += f"  canary {e['canary']}%" if e["canary"] else ""
+        hold += f"  provenance {len(e['provenance'])} signed" if e["provenance"] else ""
         lines.append(f"{e['time']}  {e['commit'][:10]}  {e['action']:<16} {e['env']:<8} "
                      f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}")
     return "\n".join(lines)

@@ -10,14 +10,13 @@ whole promotion recomputed on the new head (bounded backoff).
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import gitops, trailers
+from mlops import gitops, modeluri, safejson, trailers
 from mlops.cache import JsonCache
 from mlops.commands import Context
 from mlops.commands import promote_steps as steps
@@ -53,12 +52,15 @@ class Outcome:
     diff: str = ""
     previous: str | None = None
     approval_missing: str | None = None  # a plan's: why promote would exit 4
+    provenance: list[dict] | None = None  # verified per image; None: no builders trusted
 
 
 def promote(ctx: Context, opts: PromoteOptions) -> int:
     local = cfg.load_config(ctx.root, ctx.environ)
     target = environment(local, opts.to)
     source = _check_order(local, target, opts)
+    if opts.model_uri is not None:  # before the registry is asked about the build record
+        modeluri.check(opts.model_uri, target.model_schemes, target.name)
     build = steps.read_build_record(opts.build) if opts.build else None
     metrics = read_metrics_file(opts.metrics) if opts.metrics else None
     check_clean_branch(ctx.root)
@@ -98,13 +100,16 @@ def _check_order(config: cfg.MlopsConfig, target: cfg.Environment, opts: Promote
     return source.name
 
 
+MAX_METRICS_BYTES = 1 << 20
+
+
 def read_metrics_file(path: Path) -> dict[str, float]:
     """Evaluation metrics, failing closed: an unreadable file is a failed gate (exit 3)."""
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+        data = safejson.read(path, max_bytes=MAX_METRICS_BYTES)
+    except safejson.NotFound:
         raise GateFailed(f"metrics file {path} not found") from None
-    except (OSError, ValueError) as exc:
+    except safejson.JsonProblem as exc:
         raise GateFailed(f"metrics file {path} is unreadable: {exc}") from None
     if not isinstance(data, dict) or not data:
         raise GateFailed(f"metrics file {path} must be a non-empty JSON object of numbers")
@@ -131,21 +136,24 @@ def _attempt(ctx, ws, opts, source, build, metrics, cache) -> Outcome:
     results = steps.evaluate_gates(ws, target, source, release, current)
     approver, missing = _approval(ws, config, target, release, opts)
     steps.verify_digests(release)
+    provenance = steps.verify_provenance(ws, config, release)
     steps.write_record(ws.root, target.name, release, source, results, approver)
     if opts.plan:
-        return _planned(ws, target.name, release, source, results, approver, missing)
+        planned = _planned(ws, target.name, release, source, results, approver, missing)
+        return replace(planned, provenance=provenance)
     _raise_if_failed(results)
     message = trailers.promotion_message(
         "promote", target.name, release, source, results,
         approver=approver["approver"] if approver else None,
-        hold="cleared" if opts.clear_hold and current and current.hold else None)
+        hold="cleared" if opts.clear_hold and current and current.hold else None,
+        provenance=provenance)
     commit = ws.commit(message)
     ref = f"refs/heads/mlops/promote/{target.name}/{release.id}" if opts.pr else None
     ws.push(ref)
     return Outcome("promoted", target.name, release, source, results, commit,
                    ref or f"refs/heads/{ws.branch}",
                    approver["approver"] if approver else None,
-                   previous=current.release.id if current else None)
+                   previous=current.release.id if current else None, provenance=provenance)
 
 
 def _approval(ws, config, target, release, opts: PromoteOptions):
@@ -202,6 +210,7 @@ def _report(ctx: Context, outcome: Outcome) -> int:
         "metrics": {k: (v if math.isfinite(v) else str(v))
                     for k, v in outcome.release.metrics.items()},
         "gates": outcome.gates,
+        "provenance": outcome.provenance,
     }
     if outcome.status == "planned":
         doc["diff"] = outcome.diff
@@ -231,6 +240,10 @@ def _human(o: Outcome) -> str:
     }[o.status]
     lines = [head]
     lines += [f"  {g['result']:<4} {g['gate']}: {g['detail']}" for g in o.gates]
+    if o.provenance:
+        builders = ", ".join(sorted({p["builder"] for p in o.provenance}))
+        lines.append(f"  provenance verified for {len(o.provenance)} image(s), built by "
+                     f"{builders}")
     if o.approver:
         lines.append(f"  approved by {o.approver}")
     if o.approval_missing:

@@ -7,14 +7,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlops import buildrecord, overlay, safeyaml, trailers, trustroot, validation
+from mlops import buildrecord, imagecheck, overlay, safeyaml, trailers, trustroot, validation
 from mlops import components as comps
 from mlops import config as cfg
 from mlops import gates as gate_logic
 from mlops import release as rel
 from mlops.cache import JsonCache
 from mlops.commands.compile import compile_environment, write_results
-from mlops.commands.serving import write_serving_patch
+from mlops.commands.serving import enable_automated_sync, write_serving_patch
 from mlops.errors import ApprovalError, ConfigError, GateFailed, RegistryError
 from mlops.gitops.workspace import Workspace
 from mlops.names import COMMIT, DIGEST, image_problem, split_image
@@ -56,7 +56,7 @@ def refuse_hold(current: rel.EnvRecord | None, env: str, clear_hold: bool) -> No
 
 def compose_release(root, config, source, build, metrics, model_uri) -> rel.Release:
     if build is not None:
-        release = _release_from_build(root, build)
+        release = _release_from_build(root, config.registry, build)
     else:
         found = read_record(root, source)
         if found is None:
@@ -76,17 +76,46 @@ def _check_source_runs_it(root: Path, source: str, record: rel.EnvRecord) -> Non
                           f"{source} does not run the release it records (`mlops validate`)")
 
 
-def _release_from_build(root: Path, build: dict[str, Any]) -> rel.Release:
-    from mlops.imagecheck import check_record_entry
+def _release_from_build(root: Path, registry: str, build: dict[str, Any]) -> rel.Release:
+    """The release a build record describes, once every entry is bound to this project.
 
+    What the file alone shows is checked first (no network); then each image
+    must be the configured `<registry>/<component>`, serving its digest under
+    its `ih-` tag (`imagecheck`).
+    """
     path = build["_path"]
+    entries = _entries_by_component(root, path, build)
+    commit = build.get("source_commit")
+    if not isinstance(commit, str) or not COMMIT.match(commit):
+        raise ConfigError(f"{path}: source_commit {commit!r} is not a commit id; "
+                          "a release records the commit it was built from")
+    imagecheck.check_record_entries(registry, path, entries, _served_digests())
+    images = {name: rel.Image(str(e["image"]), str(e["digest"])) for name, e in entries.items()}
+    return rel.Release(source_commit=commit, images=images)
+
+
+def _served_digests() -> imagecheck.Served:
+    """(image, tag) -> the digest the registry serves, one client per registry host."""
+    from mlops.commands.build_runner import RegistryAccess
+
+    clients: dict[str, RegistryAccess] = {}
+
+    def served(image: str, tag: str) -> str | None:
+        host, repository = split_image(image)
+        access = clients.setdefault(host, RegistryAccess(image))
+        return access.client.manifest_digest(repository, tag)
+    return served
+
+
+def _entries_by_component(root: Path, path: str, build: dict[str, Any]) -> dict[str, dict]:
+    """Component -> its well-formed build entry; one per component folder, no strays."""
     entries = {b.get("component"): b for b in build["builds"] if isinstance(b, dict)}
     folders = comps.component_folders(root)
     strays = sorted(str(n) for n in entries if n not in folders)
     if strays:  # a record of another tree: its release would not be this one's
         raise ConfigError(f"{path}: builds component {strays[0]!r}, which components/ "
                           "does not have; is the build record from another commit?")
-    images = {}
+    found = {}
     for name in folders:
         entry = entries.get(name)
         if entry is None:
@@ -100,13 +129,8 @@ def _release_from_build(root: Path, build: dict[str, Any]) -> rel.Release:
         problem = image_problem(entry.get("image"))
         if problem:  # it goes into the kustomization and the registry check as is
             raise ConfigError(f"{path}: component {name!r}: image {problem}")
-        check_record_entry(root, path, name, entry)  # another registry/repo/digest: refused
-        images[name] = rel.Image(str(entry["image"]), digest)
-    commit = build.get("source_commit")
-    if not isinstance(commit, str) or not COMMIT.match(commit):
-        raise ConfigError(f"{path}: source_commit {commit!r} is not a commit id; "
-                          "a release records the commit it was built from")
-    return rel.Release(source_commit=commit, images=images)
+        found[name] = entry
+    return found
 
 
 def _with_evidence(release: rel.Release, metrics, model_uri) -> rel.Release:
@@ -126,7 +150,8 @@ def _with_evidence(release: rel.Release, metrics, model_uri) -> rel.Release:
 
 def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache: JsonCache,
                   percent: int | None = None):
-    """Recompile pipelines, pin images, and give the InferenceService the model (and split)."""
+    """Recompile pipelines, pin images, give the InferenceService the model (and split), and
+    turn on the environment's automated sync in Argo CD (a no-op from the second release)."""
     text = overlay.read_text(root, env.name)
     results = compile_environment(root, env, release.image_refs(), cache)
     text = write_results(root, env.name, results, text)
@@ -141,6 +166,7 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
     if new_text != text:
         write_text_atomic(overlay.kustomization_path(root, env.name), new_text)
     write_serving_patch(root, env, release.model_uri, percent)
+    enable_automated_sync(root, env)  # pinned now: Argo CD may deploy it (argocd.py)
     return replace(release, pipelines=versions)
 
 
@@ -211,6 +237,42 @@ def find_approval(ws: Workspace, config, target, release: rel.Release,
         f"{target.name} needs a release manager's signed approval of {release.id} "
         f"(`mlops approve --env {target.name} --release {release.id}{evidence}`): {why}"
     )
+
+
+def verify_provenance(ws: Workspace, config, release: rel.Release) -> list[dict] | None:
+    """Each pinned digest's signed provenance, when the trust root lists builders (else None).
+
+    A statement counts when a builder's key signed it, it names this image and
+    digest, and the release's source commit (`mlops.attest.find_valid`); a
+    missing or invalid one is exit 4, like a missing approval.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlops import attest
+    from mlops.commands.build_runner import RegistryAccess
+
+    root = trustroot.resolve(ws, config)
+    if not root.state.builders:
+        return None
+    commit = release.source_commit
+    if not commit:
+        raise ApprovalError(f"release {release.id} names no source commit, so no build "
+                            "provenance can vouch for it")
+    signers = trustroot.signers_file(ws, root)
+    clients: dict[str, RegistryAccess] = {}
+    for img in release.images.values():
+        clients.setdefault(split_image(img.image)[0], RegistryAccess(img.image))
+
+    def check(item: tuple[str, rel.Image]) -> dict:
+        name, img = item
+        client = clients[split_image(img.image)[0]].client
+        found = attest.find_valid(client, img.image, img.digest, commit, signers,
+                                  root.state.builders)
+        return {"component": name, "digest": img.digest, "builder": found["signer"],
+                "attestation": found["manifest"]}
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(check, sorted(release.images.items())))
 
 
 def verify_digests(release: rel.Release) -> None:

@@ -25,7 +25,7 @@ from mlops.commands import promote_steps as steps
 from mlops.commands import rollout_record as records
 from mlops.commands._workspace import in_workspace
 from mlops.commands.compile import COMPILE_CACHE, environment
-from mlops.commands.rollback import restore_previous
+from mlops.commands.rollback import Seen, check_expected, restore_previous
 from mlops.errors import ConfigError, GateFailed, UsageError
 from mlops.gitops.workspace import Workspace, check_clean_branch
 
@@ -37,6 +37,7 @@ class RolloutOptions:
     reason: str | None = None
     analysis: Path | None = None
     max_age: float = state_machine.ANALYSIS_MAX_AGE
+    expect: str | None = None  # abort: the canary's release, as the operator sees it
 
 
 def canary_environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
@@ -68,11 +69,15 @@ def _run(ctx: Context, opts: RolloutOptions, attempt) -> dict[str, Any]:
 
 def start(ctx: Context, opts: RolloutOptions) -> int:
     doc = _run(ctx, opts, lambda ws, config, env, cache: _start(ws, config, env, cache, opts))
-    human = (f"{doc['env']} already runs a canary of {doc['release']}" if doc["status"] ==
-             "unchanged" else f"canary of release {doc['release']} in {doc['env']} at "
-             f"{doc['percent']}% (commit {doc['commit'][:12]})")
-    ctx.out.result(doc, human + records.gates_text(doc.get("gates", [])))
+    ctx.out.result(doc, started_text(doc) + records.gates_text(doc.get("gates", [])))
     return 0
+
+
+def started_text(doc: Mapping[str, Any]) -> str:
+    if doc["status"] == "unchanged":
+        return f"{doc['env']} already runs a canary of {doc['release']}"
+    return (f"canary of release {doc['release']} in {doc['env']} at {doc['percent']}% "
+            f"(commit {doc['commit'][:12]})")
 
 
 def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str, Any]:
@@ -92,20 +97,26 @@ def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str,
     state = state_machine.start(env.canary, current.release.id if current else None)
     release = steps.write_overlay(ws.root, env, release, cache, percent=state["percent"])
     steps.verify_digests(release)
-    failed = [g for g in gates if g["result"] != "pass"]
-    if failed:
-        raise GateFailed(f"{len(failed)} gate(s) failed; {failed[0]['gate']}: "
-                         f"{failed[0]['detail']}")
+    provenance = steps.verify_provenance(ws, config, release)
+    _refuse_failed(gates)
     steps.write_record(ws.root, env.name, release, source, gates, None, None, rollout=state)
     message = records.message("rollout-start", env.name, release, state, gates,
                               source=source, baseline=state["baseline"],
                               hold="cleared" if opts.clear_hold and current and current.hold
-                              else None)
+                              else None, provenance=provenance)
     commit = ws.commit(message)
     ws.push()
     return {"status": "started", "env": env.name, "release": release.id, "from": source,
             "percent": state["percent"], "step": state["step"], "steps": state["steps"],
-            "baseline": state["baseline"], "gates": gates, "commit": commit}
+            "baseline": state["baseline"], "gates": gates, "provenance": provenance,
+            "commit": commit}
+
+
+def _refuse_failed(gates) -> None:
+    failed = [g for g in gates if g["result"] != "pass"]
+    if failed:
+        raise GateFailed(f"{len(failed)} gate(s) failed; {failed[0]['gate']}: "
+                         f"{failed[0]['detail']}")
 
 
 def promote(ctx: Context, opts: RolloutOptions) -> int:
@@ -164,8 +175,9 @@ def abort(ctx: Context, opts: RolloutOptions) -> int:
 
 def abort_canary(ctx: Context, opts: RolloutOptions) -> dict[str, Any]:
     decision = records.load_decision(ctx.root, opts.env)
+    seen = Seen()
     doc = _run(ctx, opts, lambda ws, config, env, cache:
-               _abort(ws, env, cache, decision, opts))
+               _abort(ws, env, cache, decision, opts, seen))
     records.forget_decision(ctx.root, opts.env)
     return doc
 
@@ -175,14 +187,22 @@ def aborted_text(doc: Mapping[str, Any]) -> str:
             f"{doc['release']} is back, canary at 0%, hold set (commit {doc['commit'][:12]})")
 
 
-def _abort(ws: Workspace, env, cache, decision, opts: RolloutOptions) -> dict[str, Any]:
+def _abort(ws: Workspace, env, cache, decision, opts: RolloutOptions, seen: Seen) -> dict:
     current = steps.read_record(ws.root, env.name)
     state = state_machine.require_in_progress(current.rollout if current else None, env.name)
     assert current is not None  # require_in_progress raised otherwise
+    # Compare-and-swap, as in `mlops rollback`: a retry on a moved remote aborts the canary
+    # the operator saw, back to the baseline it had, or nothing.
+    check_expected(ws, env.name, current.release.id, opts.expect or seen.current, "aborted")
     if not state.get("baseline"):
         raise ConfigError(f"the canary in {env.name} has no previous release to return to; "
                           f"`mlops rollback --env {env.name}` cannot help either")
+    if seen.target is not None and state["baseline"] != seen.target:
+        raise ConfigError(f"the canary of {current.release.id} in {env.name} is now measured "
+                          f"against {state['baseline']}, not {seen.target}; nothing aborted: "
+                          f"see `mlops history --env {env.name}`")
     _, earlier = restore_previous(ws, env, state["baseline"])
+    seen.remember(current.release.id, state["baseline"])
     release = steps.write_overlay(ws.root, env, earlier.release, cache, percent=0)
     hold = {"reason": opts.reason or f"canary of {current.release.id} aborted",
             "rolled_back_from": current.release.id, "since": state_machine.now_utc()}

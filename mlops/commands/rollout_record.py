@@ -137,7 +137,8 @@ def _analysis_body(decision: Mapping[str, Any] | None) -> list[str]:
 def message(action: str, env: str, release: Release, state: Mapping[str, Any],
             gates: Sequence[Mapping[str, Any]], source: str, decision=None,
             baseline: str | None = None, approver: str | None = None,
-            hold: str | None = None, previous: str | None = None) -> str:
+            hold: str | None = None, previous: str | None = None,
+            provenance: Sequence[Mapping[str, str]] | None = None) -> str:
     subjects = {
         "rollout-start": f"canary({env}): release {release.id} at {state['percent']}% "
                          f"(step 1/{len(state['steps'])})",
@@ -152,4 +153,5 @@ def message(action: str, env: str, release: Release, state: Mapping[str, Any],
     return trailers.promotion_message(
         action, env, release, source, gates, approver=approver, hold=hold,
         previous=previous, subject=subjects[action],
-        extra=extra + _analysis_trailers(decision), body_extra=_analysis_body(decision))
+        extra=extra + _analysis_trailers(decision), body_extra=_analysis_body(decision),
+        provenance=provenance)

@@ -56,6 +56,12 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         help="parallel builds (default: build.jobs in mlops.yaml, else 2)",
     )
     p.add_argument("--force", action="store_true", help="rebuild even if an image exists")
+    p.add_argument("--sign-key", metavar="FILE", type=Path,
+                   help="SSH private key that signs each image's provenance, attached in the "
+                        "registry as sha256-<digest>.att (default: $MLOPS_SIGNING_KEY)")
+    p.add_argument("--builder", metavar="PRINCIPAL",
+                   help="the key's principal in the allowed signers, listed as a builder in "
+                        "mlops.yaml approvals.builders (default: $MLOPS_BUILDER)")
     common(p)
     p.set_defaults(handler=_run_build)
 
@@ -74,6 +80,8 @@ def _run_build(ctx, args: argparse.Namespace) -> int:
             output=args.output,
             jobs=args.jobs,
             force=args.force,
+            sign_key=args.sign_key,
+            builder=args.builder,
         ),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops.parsers import add, common
+from mlops.parsers import add, common, release_id, trust_root
 
 
 def _duration(text: str) -> float:
@@ -47,6 +47,7 @@ def _add_start(sub) -> None:
             "offline gates pass; commit and push. Refuses RawDeployment/Standard mode.")
     _env(p)
     p.add_argument("--clear-hold", action="store_true", help="lift a hold with this rollout")
+    trust_root(p)
     common(p)
     p.set_defaults(handler=_handler("start"))
 
@@ -74,6 +75,7 @@ def _add_promote(sub) -> None:
                    help="decision record from `rollout analyze --output` (default: the kept one)")
     p.add_argument("--max-age", metavar="DURATION", type=_duration, default=3600.0,
                    help="refuse an analysis older than this (default 1h)")
+    trust_root(p)
     common(p)
     p.set_defaults(handler=_handler("promote"))
 
@@ -84,6 +86,9 @@ def _add_abort(sub) -> None:
             "measured against, set the hold (lifted by `rollout start --clear-hold`), commit.")
     _env(p)
     p.add_argument("--reason", help="why, recorded with the hold")
+    p.add_argument("--expect", metavar="RELEASE", type=release_id,
+                   help="the canary's release, as you saw it; if the remote moved on to "
+                        "another, refuse (default: the one first seen)")
     common(p)
     p.set_defaults(handler=_handler("abort"))
 
@@ -93,13 +98,20 @@ def _add_run(sub) -> None:
             description="Loop: analyze, then promote one step, until 100%. At the final step "
             "it needs a signed approval: with --wait-approval it polls for one until "
             "--timeout, else it exits 4 saying what it needs. A failed analysis aborts the "
-            "canary (exit 3); an inconclusive one stops (exit 5) and changes nothing.")
+            "canary (exit 3); an inconclusive one stops (exit 5) and changes nothing. After "
+            "each step it waits until `mlops status` sees the step's commit synced and the "
+            "InferenceService at the step's percent; past --sync-timeout it exits 5 and "
+            "commits nothing further.")
     _env(p)
     _revisions(p)
     p.add_argument("--wait-approval", action="store_true",
                    help="wait for the approval at the final step instead of exiting 4")
     p.add_argument("--timeout", metavar="DURATION", type=_duration, default=3600.0,
                    help="how long --wait-approval waits (default 1h)")
+    p.add_argument("--sync-timeout", metavar="DURATION", type=_duration, default=600.0,
+                   help="how long to wait after a step for Argo CD to sync it and KServe to "
+                   "serve its split (default 10m)")
+    trust_root(p)
     common(p)
     p.set_defaults(handler=_handler("run"))
 
@@ -129,7 +141,7 @@ def _handler(verb: str):
         opts = rollout.RolloutOptions(
             env=args.env, clear_hold=getattr(args, "clear_hold", False),
             reason=getattr(args, "reason", None), analysis=getattr(args, "analysis", None),
-            max_age=getattr(args, "max_age", 3600.0))
+            max_age=getattr(args, "max_age", 3600.0), expect=getattr(args, "expect", None))
         if verb in ("analyze", "run"):
             from mlops.commands import rollout_analyze
 
@@ -137,7 +149,8 @@ def _handler(verb: str):
                 env=args.env, revision=args.revision, baseline_revision=args.baseline_revision,
                 context=args.context, output=getattr(args, "output", None),
                 wait_approval=getattr(args, "wait_approval", False),
-                timeout=getattr(args, "timeout", 3600.0))
+                timeout=getattr(args, "timeout", 3600.0),
+                sync_timeout=getattr(args, "sync_timeout", rollout_analyze.SYNC_TIMEOUT))
             return getattr(rollout_analyze, verb)(ctx, aopts)
         return getattr(rollout, verb)(ctx, opts)
 

@@ -183,8 +183,15 @@ def test_abort_restores_the_previous_release_with_the_hold(roll, built):
     to_staging(play, built, "pvc://models/cancer-v2")
     started = rollout(play, "start", "--json")
     assert started.code == 0 and started.json["baseline"] == v1
+    head = play.remote_head()
+    stale = rollout(play, "abort", "--expect", v1)  # the operator thinks v1 is the canary
+    assert stale.code == 1 and stale.err.count("\n") == 1, stale.err
+    assert f"runs release {started.json['release']}" in stale.err
+    assert f"not {v1} as expected; nothing aborted" in stale.err
+    assert play.remote_head() == head
 
-    result = rollout(play, "abort", "--reason", "errors at 10%", "--json")
+    result = rollout(play, "abort", "--reason", "errors at 10%", "--expect",
+                     started.json["release"], "--json")
     assert result.code == 0, result.err
     record = release_of(play, "prod")
     assert record["id"] == v1 and record["hold"]["reason"] == "errors at 10%"
