@@ -12,6 +12,7 @@ from tests.commands.test_rollout import (
     canary_config,
     last_message,
     passing,
+    push_edit,
     release_of,
     rollout,
     to_staging,
@@ -26,6 +27,7 @@ from tests.support.canary import (
     REQUESTS_QUERY,
     STABLE,
 )
+from tests.support.follower import Follower
 from tests.support.promotion import Playground, repo_files, ssh_key
 from tests.support.services import free_port
 
@@ -153,3 +155,84 @@ def test_revisions_come_from_the_inference_service_status(live, tmp_path, monkey
     assert result.json["revision"] == kubestub.revision_name("cancer", 2) == GOOD, result.err
     assert result.json["baseline_revision"] == kubestub.revision_name("cancer", 1) == STABLE
     assert result.code == 0 and result.json["result"] == "pass", result.err
+
+
+# -- rollout run waits for the cluster between steps ---------------------------------------
+# Argo CD reports the commit it synced in Application status.sync.revision (argo-cd
+# pkg/apis/application/v1alpha1/types.go, SyncStatus); KServe the split in
+# status.components.predictor.traffic (kserve pkg/apis/serving/v1beta1/
+# inference_service_status.go, ComponentStatusSpec.Traffic). The Follower plays both,
+# late: it shows each new remote head SYNC_DELAY seconds after the push.
+
+SYNC_DELAY = 2.0
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    with kubestub.KubeStub() as stub:
+        monkeypatch.setenv("KUBECONFIG", str(stub.kubeconfig(tmp_path / "kubeconfig")))
+        yield stub
+
+
+def error_rate_only(play) -> None:
+    """These tests are about waiting for the cluster; a mean latency measured on a busy
+    2-core machine can flip them, so they judge the canary on its error rate alone."""
+    def cut(text: str) -> str:
+        start = text.index("          - name: mean-latency\n")
+        return text[:start] + text[text.index("approvals:"):]
+    push_edit(play, "mlops.yaml", cut)
+
+
+def test_run_analyses_each_step_only_once_the_cluster_runs_it(live, cluster):
+    play, keys, fleet = live
+    error_rate_only(play)
+    assert rollout(play, "start").code == 0
+    approve(play, keys)  # for the final step, so the run goes all the way
+    with Follower(cluster, play.remote, delay=SYNC_DELAY) as follower, \
+            fleet.load({STABLE: 0.75, GOOD: 0.25}):
+        time.sleep(WARM_UP)
+        result = rollout(play, "run", "--sync-timeout", "60s", "--json")
+    assert result.code == 0, result.err
+    first, second = result.json["steps"]
+    assert (first["percent"], first["promoted_to"], second["percent"]) == (10, 50, 50)
+    shown = follower.reported[first["commit"]]  # when the cluster showed the 50% step
+    # it saw the old commit and split first, then went on only once the new one showed
+    assert f"expected {first['commit'][:10]}" in result.err
+    assert "latest revision has 10% of traffic, expected 50%" in result.err
+    assert shown - first["finished_at"] >= SYNC_DELAY  # the push came before `shown`
+    assert second["started_at"] >= first["synced_at"] >= shown
+    assert result.json["state"] == "complete" and release_of(play, "prod")["rollout"][
+        "state"] == "complete"
+
+
+def test_run_that_never_sees_its_step_synced_exits_5_and_commits_nothing_more(live, cluster):
+    play, _, fleet = live
+    error_rate_only(play)
+    assert rollout(play, "start").code == 0
+    follower = Follower(cluster, play.remote)
+    follower.show(play.remote_head())  # synced at 10%, and it stays there: no Follower runs
+    before = play.remote_log()
+    with fleet.load({STABLE: 0.75, GOOD: 0.25}):
+        time.sleep(WARM_UP)
+        result = rollout(play, "run", "--sync-timeout", "3s")
+    assert result.code == 5, result.err
+    errors = [line for line in result.err.splitlines() if line.startswith("mlops: error:")]
+    assert len(errors) == 1 and "did not reach 50%" in errors[0], result.err
+    assert "latest revision has 10% of traffic, expected 50%" in errors[0]
+    after = play.remote_log()
+    assert after[1:] == before and "at 50% (step 2/2)" in after[0]  # the step, nothing more
+    assert release_of(play, "prod")["rollout"]["percent"] == 50
+
+
+def test_run_without_a_cluster_refuses_before_committing_a_step(live, tmp_path, monkeypatch):
+    play, _, fleet = live
+    error_rate_only(play)
+    assert rollout(play, "start").code == 0
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    head = play.remote_head()
+    with fleet.load({STABLE: 0.75, GOOD: 0.25}):
+        time.sleep(WARM_UP)
+        result = rollout(play, "run", "--revision", GOOD, "--baseline-revision", STABLE)
+    assert result.code == 1 and "no Kubernetes configuration" in result.err, result.err
+    assert play.remote_head() == head
