@@ -17,6 +17,8 @@ work="$demo/work"
 canary="$demo/canary"
 principal=demo-release-manager@example.com
 key="$demo/release-manager_ed25519"
+builder=demo-ci-builder@example.com   # signs each image's provenance at build
+builder_key="$demo/ci-builder_ed25519"
 fleet_pid=
 
 log() { printf '\n==> %s\n' "$*" >&2; }
@@ -69,15 +71,18 @@ YAML
 make_remote_and_clone() {
   log "local bare remote $show/remote.git <- $(git rev-parse --short HEAD) of this repo"
   python3 hack/demo_canary.py down --dir "$canary" --label "$demo"  # a killed run's leftovers
-  rm -rf "$demo/remote.git" "$work" "$demo/run" "$canary" "$key" "$key.pub"
+  rm -rf "$demo/remote.git" "$work" "$demo/run" "$canary" "$key" "$key.pub" \
+    "$builder_key" "$builder_key.pub" "$demo/tampered.json" "$demo/tampered-build.json"
   git init -q --bare -b main "$demo/remote.git"
   git push -q "$demo/remote.git" HEAD:refs/heads/main
   git clone -q "$demo/remote.git" "$work"
 }
 
 build_to_staging() {
-  log "mlops build (registry $MLOPS_REGISTRY)"
-  mlops build --repo "$work" --output "$demo/build.json"
+  log "mlops build (registry $MLOPS_REGISTRY), each image's provenance signed by $builder"
+  ssh-keygen -q -t ed25519 -N '' -C "$builder" -f "$builder_key"
+  mlops build --repo "$work" --output "$demo/build.json" --sign-key "$builder_key" \
+    --builder "$builder"
   log "no-op rebuild: nothing changed, so nothing is built"
   mlops build --repo "$work" --dry-run
 
@@ -89,10 +94,16 @@ build_to_staging() {
   mlops run training --repo "$work" --env dev --local --output-dir "$demo/run" --json >"$demo/run.json"
 
   demo_only_commit  # before staging: it lets staging and prod take the demo's file:// model
-  log "mlops promote --to staging --from dev: through the metric gates"
+  log "mlops promote --to staging --from dev: through the metric gates and the provenance check"
   mlops promote --repo "$work" --to staging --from dev --metrics "$demo/run/metrics.json" \
     --model-uri "$(json "$demo/run.json" model_uri)"
   git -C "$work" pull -q --ff-only
+}
+
+tampered_image() {
+  log "a tampered image: other content pushed by hand under serve's ih- tag, then promoted"
+  python3 hack/demo_tamper.py --repo "$work" --build "$demo/build.json" --component serve \
+    --out "$demo"
 }
 
 start_fleet() {
@@ -136,6 +147,7 @@ demo_only_commit() {
   echo "   the demo clone measures 3 times, 15s apart; your mlops.yaml is untouched)"
   ssh-keygen -q -t ed25519 -N '' -C "$principal" -f "$key"
   python3 hack/demo_config.py --repo "$work" --principal "$principal" --public-key "$key.pub" \
+    --builder "$builder" --builder-key "$builder_key.pub" \
     --env prod --interval 15s --count 3 --min-requests 20 --record "$demo/demo-config.json"
   # The demo's model is a file on this machine, which its local serve containers mount;
   # a cluster could not read it, so mlops refuses file:// by default (mlops/modeluri.py).
@@ -148,7 +160,7 @@ y.dump(doc, open(path, "w"))' "$work/mlops.yaml"
   echo "  mlops.yaml staging, prod model_uri_schemes: + file (the demo serves a local model)"
   git -C "$work" add -A
   git -C "$work" -c user.name="mlops demo" -c user.email=demo@example.com -c commit.gpgsign=false \
-    commit -q -m "demo: release manager $principal; prod canary analysis 3 x 15s"
+    commit -q -m "demo: release manager $principal, builder $builder; prod canary analysis 3 x 15s"
   git -C "$work" push -q origin HEAD:main
 }
 
@@ -201,6 +213,7 @@ start_registry
 make_remote_and_clone
 export MLOPS_REGISTRY="127.0.0.1:$port/mlops"
 build_to_staging
+tampered_image
 start_fleet
 rollout_prod
 stop_fleet

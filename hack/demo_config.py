@@ -4,7 +4,8 @@
         --env prod --interval 15s --count 3 --min-requests 20 --record OUT.json
 
 Lists the principal with its public key in the allowed-signers file and in
-`approvals.release_managers`, and sets every analysis metric of the
+`approvals.release_managers` (and, with --builder, the CI builder whose key
+signed the build's provenance, in `approvals.builders`), and sets every analysis metric of the
 environment's canary to measure `count` times, `interval` apart (with
 `min_requests` lowered to at most the given number, to fit the shorter
 window). mlops.yaml is edited with ruamel's round trip, so comments and the
@@ -33,12 +34,13 @@ def yaml_rt() -> YAML:
     return y
 
 
-def add_release_manager(doc: CommentedMap, repo: Path, principal: str, key: str) -> str:
-    """List `principal` with `key`; return the allowed-signers path."""
+def add_release_manager(doc: CommentedMap, repo: Path, principal: str, key: str,
+                        role: str = "release_managers") -> str:
+    """List `principal` with `key` under `approvals.<role>`; return the allowed-signers path."""
     approvals = doc.setdefault("approvals", CommentedMap())
-    managers = approvals.get("release_managers")
+    managers = approvals.get(role)
     if not isinstance(managers, list):
-        managers = approvals["release_managers"] = CommentedSeq()
+        managers = approvals[role] = CommentedSeq()
     if principal not in managers:
         managers.append(principal)
     managers.fa.set_flow_style()
@@ -79,22 +81,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=3)
     p.add_argument("--min-requests", type=int, default=20)
     p.add_argument("--record", type=Path, required=True)
+    p.add_argument("--builder", help="the CI builder's principal, trusted for provenance")
+    p.add_argument("--builder-key", type=Path, help="the builder's public key")
     args = p.parse_args(argv)
     y, config = yaml_rt(), args.repo / "mlops.yaml"
     doc = y.load(config.read_text())
     key = args.public_key.read_text().strip()
     signers = add_release_manager(doc, args.repo, args.principal, key)
+    if args.builder:
+        builder_key = args.builder_key.read_text().strip()
+        add_release_manager(doc, args.repo, args.builder, builder_key, role="builders")
     changes = shorten_analysis(doc, args.env, args.interval, args.count, args.min_requests)
     with open(config, "w") as f:
         y.dump(doc, f)
     print(f"  {signers}: {args.principal} {key.split()[0]} ...")
     print(f"  mlops.yaml approvals.release_managers: [{args.principal}]")
+    if args.builder:
+        print(f"  {signers}, mlops.yaml approvals.builders: {args.builder} (the key that "
+              "signed the build's provenance)")
     for c in changes:
         before, after = c["before"], c["after"]
         diff = ", ".join(f"{k} {before[k]} -> {after[k]}" for k in before
                          if before[k] != after[k])
         print(f"  mlops.yaml {args.env} canary analysis {c['metric']}: {diff}")
     args.record.write_text(json.dumps({"principal": args.principal, "allowed_signers": signers,
+                                       "builder": args.builder,
                                        "env": args.env, "analysis": changes}, indent=2) + "\n")
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -94,12 +95,29 @@ def canary_lines(demo: Path, prod: dict[str, Any]) -> list[str]:
     return lines
 
 
+def provenance_lines(demo: Path, work: Path) -> list[str]:
+    """Where signed provenance was verified (from the commits' trailers), and the refusal."""
+    proc = subprocess.run([sys.executable, "-m", "mlops", "history", "--repo", str(work),
+                           "--json"], capture_output=True, text=True, check=True)
+    lines = ["provenance (SSH-signed SLSA statements, attached as sha256-<digest>.att):"]
+    for e in reversed(json.loads(proc.stdout)["entries"]):
+        if e.get("provenance"):
+            builders = ", ".join(sorted(set(e["provenance"].values())))
+            lines.append(f"  {e['action']} {e['env']}: {len(e['provenance'])} images verified, "
+                         f"built by {builders}")
+    tampered = load_json(demo / "tampered.json")
+    lines.append(f"  tampered {tampered['component']} ({tampered['digest'][:19]}...): refused "
+                 f"with exit {tampered['exit']}")
+    return lines
+
+
 def demo_only(demo: Path, show: str) -> str:
     change = load_json(demo / "demo-config.json")
     first = change["analysis"][0]
     before, after = first["before"], first["after"]
     text = (f"demo-only commit in {show}/work (not in this repo): release manager "
-            f"{change['principal']}\n  (key {show}/release-manager_ed25519); "
+            f"{change['principal']}\n  (key {show}/release-manager_ed25519), builder "
+            f"{change.get('builder')}; "
             f"{change['env']} canary analysis {after['count']} x {after['interval']} "
             f"(repo: {before['count']} x {before['interval']})")
     if before.get("min_requests") != after.get("min_requests"):
@@ -125,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"release {staging['id']}", "  staging gates (dev -> staging):", *gates(staging),
               "  prod offline gates (staging -> prod):", *gates(prod)]
     lines += canary_lines(demo, prod)
+    lines += provenance_lines(demo, work)
     lines.append(f"prod: release {prod['id']} at {state.get('percent')}% (rollout "
                  f"{state.get('state')}), environments/prod/release.yaml on "
                  f"{args.show}/remote.git")

@@ -142,6 +142,24 @@ def test_history_has_every_rollout_step(demo):
                        ("rollout-complete", "prod")], actions
     complete = entries[0]
     assert complete["approver"] == PRINCIPAL and complete["analysis"].startswith("pass at 50%")
+    verified = {(e["action"], e["env"]): e["provenance"] for e in entries if e["provenance"]}
+    builder = "demo-ci-builder@example.com"
+    assert list(verified) == [("rollout-start", "prod"), ("promote", "staging")], verified
+    for found in verified.values():
+        assert found == dict.fromkeys(("evaluate", "preprocess", "serve", "train"), builder)
+
+
+def test_a_tampered_image_was_refused_and_put_back(demo):
+    path, out = _finished(demo)
+    assert "\n==> a tampered image: other content pushed by hand under serve's ih- tag" in out
+    assert "no signed provenance for 127.0.0.1:" in out and "refused with exit 4" in out
+    tampered = json.loads((path / "tampered.json").read_text())
+    assert tampered["exit"] == 4 and "/serve@" in tampered["error"]
+    assert re.search(r"^  tampered serve \(sha256:[0-9a-f]{12}\.\.\.\): refused with exit 4",
+                     _summary(out), re.M)
+    record = json.loads((path / "build.json").read_text())
+    assert all(b["provenance"]["builder"] == "demo-ci-builder@example.com"
+               for b in record["builds"])
 
 
 def test_nothing_the_demo_started_is_left_running(demo):
