@@ -1,5 +1,6 @@
 """The canary state machine, kept in `release.yaml` under `rollout:`. Pure.
 
+    (none)   --start--> complete (100%): a first release has no baseline to canary against
     (stable) --start--> canary step 1 --promote--> step 2 ... --promote--> complete (100%)
                             \\__________ abort: previous release, 0%, hold __________/
 
@@ -19,6 +20,7 @@ from mlops.errors import ConfigError, GateFailed
 CANARY, COMPLETE, ABORTED = "canary", "complete", "aborted"
 ANALYSIS_MAX_AGE = 3600.0  # an older analysis says little about the traffic now
 CLOCK_SKEW = 300.0  # seconds an analysis may seem to come from the future (CI clocks)
+FIRST_RELEASE_NOTE = "first release: no baseline"
 
 
 def now_utc() -> str:
@@ -28,6 +30,20 @@ def now_utc() -> str:
 def start(canary: Canary, baseline: str | None) -> dict[str, Any]:
     return {"state": CANARY, "step": 1, "percent": canary.steps[0],
             "steps": list(canary.steps), "baseline": baseline, "since": now_utc()}
+
+
+def first_release(canary: Canary) -> dict[str, Any]:
+    """The state of a first release into a canary environment: complete at once.
+
+    A canary needs a stable revision to split traffic with: KServe's Knative
+    reconciler splits only when the component already has a rolled-out
+    revision (`CanaryTrafficPercent != nil && lastRolledoutRevision != ""` in
+    kserve/kserve pkg/controller/v1beta1/inferenceservice/reconcilers/knative/
+    ksvc_reconciler.go) and otherwise routes 100% to the latest one. A first
+    canary would get all traffic, and its analysis would compare against nothing.
+    """
+    return {"state": COMPLETE, "percent": 100, "steps": list(canary.steps), "baseline": None,
+            "first_release": True, "since": now_utc()}
 
 
 def in_progress(state: Mapping[str, Any] | None) -> bool:

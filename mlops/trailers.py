@@ -27,6 +27,7 @@ CANARY = "Mlops-Canary"
 BASELINE = "Mlops-Baseline"
 ANALYSIS = "Mlops-Analysis"
 CHECK = "Mlops-Check"
+NOTE = "Mlops-Note"  # why an action differs from the usual, e.g. a first release at 100%
 PROVENANCE = "Mlops-Provenance"  # component=builder, one per image whose provenance verified
 
 

@@ -54,6 +54,7 @@ def entry(commit: Commit) -> dict:
         "canary": commit.trailer(tr.CANARY),
         "analysis": commit.trailer(tr.ANALYSIS),
         "provenance": tr.pairs(commit.trailer_all(tr.PROVENANCE)),
+        "note": commit.trailer(tr.NOTE),
         "subject": commit.subject,
     }
 
@@ -68,6 +69,7 @@ def _human(entries: list[dict]) -> str:
         hold = f"  hold {e['hold']}" if e["hold"] else ""
         hold += f"  canary {e['canary']}%" if e["canary"] else ""
         hold += f"  provenance {len(e['provenance'])} signed" if e["provenance"] else ""
+        hold += f"  ({e['note']})" if e["note"] else ""
         lines.append(f"{e['time']}  {e['commit'][:10]}  {e['action']:<16} {e['env']:<8} "
                      f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}")
     return "\n".join(lines)

@@ -1,11 +1,12 @@
 """`mlops rollout start|promote|abort --env ENV`: a KServe canary, moved by commits.
 
 `start` writes the release from the previous environment into the overlay
-with `canaryTrafficPercent` at the first step; `promote` moves to the next
-step, or to 100% by removing it, after a passing `rollout analyze` (and, for
-100%, a release manager's signed approval); `abort` puts the previous release
-back at 0% and sets the hold. Each is one commit, pushed for Argo CD to sync,
-made in an isolated clone like `mlops promote`.
+with `canaryTrafficPercent` at the first step (a first release, with no
+stable one to compare against, goes to 100% at once, gated and approved);
+`promote` moves to the next step, or to 100% by removing it, after a passing
+`rollout analyze` (and, for 100%, a release manager's signed approval);
+`abort` puts the previous release back at 0% and sets the hold. Each is one
+commit, pushed for Argo CD to sync, made in an isolated clone like `mlops promote`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import gitops
+from mlops import gitops, trailers
 from mlops import rollout as state_machine
 from mlops.cache import JsonCache
 from mlops.commands import Context
@@ -76,6 +77,10 @@ def start(ctx: Context, opts: RolloutOptions) -> int:
 def started_text(doc: Mapping[str, Any]) -> str:
     if doc["status"] == "unchanged":
         return f"{doc['env']} already runs a canary of {doc['release']}"
+    if doc["status"] == "complete":
+        approved = f", approved by {doc['approver']}" if doc["approver"] else ""
+        return (f"first release {doc['release']} in {doc['env']} at 100%{approved} (commit "
+                f"{doc['commit'][:12]}): {FIRST_RELEASE_WHY}")
     return (f"canary of release {doc['release']} in {doc['env']} at {doc['percent']}% "
             f"(commit {doc['commit'][:12]})")
 
@@ -94,7 +99,9 @@ def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str,
     if current is not None and current.release.id == release.id and not current.hold:
         raise ConfigError(f"{env.name} already runs release {release.id}; nothing to roll out")
     gates = steps.evaluate_gates(ws, env, source, release, current)
-    state = state_machine.start(env.canary, current.release.id if current else None)
+    if current is None:
+        return _first_release(ws, config, env, cache, release, source, gates)
+    state = state_machine.start(env.canary, current.release.id)
     release = steps.write_overlay(ws.root, env, release, cache, percent=state["percent"])
     steps.verify_digests(release)
     provenance = steps.verify_provenance(ws, config, release)
@@ -102,14 +109,43 @@ def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str,
     steps.write_record(ws.root, env.name, release, source, gates, None, None, rollout=state)
     message = records.message("rollout-start", env.name, release, state, gates,
                               source=source, baseline=state["baseline"],
-                              hold="cleared" if opts.clear_hold and current and current.hold
-                              else None, provenance=provenance)
+                              hold="cleared" if opts.clear_hold and current.hold else None,
+                              provenance=provenance)
     commit = ws.commit(message)
     ws.push()
     return {"status": "started", "env": env.name, "release": release.id, "from": source,
             "percent": state["percent"], "step": state["step"], "steps": state["steps"],
             "baseline": state["baseline"], "gates": gates, "provenance": provenance,
             "commit": commit}
+
+
+FIRST_RELEASE_WHY = ("no stable release runs there, so there is no baseline to split traffic "
+                     "with or to compare against (KServe routes all traffic to the only "
+                     "revision); later releases roll out as canaries against this one")
+
+
+def _first_release(ws: Workspace, config, env, cache, release, source, gates) -> dict:
+    """All of the traffic at once, after the offline gates, provenance and the approval."""
+    release = steps.write_overlay(ws.root, env, release, cache)  # no canaryTrafficPercent
+    steps.verify_digests(release)
+    provenance = steps.verify_provenance(ws, config, release)
+    _refuse_failed(gates)
+    approval = steps.find_approval(ws, config, env, release) if env.approval else None
+    approver = approval["approver"] if approval else None
+    state = state_machine.first_release(env.canary)
+    steps.write_record(ws.root, env.name, release, source, gates, approval, None, rollout=state)
+    commit = ws.commit(trailers.promotion_message(
+        "rollout-complete", env.name, release, source, gates, approver=approver,
+        subject=f"canary({env.name}): release {release.id} at 100% "
+                f"({state_machine.FIRST_RELEASE_NOTE})",
+        extra=[(trailers.CANARY, "100"), (trailers.NOTE, state_machine.FIRST_RELEASE_NOTE)],
+        body_extra=[f"First release into {env.name}: {FIRST_RELEASE_WHY}."],
+        provenance=provenance))
+    ws.push()
+    return {"status": "complete", "env": env.name, "release": release.id, "from": source,
+            "state": state["state"], "percent": 100, "step": None, "steps": state["steps"],
+            "baseline": None, "first_release": True, "approver": approver, "gates": gates,
+            "provenance": provenance, "commit": commit}
 
 
 def _refuse_failed(gates) -> None:

@@ -143,6 +143,11 @@ def run(ctx: Context, opts: AnalyzeOptions) -> int:
     """
     steps: list[dict[str, Any]] = []
     doc: dict[str, Any] = {"env": opts.env, "steps": steps}
+    done = _complete_release(ctx, opts.env)
+    if done is not None:  # e.g. a first release, which `rollout start` took to 100% itself
+        ctx.out.result({**doc, "state": "complete", "release": done, "commit": None},
+                       f"{opts.env} runs release {done} at 100%; no canary to analyse")
+        return 0
     ropts = commands.RolloutOptions(env=opts.env)
     while True:
         decision = decide(ctx, opts)
@@ -165,6 +170,17 @@ def run(ctx: Context, opts: AnalyzeOptions) -> int:
                            commands.promoted_text(promoted))
             return 0
         steps[-1]["synced_at"] = wait_for_step(ctx, opts, promoted)
+
+
+def _complete_release(ctx: Context, env: str) -> str | None:
+    """The release `env` runs at 100% with its rollout complete, else None."""
+    local = cfg.load_config(ctx.root, ctx.environ)
+    commands.canary_environment(local, env)
+    _, _, record, _ = _remote_state(ctx, local, env)
+    state = (record.rollout or {}) if record else {}
+    if record is not None and state.get("state") == state_machine.COMPLETE:
+        return record.release.id
+    return None
 
 
 def _step_entry(decision: dict[str, Any]) -> dict[str, Any]:

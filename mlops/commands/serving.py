@@ -33,7 +33,7 @@ def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str |
         write_text_atomic(path, isvc.render_patch(isvc.NEUTRAL_PATCH))
     where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
     target = isvc.find_service(kustomize.render(overlay_dir), env.service, where)
-    if percent is not None:
+    if percent is not None or env.canary is not None:  # a canary environment's first release too
         isvc.check_canary_mode(target)
     write_text_atomic(path, isvc.render_patch(isvc.patch_ops(target, model_uri, percent)))
     text = overlay.read_text(root, env.name)

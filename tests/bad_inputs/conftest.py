@@ -40,6 +40,7 @@ IDENTITY = {"GIT_AUTHOR_NAME": "Test Dev", "GIT_AUTHOR_EMAIL": "dev@example.test
             "GIT_COMMITTER_NAME": "Test Dev", "GIT_COMMITTER_EMAIL": "dev@example.test"}
 KEYS = ("alice", "bob", "mallory")  # alice manages releases, bob only signs, mallory neither
 MODEL_V2 = "pvc://models/cancer-v2"
+MODEL_V3 = "pvc://models/cancer-v3"
 CANARY = """\
     canary:
       steps: [10, 50]
@@ -218,7 +219,9 @@ def staged_template(tmp_path_factory, built):  # noqa: F811 - the imported fixtu
 
 
 @pytest.fixture(scope="session")
-def canary_template(tmp_path_factory, staged_template):
+def canary_template(tmp_path_factory, staged_template, built):  # noqa: F811
+    """prod rolls out as a canary: staging's release went in first (at 100%, approved:
+    there was no baseline), and a newer one is its canary, at step 2 (50%)."""
     base = tmp_path_factory.mktemp("canary") / "t"
     shutil.copytree(staged_template, base, symlinks=True)
     clone = base / "clone"
@@ -228,7 +231,13 @@ def canary_template(tmp_path_factory, staged_template):
                                                      "    approval: true\n" + CANARY))
     git(clone, "commit", "-qam", "prod rolls out as a canary")
     git(clone, "push", "-q", "origin", "main")
-    mlops(clone, "rollout", "start", "--env", "prod")
+    mlops(clone, "approve", "--env", "prod", "--release", release_id(clone, "staging"),
+          "--key", str(base / "alice_ed25519"), "--principal", "alice@example.com")
+    mlops(clone, "rollout", "start", "--env", "prod")  # the first release: 100% at once
+    mlops(clone, "promote", "--to", "dev", "--build", str(built[1]), "--model-uri", MODEL_V3)
+    mlops(clone, "promote", "--to", "staging", "--from", "dev", "--metrics",
+          str(base / "good.json"))
+    mlops(clone, "rollout", "start", "--env", "prod")  # the canary, against the first
     git(clone, "pull", "-q", "--ff-only", "origin", "main")
     first = decision(clone, step=1, percent=10, path=base / "step1.json")
     mlops(clone, "rollout", "promote", "--env", "prod", "--analysis", str(first))

@@ -8,6 +8,7 @@ here a decision record file stands in for its output, as `rollout promote
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -38,14 +39,31 @@ def canary_config(registry: str) -> str:
 
 
 @pytest.fixture
-def roll(project, built, tmp_path):
-    """A repo whose prod rolls out as a canary; staging holds release v1."""
+def fresh(project, built, tmp_path):
+    """A repo whose prod rolls out as a canary and runs nothing yet; staging holds v1."""
     keys = {name: ssh_key(tmp_path, name) for name in ("alice", "mallory")}
     files = {**repo_files(built[0]), "mlops.yaml": canary_config(built[0]),
              ".mlops/allowed_signers": f"alice@example.com {keys['alice'][1]}\n"}
     play = Playground(tmp_path, project(files))
     to_staging(play, built, "pvc://models/cancer-v1")
     return play, keys
+
+
+@pytest.fixture
+def roll(fresh, built):
+    """prod runs release v1 (its first release, at 100%); staging holds release v2."""
+    play, keys = fresh
+    first_release(play, keys)
+    to_staging(play, built, "pvc://models/cancer-v2")
+    return play, keys
+
+
+def first_release(play, keys):
+    """Approve staging's release for prod and start it: with no baseline, it goes to 100%."""
+    approve(play, keys, release=release_of(play, "staging")["id"])
+    result = rollout(play, "start", "--json")
+    assert result.code == 0 and result.json["status"] == "complete", result.err
+    return result
 
 
 def to_staging(play, built, model_uri):
@@ -93,23 +111,68 @@ def last_message(play) -> str:
     return git(play.remote, "log", "-1", "--format=%B", "refs/heads/main")
 
 
-def approve(play, keys, who="alice"):
+def approve(play, keys, who="alice", release=None):
     result = play.proj.run("approve", "--env", "prod", "--release",
-                           release_of(play, "prod")["id"], "--key", str(keys[who][0]),
-                           "--principal", "alice@example.com")
+                           release or release_of(play, "prod")["id"], "--key",
+                           str(keys[who][0]), "--principal", "alice@example.com")
     assert result.code == 0, result.err
+
+
+def test_a_first_release_goes_to_100_percent_gated_and_approved(fresh):
+    """KServe splits traffic only once a revision has rolled out (kserve/kserve
+    pkg/controller/v1beta1/inferenceservice/reconcilers/knative/ksvc_reconciler.go), so a
+    first canary would get everything and be compared with nothing."""
+    play, keys = fresh
+    head = play.remote_head()
+    unapproved = rollout(play, "start")
+    assert unapproved.code == 4 and unapproved.err.count("\n") == 1, unapproved.err
+    assert "prod needs a release manager's signed approval of r-" in unapproved.err
+    assert play.remote_head() == head
+    approve(play, keys, release=release_of(play, "staging")["id"])
+    result = rollout(play, "start")
+    assert result.code == 0, result.err
+    assert re.match(r"first release r-[0-9a-f]{12} in prod at 100%, approved by "
+                    r"alice@example.com \(commit [0-9a-f]{12}\): no stable release runs there",
+                    result.out), result.out
+    predictor = rendered_isvc(play)["spec"]["predictor"]
+    assert "canaryTrafficPercent" not in predictor
+    assert predictor["containers"][0]["env"][0]["value"] == "pvc://models/cancer-v1"
+    record = release_of(play, "prod")
+    assert record["rollout"]["state"] == "complete" and record["rollout"]["first_release"]
+    assert record["approval"]["approver"] == "alice@example.com"
+    message = last_message(play)
+    assert message.startswith("canary(prod): release r-")
+    assert "at 100% (first release: no baseline)" in message.splitlines()[0]
+    assert "Mlops-Action: rollout-complete" in message and "Mlops-Canary: 100" in message
+    assert "Mlops-Note: first release: no baseline" in message
+    history = play.proj.run("history", "--env", "prod", "--json").json["entries"]
+    assert history[0]["note"] == "first release: no baseline"
+    again = rollout(play, "run", "--json")  # nothing to analyse: run says so and succeeds
+    assert again.code == 0 and again.json["state"] == "complete", again.err
+
+
+def test_a_first_release_in_raw_deployment_mode_is_refused(fresh):
+    play, keys = fresh
+    approve(play, keys, release=release_of(play, "staging")["id"])
+    push_edit(play, "environments/base/inferenceservice.yaml", lambda t: t.replace(
+        "deploymentMode: Knative", "deploymentMode: RawDeployment"))
+    head = play.remote_head()
+    result = rollout(play, "start")
+    assert result.code == 1 and "RawDeployment" in result.err, result.err
+    assert result.err.count("\n") == 1 and play.remote_head() == head
 
 
 def test_start_writes_the_first_step_and_the_model(roll):
     play, _ = roll
+    stable = release_of(play, "prod")["id"]
     result = rollout(play, "start", "--json")
     assert result.code == 0, result.err
-    assert result.json["percent"] == 10 and result.json["baseline"] is None
+    assert result.json["percent"] == 10 and result.json["baseline"] == stable
     isvc = rendered_isvc(play)
     predictor = isvc["spec"]["predictor"]
     assert predictor["canaryTrafficPercent"] == 10
     env = {e["name"]: e["value"] for e in predictor["containers"][0]["env"]}
-    assert env["STORAGE_URI"] == "pvc://models/cancer-v1"
+    assert env["STORAGE_URI"] == "pvc://models/cancer-v2"
     assert predictor["containers"][0]["args"][0] == "--model_name=cancer"  # base survives
     record = release_of(play, "prod")
     assert record["id"] == release_of(play, "staging")["id"]
@@ -173,14 +236,9 @@ def test_promote_without_a_fresh_passing_analysis_is_refused(roll, decision, exp
     assert play.remote_head() == head
 
 
-def test_abort_restores_the_previous_release_with_the_hold(roll, built):
-    play, keys = roll
-    rollout(play, "start")
-    rollout(play, "promote", "--analysis", passing(play))
-    approve(play, keys)
-    assert rollout(play, "promote", "--analysis", passing(play, (50, 2))).code == 0
+def test_abort_restores_the_previous_release_with_the_hold(roll):
+    play, _ = roll
     v1 = release_of(play, "prod")["id"]
-    to_staging(play, built, "pvc://models/cancer-v2")
     started = rollout(play, "start", "--json")
     assert started.code == 0 and started.json["baseline"] == v1
     head = play.remote_head()

@@ -86,14 +86,15 @@ def prometheus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def canary(registry_server, prometheus, tmp_path_factory):
-    """A remote whose prod runs a canary at 10%: built, promoted to staging, started."""
+    """A remote whose prod runs a canary at 10% against a first release at 100%."""
     rig = Rig(tmp_path_factory.mktemp("canary"),
               release_repo(f"{registry_server.host}/prom{uuid.uuid4().hex[:8]}", prod=PROD))
     build = rig.base / "build.json"
     rig.mlops("build", "--output", str(build))
-    rig.mlops("promote", "--to", "dev", "--build", str(build), "--model-uri", "pvc://models/m1")
-    rig.mlops("promote", "--to", "staging", "--from", "dev")
-    rig.mlops("rollout", "start", "--env", "prod")
+    for model in ("pvc://models/m1", "pvc://models/m2"):  # m1 the first release, at 100%
+        rig.mlops("promote", "--to", "dev", "--build", str(build), "--model-uri", model)
+        rig.mlops("promote", "--to", "staging", "--from", "dev")
+        rig.mlops("rollout", "start", "--env", "prod")  # m2 then a canary, against m1
     git(rig.clone, "pull", "-q", "--ff-only", "origin", "main")
     return rig
 

@@ -284,6 +284,15 @@ def _tell(s: Story, registry: RegistryServer, server: GitHttpServer, bearer: Aut
     metrics.write_text(json.dumps(GOOD_METRICS))
     run(s, "promote staging", "promote", "--to", "staging", "--from", "dev",
         "--metrics", str(metrics), "-v", "--json")
+    first = _json(s.results["promote staging"]).get("release", "r-000000000000")
+    run(s, "approve the first release", "approve", "--env", "prod", "--release", str(first),
+        "--key", str(s.root / "alice_ed25519"), "--principal", "alice@example.com", "-v")
+    run(s, "rollout start, first release", "rollout", "start", "--env", "prod", "-v",
+        "--json")  # no baseline yet: straight to 100%
+    run(s, "promote dev, third", "promote", "--to", "dev", "--build", str(build_json),
+        "--model-uri", "pvc://models/cancer-v3", "-v")
+    run(s, "promote staging again", "promote", "--to", "staging", "--from", "dev",
+        "--metrics", str(metrics), "-v")
     run(s, "rollout start", "rollout", "start", "--env", "prod", "-v", "--json")
     analyze = ("rollout", "analyze", "--env", "prod", "--revision", CANARY,
                "--baseline-revision", BASELINE, "-v")

@@ -88,7 +88,9 @@ def test_the_registry_password_is_used_and_never_shown(story):
 
 def test_the_git_token_is_used_and_never_shown(story):
     results = story.results
-    for name in ("promote dev", "promote dev again", "promote staging", "rollout start",
+    for name in ("promote dev", "promote dev again", "promote staging",
+                 "approve the first release", "rollout start, first release",
+                 "promote dev, third", "promote staging again", "rollout start",
                  "rollout promote", "approve", "history", "history (human)", "rollback dev"):
         assert results[name].code == 0, f"{name}: {results[name].err}"
     assert story.seen["authenticated pushes"] >= 7 and story.seen["push users"] == {GIT_USER}
