@@ -43,8 +43,8 @@ HEADER = """\
 # After that mlops deploys only by commit, and a prod commit has already passed
 # its gates, approval or canary analysis. selfHeal reverts a `kubectl edit`;
 # prune deletes what a commit removed (PruneLast: after the rest has synced).
-# retry: Argo CD tries a failed automated sync of a commit only once otherwise
-# (e.g. while KServe's webhook restarts).
+# retry: a failed sync (e.g. while KServe's webhook restarts) is retried on this
+# schedule, written out rather than left to Argo CD's defaults, which vary by version.
 # ignoreDifferences: KServe >= 0.17's webhook rewrites a legacy deploymentMode
 # (Serverless, RawDeployment) to its new name; nothing else git sets is
 # rewritten, so every other difference is drift that selfHeal should undo.

@@ -27,8 +27,10 @@ MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 # Standard, now the default): its controller records `Knative` in status.deploymentMode
 # and its validating webhook then rejects every update still annotated `Serverless`;
 # from 0.17 its defaulting webhook rewrites the annotation instead, so the live object
-# differs from git (kserve pkg/constants/constants.go ParseDeploymentMode,
-# pkg/apis/serving/v1beta1/inference_service_defaults.go, inference_service_validation.go).
+# differs from git (kserve 0.16 pkg/controller/v1beta1/inferenceservice/utils/utils.go
+# GetDeploymentMode; 0.17+ pkg/constants/constants.go ParseDeploymentMode and
+# pkg/apis/serving/v1beta1/inference_service_defaults.go; inference_service_validation.go
+# validateDeploymentMode). docs/argocd-kserve.md has the version-by-version detail.
 KNATIVE = "Knative"
 # Read as the same mode, with a note: what a KServe <= 0.15 cluster (or an older repo) says.
 LEGACY_MODES = {"Serverless": KNATIVE, "RawDeployment": "Standard"}
@@ -76,8 +78,9 @@ def mode_note(isvc: Mapping[str, Any]) -> str | None:
         return None
     name = isvc.get("metadata", {}).get("name")
     return (f"InferenceService {name} is annotated {MODE_ANNOTATION}: {mode}, the pre-0.16 "
-            f"name of {new}; KServe 0.16 rejects updates to it and 0.17+ rewrites it (Argo CD "
-            f"then sees a difference), so write {new} unless the cluster runs KServe <= 0.15")
+            f"name of {new}; KServe 0.16 records {new} and may refuse later updates, and "
+            f"0.17+ rewrites it (Argo CD then sees a difference), so write {new} unless the "
+            "cluster runs KServe <= 0.15")
 
 
 def check_canary_mode(isvc: Mapping[str, Any]) -> None:
