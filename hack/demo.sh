@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job on local defaults, the whole loop: a local registry, a local
-# bare git remote, the local Docker Engine; build, promote to dev, run the
-# training pipeline, promote to staging through the metric gates, then a
-# canary into prod on local serve containers judged by a real Prometheus,
-# a signed approval, and 100%. Works in .demo/ and never touches your work tree.
+# bare git remote, the local Docker Engine; build (with signed provenance),
+# promote to dev, run the training pipeline, promote to staging through the
+# metric gates, refuse a tampered image, take prod's first release to 100%
+# (no baseline to canary against), retrain, then a canary of the new release
+# into prod on local serve containers judged by a real Prometheus, a signed
+# approval, and 100%. Works in .demo/ and never touches your work tree.
 #   MLOPS_DEMO_DIR    working directory (default .demo, relative to the repo root)
 #   MLOPS_DEMO_PORT   registry port on 127.0.0.1 (default 5000)
 set -euo pipefail
@@ -71,7 +73,7 @@ YAML
 make_remote_and_clone() {
   log "local bare remote $show/remote.git <- $(git rev-parse --short HEAD) of this repo"
   python3 hack/demo_canary.py down --dir "$canary" --label "$demo"  # a killed run's leftovers
-  rm -rf "$demo/remote.git" "$work" "$demo/run" "$canary" "$key" "$key.pub" \
+  rm -rf "$demo/remote.git" "$work" "$demo/run" "$demo/run2" "$canary" "$key" "$key.pub" \
     "$builder_key" "$builder_key.pub" "$demo/tampered.json" "$demo/tampered-build.json"
   git init -q --bare -b main "$demo/remote.git"
   git push -q "$demo/remote.git" HEAD:refs/heads/main
@@ -100,6 +102,30 @@ build_to_staging() {
   git -C "$work" pull -q --ff-only
 }
 
+first_release_to_prod() {
+  local release
+  release=$(python3 -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["id"])' \
+    "$work/environments/staging/release.yaml")
+  log "prod runs nothing yet: its first release has no baseline to canary against"
+  echo "  (KServe splits traffic only once a revision has rolled out), so it goes to 100% at"
+  echo "  once, through the offline gates, the provenance check and a signed approval"
+  log "mlops approve --env prod --release $release (signed with $show/release-manager_ed25519)"
+  mlops approve --repo "$work" --env prod --release "$release" --key "$key" --principal "$principal"
+  log "mlops rollout start --env prod: the first release, at 100%"
+  mlops rollout start --repo "$work" --env prod
+  git -C "$work" pull -q --ff-only
+}
+
+retrain_to_staging() {
+  log "mlops run training --env dev --local again: a retrained model, so a new release"
+  mlops run training --repo "$work" --env dev --local --output-dir "$demo/run2" --json \
+    >"$demo/run2.json"
+  log "mlops promote --to staging --from dev: the retrained release"
+  mlops promote --repo "$work" --to staging --from dev --metrics "$demo/run2/metrics.json" \
+    --model-uri "$(json "$demo/run2.json" model_uri)"
+  git -C "$work" pull -q --ff-only
+}
+
 tampered_image() {
   log "a tampered image: other content pushed by hand under serve's ih- tag, then promoted"
   python3 hack/demo_tamper.py --repo "$work" --build "$demo/build.json" --component serve \
@@ -112,15 +138,16 @@ start_fleet() {
   image=$(python3 -c 'import json,sys
 b=next(b for b in json.load(open(sys.argv[1]))["builds"] if b["component"]=="serve")
 print(b["image"]+"@"+b["digest"])' "$demo/build.json")
-  model=$(json "$demo/run.json" model_uri); model=${model#file://}
-  rows=$(ls -t "$demo"/run/artifacts/*/preprocess/test | head -n1)
+  model=$(json "$demo/run2.json" model_uri); model=${model#file://}
+  stable_model=$(json "$demo/run.json" model_uri); stable_model=${stable_model#file://}
+  rows=$(ls -t "$demo"/run2/artifacts/*/preprocess/test | head -n1)
   log "starting prod's stand-in: serve containers as the InferenceService's revisions, Prometheus, load"
-  echo "  canary: the serve image this demo built, serving the release's model"
-  echo "  stable: the same image and model (a stand-in: this demo's prod starts empty)"
+  echo "  canary: the serve image this demo built, serving the retrained release's model"
+  echo "  stable: the same image, serving the first release's model"
   mkdir -p "$canary"
   echo 0 >"$canary/split"
   python3 hack/demo_canary.py fleet --dir "$canary" --label "$demo" \
-    --image "$image" --model "$model" --rows "$rows" &
+    --image "$image" --model "$model" --stable-model "$stable_model" --rows "$rows" &
   fleet_pid=$!
 }
 
@@ -179,7 +206,7 @@ analyze_step() {  # PERCENT: let one 15s window fill at the new split, then anal
 }
 
 rollout_prod() {
-  log "mlops rollout start --env prod: staging's release as a canary at the first step"
+  log "mlops rollout start --env prod: the retrained release as a canary at the first step"
   mlops rollout start --repo "$work" --env prod
   wait_fleet
   analyze_step 10
@@ -214,6 +241,8 @@ make_remote_and_clone
 export MLOPS_REGISTRY="127.0.0.1:$port/mlops"
 build_to_staging
 tampered_image
+first_release_to_prod
+retrain_to_staging
 start_fleet
 rollout_prod
 stop_fleet

@@ -1,6 +1,6 @@
 """The demo's stand-in for a KServe canary: two serve containers, a Prometheus, load.
 
-    python3 hack/demo_canary.py fleet --dir D --image IMG --model DIR --rows CSV
+    python3 hack/demo_canary.py fleet --dir D --image IMG --model DIR --stable-model DIR --rows CSV
     python3 hack/demo_canary.py down --dir D
 
 `fleet` runs the real `serve` image twice with `docker run --network host` on
@@ -227,7 +227,7 @@ def fleet(args: argparse.Namespace) -> int:
         signal.signal(sig, on_signal)
     parent = os.getppid()
     rows = read_rows(args.rows)
-    revisions = [Revision(STABLE, args.image, args.model, args.label),
+    revisions = [Revision(STABLE, args.image, args.stable_model or args.model, args.label),
                  Revision(CANARY, args.image, args.model, args.label)]
     prometheus = Prometheus(workdir, revisions)
     try:
@@ -279,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--label", required=True, help=f"value of the {LABEL} docker label")
     run = sub.choices["fleet"]
     run.add_argument("--image", required=True, help="the serve image, by digest")
-    run.add_argument("--model", type=Path, required=True, help="model directory to serve")
+    run.add_argument("--model", type=Path, required=True, help="the canary's model directory")
+    run.add_argument("--stable-model", type=Path,
+                     help="the stable revision's model directory (default: --model)")
     run.add_argument("--rows", type=Path, required=True, help="test set CSV to send")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,10 @@ def built(demo: Path, run: dict[str, Any]) -> list[str]:
     lines.append(f"pipeline {run['pipeline']} compiled as {run['version']}, run locally: "
                  f"{metrics}")
     lines.append(f"model: {run['model_uri']}")
+    retrained = load_json(demo / "run2.json")
+    lines.append(f"retrained: {retrained['model_uri']} (metrics "
+                 + ", ".join(f"{k} {v:.3f}" for k, v in sorted(retrained["metrics"].items()))
+                 + ")")
     return lines
 
 
@@ -85,8 +89,8 @@ def canary_lines(demo: Path, prod: dict[str, Any]) -> list[str]:
     lines = [f"prod canary: local serve containers as the revisions of {fleet['namespace']}/"
              f"{fleet['service']}, {fleet['rate']:g} predictions/s split between them",
              f"  canary {fleet['canary']['revision']}: {image[:25]}..., the release's model",
-             f"  stable {fleet['stable']['revision']}: the same image and model "
-             "(a stand-in: this demo's prod starts empty)"]
+             f"  stable {fleet['stable']['revision']}: the same image, the first release's "
+             "model"]
     for percent in prod["rollout"]["steps"]:
         lines += step(canary, percent, load, fleet)
     approval = prod.get("approval") or {}
@@ -95,12 +99,23 @@ def canary_lines(demo: Path, prod: dict[str, Any]) -> list[str]:
     return lines
 
 
-def provenance_lines(demo: Path, work: Path) -> list[str]:
-    """Where signed provenance was verified (from the commits' trailers), and the refusal."""
+def history(work: Path) -> list[dict[str, Any]]:
+    """`mlops history --json` of the demo clone, oldest first."""
     proc = subprocess.run([sys.executable, "-m", "mlops", "history", "--repo", str(work),
                            "--json"], capture_output=True, text=True, check=True)
+    return list(reversed(json.loads(proc.stdout)["entries"]))
+
+
+def first_release_lines(entries: list[dict[str, Any]]) -> list[str]:
+    firsts = [e for e in entries if e.get("note")]
+    return [f"prod's first release {e['release']}: 100% at once ({e['note']}), approved by "
+            f"{e['approver']}" for e in firsts]
+
+
+def provenance_lines(demo: Path, entries: list[dict[str, Any]]) -> list[str]:
+    """Where signed provenance was verified (from the commits' trailers), and the refusal."""
     lines = ["provenance (SSH-signed SLSA statements, attached as sha256-<digest>.att):"]
-    for e in reversed(json.loads(proc.stdout)["entries"]):
+    for e in entries:
         if e.get("provenance"):
             builders = ", ".join(sorted(set(e["provenance"].values())))
             lines.append(f"  {e['action']} {e['env']}: {len(e['provenance'])} images verified, "
@@ -142,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     lines = built(demo, run)
     lines += [f"release {staging['id']}", "  staging gates (dev -> staging):", *gates(staging),
               "  prod offline gates (staging -> prod):", *gates(prod)]
+    entries = history(work)
+    lines += first_release_lines(entries)
     lines += canary_lines(demo, prod)
-    lines += provenance_lines(demo, work)
+    lines += provenance_lines(demo, entries)
     lines.append(f"prod: release {prod['id']} at {state.get('percent')}% (rollout "
                  f"{state.get('state')}), environments/prod/release.yaml on "
                  f"{args.show}/remote.git")

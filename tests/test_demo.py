@@ -113,6 +113,8 @@ def test_the_summary_tells_the_whole_loop(demo):
         assert re.search(rf"^  {step}%: analysis pass .*load \d+ canary \+ \d+ stable", summary,
                          re.M), summary
     assert "pass accuracy-threshold" in summary and "pass roc_auc-threshold" in summary
+    assert re.search(rf"^prod's first release r-[0-9a-f]{{12}}: 100% at once \(first release: "
+                     rf"no baseline\), approved by {re.escape(PRINCIPAL)}", summary, re.M), summary
     assert "3 x 15s (repo: 5 x 1m)" in summary
     assert re.search(r"^total wall time \d+m\d\ds", summary, re.M), summary
 
@@ -137,15 +139,20 @@ def test_history_has_every_rollout_step(demo):
     assert proc.returncode == 0, proc.stderr
     entries = json.loads(proc.stdout)["entries"]
     actions = [(e["action"], e["env"]) for e in reversed(entries)]
-    assert actions == [("promote", "dev"), ("promote", "staging"), ("rollout-start", "prod"),
-                       ("rollout-step", "prod"), ("approve", "prod"),
+    assert actions == [("promote", "dev"), ("promote", "staging"), ("approve", "prod"),
+                       ("rollout-complete", "prod"), ("promote", "staging"),
+                       ("rollout-start", "prod"), ("rollout-step", "prod"), ("approve", "prod"),
                        ("rollout-complete", "prod")], actions
+    first = entries[5]  # prod's first release: no baseline, so 100% at once, approved
+    assert first["note"] == "first release: no baseline" and first["canary"] == "100"
+    assert first["approver"] == PRINCIPAL
     complete = entries[0]
     assert complete["approver"] == PRINCIPAL and complete["analysis"].startswith("pass at 50%")
-    verified = {(e["action"], e["env"]): e["provenance"] for e in entries if e["provenance"]}
+    verified = [(e["action"], e["env"]) for e in reversed(entries) if e["provenance"]]
+    assert verified == [("promote", "staging"), ("rollout-complete", "prod"),
+                        ("promote", "staging"), ("rollout-start", "prod")], verified
     builder = "demo-ci-builder@example.com"
-    assert list(verified) == [("rollout-start", "prod"), ("promote", "staging")], verified
-    for found in verified.values():
+    for found in (e["provenance"] for e in entries if e["provenance"]):
         assert found == dict.fromkeys(("evaluate", "preprocess", "serve", "train"), builder)
 
 
