@@ -15,25 +15,29 @@ from tests.support.promotion import Playground, repo_files
 GOOD = {"accuracy": 0.95, "f1": 0.94, "roc_auc": 0.97}
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory, registry_server, docker_engine):
-    """Build and push the tiny components once; return (registry namespace, build.json)."""
-    base = tmp_path_factory.mktemp("promo-build")
-    ns = f"{registry_server.host}/promo{uuid.uuid4().hex[:8]}"
+def build_repo(base, ns: str, *build_args: str):
+    """A committed repo of the tiny components for registry namespace `ns`, built and
+    pushed by `mlops build` (with `build_args`); (repo, build record)."""
     repo = base / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     for rel, content in repo_files(ns).items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        mode = "wb" if isinstance(content, bytes) else "w"
-        with open(repo / rel, mode) as fh:
-            fh.write(content)
+        (repo / rel).write_bytes(content if isinstance(content, bytes) else content.encode())
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "init")
     out = base / "build.json"
     proc = subprocess.run([sys.executable, "-m", "mlops", "build", "--repo", str(repo),
-                           "--output", str(out)], capture_output=True, text=True)
+                           "--output", str(out), *build_args], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    return repo, out
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, registry_server, docker_engine):
+    """Build and push the tiny components once; return (registry namespace, build.json)."""
+    ns = f"{registry_server.host}/promo{uuid.uuid4().hex[:8]}"
+    _, out = build_repo(tmp_path_factory.mktemp("promo-build"), ns)
     return ns, out
 
 

@@ -27,6 +27,13 @@ def fake_digest(record):
     record["builds"][0]["digest"] = "sha256:" + "e" * 64
 
 
+def another_repository(record):
+    """Issue 14's attack 5: the record names an image outside this project's repositories
+    (same registry host here, another path; a foreign host is refused the same way)."""
+    entry = next(b for b in record["builds"] if b["component"] == "train")
+    entry["image"] = entry["image"].rsplit("/", 2)[0] + "/attacker/evil"
+
+
 def tag_only(record):
     record["builds"][0]["digest"] = None
 
@@ -40,6 +47,9 @@ CASES = [
      "not a readable JSON build record"),
     ("lacks-component", lambda p, b: ["--to", "dev", "--build", edited_build(p, b, drop_train)],
      1, "no build of component 'train'"),
+    ("image-of-another-repository",
+     lambda p, b: ["--to", "dev", "--build", edited_build(p, b, another_repository)], 1,
+     "/attacker/evil' is not the configured '"),
     ("digest-not-in-registry",  # the ih- tag serves the real digest, not this one
      lambda p, b: ["--to", "dev", "--build", edited_build(p, b, fake_digest)], 1,
      "is not what the registry serves for ih-"),

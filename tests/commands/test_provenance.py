@@ -20,7 +20,7 @@ from mlops import provenance as prov
 from mlops.inputs import ih_tag
 from mlops.names import split_image
 from mlops.registry import Registry
-from tests.commands.conftest import promote
+from tests.commands.conftest import build_repo, promote
 from tests.conftest import git
 from tests.support.promotion import Playground, repo_files, ssh_key
 from tests.support.untouched import Snapshot
@@ -42,18 +42,7 @@ def signed(tmp_path_factory, registry_server):
     base = tmp_path_factory.mktemp("signed-build")
     keys = {name: ssh_key(base, name) for name in ("ci", "mallory")}
     ns = f"{registry_server.host}/signed{uuid.uuid4().hex[:8]}"
-    repo = base / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    for rel, content in repo_files(ns).items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_bytes(content if isinstance(content, bytes) else content.encode())
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "init")
-    record = base / "build.json"
-    proc = _mlops("build", "--repo", str(repo), "--output", str(record),
-                  "--sign-key", str(keys["ci"][0]), "--builder", BUILDER)
-    assert proc.returncode == 0, proc.stderr
+    repo, record = build_repo(base, ns, "--sign-key", str(keys["ci"][0]), "--builder", BUILDER)
     return ns, repo, record, keys
 
 

@@ -151,17 +151,6 @@ def test_a_first_release_goes_to_100_percent_gated_and_approved(fresh):
     assert again.code == 0 and again.json["state"] == "complete", again.err
 
 
-def test_a_first_release_in_raw_deployment_mode_is_refused(fresh):
-    play, keys = fresh
-    approve(play, keys, release=release_of(play, "staging")["id"])
-    push_edit(play, "environments/base/inferenceservice.yaml", lambda t: t.replace(
-        "deploymentMode: Knative", "deploymentMode: RawDeployment"))
-    head = play.remote_head()
-    result = rollout(play, "start")
-    assert result.code == 1 and "RawDeployment" in result.err, result.err
-    assert result.err.count("\n") == 1 and play.remote_head() == head
-
-
 def test_start_writes_the_first_step_and_the_model(roll):
     play, _ = roll
     stable = release_of(play, "prod")["id"]
@@ -264,8 +253,10 @@ def test_abort_restores_the_previous_release_with_the_hold(roll):
     assert held.code == 3 and "on hold" in held.err
 
 
-def test_raw_deployment_is_refused_and_nothing_is_committed(roll):
-    play, _ = roll
+@pytest.mark.parametrize("world", ["fresh", "roll"])  # a first release, and a canary
+def test_raw_deployment_is_refused_and_nothing_is_committed(world, request):
+    play, keys = request.getfixturevalue(world)
+    approve(play, keys, release=release_of(play, "staging")["id"])
     push_edit(play, "environments/base/inferenceservice.yaml", lambda t: t.replace(
         "deploymentMode: Knative", "deploymentMode: RawDeployment"))
     head = play.remote_head()
