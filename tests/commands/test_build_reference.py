@@ -6,11 +6,20 @@ import json
 
 import pytest
 
+from mlops.registry import Registry
 from tests.conftest import mlops_yaml, reference_files
 
 pytestmark = [pytest.mark.usefixtures("docker_engine"), pytest.mark.slow]
 
 REFERENCE = {"preprocess", "train", "evaluate", "serve"}
+
+
+def image_config(host: str, repository: str, digest: str) -> dict:
+    """The pushed image's config (User, Labels, ...), read from the registry by digest."""
+    client = Registry(host)
+    manifest = json.loads(client.get_manifest(repository, digest)[0])
+    blob = client.get_blob(repository, manifest["config"]["digest"], 1 << 20)
+    return json.loads(blob)["config"]
 
 
 def test_reference_components_build_push_and_then_no_op(project, registry, tmp_path):
@@ -28,6 +37,10 @@ def test_reference_components_build_push_and_then_no_op(project, registry, tmp_p
         assert entry["built"] and entry["pushed"], name
         assert server.digest(f"{repo_ns}/{name}", entry["tags"][-1]) == entry["digest"]
         assert server.digest(f"{repo_ns}/{name}", "0.1.0") == entry["digest"]
+        config = image_config(server.host, f"{repo_ns}/{name}", entry["digest"])
+        assert config["User"] == "65532", name  # numeric: runAsNonRoot can verify it
+        assert config["Labels"]["org.opencontainers.image.version"] == "0.1.0"
+        assert config["Labels"]["org.opencontainers.image.revision"] == record["source_commit"]
 
     second = proj.run("build", "--json")
     assert second.code == 0, second.err
