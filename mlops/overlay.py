@@ -227,6 +227,7 @@ def set_images(text: str, pins: Mapping[str, tuple[str, str]], display: str) -> 
         if images is not None and not _empty(images):
             raise ConfigError(f"{display}: images must be a list")
         return _append_images_block(text, top, pins)
+    _refuse_flow_style(images, display)
     lines = text.splitlines(keepends=True)
     entries = [_Map(i) for i in images.value if isinstance(i, yaml.MappingNode)]
     existing = {e.scalar("name"): e for e in entries}
@@ -243,7 +244,28 @@ def set_images(text: str, pins: Mapping[str, tuple[str, str]], display: str) -> 
         edits.append((_end_of_item(lines, last.line, dash_col), 0, new))
     for at, removed, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         lines[at : at + removed] = new
-    return "".join(lines)
+    return _checked("".join(lines), pins, display)
+
+
+def _refuse_flow_style(images: yaml.SequenceNode, display: str) -> None:
+    """Flow style (`images: [{name: a, ...}]`) cannot be edited line by line: refuse it."""
+    flow = [images] if images.flow_style else [
+        i for i in images.value if isinstance(i, yaml.MappingNode) and i.flow_style]
+    if flow:
+        raise ConfigError(f"{display}:{flow[0].start_mark.line + 1}: images is written in flow "
+                          "style ([...] or {...}); mlops edits it line by line, so write it as a "
+                          "block list (`- name: ...` entries)")
+
+
+def _checked(text: str, pins: Mapping[str, tuple[str, str]], display: str) -> str:
+    """The edited text, once it parses and pins exactly what was asked: never write worse."""
+    found = image_pins(parse(text, display), display)
+    for name, (new_name, digest) in pins.items():
+        pin = found.get(name)
+        if pin is None or (pin.new_name, pin.digest, pin.new_tag) != (new_name, digest, None):
+            raise ConfigError(f"{display}: mlops could not pin {name} by editing this file in "
+                              "place; simplify its images entry (one key per line)")
+    return text
 
 
 def _empty(node: yaml.Node) -> bool:

@@ -23,7 +23,7 @@ class HistoryOptions:
 
 def history(ctx: Context, opts: HistoryOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
-    env = environment(config, opts.env).name if opts.env else None
+    env = environment(config, opts.env).name if opts.env is not None else None
     url = remote_url(ctx.root, config.git.remote)
     with Workspace(url, config.git.branch, reference=ctx.root, who=identity(ctx.root),
                    note=ctx.out.note) as ws:

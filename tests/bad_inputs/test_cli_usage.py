@@ -71,6 +71,8 @@ FLAGS = [
     Case("run-param-without-value", "bare", nothing,
          ["run", "training", "--env", "dev", "--local", "--param", "c"], 2,
          "argument --param: expected KEY=VALUE"),
+    Case("history-env-empty", "bare", nothing, ["history", "--env", ""], 2,
+         "unknown environment '' (known: dev, staging, prod)"),
     Case("history-limit-zero", "bare", nothing, ["history", "--limit", "0"], 2,
          "argument --limit: must be at least 1"),
     Case("status-negative-timeout", "bare", nothing,

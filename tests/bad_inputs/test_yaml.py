@@ -121,6 +121,18 @@ OVERLAY_CASES = [
          f"{KUST}:1: not UTF-8 text"),
     Case("kustomization-missing", "bare", _compile_setup({KUST: None}), COMPILE, 1,
          f"{KUST}: not found (environment dev has no overlay)"),
+    # Valid YAML and valid Kustomize, but an in-place line edit would break it (issue 16)
+    Case("kustomization-images-in-flow-style", "staged",
+         appended("environments/prod/kustomization.yaml",
+                  "images: [{name: serve, newName: example.org/serve, newTag: '1'}]\n",
+                  push=True),
+         ["promote", "--to", "prod", "--from", "staging"], 1,
+         "environments/prod/kustomization.yaml:8: images is written in flow style"),
+    Case("kustomization-image-entry-in-flow-style", "staged",
+         appended("environments/prod/kustomization.yaml",
+                  "images:\n  - {name: serve, newName: example.org/serve}\n", push=True),
+         ["promote", "--to", "prod", "--from", "staging"], 1,
+         "environments/prod/kustomization.yaml:9: images is written in flow style"),
 ]
 
 RELEASE = "environments/dev/release.yaml"
