@@ -297,9 +297,22 @@ class Registry:
             raise TransientRegistryError(f"token endpoint: {_reason(exc)}") from None
         if token_resp.status_code != 200:
             return False
-        body = token_resp.json()
-        self._token = body.get("token") or body.get("access_token")
-        return bool(self._token)
+        self._token = _token_from(token_resp, self.host)
+        return True
+
+
+def _token_from(resp: requests.Response, host: str) -> str:
+    """The bearer token of a token endpoint's answer, or one line saying what came instead."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        got = "no JSON" if body is None else f"a JSON {type(body).__name__} without a token"
+        raise RegistryError(f"registry {host}: its token endpoint answered {got}; expected a "
+                            "JSON object with a 'token' (Docker registry token auth)")
+    return token
 
 
 def _reason(exc: Exception) -> str:
