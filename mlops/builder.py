@@ -251,7 +251,7 @@ def _engine_errors() -> Iterator[None]:
     except docker.errors.APIError as exc:
         if exc.status_code in RETRY_STATUSES:
             raise EngineUnavailable(f"HTTP {exc.status_code}") from None
-        raise BuildError(f"docker: {_short(exc)}") from None
+        raise BuildError(f"docker: {_explanation(exc)}") from None
     except docker.errors.DockerException as exc:
         cause = exc.__cause__
         if cause is not None and _is_transient(cause):
@@ -314,6 +314,15 @@ def _push_error(message: str) -> PushError:
     lowered = message.lower()
     transient = any(h in lowered for h in TRANSIENT_PUSH_HINTS) and "denied" not in lowered
     return PushError(f"push failed: {_short(message)}", transient=transient)
+
+
+def _explanation(exc: docker.errors.APIError) -> str:
+    """The engine's own reason, not the SDK's first line (a long request URL, then
+    'Bad Request'): e.g. 'dockerfile parse error on line 2: unknown instruction: FRM'."""
+    reason = exc.explanation
+    if isinstance(reason, bytes):
+        reason = reason.decode("utf-8", errors="replace")
+    return _short(reason) if isinstance(reason, str) and reason.strip() else _short(exc)
 
 
 def _short(exc: object) -> str:

@@ -101,3 +101,19 @@ def test_untracked_component_asks_for_git_add(project, registry, tmp_path):
             "(mlops builds from tracked files only)") in result.err
     assert not (tmp_path / "build.json").exists()
     assert server.tags(f"{ns.split('/', 1)[1]}/good") == []
+
+
+def test_a_dockerfile_typo_shows_the_engines_reason(project, registry):
+    """Not the SDK's first line, a long request URL ending in 'Bad Request' (issue 16)."""
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("bad")})
+    dockerfile = proj.path / "components/bad/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("FROM ", "FRM ", 1))
+    proj.commit("a typo")
+    result = proj.run("build")
+    assert result.code == 1, result.err
+    errors = [ln for ln in result.err.splitlines() if ln.startswith("mlops: error:")]
+    assert len(errors) == 1 and "Traceback" not in result.err, result.err
+    assert "unknown instruction: FRM" in errors[0], errors[0]
+    assert "http+docker://" not in errors[0] and len(errors[0]) < 300, errors[0]
+    assert server.tags(f"{ns.split('/', 1)[1]}/bad") == []
