@@ -53,6 +53,7 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     signing = None if opts.dry_run else signing_from(opts.sign_key, opts.builder, ctx.environ,
                                                      opts.push)
     _check_tracked(specs, index)
+    _refuse_submodules(specs, index)
     _check_declared_paths(ctx.root, specs, index)
     state, index, from_worktree = _resolve_links(ctx.root, state, index, specs)
     if opts.changed_since:
@@ -115,6 +116,17 @@ def _check_tracked(specs: Sequence[comps.ComponentSpec], index: FileIndex) -> No
                 f"{spec.dockerfile} is not tracked by git; `git add` it "
                 "(mlops builds from tracked files only)"
             )
+
+
+def _refuse_submodules(specs: Sequence[comps.ComponentSpec], index: FileIndex) -> None:
+    """A submodule is a commit id to git and a folder to Docker: its content would reach an
+    image without being hashed, so it is refused before anything is planned."""
+    for spec in specs:
+        found = [f.path for f in index.under(spec.input_paths) if f.mode == gitops.GITLINK]
+        if found:
+            raise ConfigError(f"{found[0]} is a git submodule inside component {spec.name}'s "
+                              "inputs; mlops builds from files git tracks in this repository: "
+                              "vendor its files or install it in the Dockerfile")
 
 
 def _check_declared_paths(root: Path, specs, index: FileIndex) -> None:

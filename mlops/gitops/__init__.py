@@ -95,7 +95,12 @@ def _parse_ls_files(out: str) -> list[TrackedFile]:
     return list(files.values())
 
 
+GITLINK = "160000"  # a submodule: a commit id in the index, a whole checkout in the work tree
+
+
 def _fold_worktree(root: Path, f: TrackedFile) -> TrackedFile | None:
+    if f.mode == GITLINK:  # not a file to read; `mlops build` refuses it at plan time
+        return f
     path = root / f.path
     if path.is_symlink():
         return TrackedFile(f.path, "120000", git_blob_id(os.fsencode(path.readlink())))

@@ -117,3 +117,31 @@ def test_a_dockerfile_typo_shows_the_engines_reason(project, registry):
     assert "unknown instruction: FRM" in errors[0], errors[0]
     assert "http+docker://" not in errors[0] and len(errors[0]) < 300, errors[0]
     assert server.tags(f"{ns.split('/', 1)[1]}/bad") == []
+
+
+@pytest.mark.parametrize("dirty", [False, True], ids=["clean", "dirty"])
+def test_a_submodule_in_a_component_is_refused_at_plan_time(project, registry, tmp_path, dirty):
+    """A submodule is a commit id to git and a folder to Docker (issue 16: it was planned,
+    then failed with 'Is a directory'; dirty, it broke --dry-run)."""
+    server, ns = registry
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(sub)], check=True)
+    (sub / "vendored.py").write_text("X = 1\n")
+    subprocess.run(["git", "-C", str(sub), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(sub), "-c", "user.name=t", "-c", "user.email=t@x",
+                    "commit", "-qm", "sub"], check=True)
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("model")})
+    proj.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub),
+             "components/model/vendored")
+    proj.commit("vendor a submodule")
+    if dirty:
+        (proj.path / "components/model/vendored/vendored.py").write_text("X = 2\n")
+    for args in (["--dry-run"], []):
+        result = proj.run("build", *args)
+        assert result.code == 1 and result.err.count("\n") == 1, result.err
+        assert result.err == ("mlops: error: components/model/vendored is a git submodule "
+                              "inside component model's inputs; mlops builds from files git "
+                              "tracks in this repository: vendor its files or install it in "
+                              "the Dockerfile\n")
+    assert server.tags(f"{ns.split('/', 1)[1]}/model") == []
