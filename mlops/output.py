@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mlops import ghsummary
+from mlops.errors import UsageError
 
 
 class Output:
@@ -70,6 +71,24 @@ class Output:
                 fh.write(markdown)
         except OSError as exc:  # a summary is a courtesy; the command's result stands
             self.note(f"mlops: warning: cannot write the job summary: {exc.strerror}")
+
+
+def user_target(path: Path, flag: str) -> Path:
+    """Where to write a file the user named with `flag`, checked before any work starts.
+
+    The write renames a temp file over the target, which would replace a
+    device, a FIFO or a symlink with a regular file (as root, even /dev/full):
+    a symlink is followed to what it names, and anything but a regular file
+    (or nothing yet) is refused with one line.
+    """
+    real = Path(os.path.realpath(path))
+    if real.exists() and not real.is_file():
+        what = "a directory" if real.is_dir() else "not a regular file"
+        shown = f"{path} (-> {real})" if real != path.absolute() else str(path)
+        raise UsageError(f"{flag} {shown} is {what}; name a file to write")
+    if real.parent.exists() and not real.parent.is_dir():
+        raise UsageError(f"{flag} {path}: {real.parent} is not a directory")
+    return real
 
 
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from mlops.commands.build_runner import Outcome, RegistryAccess, run_plan
 from mlops.errors import BuildError, ConfigError, UsageError
 from mlops.inputs import FileIndex, effective_build_args, ih_tag, input_hash
 from mlops.labels import oci_labels
-from mlops.output import write_json_atomic
+from mlops.output import user_target, write_json_atomic
 from mlops.plan import BUILD, REUSE, PlannedComponent, decide, image_repository, tags_for
 
 LOOKUP_THREADS = 8
@@ -52,6 +52,7 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     specs = _select(specs, opts.components)
     signing = None if opts.dry_run else signing_from(opts.sign_key, opts.builder, ctx.environ,
                                                      opts.push)
+    target = _output_target(opts)
     _check_tracked(specs, index)
     _refuse_submodules(specs, index)
     _check_declared_paths(ctx.root, specs, index)
@@ -78,11 +79,21 @@ def build(ctx: Context, opts: BuildOptions) -> int:
             cache.remember(o.item.image, ih_tag(o.item.input_hash), o.digest)
     cache.save()
     record = build_record(config.registry, state.head, outcomes)
-    if opts.output:
-        write_json_atomic(opts.output, record)
+    if target is not None:
+        write_json_atomic(target, record)
     _print_outcomes(ctx, record, outcomes)
     _raise_if_failed(outcomes)
     return 0
+
+
+def _output_target(opts: BuildOptions) -> Path | None:
+    """The checked --output path, before anything is built or pushed."""
+    if opts.output is None:
+        return None
+    if opts.dry_run:
+        raise UsageError("--output writes the build record, which a --dry-run does not make "
+                         "(nothing is built or pushed); use --json for the plan")
+    return user_target(opts.output, "--output")
 
 
 def _load_specs(root: Path, parse_cache: ParseCache):

@@ -29,7 +29,7 @@ from mlops.commands.promote_steps import read_record
 from mlops.commands.status import service_ref
 from mlops.errors import AnalysisInconclusive, ApprovalError, ConfigError, GateFailed
 from mlops.gitops.workspace import Workspace, remote_url
-from mlops.output import write_json_atomic
+from mlops.output import user_target, write_json_atomic
 
 APPROVAL_POLL = 15.0  # seconds between looks for a release manager's approval
 # Argo CD looks at git every 3 minutes by default (argocd-cm timeout.reconciliation: 180s),
@@ -62,6 +62,7 @@ def analyze(ctx: Context, opts: AnalyzeOptions) -> int:
 
 def decide(ctx: Context, opts: AnalyzeOptions) -> dict[str, Any]:
     """Run the analysis of the canary now in `opts.env`; keep and return its record."""
+    target = None if opts.output is None else user_target(opts.output, "--output")
     local = cfg.load_config(ctx.root, ctx.environ)
     commands.canary_environment(local, opts.env)
     config, env, record, ref = _remote_state(ctx, local, opts.env)
@@ -81,8 +82,8 @@ def decide(ctx: Context, opts: AnalyzeOptions) -> dict[str, Any]:
                 "percent": state["percent"], "final": state_machine.is_final(state),
                 **report.as_dict()}
     records.save_decision(ctx.root, env.name, decision)
-    if opts.output is not None:
-        write_json_atomic(opts.output, decision)
+    if target is not None:
+        write_json_atomic(target, decision)
     return decision
 
 

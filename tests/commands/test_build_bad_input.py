@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 import subprocess
 
 import pytest
@@ -145,3 +148,19 @@ def test_a_submodule_in_a_component_is_refused_at_plan_time(project, registry, t
                               "tracks in this repository: vendor its files or install it in "
                               "the Dockerfile\n")
     assert server.tags(f"{ns.split('/', 1)[1]}/model") == []
+
+
+def test_output_through_a_symlink_writes_its_target_and_keeps_the_link(project, registry,
+                                                                       tmp_path):
+    _, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("good")})
+    target = tmp_path / "records" / "build.json"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "build.json"
+    link.symlink_to(target)
+    result = proj.run("build", "--output", str(link))
+    assert result.code == 0, result.err
+    assert link.is_symlink() and link.resolve() == target
+    assert json.loads(target.read_text())["builds"][0]["component"] == "good"
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # and devices stay devices (see corpus)
