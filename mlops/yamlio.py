@@ -86,13 +86,26 @@ def loads(raw: bytes | str, name: str) -> Any:
         raise ConfigError(f"{name}:1: invalid YAML: {_first_line(str(exc))}") from None
 
 
-def _refuse_aliases(yaml: YAML, text: str, name: str) -> None:
-    from ruamel.yaml.events import AliasEvent
+MAX_DEPTH = 64  # far past any real config; ruamel's composer recurses, so a deep file
+# took a minute and then failed with RecursionError. Events come one by one, so
+# the scan stops at the limit without reading the rest.
 
+
+def _refuse_aliases(yaml: YAML, text: str, name: str) -> None:
+    """Refuse aliases (billion laughs) and nesting past MAX_DEPTH, in one event scan."""
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
+
+    depth = 0
     for event in yaml.parse(io.StringIO(text)):
+        line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, AliasEvent):
-            line = event.start_mark.line + 1 if event.start_mark else 1
             raise ConfigError(f"{name}:{line}: YAML anchors and aliases are not allowed")
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{name}:{line}: nested deeper than the limit of {MAX_DEPTH}")
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def _marked_message(exc: MarkedYAMLError, name: str) -> str:

@@ -45,6 +45,14 @@ CONFIG_CASES = [
     Case("mlops-yaml-duplicate-key", "bare",
          appended("mlops.yaml", "registry: 127.0.0.1:1/elsewhere\n"),
          ["history"], 1, "invalid YAML: found duplicate key \"registry\""),
+    Case("mlops-yaml-nested-8000-deep", "bare",  # was a minute, then a RecursionError
+         appended("mlops.yaml", "x-deep: " + "[" * 8000 + "]" * 8000 + "\n"),
+         ["history"], 1, "nested deeper than the limit of 64"),
+    Case("component-yaml-nested-deep", "bare",
+         appended("components/train/component.yaml", "x: " + "{a: " * 100 + "1" + "}" * 100
+                  + "\n"),
+         ["build", "--dry-run"], 1,
+         "components/train/component.yaml:3: nested deeper than the limit of 64"),
     Case("mlops-yaml-billion-laughs", "bare", appended("mlops.yaml", _indented_bomb("x-bomb")),
          ["build", "--dry-run"], 1, "YAML anchors and aliases are not allowed", process=True),
     Case("mlops-yaml-environments-not-a-list", "bare",
