@@ -1,25 +1,26 @@
 """`mlops compile`: pipelines -> Pipeline + PipelineVersion manifests in an overlay.
 
-Every pipeline is compiled in memory first; files are written only when all
-of them compiled, so a bad pipeline leaves the overlay untouched. An
+Every pipeline is compiled first, each file imported in a child process under
+a timeout (`mlops.compile_child`); files are written only when all of them
+compiled, so a bad pipeline leaves the overlay untouched. An
 unchanged pipeline (same sources, same images) is not recompiled at all.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops import __version__, gitops, kfpc, overlay
+from mlops import __version__, compile_child, gitops, kfpc, overlay
 from mlops import components as comps
 from mlops import config as cfg
 from mlops import pipelines as pl
 from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache
 from mlops.commands import Context
-from mlops.dsl import UnknownComponentError
 from mlops.errors import ConfigError, UsageError
 from mlops.output import write_text_atomic
 
@@ -141,25 +142,24 @@ def _compile_one(root, env, source, images, known, cache, source_digest, force) 
     hit = None if force else _cache_hit(root / output, cache, output, source_digest, images)
     if hit is not None:
         return hit_result(source, output, hit)
-    loaded = kfpc.load_pipeline(
-        source.path, source.display, source.name, _resolver(images, known, env.name, source)
-    )
-    docs = kfpc.compile_manifests(loaded, pl.PLACEHOLDER_VERSION)
+    docs, components = compile_child.compile_file(
+        source.path, source.display, source.name, pl.PLACEHOLDER_VERSION, images, sorted(known),
+        env.name, compile_child.timeout_from(os.environ))
     version = pl.name_version(docs, source.name)
     pl.check_images(docs, source.display, env.name, env.require_digest)
     text = pl.render(docs, source.display)
-    used = {c: images[c] for c in loaded.components}
+    used = {c: images[c] for c in components}
     cache.put(
         output,
         {
             "source": source_digest,
-            "components": list(loaded.components),
-            "input": pl.input_hash(source_digest, images, loaded.components),
+            "components": list(components),
+            "input": pl.input_hash(source_digest, images, components),
             "output": _sha(text),
             "version": version,
         },
     )
-    return Compiled(source, output, "compiled", version, text, loaded.components, used)
+    return Compiled(source, output, "compiled", version, text, components, used)
 
 
 def _cache_hit(path: Path, cache, output, source_digest, images) -> dict | None:
@@ -178,23 +178,6 @@ def _cache_hit(path: Path, cache, output, source_digest, images) -> dict | None:
 
 def hit_result(source: PipelineSource, output: str, entry: dict) -> Compiled:
     return Compiled(source, output, "unchanged", entry["version"], "", tuple(entry["components"]))
-
-
-def _resolver(images: Mapping[str, str], known: set[str], env: str, source: PipelineSource):
-    def resolve(component: str) -> str:
-        if component not in known:
-            raise UnknownComponentError(
-                f"references unknown component {component!r} "
-                f"(components/: {', '.join(sorted(known)) or 'none'})"
-            )
-        if component not in images:
-            raise ConfigError(
-                f"{source.display}: environment {env} has no pinned image for component "
-                f"{component!r}; promote a build to {env} or pass --build FILE"
-            )
-        return images[component]
-
-    return resolve
 
 
 def write_results(root: Path, env: str, results: list[Compiled], overlay_text: str) -> str:

@@ -70,6 +70,14 @@ def _extra_env(world):
     build_record(world)
 
 
+def _then_env(setup, env):
+    """`setup`, then run the command with `env` set."""
+    def run(world):
+        setup(world)
+        return env
+    return run
+
+
 def _dirty(world):
     (world.clone / "environments/dev/kustomization.yaml").write_text("# a local edit\n")
     build_record(world)
@@ -182,6 +190,19 @@ TREE_STATE = [
          COMPILE, 1, "pipelines/training.py: failed to import: SystemExit: 3 (line 2)"),
     Case("pipeline-syntax-error", "bare", _pipeline_source("def pipeline(:\n"), COMPILE, 1,
          "pipelines/training.py: failed to import: SyntaxError"),
+    # Pipeline files are user code: imported in a child process, bounded in time (issue 16)
+    Case("pipeline-kills-its-process-at-import", "bare",
+         _pipeline_source("import os\nos._exit(0)\n"), COMPILE, 1,
+         "pipelines/training.py: the compiler process ended (exit 0) before it compiled "
+         "the pipeline"),
+    Case("pipeline-import-never-returns", "bare",
+         _then_env(_pipeline_source("import time\ntime.sleep(3600)\n"),
+                   {"MLOPS_COMPILE_TIMEOUT": "2"}), COMPILE, 1,
+         "pipelines/training.py: importing and compiling it took longer than 2s "
+         "($MLOPS_COMPILE_TIMEOUT)"),
+    Case("compile-timeout-not-a-number", "bare",
+         _then_env(_record(None), {"MLOPS_COMPILE_TIMEOUT": "soon"}), COMPILE, 2,
+         "$MLOPS_COMPILE_TIMEOUT must be a number of seconds above 0, got 'soon'"),
     Case("run-before-compile", "bare", nothing, ["run", "training", "--env", "dev", "--local"],
          1, "not compiled for environment dev; run `mlops compile --env dev` first"),
     Case("run-compiled-pipeline-is-garbage", "bare",

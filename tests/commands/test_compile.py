@@ -126,15 +126,20 @@ def test_another_kfp_release_gives_a_new_version_name_and_misses_the_cache(
 
     No second kfp is installed: the real compiler stamps `kfp.__version__`, read
     when it compiles (kfp/compiler/pipeline_spec_builder.py, `sdk_version =
-    f'kfp-{kfp.__version__}'`), and mlops re-imports the pipeline file on every
-    compile, so setting that attribute is what another kfp release would do to
-    the IR. The second compile has no --force: the cache has to notice."""
+    f'kfp-{kfp.__version__}'`), so setting that attribute in the compiler process
+    (a `sitecustomize` on its PYTHONPATH) is what another kfp release would do to
+    the IR, and `kfpc.sdk_version` is what mlops reads for its cache key. The second compile has no --force: the cache has to notice."""
     proj, build = pipeline_project
     first = proj.run("compile", "--env", "dev", "--build", str(build), "--json")
     assert first.code == 0, first.err
     before = compiled(proj).splitlines()
     other = _other_kfp_version()
-    monkeypatch.setattr("kfp.__version__", other)
+    shim = proj.path.parent / "other-kfp"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(f"import kfp\nkfp.__version__ = {other!r}\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(shim), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setattr("mlops.kfpc.sdk_version", lambda: other)
     again = proj.run("compile", "--env", "dev", "--build", str(build), "--json")
     assert again.code == 0, again.err
     assert again.json["pipelines"][0]["status"] == "compiled"
