@@ -7,7 +7,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlops import buildrecord, imagecheck, overlay, safeyaml, trailers, trustroot, validation
+from mlops import (
+    buildrecord,
+    imagecheck,
+    kustomize,
+    overlay,
+    safeyaml,
+    trailers,
+    trustroot,
+    validation,
+)
 from mlops import components as comps
 from mlops import config as cfg
 from mlops import gates as gate_logic
@@ -165,7 +174,10 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
     new_text = overlay.set_images(text, pins, overlay.display_path(env.name))
     if new_text != text:
         write_text_atomic(overlay.kustomization_path(root, env.name), new_text)
-    write_serving_patch(root, env, release.model_uri, percent)
+    if write_serving_patch(root, env, release.model_uri, percent) is None:
+        # what is committed must render: the serving patch renders it, else render it here
+        where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
+        kustomize.render(root / where, where)
     enable_automated_sync(root, env)  # pinned now: Argo CD may deploy it (argocd.py)
     return replace(release, pipelines=versions)
 

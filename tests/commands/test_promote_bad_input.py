@@ -95,3 +95,18 @@ def test_unreachable_remote(play, built):
     result = promote(play, "--to", "dev", "--build", str(built[1]))
     assert result.code == 1 and "cannot clone" in result.err
     assert result.err.count("\n") == 1
+
+
+def test_an_overlay_that_would_not_render_is_never_pushed(play, built):
+    """Without a serving patch (no model URI) nothing rendered the overlay before the commit:
+    a kustomization naming a missing file was pushed, exit 0 (issue 16)."""
+    path = play.clone / "environments/dev/kustomization.yaml"
+    path.write_text(path.read_text().replace("  - ../base\n", "  - ../base\n  - gone.yaml\n"))
+    play.proj.commit("a resource that is not there")
+    play.proj.git("push", "-q", "origin", "main")
+    head = play.remote_head()
+    result = promote(play, "--to", "dev", "--build", str(built[1]))
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "kubectl kustomize environments/dev failed:" in result.err
+    assert "gone.yaml" in result.err
+    assert play.remote_head() == head
