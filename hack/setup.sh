@@ -26,7 +26,7 @@ install_debian_packages() {
 }
 
 install_python_package() {
-  if python3 -c 'import mlops, pytest, check_jsonschema' 2>/dev/null && [[ "$(python3 -c 'import mlops,os;print(os.path.dirname(mlops.__file__))')" == "$PWD/mlops" ]]; then
+  if python3 -c 'import mlops, pytest, check_jsonschema, hypothesis' 2>/dev/null && [[ "$(python3 -c 'import mlops,os;print(os.path.dirname(mlops.__file__))')" == "$PWD/mlops" ]]; then
     return 0
   fi
   log "pip install -e .[test]"
