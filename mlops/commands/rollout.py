@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import gitops, trailers
+from mlops import gitops, overlay, trailers
 from mlops import rollout as state_machine
 from mlops.cache import JsonCache
 from mlops.commands import Context
@@ -126,6 +126,7 @@ FIRST_RELEASE_WHY = ("no stable release runs there, so there is no baseline to s
 
 def _first_release(ws: Workspace, config, env, cache, release, source, gates) -> dict:
     """All of the traffic at once, after the offline gates, provenance and the approval."""
+    _refuse_a_lost_record(ws, env.name)
     release = steps.write_overlay(ws.root, env, release, cache)  # no canaryTrafficPercent
     steps.verify_digests(release)
     provenance = steps.verify_provenance(ws, config, release)
@@ -146,6 +147,20 @@ def _first_release(ws: Workspace, config, env, cache, release, source, gates) ->
             "state": state["state"], "percent": 100, "step": None, "steps": state["steps"],
             "baseline": None, "first_release": True, "approver": approver, "gates": gates,
             "provenance": provenance, "commit": commit}
+
+
+def _refuse_a_lost_record(ws: Workspace, env: str) -> None:
+    """No release.yaml, but history shows releases entered `env`: the record was deleted
+    (by hand, or by a push), not never written. Taking the next release straight to 100%
+    would skip its canary, so refuse and say how to restore it."""
+    found = steps.env_promotions(ws, env)
+    if found:
+        sha, release_id, action = found[0]
+        raise ConfigError(
+            f"environment {env} has no {overlay.ENVIRONMENTS_DIR}/{env}/release.yaml, but "
+            f"release {release_id} entered it ({action}, commit {sha[:10]}); restore the "
+            f"record (e.g. `git revert` the commit that deleted it) rather than roll out a "
+            "first release past the canary")
 
 
 def _refuse_failed(gates) -> None:

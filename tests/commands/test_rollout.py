@@ -151,6 +151,22 @@ def test_a_first_release_goes_to_100_percent_gated_and_approved(fresh):
     assert again.code == 0 and again.json["state"] == "complete", again.err
 
 
+def test_a_deleted_record_does_not_make_a_first_release(roll):
+    """A push that deletes prod's release.yaml must not let the next release skip its canary."""
+    play, _ = roll
+    v1 = release_of(play, "prod")["id"]
+    play.pull()
+    (play.clone / "environments/prod/release.yaml").unlink()
+    play.proj.commit("lose prod's record")
+    play.proj.git("push", "-q", "origin", "main")
+    head = play.remote_head()
+    result = rollout(play, "start")
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert (f"environment prod has no environments/prod/release.yaml, but release {v1} "
+            "entered it (rollout-complete, commit") in result.err
+    assert play.remote_head() == head
+
+
 def test_start_writes_the_first_step_and_the_model(roll):
     play, _ = roll
     stable = release_of(play, "prod")["id"]
