@@ -25,6 +25,8 @@ from pathlib import Path
 import common
 from common import DOCKERFILE, GIT_ID, BenchError, LocalRegistry, run
 
+from mlops.inputs import ih_tag
+
 NAMESPACE = "bench"
 ENV = "dev"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -103,10 +105,14 @@ def push_images(registry: LocalRegistry, names: list[str]) -> dict[str, dict[str
                 "layers": [{"mediaType": LAYER_GZIP, **layer_desc}],
             }).encode()
             tag = f"bench-{variant}"
-            status, _ = _http("PUT", f"{base}/v2/{repository}/manifests/{tag}", data=manifest,
-                              headers={"Content-Type": MANIFEST_V2})
-            if status != 201:
-                raise BenchError(f"registry: PUT manifest {repository}:{tag} gave HTTP {status}")
+            # and under the record's ih- tag: promote binds a build record to what the
+            # registry serves there (mlops.imagecheck), as `mlops build` would have pushed it
+            for each in (tag, ih_tag(input_hash(name, variant))):
+                status, _ = _http("PUT", f"{base}/v2/{repository}/manifests/{each}",
+                                  data=manifest, headers={"Content-Type": MANIFEST_V2})
+                if status != 201:
+                    raise BenchError(f"registry: PUT manifest {repository}:{each} gave HTTP "
+                                     f"{status}")
             _, headers = _http("HEAD", f"{base}/v2/{repository}/manifests/{tag}",
                                headers={"Accept": MANIFEST_V2})
             digest = headers.get("Docker-Content-Digest", "")
@@ -118,13 +124,18 @@ def push_images(registry: LocalRegistry, names: list[str]) -> dict[str, dict[str
     return digests
 
 
+def input_hash(name: str, variant: str) -> str:
+    """A stand-in input hash, one per component and variant."""
+    return hashlib.sha256(f"{name}:{variant}".encode()).hexdigest()
+
+
 def build_record(path: Path, source_commit: str, image_ns: str, names: list[str],
                  digests: dict[str, str], variant: str) -> Path:
     """A build record in the `mlops build --output` format."""
     builds = [{
         "component": name, "version": "0.1.0", "image": f"{image_ns}/{name}",
         "tags": ["0.1.0", f"bench-{variant}"], "digest": digests[name],
-        "input_hash": hashlib.sha256(f"{name}:{variant}".encode()).hexdigest(),
+        "input_hash": input_hash(name, variant),
         "built": True, "pushed": True, "status": "built",
     } for name in names]
     path.write_text(json.dumps({"source_commit": source_commit, "registry": image_ns,
