@@ -104,7 +104,7 @@ def main() -> int:
                 "cold: in-process, --force",
                 lambda: in_process(["--force"]),
                 args.repeat,
-                note="kfp already imported",
+                note="each pipeline compiles in a child process (mlops.compile_child)",
             ),
             common.measure(
                 "warm: in-process, nothing changed", lambda: in_process([]), args.repeat
