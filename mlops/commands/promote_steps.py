@@ -103,17 +103,21 @@ def _release_from_build(root: Path, registry: str, build: dict[str, Any]) -> rel
     return rel.Release(source_commit=commit, images=images)
 
 
-def _served_digests() -> imagecheck.Served:
-    """(image, tag) -> the digest the registry serves, one client per registry host."""
+def _registry_clients():
+    """image -> a registry client for its host, one per host (used from threads)."""
     from mlops.commands.build_runner import RegistryAccess
 
     clients: dict[str, RegistryAccess] = {}
 
-    def served(image: str, tag: str) -> str | None:
-        host, repository = split_image(image)
-        access = clients.setdefault(host, RegistryAccess(image))
-        return access.client.manifest_digest(repository, tag)
-    return served
+    def client_for(image: str):
+        return clients.setdefault(split_image(image)[0], RegistryAccess(image)).client
+    return client_for
+
+
+def _served_digests() -> imagecheck.Served:
+    """(image, tag) -> the digest the registry serves (hash-verified)."""
+    client_for = _registry_clients()
+    return lambda image, tag: client_for(image).manifest_digest(split_image(image)[1], tag)
 
 
 def _entries_by_component(root: Path, path: str, build: dict[str, Any]) -> dict[str, dict]:
@@ -261,7 +265,6 @@ def verify_provenance(ws: Workspace, config, release: rel.Release) -> list[dict]
     from concurrent.futures import ThreadPoolExecutor
 
     from mlops import attest
-    from mlops.commands.build_runner import RegistryAccess
 
     root = trustroot.resolve(ws, config)
     if not root.state.builders:
@@ -271,14 +274,11 @@ def verify_provenance(ws: Workspace, config, release: rel.Release) -> list[dict]
         raise ApprovalError(f"release {release.id} names no source commit, so no build "
                             "provenance can vouch for it")
     signers = trustroot.signers_file(ws, root)
-    clients: dict[str, RegistryAccess] = {}
-    for img in release.images.values():
-        clients.setdefault(split_image(img.image)[0], RegistryAccess(img.image))
+    client_for = _registry_clients()
 
     def check(item: tuple[str, rel.Image]) -> dict:
         name, img = item
-        client = clients[split_image(img.image)[0]].client
-        found = attest.find_valid(client, img.image, img.digest, commit, signers,
+        found = attest.find_valid(client_for(img.image), img.image, img.digest, commit, signers,
                                   root.state.builders)
         return {"component": name, "digest": img.digest, "builder": found["signer"],
                 "attestation": found["manifest"]}
@@ -291,16 +291,12 @@ def verify_digests(release: rel.Release) -> None:
     """Every image digest must exist in its registry before anything is committed."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mlops.commands.build_runner import RegistryAccess
-
-    clients: dict[str, RegistryAccess] = {}
-    for img in release.images.values():
-        clients.setdefault(split_image(img.image)[0], RegistryAccess(img.image))
+    client_for = _registry_clients()
 
     def present(item: tuple[str, rel.Image]) -> tuple[str, rel.Image, bool]:
         name, img = item
-        host, repository = split_image(img.image)
-        return name, img, clients[host].client.manifest_digest(repository, img.digest) is not None
+        repository = split_image(img.image)[1]
+        return name, img, client_for(img.image).manifest_digest(repository, img.digest) is not None
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(present, sorted(release.images.items())))
