@@ -201,7 +201,7 @@ def measure_breakdown(s: Setup, n: int, floor_fn: Callable[..., object],
     """The pieces of one promotion, each on its own (informational)."""
     from mlops import overlay
     from mlops import release as rel
-    from mlops.commands import promote_steps as steps
+    from mlops.services import registries
 
     results: dict[str, Timing] = {}
     results["bare"] = common.measure(
@@ -234,8 +234,8 @@ def measure_breakdown(s: Setup, n: int, floor_fn: Callable[..., object],
             images={b["component"]: rel.Image(b["image"], b["digest"]) for b in record["builds"]},
         )
     results["heads"] = common.measure(
-        f"{len(s.names)} registry HEAD checks (promote_steps.verify_digests)",
-        lambda: steps.verify_digests(releases["a"]), n,
+        f"{len(s.names)} registry HEAD checks (registries.verify_digests)",
+        lambda: registries.verify_digests(releases["a"]), n,
         note="a new client each run, as a promotion has",
     )
 

@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 from mlops import argocd, kustomize
-from mlops.commands.serving import released_environments
-from mlops.commands.status import service_ref
 from mlops.config import load_config
 from mlops.errors import ConfigError
+from mlops.services.convergence import service_ref
+from mlops.services.serving import released_environments
 from tests.conftest import REPO_ROOT
 from tests.support import crds
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from mlops import overlay, safejson, safeyaml, yamlio
 from mlops import release as rel
 from mlops.buildrecord import read_build_record
-from mlops.commands.promote import read_metrics_file
+from mlops.services.evidence import read_metrics_file
 from mlops.config import load_config
 from mlops.errors import ConfigError, GateFailed
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from mlops import config as cfg
 from mlops import rollout, trailers
 from mlops.commands import Context
-from mlops.commands._workspace import in_workspace
-from mlops.commands.compile import environment
-from mlops.commands.promote import read_metrics_file
-from mlops.commands.promote_steps import compose_release, read_record
 from mlops.errors import ConfigError, UsageError
 from mlops.gitops.workspace import Workspace, identity, signing_key
+from mlops.services.changes import in_workspace
+from mlops.services.envdir import environment
+from mlops.services.evidence import read_metrics_file
+from mlops.services.promotion import compose_release, read_record
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,14 @@ from mlops import gitops, links
 from mlops.buildcontext import ContextFile
 from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.commands import Context
-from mlops.commands.build_provenance import (
-    Signing,
-    attest_outcomes,
-    check_attestable,
-    signing_from,
-)
-from mlops.commands.build_runner import Outcome, RegistryAccess, run_plan
 from mlops.errors import BuildError, ConfigError, UsageError
 from mlops.inputs import FileIndex, effective_build_args, ih_tag, input_hash
 from mlops.labels import oci_labels
 from mlops.output import user_target, write_json_atomic
 from mlops.plan import BUILD, REUSE, PlannedComponent, decide, image_repository, tags_for
+from mlops.services.buildrun import Outcome, run_plan
+from mlops.services.buildsign import Signing, attest_outcomes, check_attestable, signing_from
+from mlops.services.registries import Lookup, RegistryAccess
 
 LOOKUP_THREADS = 8
 
@@ -205,13 +201,6 @@ def _touches(path: str, roots: Sequence[str]) -> bool:
 
 def _all_input_paths(specs: Sequence[comps.ComponentSpec]) -> list[str]:
     return list(dict.fromkeys(p for s in specs for p in s.input_paths))
-
-
-@dataclass(frozen=True)
-class Lookup:
-    digest: str | None
-    source: str
-    error: str | None = None
 
 
 def _plan(config, specs, state, index, opts, access, cache,

@@ -1,30 +1,25 @@
 """`mlops compile`: pipelines -> Pipeline + PipelineVersion manifests in an overlay.
 
-Every pipeline is compiled first, each file imported in a child process under
-a timeout (`mlops.compile_child`); files are written only when all of them
-compiled, so a bad pipeline leaves the overlay untouched. An
-unchanged pipeline (same sources, same images) is not recompiled at all.
+The work is `mlops.services.compiler`'s; this parses the options and reports.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from mlops import __version__, compile_child, gitops, kfpc, overlay
-from mlops import components as comps
 from mlops import config as cfg
-from mlops import pipelines as pl
-from mlops.buildrecord import read_build_record
+from mlops import gitops, overlay
 from mlops.cache import JsonCache
 from mlops.commands import Context
-from mlops.errors import ConfigError, UsageError
-from mlops.output import write_text_atomic
-
-COMPILE_CACHE = "mlops/compile-cache.json"
+from mlops.services.compiler import (
+    COMPILE_CACHE,
+    Compiled,
+    compile_environment,
+    resolve_images,
+    write_results,
+)
+from mlops.services.envdir import environment
 
 
 @dataclass(frozen=True)
@@ -33,24 +28,6 @@ class CompileOptions:
     pipelines: tuple[str, ...] = ()
     build: Path | None = None
     force: bool = False
-
-
-@dataclass(frozen=True)
-class PipelineSource:
-    name: str
-    path: Path
-    display: str
-
-
-@dataclass
-class Compiled:
-    source: PipelineSource
-    output: str  # repo-relative path of the manifest
-    status: str  # compiled | unchanged
-    version: str
-    text: str
-    components: tuple[str, ...] = ()
-    images: dict[str, str] = field(default_factory=dict)
 
 
 def compile_pipelines(ctx: Context, opts: CompileOptions) -> int:
@@ -64,138 +41,6 @@ def compile_pipelines(ctx: Context, opts: CompileOptions) -> int:
     cache.save()
     _report(ctx, env.name, results)
     return 0
-
-
-def compile_environment(
-    root: Path,
-    env: cfg.Environment,
-    images: Mapping[str, str],
-    cache: JsonCache,
-    wanted: Sequence[str] = (),
-    force: bool = False,
-) -> list[Compiled]:
-    """Compile (or find unchanged) every pipeline for `env`, in memory."""
-    sources = discover(root, wanted)
-    source_digest = _sources_digest(root)
-    known = set(comps.component_folders(root))
-    return [
-        _compile_one(root, env, s, images, known, cache, source_digest, force) for s in sources
-    ]
-
-
-def environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
-    try:
-        return config.environment(name)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def resolve_images(root: Path, env: str, build: Path | None, overlay_text: str) -> dict:
-    """Component -> image reference, from a build record or the environment's pins."""
-    if build is not None:
-        return pl.images_from_build(read_build_record(build), str(build))
-    display = overlay.display_path(env)
-    pins = overlay.image_pins(overlay.parse(overlay_text, display), display)
-    return {
-        name: pl.image_ref(pin.new_name or name, pin.digest, pin.new_tag)
-        for name, pin in pins.items()
-    }
-
-
-def discover(root: Path, wanted: Sequence[str]) -> list[PipelineSource]:
-    folder = root / pl.PIPELINES_DIR
-    found = {
-        p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_") and p.is_file()
-    }
-    names = list(dict.fromkeys(wanted)) or sorted(found)
-    missing = [n for n in names if n not in found]
-    if missing:
-        known = ", ".join(sorted(found)) or "none"
-        raise UsageError(f"unknown pipeline {missing[0]!r} (known: {known})")
-    sources = []
-    for stem in names:
-        display = f"{pl.PIPELINES_DIR}/{found[stem].name}"
-        sources.append(PipelineSource(pl.resource_name(stem, display), found[stem], display))
-    return sources
-
-
-def _sources_digest(root: Path) -> str:
-    """Everything under pipelines/ that a pipeline module could import, plus what names it.
-
-    The kfp version is in the manifest (`sdkVersion`) and so in the version name;
-    the naming rule decides the name. Either changing must miss the cache.
-    """
-    files = [
-        (str(p.relative_to(root)), p.read_bytes())
-        for p in sorted((root / pl.PIPELINES_DIR).rglob("*.py"))
-        if p.is_file()
-    ]
-    return pl.source_hash(files, [__version__, kfpc.sdk_version(), pl.NAMING_RULE])
-
-
-def output_path(env: str, name: str) -> str:
-    return f"{overlay.ENVIRONMENTS_DIR}/{env}/{pl.PIPELINES_DIR}/{name}.yaml"
-
-
-def _compile_one(root, env, source, images, known, cache, source_digest, force) -> Compiled:
-    output = output_path(env.name, source.name)
-    hit = None if force else _cache_hit(root / output, cache, output, source_digest, images)
-    if hit is not None:
-        return hit_result(source, output, hit)
-    docs, components = compile_child.compile_file(
-        source.path, source.display, source.name, pl.PLACEHOLDER_VERSION, images, sorted(known),
-        env.name, compile_child.timeout_from(os.environ))
-    version = pl.name_version(docs, source.name)
-    pl.check_images(docs, source.display, env.name, env.require_digest)
-    text = pl.render(docs, source.display)
-    used = {c: images[c] for c in components}
-    cache.put(
-        output,
-        {
-            "source": source_digest,
-            "components": list(components),
-            "input": pl.input_hash(source_digest, images, components),
-            "output": _sha(text),
-            "version": version,
-        },
-    )
-    return Compiled(source, output, "compiled", version, text, components, used)
-
-
-def _cache_hit(path: Path, cache, output, source_digest, images) -> dict | None:
-    entry = cache.get(output)
-    if not isinstance(entry, dict) or entry.get("source") != source_digest:
-        return None
-    components = entry.get("components") or []
-    if entry.get("input") != pl.input_hash(source_digest, images, components):
-        return None
-    try:
-        current = path.read_text()
-    except OSError:
-        return None
-    return entry if _sha(current) == entry.get("output") else None
-
-
-def hit_result(source: PipelineSource, output: str, entry: dict) -> Compiled:
-    return Compiled(source, output, "unchanged", entry["version"], "", tuple(entry["components"]))
-
-
-def write_results(root: Path, env: str, results: list[Compiled], overlay_text: str) -> str:
-    """Write compiled manifests and list them in the overlay; return the overlay's text."""
-    text = overlay_text
-    display = overlay.display_path(env)
-    for r in results:  # the overlay edit first: a broken overlay must leave no manifest behind
-        text = overlay.add_resource(text, f"{pl.PIPELINES_DIR}/{r.source.name}.yaml", display)
-    for r in results:
-        if r.status == "compiled":
-            write_text_atomic(root / r.output, r.text)
-    if text != overlay_text:
-        write_text_atomic(overlay.kustomization_path(root, env), text)
-    return text
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _report(ctx: Context, env: str, results: list[Compiled]) -> None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from mlops import config as cfg
 from mlops import trailers as tr
 from mlops.commands import Context
-from mlops.commands.compile import environment
 from mlops.gitops.workspace import Commit, Workspace, identity, remote_url
+from mlops.services.envdir import environment
 
 ACTIONS = ("promote", "rollback", "approve", "rollout-start", "rollout-step",
            "rollout-complete", "rollout-abort")

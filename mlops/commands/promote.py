@@ -16,15 +16,29 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import gitops, modeluri, safejson, trailers
+from mlops import gitops, modeluri
 from mlops.cache import JsonCache
 from mlops.commands import Context
-from mlops.commands import promote_steps as steps
-from mlops.commands._workspace import in_workspace
-from mlops.commands.compile import COMPILE_CACHE, environment
-from mlops.errors import ApprovalError, GateFailed, UsageError
+from mlops.core.promotion import (
+    BUILD,
+    Action,
+    Message,
+    Source,
+    Transition,
+    decide,
+    gate_refusal,
+    record_of,
+    refuse_hold,
+)
+from mlops.errors import ApprovalError, UsageError
 from mlops.gitops.workspace import check_clean_branch
 from mlops.release import Release
+from mlops.services import promotion as steps
+from mlops.services.changes import commit_change, in_workspace
+from mlops.services.compiler import COMPILE_CACHE
+from mlops.services.envdir import EnvDir, environment
+from mlops.services.evidence import read_metrics_file
+from mlops.services.registries import verify_digests
 
 
 @dataclass(frozen=True)
@@ -72,8 +86,9 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
     return _report(ctx, outcome)
 
 
-def _check_order(config: cfg.MlopsConfig, target: cfg.Environment, opts: PromoteOptions) -> str:
-    """The source: 'build' for the first environment, else the environment just before."""
+def _check_order(config: cfg.MlopsConfig, target: cfg.Environment,
+                 opts: PromoteOptions) -> Source:
+    """The source: the build record for the first environment, else the environment before."""
     if target.canary is not None:
         raise UsageError(f"{target.name} rolls out as a canary: "
                          f"`mlops rollout start --env {target.name}`")
@@ -87,7 +102,7 @@ def _check_order(config: cfg.MlopsConfig, target: cfg.Environment, opts: Promote
                 f"--build promotes into the first environment ({first}) only; "
                 f"use --from {before.name if before else first} --to {target.name}"
             )
-        return "build"
+        return BUILD
     source = environment(config, opts.source or "")
     expected = config.previous(target.name)
     if expected is None or expected.name != source.name:
@@ -97,62 +112,38 @@ def _check_order(config: cfg.MlopsConfig, target: cfg.Environment, opts: Promote
             f"({' -> '.join(e.name for e in config.environments)}); {target.name} takes "
             f"releases from {want}"
         )
-    return source.name
+    return Source.environment(source.name)
 
 
-MAX_METRICS_BYTES = 1 << 20
-
-
-def read_metrics_file(path: Path) -> dict[str, float]:
-    """Evaluation metrics, failing closed: an unreadable file is a failed gate (exit 3)."""
-    try:
-        data = safejson.read(path, max_bytes=MAX_METRICS_BYTES)
-    except safejson.NotFound:
-        raise GateFailed(f"metrics file {path} not found") from None
-    except safejson.JsonProblem as exc:
-        raise GateFailed(f"metrics file {path} is unreadable: {exc}") from None
-    if not isinstance(data, dict) or not data:
-        raise GateFailed(f"metrics file {path} must be a non-empty JSON object of numbers")
-    metrics = {}
-    for key, value in data.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise GateFailed(f"metrics file {path}: {key!r} is not a number")
-        metrics[str(key)] = float(value)
-    return metrics
-
-
-def _attempt(ctx, ws, opts, source, build, metrics, cache) -> Outcome:
+def _attempt(ctx, ws, opts, source: Source, build, metrics, cache) -> Outcome:
     config = cfg.load_config(ws.root, ctx.environ)
     target = environment(config, opts.to)
-    current = steps.read_record(ws.root, target.name)
-    steps.refuse_hold(current, target.name, opts.clear_hold)
+    current = EnvDir(ws.root, target.name).read_record()
+    refuse_hold(current, target.name, opts.clear_hold)
     release = steps.compose_release(ws.root, config, source, build, metrics, opts.model_uri)
     release = steps.write_overlay(ws.root, target, release, cache)
     if current is not None and current.release.id == release.id:
         if not (opts.clear_hold and current.hold):
             ws.refresh()
-            return Outcome("unchanged", target.name, release, source,
+            return Outcome("unchanged", target.name, release, str(source),
                            [dict(g) for g in current.gates])
     results = steps.evaluate_gates(ws, target, source, release, current)
-    approver, missing = _approval(ws, config, target, release, opts)
-    steps.verify_digests(release)
+    approval, missing = _approval(ws, config, target, release, opts)
+    verify_digests(release)
     provenance = steps.verify_provenance(ws, config, release)
-    steps.write_record(ws.root, target.name, release, source, results, approver)
+    transition = Transition(Action.PROMOTE, target.name, release, source, results, approval,
+                            needs_approval=target.approval)
     if opts.plan:
-        planned = _planned(ws, target.name, release, source, results, approver, missing)
+        EnvDir(ws.root, target.name).write_record(record_of(transition))
+        planned = _planned(ws, target.name, release, str(source), results, approval, missing)
         return replace(planned, provenance=provenance)
-    _raise_if_failed(results)
-    message = trailers.promotion_message(
-        "promote", target.name, release, source, results,
-        approver=approver["approver"] if approver else None,
-        hold="cleared" if opts.clear_hold and current and current.hold else None,
-        provenance=provenance)
-    commit = ws.commit(message)
+    change = decide(transition, Message(
+        hold_note="cleared" if opts.clear_hold and current and current.hold else None,
+        provenance=provenance))
     ref = f"refs/heads/mlops/promote/{target.name}/{release.id}" if opts.pr else None
-    ws.push(ref)
-    return Outcome("promoted", target.name, release, source, results, commit,
-                   ref or f"refs/heads/{ws.branch}",
-                   approver["approver"] if approver else None,
+    commit = commit_change(ws, change, ref)
+    return Outcome("promoted", target.name, release, str(source), results, commit,
+                   ref or f"refs/heads/{ws.branch}", change.approver,
                    previous=current.release.id if current else None, provenance=provenance)
 
 
@@ -173,15 +164,6 @@ def evidence_flags(opts: PromoteOptions) -> str:
     """The evidence options an approval must repeat to name the same release."""
     flags = f" --metrics {opts.metrics}" if opts.metrics else ""
     return flags + (f" --model-uri {opts.model_uri}" if opts.model_uri else "")
-
-
-def _raise_if_failed(results: list[dict[str, Any]]) -> None:
-    failed = [r for r in results if r["result"] != "pass"]
-    if failed:
-        first = failed[0]
-        raise GateFailed(
-            f"{len(failed)} gate(s) failed; {first['gate']}: {first['detail']}"
-        )
 
 
 def _planned(ws, env, release, source, results, approver, missing) -> Outcome:
@@ -219,7 +201,9 @@ def _report(ctx: Context, outcome: Outcome) -> int:
     if outcome.status == "planned":
         if outcome.approval_missing:  # the order promote itself fails in
             raise ApprovalError(outcome.approval_missing)
-        _raise_if_failed(outcome.gates)
+        failed = gate_refusal(outcome.gates)
+        if failed is not None:
+            raise failed
     return 0
 
 

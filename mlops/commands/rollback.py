@@ -19,15 +19,16 @@ import datetime as dt
 from dataclasses import dataclass
 
 from mlops import config as cfg
-from mlops import gitops, overlay, trailers
-from mlops import release as rel
+from mlops import gitops
 from mlops.cache import JsonCache
 from mlops.commands import Context
-from mlops.commands import promote_steps as steps
-from mlops.commands._workspace import in_workspace
-from mlops.commands.compile import COMPILE_CACHE, environment
-from mlops.errors import ConfigError
+from mlops.core.promotion import ROLLBACK, Action, Message, Transition, decide
 from mlops.gitops.workspace import Workspace, check_clean_branch
+from mlops.services import promotion as steps
+from mlops.services.changes import commit_change, in_workspace
+from mlops.services.compiler import COMPILE_CACHE
+from mlops.services.envdir import EnvDir, environment
+from mlops.services.envhistory import Seen, check_expected, restore_previous
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,6 @@ class RollbackOptions:
     to: str | None = None
     reason: str | None = None
     expect: str | None = None  # the release the operator sees now, to roll back from
-
-
-@dataclass
-class Seen:
-    """What the first attempt saw; every retry must see the same (see the module doc)."""
-
-    current: str | None = None  # the release rolled back from (abort: the canary)
-    target: str | None = None  # the release put back
-
-    def remember(self, current: str, target: str) -> None:
-        if self.current is None:
-            self.current, self.target = current, target
 
 
 def rollback(ctx: Context, opts: RollbackOptions) -> int:
@@ -63,43 +52,11 @@ def rollback(ctx: Context, opts: RollbackOptions) -> int:
     return 0
 
 
-def check_expected(ws: Workspace, env: str, actual: str | None, expected: str | None,
-                   undone: str) -> None:
-    """Refuse, in one line, when `env` no longer runs the release the operator acts on."""
-    if expected is None or actual == expected:
-        return
-    if actual is None:
-        raise ConfigError(f"environment {env} has no release, not {expected} as expected; "
-                          f"nothing {undone}")
-    found = steps.env_promotions(ws, env)
-    since = f" (since {found[0][2]} commit {found[0][0][:10]})" if found else ""
-    raise ConfigError(
-        f"environment {env} runs release {actual}{since}, not {expected} as expected; "
-        f"nothing {undone}: see `mlops history --env {env}`, and pass --expect {actual} "
-        "to act on what runs now")
-
-
-def restore_previous(ws: Workspace, env: cfg.Environment, wanted: str | None):
-    """(current record, the earlier record to restore) for `env`."""
-    current = steps.read_record(ws.root, env.name)
-    if current is None:
-        raise ConfigError(f"environment {env.name} has no release to roll back")
-    for sha, release_id, _action in steps.env_promotions(ws, env.name):
-        if release_id == current.release.id or (wanted and release_id != wanted):
-            continue
-        text = ws.show(sha, f"{overlay.ENVIRONMENTS_DIR}/{env.name}/{rel.RELEASE_FILE}")
-        if text:
-            return current, rel.parse(text, f"{sha[:10]}:{env.name}/{rel.RELEASE_FILE}")
-    if wanted:
-        raise ConfigError(f"release {wanted} was never in {env.name} (or is the current one)")
-    raise ConfigError(f"environment {env.name} has no earlier release to roll back to")
-
-
 def _attempt(ctx: Context, ws: Workspace, opts: RollbackOptions, cache: JsonCache,
              seen: Seen) -> dict:
     config = cfg.load_config(ws.root, ctx.environ)
     env = environment(config, opts.env)
-    now = steps.read_record(ws.root, env.name)
+    now = EnvDir(ws.root, env.name).read_record()
     check_expected(ws, env.name, now.release.id if now else None,
                    opts.expect or seen.current, "rolled back")
     current, earlier = restore_previous(ws, env, opts.to or seen.target)
@@ -110,10 +67,8 @@ def _attempt(ctx: Context, ws: Workspace, opts: RollbackOptions, cache: JsonCach
         "rolled_back_from": current.release.id,
         "since": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    steps.write_record(ws.root, env.name, release, "rollback", [], None, hold)
-    message = trailers.promotion_message("rollback", env.name, release, "rollback", [],
-                                         hold="set", previous=current.release.id)
-    commit = ws.commit(message)
-    ws.push()
+    change = decide(Transition(Action.ROLLBACK, env.name, release, ROLLBACK, hold=hold),
+                    Message(hold_note="set", previous=current.release.id))
+    commit = commit_change(ws, change)
     return {"env": env.name, "release": release.id, "previous": current.release.id,
             "expected": seen.current, "commit": commit, "hold": hold}

@@ -6,168 +6,31 @@ stable one to compare against, goes to 100% at once, gated and approved);
 `promote` moves to the next step, or to 100% by removing it, after a passing
 `rollout analyze` (and, for 100%, a release manager's signed approval);
 `abort` puts the previous release back at 0% and sets the hold. Each is one
-commit, pushed for Argo CD to sync, made in an isolated clone like `mlops promote`.
+commit, pushed for Argo CD to sync, made in an isolated clone like `mlops promote`
+(`mlops.services.canary` does the work).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-from mlops import config as cfg
-from mlops import gitops, overlay, trailers
-from mlops import rollout as state_machine
-from mlops.cache import JsonCache
 from mlops.commands import Context
-from mlops.commands import promote_steps as steps
-from mlops.commands import rollout_record as records
-from mlops.commands._workspace import in_workspace
-from mlops.commands.compile import COMPILE_CACHE, environment
-from mlops.commands.rollback import Seen, check_expected, restore_previous
-from mlops.errors import ConfigError, GateFailed, UsageError
-from mlops.gitops.workspace import Workspace, check_clean_branch
+from mlops.services import decisions as records
+from mlops.services.canary import (
+    RolloutOptions,
+    abort_canary,
+    aborted_text,
+    promote_step,
+    promoted_text,
+    start_rollout,
+    started_text,
+)
 
-
-@dataclass(frozen=True)
-class RolloutOptions:
-    env: str
-    clear_hold: bool = False
-    reason: str | None = None
-    analysis: Path | None = None
-    max_age: float = state_machine.ANALYSIS_MAX_AGE
-    expect: str | None = None  # abort: the canary's release, as the operator sees it
-
-
-def canary_environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
-    env = environment(config, name)
-    if env.canary is None:
-        raise UsageError(f"environment {env.name} has no canary: in mlops.yaml; "
-                         "add one with steps and an analysis to roll out there")
-    if config.previous(env.name) is None:
-        raise UsageError(f"environment {env.name} is the first one; a canary rolls out a "
-                         "release from the environment before it")
-    return env
-
-
-def _run(ctx: Context, opts: RolloutOptions, attempt) -> dict[str, Any]:
-    """Check locally, then run `attempt(ws, config, env, cache)` in a workspace."""
-    local = cfg.load_config(ctx.root, ctx.environ)
-    canary_environment(local, opts.env)
-    check_clean_branch(ctx.root)
-    cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
-
-    def run(ws: Workspace) -> dict[str, Any]:
-        config = cfg.load_config(ws.root, ctx.environ)
-        return attempt(ws, config, canary_environment(config, opts.env), cache)
-
-    doc = in_workspace(ctx, local, run)
-    cache.save()
-    return doc
+__all__ = ["RolloutOptions", "abort", "promote", "start"]
 
 
 def start(ctx: Context, opts: RolloutOptions) -> int:
-    doc = _run(ctx, opts, lambda ws, config, env, cache: _start(ws, config, env, cache, opts))
+    doc = start_rollout(ctx, opts)
     ctx.out.result(doc, started_text(doc) + records.gates_text(doc.get("gates", [])))
     return 0
-
-
-def started_text(doc: Mapping[str, Any]) -> str:
-    if doc["status"] == "unchanged":
-        return f"{doc['env']} already runs a canary of {doc['release']}"
-    if doc["status"] == "complete":
-        approved = f", approved by {doc['approver']}" if doc["approver"] else ""
-        return (f"first release {doc['release']} in {doc['env']} at 100%{approved} (commit "
-                f"{doc['commit'][:12]}): {FIRST_RELEASE_WHY}")
-    return (f"canary of release {doc['release']} in {doc['env']} at {doc['percent']}% "
-            f"(commit {doc['commit'][:12]})")
-
-
-def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str, Any]:
-    source = config.previous(env.name).name
-    current = steps.read_record(ws.root, env.name)
-    steps.refuse_hold(current, env.name, opts.clear_hold)
-    release = steps.compose_release(ws.root, config, source, None, None, None)
-    if current is not None and state_machine.in_progress(current.rollout):
-        if current.release.id == release.id:
-            return {"status": "unchanged", "env": env.name, "release": release.id,
-                    "percent": (current.rollout or {}).get("percent"), "commit": None}
-        raise ConfigError(f"a canary of {current.release.id} is in progress in {env.name}; "
-                          f"promote or abort it before starting {release.id}")
-    if current is not None and current.release.id == release.id and not current.hold:
-        raise ConfigError(f"{env.name} already runs release {release.id}; nothing to roll out")
-    gates = steps.evaluate_gates(ws, env, source, release, current)
-    if current is None:
-        return _first_release(ws, config, env, cache, release, source, gates)
-    state = state_machine.start(env.canary, current.release.id)
-    release = steps.write_overlay(ws.root, env, release, cache, percent=state["percent"])
-    steps.verify_digests(release)
-    provenance = steps.verify_provenance(ws, config, release)
-    _refuse_failed(gates)
-    steps.write_record(ws.root, env.name, release, source, gates, None, None, rollout=state)
-    message = records.message("rollout-start", env.name, release, state, gates,
-                              source=source, baseline=state["baseline"],
-                              hold="cleared" if opts.clear_hold and current.hold else None,
-                              provenance=provenance)
-    commit = ws.commit(message)
-    ws.push()
-    return {"status": "started", "env": env.name, "release": release.id, "from": source,
-            "percent": state["percent"], "step": state["step"], "steps": state["steps"],
-            "baseline": state["baseline"], "gates": gates, "provenance": provenance,
-            "commit": commit}
-
-
-FIRST_RELEASE_WHY = ("no stable release runs there, so there is no baseline to split traffic "
-                     "with or to compare against (KServe routes all traffic to the only "
-                     "revision); later releases roll out as canaries against this one")
-
-
-def _first_release(ws: Workspace, config, env, cache, release, source, gates) -> dict:
-    """All of the traffic at once, after the offline gates, provenance and the approval."""
-    _refuse_a_lost_record(ws, env.name)
-    release = steps.write_overlay(ws.root, env, release, cache)  # no canaryTrafficPercent
-    steps.verify_digests(release)
-    provenance = steps.verify_provenance(ws, config, release)
-    _refuse_failed(gates)
-    approval = steps.find_approval(ws, config, env, release) if env.approval else None
-    approver = approval["approver"] if approval else None
-    state = state_machine.first_release(env.canary)
-    steps.write_record(ws.root, env.name, release, source, gates, approval, None, rollout=state)
-    commit = ws.commit(trailers.promotion_message(
-        "rollout-complete", env.name, release, source, gates, approver=approver,
-        subject=f"canary({env.name}): release {release.id} at 100% "
-                f"({state_machine.FIRST_RELEASE_NOTE})",
-        extra=[(trailers.CANARY, "100"), (trailers.NOTE, state_machine.FIRST_RELEASE_NOTE)],
-        body_extra=[f"First release into {env.name}: {FIRST_RELEASE_WHY}."],
-        provenance=provenance))
-    ws.push()
-    return {"status": "complete", "env": env.name, "release": release.id, "from": source,
-            "state": state["state"], "percent": 100, "step": None, "steps": state["steps"],
-            "baseline": None, "first_release": True, "approver": approver, "gates": gates,
-            "provenance": provenance, "commit": commit}
-
-
-def _refuse_a_lost_record(ws: Workspace, env: str) -> None:
-    """No release.yaml, but history shows releases entered `env`: the record was deleted
-    (by hand, or by a push), not never written. Taking the next release straight to 100%
-    would skip its canary, so refuse and say how to restore it."""
-    found = steps.env_promotions(ws, env)
-    if found:
-        sha, release_id, action = found[0]
-        raise ConfigError(
-            f"environment {env} has no {overlay.ENVIRONMENTS_DIR}/{env}/release.yaml, but "
-            f"release {release_id} entered it ({action}, commit {sha[:10]}); restore the "
-            f"record (e.g. `git revert` the commit that deleted it) rather than roll out a "
-            "first release past the canary")
-
-
-def _refuse_failed(gates) -> None:
-    failed = [g for g in gates if g["result"] != "pass"]
-    if failed:
-        raise GateFailed(f"{len(failed)} gate(s) failed; {failed[0]['gate']}: "
-                         f"{failed[0]['detail']}")
 
 
 def promote(ctx: Context, opts: RolloutOptions) -> int:
@@ -176,96 +39,7 @@ def promote(ctx: Context, opts: RolloutOptions) -> int:
     return 0
 
 
-def promote_step(ctx: Context, opts: RolloutOptions, decision) -> dict[str, Any]:
-    """One step forward, committed and pushed; the decision record is then used up."""
-    doc = _run(ctx, opts, lambda ws, config, env, cache:
-               _promote(ws, config, env, cache, decision, opts))
-    records.forget_decision(ctx.root, opts.env)
-    return doc
-
-
-def promoted_text(doc: Mapping[str, Any]) -> str:
-    where = "100% (rollout complete)" if doc["state"] == "complete" else f"{doc['percent']}%"
-    return (f"canary of release {doc['release']} in {doc['env']} now at {where}"
-            f"{' approved by ' + doc['approver'] if doc['approver'] else ''} "
-            f"(commit {doc['commit'][:12]})")
-
-
-def _promote(ws: Workspace, config, env, cache, decision, opts: RolloutOptions) -> dict:
-    current = steps.read_record(ws.root, env.name)
-    if current is None:
-        raise ConfigError(f"environment {env.name} has no release yet")
-    state = state_machine.require_in_progress(current.rollout, env.name)
-    state_machine.check_analysis(decision, current.release.id, state, env.name, time.time(),
-                                 opts.max_age)
-    approval = None
-    if state_machine.is_final(state):
-        approval = steps.find_approval(ws, config, env, current.release)
-    new_state = state_machine.advance(state)
-    percent = None if new_state["state"] == state_machine.COMPLETE else new_state["percent"]
-    release = steps.write_overlay(ws.root, env, current.release, cache, percent=percent)
-    steps.write_record(ws.root, env.name, release, current.promoted_from, current.gates,
-                       approval or current.approval, None, rollout=new_state)
-    action = "rollout-complete" if percent is None else "rollout-step"
-    message = records.message(action, env.name, release, new_state, current.gates,
-                              source=current.promoted_from, decision=decision,
-                              approver=approval["approver"] if approval else None)
-    commit = ws.commit(message)
-    ws.push()
-    return {"env": env.name, "release": release.id, "state": new_state["state"],
-            "percent": new_state["percent"], "step": new_state["step"],
-            "approver": approval["approver"] if approval else None,
-            "analysis": decision.get("result"), "commit": commit}
-
-
 def abort(ctx: Context, opts: RolloutOptions) -> int:
     doc = abort_canary(ctx, opts)
     ctx.out.result(doc, aborted_text(doc))
     return 0
-
-
-def abort_canary(ctx: Context, opts: RolloutOptions) -> dict[str, Any]:
-    decision = records.load_decision(ctx.root, opts.env)
-    seen = Seen()
-    doc = _run(ctx, opts, lambda ws, config, env, cache:
-               _abort(ws, env, cache, decision, opts, seen))
-    records.forget_decision(ctx.root, opts.env)
-    return doc
-
-
-def aborted_text(doc: Mapping[str, Any]) -> str:
-    return (f"aborted the canary of {doc['aborted']} in {doc['env']}: release "
-            f"{doc['release']} is back, canary at 0%, hold set (commit {doc['commit'][:12]})")
-
-
-def _abort(ws: Workspace, env, cache, decision, opts: RolloutOptions, seen: Seen) -> dict:
-    current = steps.read_record(ws.root, env.name)
-    state = state_machine.require_in_progress(current.rollout if current else None, env.name)
-    assert current is not None  # require_in_progress raised otherwise
-    # Compare-and-swap, as in `mlops rollback`: a retry on a moved remote aborts the canary
-    # the operator saw, back to the baseline it had, or nothing.
-    check_expected(ws, env.name, current.release.id, opts.expect or seen.current, "aborted")
-    if not state.get("baseline"):
-        raise ConfigError(f"the canary in {env.name} has no previous release to return to; "
-                          f"`mlops rollback --env {env.name}` cannot help either")
-    if seen.target is not None and state["baseline"] != seen.target:
-        raise ConfigError(f"the canary of {current.release.id} in {env.name} is now measured "
-                          f"against {state['baseline']}, not {seen.target}; nothing aborted: "
-                          f"see `mlops history --env {env.name}`")
-    _, earlier = restore_previous(ws, env, state["baseline"])
-    seen.remember(current.release.id, state["baseline"])
-    release = steps.write_overlay(ws.root, env, earlier.release, cache, percent=0)
-    hold = {"reason": opts.reason or f"canary of {current.release.id} aborted",
-            "rolled_back_from": current.release.id, "since": state_machine.now_utc()}
-    new_state = state_machine.aborted(state, current.release.id)
-    steps.write_record(ws.root, env.name, release, "rollback", [], None, hold,
-                       rollout=new_state)
-    if decision is not None and decision.get("release") != current.release.id:
-        decision = None  # a record about another canary says nothing about this abort
-    message = records.message("rollout-abort", env.name, release, new_state, [],
-                              source="rollback", decision=decision, hold="set",
-                              previous=current.release.id)
-    commit = ws.commit(message)
-    ws.push()
-    return {"env": env.name, "release": release.id, "aborted": current.release.id,
-            "percent": 0, "hold": hold, "commit": commit}

@@ -22,14 +22,14 @@ from typing import Any
 from mlops import analysis_run, cluster, metrics
 from mlops import config as cfg
 from mlops import rollout as state_machine
-from mlops.commands import Context, status
-from mlops.commands import rollout as commands
-from mlops.commands import rollout_record as records
-from mlops.commands.promote_steps import read_record
-from mlops.commands.status import service_ref
+from mlops.commands import Context
 from mlops.errors import AnalysisInconclusive, ApprovalError, ConfigError, GateFailed
 from mlops.gitops.workspace import Workspace, remote_url
 from mlops.output import user_target, write_json_atomic
+from mlops.services import canary, convergence
+from mlops.services import decisions as records
+from mlops.services.convergence import service_ref
+from mlops.services.envdir import EnvDir
 
 APPROVAL_POLL = 15.0  # seconds between looks for a release manager's approval
 # Argo CD looks at git every 3 minutes by default (argocd-cm timeout.reconciliation: 180s),
@@ -64,7 +64,7 @@ def decide(ctx: Context, opts: AnalyzeOptions) -> dict[str, Any]:
     """Run the analysis of the canary now in `opts.env`; keep and return its record."""
     target = None if opts.output is None else user_target(opts.output, "--output")
     local = cfg.load_config(ctx.root, ctx.environ)
-    commands.canary_environment(local, opts.env)
+    canary.canary_environment(local, opts.env)
     config, env, record, ref = _remote_state(ctx, local, opts.env)
     state = state_machine.require_in_progress(record.rollout if record else None, env.name)
     if not config.prometheus.url:
@@ -91,8 +91,8 @@ def _remote_state(ctx: Context, local: cfg.MlopsConfig, name: str):
     url = remote_url(ctx.root, local.git.remote)
     with Workspace(url, local.git.branch, reference=ctx.root, note=ctx.out.note) as ws:
         config = cfg.load_config(ws.root, ctx.environ)
-        env = commands.canary_environment(config, name)
-        return config, env, read_record(ws.root, env.name), service_ref(ws.root, env)
+        env = canary.canary_environment(config, name)
+        return config, env, EnvDir(ws.root, env.name).read_record(), service_ref(ws.root, env)
 
 
 def _revisions(ctx: Context, opts: AnalyzeOptions, ref: tuple[str, str]) -> tuple[str, str]:
@@ -149,14 +149,14 @@ def run(ctx: Context, opts: AnalyzeOptions) -> int:
         ctx.out.result({**doc, "state": "complete", "release": done, "commit": None},
                        f"{opts.env} runs release {done} at 100%; no canary to analyse")
         return 0
-    ropts = commands.RolloutOptions(env=opts.env)
+    ropts = canary.RolloutOptions(env=opts.env)
     while True:
         decision = decide(ctx, opts)
         steps.append(_step_entry(decision))
         if decision["result"] == "fail":
-            doc["aborted"] = commands.abort_canary(ctx, commands.RolloutOptions(
+            doc["aborted"] = canary.abort_canary(ctx, canary.RolloutOptions(
                 env=opts.env, reason=f"analysis failed: {decision['reasons'][0]}"))
-            ctx.out.result(doc, commands.aborted_text(doc["aborted"]))
+            ctx.out.result(doc, canary.aborted_text(doc["aborted"]))
             raise_unless_pass(decision)
         if decision["result"] != "pass":
             ctx.out.result(doc, decision_text(decision))
@@ -165,10 +165,10 @@ def run(ctx: Context, opts: AnalyzeOptions) -> int:
             cluster.configure(ctx.environ, opts.context)  # before the commit it must wait for
         promoted = _promote_when_approved(ctx, opts, ropts, decision)
         steps[-1].update(promoted_to=promoted["percent"], commit=promoted["commit"])
-        ctx.out.note(commands.promoted_text(promoted))
+        ctx.out.note(canary.promoted_text(promoted))
         if promoted["state"] == state_machine.COMPLETE:
             ctx.out.result({**doc, "state": "complete", "commit": promoted["commit"]},
-                           commands.promoted_text(promoted))
+                           canary.promoted_text(promoted))
             return 0
         steps[-1]["synced_at"] = wait_for_step(ctx, opts, promoted)
 
@@ -176,7 +176,7 @@ def run(ctx: Context, opts: AnalyzeOptions) -> int:
 def _complete_release(ctx: Context, env: str) -> str | None:
     """The release `env` runs at 100% with its rollout complete, else None."""
     local = cfg.load_config(ctx.root, ctx.environ)
-    commands.canary_environment(local, env)
+    canary.canary_environment(local, env)
     _, _, record, _ = _remote_state(ctx, local, env)
     state = (record.rollout or {}) if record else {}
     if record is not None and state.get("state") == state_machine.COMPLETE:
@@ -197,15 +197,15 @@ def wait_for_step(ctx: Context, opts: AnalyzeOptions, promoted: dict[str, Any]) 
     InferenceService Ready at the step's percent (`mlops status`' checks).
     """
     local = cfg.load_config(ctx.root, ctx.environ)
-    target = status.read_target(ctx, local, status.StatusOptions(
-        env=opts.env, revision=promoted["commit"], context=opts.context))
+    target = convergence.read_target(ctx.root, ctx.environ, local, opts.env,
+                                     promoted["commit"], ctx.out.note)
     target = replace(target, rollout={"state": promoted["state"], "step": promoted["step"],
                                       "percent": promoted["percent"]})
     ctx.out.note(f"waiting up to {opts.sync_timeout:g}s for Argo CD to sync "
                  f"{promoted['commit'][:12]} and {target.service} to serve "
                  f"{promoted['percent']}%")
     with cluster.connect(ctx.environ, opts.context) as kube:
-        summary = status.converge(ctx, kube, target, opts.sync_timeout)
+        summary = convergence.converge(kube, target, opts.sync_timeout, ctx.out.note)
     if not summary.converged:
         raise SyncTimeout(
             f"{target.env} did not reach {promoted['percent']}% (commit "
@@ -219,7 +219,7 @@ def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision) -> dict[s
     deadline = time.monotonic() + opts.timeout
     while True:
         try:
-            return commands.promote_step(ctx, ropts, decision)
+            return canary.promote_step(ctx, ropts, decision)
         except ApprovalError as exc:
             if not opts.wait_approval or time.monotonic() + APPROVAL_POLL > deadline:
                 raise

@@ -7,7 +7,6 @@ collects the `model` and `metrics` outputs where the promotion gates read them.
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import kfpc, safejson, safeyaml
+from mlops import kfpc, safeyaml
 from mlops import pipelines as pl
 from mlops.commands import Context
-from mlops.commands.compile import environment, output_path
 from mlops.errors import ConfigError, MlopsError, UsageError
 from mlops.output import write_json_atomic
+from mlops.services.envdir import EnvDir, environment
+from mlops.services.evidence import read_run_metrics
 
 RUNS_DIR = ".mlops/runs"
 PARAM_TYPES = {"NUMBER_DOUBLE": float, "NUMBER_INTEGER": int, "STRING": str}
@@ -40,7 +40,7 @@ def run(ctx: Context, opts: RunOptions) -> int:
         raise UsageError("only local runs are supported: pass --local")
     config = cfg.load_config(ctx.root, ctx.environ)
     env = environment(config, opts.env)
-    rel = output_path(env.name, _pipeline_name(opts.pipeline))
+    rel = EnvDir(ctx.root, env.name).pipeline_output(_pipeline_name(opts.pipeline))
     docs = _compiled(ctx.root, rel, env.name)
     version = pl.version_of(docs)
     pl.check_images(docs, rel, env.name, env.require_digest)
@@ -101,7 +101,7 @@ def _collect(outputs, out_dir: Path, env: str, name: str, version, spec, argumen
     metrics_art, model_art = outputs.get("metrics"), outputs.get("model")
     if metrics_art is None:
         raise MlopsError(f"pipeline {name} has no output named 'metrics'")
-    metrics = read_metrics(kfpc.artifact_path(metrics_art))
+    metrics = read_run_metrics(kfpc.artifact_path(metrics_art))
     write_json_atomic(out_dir / "metrics.json", metrics)
     record: dict[str, Any] = {
         "pipeline": name,
@@ -116,22 +116,6 @@ def _collect(outputs, out_dir: Path, env: str, name: str, version, spec, argumen
         model = _copy_model(kfpc.artifact_path(model_art), out_dir / "model")
         record["model_uri"] = model.as_uri()
     return record
-
-
-def read_metrics(path: Path | None) -> dict[str, float]:
-    """A flat JSON object of metric name to finite number, or a clear error."""
-    if path is None or not path.is_file():
-        raise MlopsError("the pipeline's metrics output holds no file")
-    try:
-        data = safejson.read(path, max_bytes=1 << 20)
-    except safejson.JsonProblem as exc:
-        raise MlopsError(f"metrics output is not JSON: {exc}") from None
-    if not isinstance(data, dict) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        for v in data.values()
-    ):
-        raise MlopsError("metrics output must be a flat JSON object of finite numbers")
-    return {str(k): float(v) for k, v in data.items()}
 
 
 def _copy_model(source: Path | None, target_dir: Path) -> Path:

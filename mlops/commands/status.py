@@ -10,22 +10,16 @@ it polls until it has, and exits 1 when --timeout runs out.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from mlops import cluster, isvc, kustomize, overlay
+from mlops import cluster
 from mlops import clusterstatus as cs
 from mlops import config as cfg
 from mlops.commands import Context
-from mlops.commands.compile import environment
-from mlops.commands.promote_steps import read_record
-from mlops.errors import ConfigError, MlopsError
-from mlops.gitops.workspace import Workspace, remote_url
-
-FIRST_POLL, MAX_POLL = 0.5, 5.0  # seconds between polls: quick at first, then backing off
+from mlops.errors import MlopsError
+from mlops.services.convergence import Target, converge, observe, read_target
+from mlops.services.envdir import environment
 
 
 @dataclass(frozen=True)
@@ -37,25 +31,6 @@ class StatusOptions:
     context: str | None = None  # kubeconfig context
 
 
-@dataclass(frozen=True)
-class Target:
-    """What git says should run in one environment, and where to look for it."""
-
-    env: str
-    revision: str
-    release: str | None
-    rollout: Mapping[str, Any] | None
-    namespace: str
-    service: str
-    argocd_namespace: str
-    application: str
-
-    def expected(self) -> cs.Expected:
-        return cs.Expected(revision=self.revision, percent=cs.expected_percent(self.rollout),
-                           application=f"{self.argocd_namespace}/{self.application}",
-                           service=f"{self.namespace}/{self.service}")
-
-
 class NotConverged(MlopsError):
     """--wait ran out of time."""
 
@@ -63,10 +38,10 @@ class NotConverged(MlopsError):
 def status(ctx: Context, opts: StatusOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
     environment(config, opts.env)  # an unknown environment is a usage error, before any clone
-    target = read_target(ctx, config, opts)
+    target = read_target(ctx.root, ctx.environ, config, opts.env, opts.revision, ctx.out.note)
     with cluster.connect(ctx.environ, opts.context) as kube:
         if opts.wait:
-            summary = converge(ctx, kube, target, opts.timeout)
+            summary = converge(kube, target, opts.timeout, ctx.out.note)
         else:
             summary = observe(kube, target)
             _require_objects(summary, target, kube.host)
@@ -82,46 +57,6 @@ def rollout_status(ctx: Context, opts: StatusOptions) -> int:
     return status(ctx, opts)
 
 
-def read_target(ctx: Context, config: cfg.MlopsConfig, opts: StatusOptions) -> Target:
-    url = remote_url(ctx.root, config.git.remote)
-    with Workspace(url, config.git.branch, reference=ctx.root, note=ctx.out.note) as ws:
-        return _target_at(ws.root, opts.revision or ws.head(), ctx.environ, opts.env)
-
-
-def _target_at(root: Path, revision: str, environ: Mapping[str, str], name: str) -> Target:
-    """The remote's own mlops.yaml: its settings are the ones Argo CD deploys from."""
-    config = cfg.load_config(root, environ)
-    try:
-        env = config.environment(name)
-    except ConfigError:
-        raise ConfigError(f"environment {name!r} is not in the remote branch's mlops.yaml "
-                          "yet; push it first") from None
-    record = read_record(root, env.name)
-    namespace, service = service_ref(root, env)
-    return Target(env=env.name, revision=revision,
-                  release=record.release.id if record else None,
-                  rollout=record.rollout if record else None,
-                  namespace=namespace, service=service,
-                  argocd_namespace=config.argocd.namespace,
-                  application=env.argocd_application)
-
-
-def service_ref(root: Path, env: cfg.Environment) -> tuple[str, str]:
-    """(namespace, name) of the InferenceService: `service:`, else the one the overlay renders."""
-    if env.service:
-        return env.k8s_namespace, env.service
-    where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
-    objects = kustomize.render(root / where, display=f"{where} (remote head)")
-    meta = isvc.find_service(objects, None, where).get("metadata") or {}
-    return str(meta.get("namespace") or env.k8s_namespace), str(meta.get("name"))
-
-
-def observe(kube: cluster.Cluster, target: Target) -> cs.Summary:
-    app = kube.application(target.argocd_namespace, target.application)
-    isvc = kube.inference_service(target.namespace, target.service)
-    return cs.summarize(app, isvc, target.expected())
-
-
 def _require_objects(summary: cs.Summary, target: Target, host: str) -> None:
     """Without --wait a missing object is a misconfiguration, not a state to report."""
     expected = summary.expected
@@ -133,22 +68,6 @@ def _require_objects(summary: cs.Summary, target: Target, host: str) -> None:
         raise cluster.ClusterError(
             f"InferenceService {expected.service} not found on {host}; has Argo CD synced "
             f"environments/{target.env}? (`service:` / `namespace:` in mlops.yaml name it)")
-
-
-def converge(ctx: Context, kube: cluster.Cluster, target: Target, timeout: float) -> cs.Summary:
-    """Poll until `target` has converged or `timeout` seconds pass; the last summary."""
-    deadline = time.monotonic() + timeout
-    delay, said = FIRST_POLL, None
-    while True:
-        summary = observe(kube, target)
-        left = deadline - time.monotonic()
-        if summary.converged or left <= 0:
-            return summary
-        if summary.pending != said:  # a note when something changes, not one per poll
-            ctx.out.note(f"waiting for {target.env}: " + "; ".join(summary.pending))
-            said = summary.pending
-        time.sleep(min(delay, left))
-        delay = min(delay * 2, MAX_POLL)
 
 
 def _document(target: Target, summary: cs.Summary, host: str) -> dict[str, Any]:

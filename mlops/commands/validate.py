@@ -22,10 +22,10 @@ from mlops import components as comps
 from mlops import config as cfg
 from mlops import pipelines as pl
 from mlops.commands import Context
-from mlops.commands.compile import environment
-from mlops.commands.promote_steps import read_record
-from mlops.commands.validate_compile import FreshCompiler
 from mlops.errors import EXIT_ERROR, ConfigError, MlopsError
+from mlops.services.envdir import environment
+from mlops.services.freshcompile import FreshCompiler
+from mlops.services.promotion import read_record
 
 
 @dataclass(frozen=True)

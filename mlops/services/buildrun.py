@@ -7,7 +7,6 @@ plan where everything is reused must not pay for it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,12 +17,11 @@ from mlops.errors import MlopsError, RegistryError
 from mlops.inputs import ih_tag
 from mlops.names import split_image
 from mlops.plan import BUILD, PlannedComponent
+from mlops.services.registries import RegistryAccess
 from mlops.ui import Reporter
 
 if TYPE_CHECKING:
-    from mlops.commands import Context
-    from mlops.commands.build import Lookup
-    from mlops.registry import Registry
+    from mlops.context import Context
 
 
 @dataclass
@@ -57,48 +55,6 @@ class Outcome:
         ref = f"{self.item.image}@{self.digest}" if self.digest else self.item.image
         detail = self.error if self.status == "failed" else ref
         return f"{self.status:<7} {self.item.name:<{width}}  {detail}"
-
-
-class RegistryAccess:
-    """A lazily created registry client for the configured host."""
-
-    def __init__(self, registry: str) -> None:
-        self.host, _ = split_image(registry + "/x")
-        self._client: Registry | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> Registry:
-        with self._lock:
-            if self._client is None:
-                # Imported here: requests and docker cost ~0.3 s, and a plan
-                # answered from the local cache needs neither.
-                from mlops.registry import Credentials, Registry
-
-                creds = _credentials(self.host)
-                self._client = Registry(self.host, Credentials(*creds) if creds else None)
-            return self._client
-
-    def lookup(self, image: str, tag: str) -> Lookup:
-        from mlops.commands.build import Lookup
-
-        try:
-            return Lookup(self.client.manifest_digest(split_image(image)[1], tag), "")
-        except RegistryError as exc:
-            return Lookup(None, "", error=str(exc))
-
-
-def _credentials(host: str) -> tuple[str, str] | None:
-    """Docker-config credentials; the docker SDK is loaded only if a config exists."""
-    import os
-    from pathlib import Path
-
-    folder = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
-    if not (Path(folder) / "config.json").is_file():
-        return None
-    from mlops.builder import registry_credentials
-
-    return registry_credentials(host)
 
 
 def run_plan(

@@ -20,9 +20,9 @@ from mlops import config as cfg
 from mlops import gitops
 from mlops import pipelines as pl
 from mlops.cache import JsonCache
-from mlops.commands.compile import Compiled, compile_environment
 from mlops.errors import MlopsError
 from mlops.overlay import ENVIRONMENTS_DIR, ImagePin
+from mlops.services.compiler import Compiled, compile_environment
 
 
 class FreshCompiler:

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from mlops import config as cfg
-from mlops.commands import Context
+from mlops.context import Context
+from mlops.core.promotion import Change
 from mlops.gitops.workspace import PushRejected, Workspace, identity, remote_url
 from mlops.retry import with_retries
+from mlops.services.envdir import EnvDir
 
 T = TypeVar("T")
 PUSH_ATTEMPTS = 20  # ten racers can each lose nine races; 20 bounds the wait (~40 s)
@@ -37,3 +39,16 @@ def in_workspace(
             max_wait=2.0,
             on_retry=refresh,
         )
+
+
+def commit_change(ws: Workspace, change: Change, ref: str | None = None) -> str:
+    """Write the record the core decided, commit once, push; the commit's sha.
+
+    The overlay was written (and rendered) before the core decided; the record
+    comes last so that a refusal leaves nothing of it behind, and a rejected
+    push reruns the whole attempt on the new head (`in_workspace`).
+    """
+    EnvDir(ws.root, change.record.environment).write_record(change.record)
+    sha = ws.commit(change.message)
+    ws.push(ref)
+    return sha

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import gitops, trailers
+from mlops.core.promotion import Message
 from mlops.errors import ConfigError
 from mlops.output import write_json_atomic
 from mlops.release import Release
@@ -134,11 +135,11 @@ def _analysis_body(decision: Mapping[str, Any] | None) -> list[str]:
     return lines
 
 
-def message(action: str, env: str, release: Release, state: Mapping[str, Any],
-            gates: Sequence[Mapping[str, Any]], source: str, decision=None,
-            baseline: str | None = None, approver: str | None = None,
-            hold: str | None = None, previous: str | None = None,
-            provenance: Sequence[Mapping[str, str]] | None = None) -> str:
+def rollout_message(action: str, env: str, release: Release, state: Mapping[str, Any],
+                    decision=None, baseline: str | None = None, hold: str | None = None,
+                    previous: str | None = None,
+                    provenance: Sequence[Mapping[str, str]] | None = None) -> Message:
+    """How a canary commit reads: its subject, the split, the baseline and the analysis."""
     subjects = {
         "rollout-start": f"canary({env}): release {release.id} at {state['percent']}% "
                          f"(step 1/{len(state['steps'])})",
@@ -150,8 +151,6 @@ def message(action: str, env: str, release: Release, state: Mapping[str, Any],
     extra = [(trailers.CANARY, str(state["percent"]))]
     if baseline or state.get("baseline"):
         extra.append((trailers.BASELINE, str(baseline or state.get("baseline"))))
-    return trailers.promotion_message(
-        action, env, release, source, gates, approver=approver, hold=hold,
-        previous=previous, subject=subjects[action],
-        extra=extra + _analysis_trailers(decision), body_extra=_analysis_body(decision),
-        provenance=provenance)
+    return Message(subject=subjects[action], hold_note=hold, previous=previous,
+                   extra=extra + _analysis_trailers(decision),
+                   body_extra=_analysis_body(decision), provenance=provenance)

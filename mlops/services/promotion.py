@@ -12,7 +12,6 @@ from mlops import (
     imagecheck,
     kustomize,
     overlay,
-    safeyaml,
     trailers,
     trustroot,
     validation,
@@ -22,12 +21,16 @@ from mlops import config as cfg
 from mlops import gates as gate_logic
 from mlops import release as rel
 from mlops.cache import JsonCache
-from mlops.commands.compile import compile_environment, write_results
-from mlops.commands.serving import enable_automated_sync, write_serving_patch
-from mlops.errors import ApprovalError, ConfigError, GateFailed, RegistryError
+from mlops.core.promotion import Source
+from mlops.errors import ApprovalError, ConfigError
 from mlops.gitops.workspace import Workspace
-from mlops.names import COMMIT, DIGEST, image_problem, split_image
+from mlops.names import COMMIT, DIGEST, image_problem
 from mlops.output import write_text_atomic
+from mlops.services.compiler import compile_environment, write_results
+from mlops.services.envdir import EnvDir
+from mlops.services.envhistory import entered_at
+from mlops.services.registries import registry_clients, served_digests
+from mlops.services.serving import enable_automated_sync, write_serving_patch
 
 
 def read_build_record(path: Path) -> dict[str, Any]:
@@ -36,41 +39,20 @@ def read_build_record(path: Path) -> dict[str, Any]:
     return record
 
 
-def record_path(root: Path, env: str) -> Path:
-    return root / overlay.ENVIRONMENTS_DIR / env / rel.RELEASE_FILE
-
-
 def read_record(root: Path, env: str) -> rel.EnvRecord | None:
-    path = record_path(root, env)
-    display = f"{overlay.ENVIRONMENTS_DIR}/{env}/{rel.RELEASE_FILE}"
-    try:
-        text = safeyaml.read_text(path, display)
-    except FileNotFoundError:
-        return None
-    record = rel.parse(text, display)
-    if record.environment != env:  # e.g. another environment's record copied over this one
-        raise ConfigError(f"{display}: is the record of environment {record.environment!r}, "
-                          f"not {env!r}")
-    return record
+    return EnvDir(root, env).read_record()
 
 
-def refuse_hold(current: rel.EnvRecord | None, env: str, clear_hold: bool) -> None:
-    if current is not None and current.hold and not clear_hold:
-        reason = current.hold.get("reason", "a rollback")
-        raise GateFailed(
-            f"environment {env} is on hold ({reason}); "
-            "`mlops promote --clear-hold` lifts it with this promotion"
-        )
-
-
-def compose_release(root, config, source, build, metrics, model_uri) -> rel.Release:
+def compose_release(root, config, source: Source, build, metrics, model_uri) -> rel.Release:
+    """The release that enters: the build record's, or the source environment's, with the
+    evidence (metrics, model URI) this promotion attaches."""
     if build is not None:
         release = _release_from_build(root, config.registry, build)
     else:
-        found = read_record(root, source)
+        found = read_record(root, str(source))
         if found is None:
             raise ConfigError(f"environment {source} has no release to promote yet")
-        _check_source_runs_it(root, source, found)
+        _check_source_runs_it(root, str(source), found)
         release = found.release
     return _with_evidence(release, metrics, model_uri)
 
@@ -81,7 +63,7 @@ def _check_source_runs_it(root: Path, source: str, record: rel.EnvRecord) -> Non
     pins = overlay.image_pins(overlay.parse(overlay.read_text(root, source), display), display)
     found = validation.release_disagreements(record, pins, record.release.pipelines)
     if found:
-        raise ConfigError(f"{overlay.ENVIRONMENTS_DIR}/{source}/{rel.RELEASE_FILE}: {found[0]}; "
+        raise ConfigError(f"{EnvDir(root, source).record_display}: {found[0]}; "
                           f"{source} does not run the release it records (`mlops validate`)")
 
 
@@ -98,26 +80,9 @@ def _release_from_build(root: Path, registry: str, build: dict[str, Any]) -> rel
     if not isinstance(commit, str) or not COMMIT.match(commit):
         raise ConfigError(f"{path}: source_commit {commit!r} is not a commit id; "
                           "a release records the commit it was built from")
-    imagecheck.check_record_entries(registry, path, entries, _served_digests())
+    imagecheck.check_record_entries(registry, path, entries, served_digests())
     images = {name: rel.Image(str(e["image"]), str(e["digest"])) for name, e in entries.items()}
     return rel.Release(source_commit=commit, images=images)
-
-
-def _registry_clients():
-    """image -> a registry client for its host, one per host (used from threads)."""
-    from mlops.commands.build_runner import RegistryAccess
-
-    clients: dict[str, RegistryAccess] = {}
-
-    def client_for(image: str):
-        return clients.setdefault(split_image(image)[0], RegistryAccess(image)).client
-    return client_for
-
-
-def _served_digests() -> imagecheck.Served:
-    """(image, tag) -> the digest the registry serves (hash-verified)."""
-    client_for = _registry_clients()
-    return lambda image, tag: client_for(image).manifest_digest(split_image(image)[1], tag)
 
 
 def _entries_by_component(root: Path, path: str, build: dict[str, Any]) -> dict[str, dict]:
@@ -180,47 +145,26 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
         write_text_atomic(overlay.kustomization_path(root, env.name), new_text)
     if write_serving_patch(root, env, release.model_uri, percent) is None:
         # what is committed must render: the serving patch renders it, else render it here
-        where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
-        kustomize.render(root / where, where)
+        where = EnvDir(root, env.name)
+        kustomize.render(where.path, where.where)
     enable_automated_sync(root, env)  # pinned now: Argo CD may deploy it (argocd.py)
     return replace(release, pipelines=versions)
 
 
 def write_record(root, env, release, source, gates, approver, hold=None, rollout=None) -> None:
     record = rel.EnvRecord(env, release, source, tuple(gates), approver, hold, rollout)
-    write_text_atomic(record_path(root, env), rel.render(record))
+    EnvDir(root, env).write_record(record)
 
 
-def evaluate_gates(ws, target, source, release, current) -> list[dict[str, Any]]:
+def evaluate_gates(ws, target, source: Source, release, current) -> list[dict[str, Any]]:
     """The target's metric gates (against its champion, `current`) and its soak time."""
     champion = current.release.metrics if current else None
     results = gate_logic.evaluate_metric_gates(
         target.gates, release.metrics, champion, current.release.id if current else None)
-    if target.soak > 0 and source != "build":
-        entered = entered_at(ws, source, release.id)
-        results.append(gate_logic.soak_gate(target.soak, entered, time.time(), source))
+    if target.soak > 0 and source.env is not None:
+        entered = entered_at(ws, source.env, release.id)
+        results.append(gate_logic.soak_gate(target.soak, entered, time.time(), source.env))
     return [r.as_dict() for r in results]
-
-
-def env_promotions(ws: Workspace, env: str) -> list[tuple[str, str, str]]:
-    """(commit, release id, action) of every change to `env`'s release, newest first."""
-    found = []
-    for commit in ws.log([f"{overlay.ENVIRONMENTS_DIR}/{env}/{rel.RELEASE_FILE}"]):
-        release_id = commit.trailer(trailers.RELEASE)
-        if release_id and commit.trailer(trailers.ENVIRONMENT) == env:
-            found.append((commit.sha, release_id, commit.trailer(trailers.ACTION) or "promote"))
-    return found
-
-
-def entered_at(ws: Workspace, source: str, release_id: str) -> float | None:
-    """When the release last entered `source`, from the promotion commits' trailers."""
-    if source == "build":
-        return None
-    for commit in ws.log([f"{overlay.ENVIRONMENTS_DIR}/{source}/{rel.RELEASE_FILE}"]):
-        if (commit.trailer(trailers.RELEASE) == release_id
-                and commit.trailer(trailers.ENVIRONMENT) == source):
-            return float(commit.time)
-    return None
 
 
 def find_approval(ws: Workspace, config, target, release: rel.Release,
@@ -274,7 +218,7 @@ def verify_provenance(ws: Workspace, config, release: rel.Release) -> list[dict]
         raise ApprovalError(f"release {release.id} names no source commit, so no build "
                             "provenance can vouch for it")
     signers = trustroot.signers_file(ws, root)
-    client_for = _registry_clients()
+    client_for = registry_clients()
 
     def check(item: tuple[str, rel.Image]) -> dict:
         name, img = item
@@ -285,23 +229,3 @@ def verify_provenance(ws: Workspace, config, release: rel.Release) -> list[dict]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(check, sorted(release.images.items())))
-
-
-def verify_digests(release: rel.Release) -> None:
-    """Every image digest must exist in its registry before anything is committed."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    client_for = _registry_clients()
-
-    def present(item: tuple[str, rel.Image]) -> tuple[str, rel.Image, bool]:
-        name, img = item
-        repository = split_image(img.image)[1]
-        return name, img, client_for(img.image).manifest_digest(repository, img.digest) is not None
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(present, sorted(release.images.items())))
-    for name, img, found in results:
-        if not found:
-            raise RegistryError(
-                f"component {name}: {img.ref} is not in the registry; refusing to promote it"
-            )

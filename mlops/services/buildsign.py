@@ -23,10 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops import attest, provenance
-from mlops.commands.build_runner import Outcome, RegistryAccess
 from mlops.errors import MlopsError, UsageError
 from mlops.names import split_image
 from mlops.plan import PlannedComponent
+from mlops.services.buildrun import Outcome
+from mlops.services.registries import RegistryAccess
 
 KEY_ENV = "MLOPS_SIGNING_KEY"
 BUILDER_ENV = "MLOPS_BUILDER"

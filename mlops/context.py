@@ -1,0 +1,19 @@
+"""What every command (and the services it calls) gets from the CLI: where the repo is
+and how to talk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops.output import Output
+
+
+@dataclass
+class Context:
+    root: Path
+    out: Output
+    verbose: bool = False
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))

@@ -1,0 +1,101 @@
+"""The environment store: `environments/<env>/` and every file mlops keeps in it.
+
+Each path an environment has is built here, once: the overlay
+(`kustomization.yaml`), the release record (`release.yaml`), the serving patch
+and the compiled pipelines. Reading and writing the overlay and the record go
+through `EnvDir`, so a caller never spells a path by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops import config as cfg
+from mlops import isvc, overlay, safeyaml
+from mlops import pipelines as pl
+from mlops import release as rel
+from mlops.errors import ConfigError, UsageError
+from mlops.output import write_text_atomic
+
+ENVIRONMENTS_DIR = overlay.ENVIRONMENTS_DIR
+
+
+def environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
+    """The configured environment `name`; an unknown one is a usage error (exit 2)."""
+    try:
+        return config.environment(name)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class EnvDir:
+    """One environment's folder under a checkout (`root`), by name."""
+
+    root: Path
+    name: str
+
+    @property
+    def where(self) -> str:
+        """Repo-relative folder, as messages and git pathspecs spell it."""
+        return f"{ENVIRONMENTS_DIR}/{self.name}"
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.where
+
+    @property
+    def kustomization(self) -> Path:
+        return overlay.kustomization_path(self.root, self.name)
+
+    @property
+    def kustomization_display(self) -> str:
+        return overlay.display_path(self.name)
+
+    @property
+    def record_display(self) -> str:
+        return f"{self.where}/{rel.RELEASE_FILE}"
+
+    @property
+    def record_path(self) -> Path:
+        return self.root / self.record_display
+
+    @property
+    def patch_path(self) -> Path:
+        return self.path / isvc.PATCH_FILE
+
+    @property
+    def pipelines_where(self) -> str:
+        return f"{self.where}/{pl.PIPELINES_DIR}"
+
+    def pipeline_output(self, pipeline: str) -> str:
+        """Repo-relative path of a compiled pipeline's manifest."""
+        return f"{self.pipelines_where}/{pipeline}.yaml"
+
+    def read_overlay(self) -> str:
+        return overlay.read_text(self.root, self.name)
+
+    def write_overlay(self, text: str) -> None:
+        write_text_atomic(self.kustomization, text)
+
+    def has_record(self) -> bool:
+        return self.record_path.is_file()
+
+    def read_record(self) -> rel.EnvRecord | None:
+        """The release record, or None when the environment has had no release."""
+        try:
+            text = safeyaml.read_text(self.record_path, self.record_display)
+        except FileNotFoundError:
+            return None
+        return self.parse_record(text, self.record_display)
+
+    def parse_record(self, text: str, display: str) -> rel.EnvRecord:
+        record = rel.parse(text, display)
+        if record.environment != self.name:  # e.g. another environment's record copied here
+            raise ConfigError(f"{display}: is the record of environment "
+                              f"{record.environment!r}, not {self.name!r}")
+        return record
+
+    def write_record(self, record: rel.EnvRecord) -> None:
+        write_text_atomic(self.record_path, rel.render(record))
