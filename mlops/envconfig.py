@@ -29,6 +29,14 @@ def _env_name(value: Any, where: str) -> str:
     return text
 
 
+def _drop_fraction(value: Any, where: str) -> float:
+    fraction = schema.finite_number(value, where)
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"{where} must be a fraction of at least 0 and below 1 "
+                          f"(0.05 allows a 5% drop), got {value!r}")
+    return fraction
+
+
 METRIC_GATE_KEYS: dict[str, Key] = {
     "metric": Key(schema.string, "Evaluation metric name (a key of metrics.json).", required=True),
     "threshold": Key(
@@ -41,6 +49,13 @@ METRIC_GATE_KEYS: dict[str, Key] = {
     ),
     "min_relative_change": Key(
         schema.finite_number, "Like min_absolute_change, as a fraction of the champion's value."
+    ),
+    "max_relative_drop": Key(
+        _drop_fraction,
+        "Against the champion: the candidate may be worse by at most this fraction of the "
+        "champion's value (0.05: 5%), in the direction greater_is_better says. A guardrail "
+        "for a metric that must not regress much (latency, a secondary metric); unlike "
+        "min_relative_change it does not ask for an improvement. At least 0, below 1.",
     ),
     "greater_is_better": Key(schema.boolean, "Direction of the metric.", default=True),
 }
@@ -92,6 +107,7 @@ class MetricGate:
     threshold: float | None = None
     min_absolute_change: float | None = None
     min_relative_change: float | None = None
+    max_relative_drop: float | None = None
     greater_is_better: bool = True
 
 
@@ -151,10 +167,10 @@ def _gates(doc: Located, node: Any, env: str) -> tuple[MetricGate, ...]:
     for item in node:
         values = schema.read_section(doc, item, METRIC_GATE_KEYS, f"a gate of {env}")
         if all(values[k] is None for k in ("threshold", "min_absolute_change",
-                                           "min_relative_change")):
+                                           "min_relative_change", "max_relative_drop")):
             raise ConfigError(
                 f"{doc.where(item)}: gate on {values['metric']!r} needs threshold, "
-                "min_absolute_change or min_relative_change"
+                "min_absolute_change, min_relative_change or max_relative_drop"
             )
         gates.append(MetricGate(**values))
     return tuple(gates)

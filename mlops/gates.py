@@ -4,7 +4,9 @@ A missing metric, a NaN or an infinity, a missing champion value or an undefined
 change is a failure with its reason, never a pass. The regression rule
 follows MLflow's MetricThreshold: the candidate must beat the champion (the
 release now in the target environment) by at least min_absolute_change /
-min_relative_change, in the direction greater_is_better says.
+min_relative_change, in the direction greater_is_better says. max_relative_drop is
+the guardrail beside it: the candidate may be worse than the champion by at most that
+fraction of the champion's value, and need not improve on it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def _one_gate(gate, candidate, champion, champion_id) -> list[GateResult]:
         checks.append(_threshold(gate, value))
     if gate.min_absolute_change is not None or gate.min_relative_change is not None:
         checks.extend(_regression(gate, value, champion, champion_id))
+    if gate.max_relative_drop is not None:
+        checks.append(_max_drop(gate, value, champion, champion_id))
     return checks
 
 
@@ -70,17 +74,25 @@ def _threshold(gate: MetricGate, value: float | None) -> GateResult:
     return GateResult(name, ok, f"{gate.metric} {value:.6g} {op} {bound:.6g}{verdict}")
 
 
-def _regression(gate, value, champion, champion_id) -> list[GateResult]:
-    name = f"{gate.metric}-vs-champion"
+def _champion_value(name, gate, value, champion, champion_id) -> float | GateResult:
+    """The champion's value to compare with, or the result that settles the gate first."""
     problem = _bad_value(gate.metric, value)
     if problem:
-        return [GateResult(name, False, problem)]
+        return GateResult(name, False, problem)
     if champion is None:
-        return [GateResult(name, True, "no champion yet in the target environment")]
+        return GateResult(name, True, "no champion yet in the target environment")
     base = champion.get(gate.metric)
     if base is None or not math.isfinite(base):
         who = f"champion {champion_id}" if champion_id else "the champion"
-        return [GateResult(name, False, f"{who} has no usable {gate.metric}")]
+        return GateResult(name, False, f"{who} has no usable {gate.metric}")
+    return base
+
+
+def _regression(gate, value, champion, champion_id) -> list[GateResult]:
+    name = f"{gate.metric}-vs-champion"
+    base = _champion_value(name, gate, value, champion, champion_id)
+    if isinstance(base, GateResult):
+        return [base]
     gain = value - base if gate.greater_is_better else base - value
     results = []
     if gate.min_absolute_change is not None:
@@ -99,6 +111,22 @@ def _regression(gate, value, champion, champion_id) -> list[GateResult]:
                 name, ok, f"{gate.metric} relative change {rel:+.4%}, needs >= "
                 f"{gate.min_relative_change:+.4%}"))
     return results
+
+
+def _max_drop(gate, value, champion, champion_id) -> GateResult:
+    """At most max_relative_drop worse than the champion; no improvement needed."""
+    name = f"{gate.metric}-max-drop"
+    base = _champion_value(name, gate, value, champion, champion_id)
+    if isinstance(base, GateResult):
+        return base
+    if base == 0:
+        return GateResult(name, False, f"champion {gate.metric} is 0: relative drop is undefined")
+    loss = base - value if gate.greater_is_better else value - base
+    drop = loss / abs(base)
+    ok = drop <= gate.max_relative_drop
+    return GateResult(
+        name, ok, f"{gate.metric} {value:.6g} vs champion {base:.6g}: drop {drop:+.4%}, "
+        f"allows at most {gate.max_relative_drop:.4%}")
 
 
 def soak_gate(required: float, entered_at: float | None, now: float, source: str) -> GateResult:

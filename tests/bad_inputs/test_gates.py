@@ -3,11 +3,14 @@
 In the `staged` world dev holds a release without metrics, and staging's
 champion has accuracy 0.95; staging's gates are accuracy >= 0.9 and no more
 than 0.02 below the champion. Prod's gate is roc_auc >= 0.9.
+
+A gate whose configuration is bad (a max_relative_drop outside [0, 1), say) is a
+config error instead: exit 1 with its file:line, before anything is evaluated.
 """
 
 from __future__ import annotations
 
-from tests.bad_inputs.corpus import Case, check, nothing, params, with_input
+from tests.bad_inputs.corpus import Case, check, nothing, params, replaced, with_input
 
 TO_STAGING = ["promote", "--to", "staging", "--from", "dev", "--metrics", "{base}/m.json"]
 FINE = '"f1": 0.94, "roc_auc": 0.97'
@@ -19,6 +22,15 @@ def _metrics(text: str | bytes):
 
 def _soak_of_an_hour(world):
     world.edit("mlops.yaml", "    soak: 0s\n    approval: true\n", "    soak: 1h\n")
+
+
+def _max_drop(metric: str, metrics: str):
+    """Staging's regression gate becomes `max_relative_drop: 0.02` on `metric`."""
+    def setup(world):
+        world.edit("mlops.yaml", "      - metric: accuracy\n        min_absolute_change: -0.02\n",
+                   f"      - metric: {metric}\n        max_relative_drop: 0.02\n")
+        world.input("m.json", metrics)
+    return setup
 
 
 def _rolled_back(world):
@@ -69,6 +81,13 @@ GATES = [
     Case("metric-regresses-against-champion", "staged",
          _metrics('{"accuracy": 0.92, ' + FINE + "}"), TO_STAGING, 3,
          "accuracy-vs-champion: accuracy 0.92 vs champion 0.95: change -0.03, needs >= -0.02"),
+    Case("metric-drops-too-far-from-champion", "staged",
+         _max_drop("accuracy", '{"accuracy": 0.92, ' + FINE + "}"), TO_STAGING, 3,
+         "accuracy-max-drop: accuracy 0.92 vs champion 0.95: drop +3.1579%, "
+         "allows at most 2.0000%"),
+    Case("max-drop-champion-lacks-the-metric", "staged",
+         _max_drop("latency_ms", '{"accuracy": 0.97, "latency_ms": 20, ' + FINE + "}"),
+         TO_STAGING, 3, "has no usable latency_ms"),
     Case("plan-fails-closed-too", "staged", _metrics('{"accuracy": 0.5, ' + FINE + "}"),
          [*TO_STAGING, "--plan"], 3, "accuracy-threshold: accuracy 0.5 >= 0.9 is false"),
     Case("soak-not-elapsed", "staged", _soak_of_an_hour,
@@ -82,4 +101,33 @@ GATES = [
 
 @params(GATES)
 def test_gate_fails_closed(world, case, capsys):
+    check(world, case, capsys)
+
+
+def _drop_of(value: str):
+    return replaced("mlops.yaml", "min_absolute_change: -0.02", f"max_relative_drop: {value}")
+
+
+TO_STAGING_LOCAL = ["promote", "--to", "staging", "--from", "dev"]
+FRACTION = "mlops.yaml:12: max_relative_drop must be a fraction of at least 0 and below 1"
+NUMBER = "mlops.yaml:12: max_relative_drop must be a finite number"
+
+GATE_CONFIG = [
+    Case("max-drop-negative", "bare", _drop_of("-0.1"), TO_STAGING_LOCAL, 1,
+         f"{FRACTION} (0.05 allows a 5% drop), got -0.1"),
+    Case("max-drop-one", "bare", _drop_of("1"), TO_STAGING_LOCAL, 1, FRACTION),
+    Case("max-drop-a-percentage", "bare", _drop_of("5"), TO_STAGING_LOCAL, 1,
+         f"{FRACTION} (0.05 allows a 5% drop), got 5"),
+    Case("max-drop-percent-string", "bare", _drop_of("5%"), TO_STAGING_LOCAL, 1, NUMBER),
+    Case("max-drop-nan", "bare", _drop_of(".nan"), TO_STAGING_LOCAL, 1, NUMBER),
+    Case("max-drop-boolean", "bare", _drop_of("true"), TO_STAGING_LOCAL, 1, NUMBER),
+    Case("max-drop-misspelled", "bare",
+         replaced("mlops.yaml", "min_absolute_change: -0.02", "max_relative_drops: 0.1"),
+         TO_STAGING_LOCAL, 1, "unknown key 'max_relative_drops' in a gate of staging; "
+         "did you mean 'max_relative_drop'?"),
+]
+
+
+@params(GATE_CONFIG)
+def test_bad_gate_config_is_refused(world, case, capsys):
     check(world, case, capsys)

@@ -68,6 +68,42 @@ def test_regression_against_the_champion(play, built):
 
 
 @pytest.fixture
+def guarded(project, built, tmp_path):
+    """staging's regression gate is a guardrail instead: latency at most 10% worse."""
+    files = repo_files(built[0])
+    files["mlops.yaml"] = files["mlops.yaml"].replace(
+        "      - metric: accuracy\n        min_absolute_change: -0.02\n",
+        "      - metric: latency_ms\n        greater_is_better: false\n"
+        "        max_relative_drop: 0.1\n")
+    assert "max_relative_drop" in files["mlops.yaml"]
+    return Playground(tmp_path, project(files))
+
+
+def test_max_relative_drop_against_the_champion(guarded, built):
+    into_dev(guarded, built)
+    assert promote(guarded, "--to", "staging", "--from", "dev", "--metrics",
+                   str(guarded.metrics("a", {**GOOD, "latency_ms": 100}))).code == 0
+    first = {g["gate"]: g["detail"] for g in release_of(guarded, "staging")["gates"]}
+    assert first["latency_ms-max-drop"] == "no champion yet in the target environment"
+    slower = {**GOOD, "latency_ms": 120}  # 20% slower than the champion: more than 10%
+    assert promote(guarded, "--to", "dev", "--build", str(built[1]), "--metrics",
+                   str(guarded.metrics("b", slower))).code == 0
+    head = guarded.remote_head()
+    result = promote(guarded, "--to", "staging", "--from", "dev")
+    assert result.code == 3, result.err
+    assert ("latency_ms-max-drop: latency_ms 120 vs champion 100: drop +20.0000%, "
+            "allows at most 10.0000%") in result.err and result.err.count("\n") == 1
+    assert guarded.remote_head() == head and guarded.proj.status() == ""
+    within = {**GOOD, "latency_ms": 105}  # 5% slower: allowed, and no improvement needed
+    assert promote(guarded, "--to", "dev", "--build", str(built[1]), "--metrics",
+                   str(guarded.metrics("c", within))).code == 0
+    result = promote(guarded, "--to", "staging", "--from", "dev")
+    assert result.code == 0, result.err
+    gates = {g["gate"]: g["result"] for g in release_of(guarded, "staging")["gates"]}
+    assert gates == {"accuracy-threshold": "pass", "latency_ms-max-drop": "pass"}
+
+
+@pytest.fixture
 def soaking(project, built, tmp_path):
     """prod needs 2s of soak in staging, and (to isolate the soak) no approval."""
     files = repo_files(built[0], soak="2s")
