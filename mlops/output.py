@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from mlops import ghsummary
+from mlops import ci
 from mlops.errors import UsageError
 
 
@@ -24,16 +24,15 @@ class Output:
         self.stderr = stderr or sys.stderr
         self.emitted = False
         environ = os.environ if environ is None else environ
-        # In GitHub Actions: annotations for errors, a Markdown job summary per result.
-        self.annotations = environ.get("GITHUB_ACTIONS") == "true"
-        self.summary_file = environ.get("GITHUB_STEP_SUMMARY") or None
+        # In CI: what the CI system shows beside the log (a job summary, annotations, ...).
+        self.ci = ci.detect(environ, self.stderr)
         self.command = ""  # e.g. "rollout analyze"; set by the CLI once arguments parse
 
     def result(self, document: dict[str, Any], human: str) -> None:
         """Print the command's result once: JSON under --json, else the human text."""
         self._print(document, human)
-        if self.command:
-            self._summarize(ghsummary.markdown(self.command, document))
+        if self.command and self.ci:
+            self.ci.result(self.command, document)
 
     def _print(self, document: dict[str, Any], human: str) -> None:
         if self.json_mode:
@@ -49,28 +48,17 @@ class Output:
         self.stderr.flush()
 
     def annotate(self, message: str, file: str | None = None) -> None:
-        """An error annotation on the workflow run (and on `file`), in GitHub Actions only."""
-        if self.annotations:
-            self.stderr.write(ghsummary.annotation(message, file) + "\n")
-            self.stderr.flush()
+        """An error flagged on the CI run (and on `file`) where the CI system can show one."""
+        if self.ci:
+            self.ci.annotate(message, file)
 
     def error(self, message: str, exit_code: int) -> None:
         self.stderr.write(f"mlops: error: {message}\n")
         self.stderr.flush()
-        self.annotate(message)
-        self._summarize(ghsummary.error_markdown(self.command or "", message, exit_code))
-        if self.json_mode and not self.emitted:  # summarized just above, once
+        if self.ci:
+            self.ci.error(self.command or "", message, exit_code)
+        if self.json_mode and not self.emitted:  # reported to CI just above, once
             self._print({"ok": False, "error": message, "exit_code": exit_code}, "")
-
-
-    def _summarize(self, markdown: str) -> None:
-        if not self.summary_file:
-            return
-        try:
-            with open(self.summary_file, "a", encoding="utf-8") as fh:
-                fh.write(markdown)
-        except OSError as exc:  # a summary is a courtesy; the command's result stands
-            self.note(f"mlops: warning: cannot write the job summary: {exc.strerror}")
 
 
 def user_target(path: Path, flag: str) -> Path:

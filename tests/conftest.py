@@ -183,7 +183,9 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture(autouse=True)
 def _not_in_github_actions(monkeypatch) -> None:
-    """Tests run inside GitHub Actions too; only the tests that ask for it see its variables."""
+    """Tests run inside GitHub Actions (or GitLab CI) too; only the tests that ask for it
+    see its variables."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.delenv("GITLAB_CI", raising=False)
     monkeypatch.delenv("MLOPS_TRUST_ROOT", raising=False)  # a pinned root the test did not ask for

@@ -2,7 +2,9 @@
 
 The files come from `mlops/scaffold/`: `repo/` is the new repository (a name
 part `dot-x` becomes `.x`, so the templates are no dotfiles of mlops' own; a
-`.tmpl` file is filled with string.Template), and `github/` becomes `.github/`.
+`.tmpl` file is filled with string.Template), and the CI system's folder is
+copied as `CI_SCAFFOLDS` says (`--ci github`: `github/` becomes `.github/`;
+`--ci gitlab`: `gitlab/dot-gitlab-ci.yml` becomes `.gitlab-ci.yml`).
 Argo CD Applications are rendered from the new mlops.yaml. Everything is made
 in a hidden sibling folder, committed there, and only then moved into DIR, so
 a failure leaves DIR as it was.
@@ -35,11 +37,27 @@ SKIPPED = ("__pycache__", ".pyc", ".DS_Store")
 
 
 @dataclass(frozen=True)
+class CiScaffold:
+    folder: str  # under mlops/scaffold/, copied as it is
+    target: str  # where its files land in the new repository
+    readme_row: str  # the new README's line for them
+
+
+CI_SCAFFOLDS = {
+    "github": CiScaffold("github", ".github", "| `.github/workflows/` | CI: check pull "
+                         "requests, build and promote on main, roll out prod |"),
+    "gitlab": CiScaffold("gitlab", ".", "| `.gitlab-ci.yml` | CI: validate and test every "
+                         "pipeline, build and promote into dev on the default branch |"),
+}
+
+
+@dataclass(frozen=True)
 class InitOptions:
     target: Path
     registry: str = DEFAULT_REGISTRY
     repo_url: str = DEFAULT_REPO_URL
     branch: str = "main"
+    ci: str = "github"  # a key of CI_SCAFFOLDS
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,8 @@ def _check_options(opts: InitOptions) -> None:
     problem = gitops.branch_name_problem(opts.branch)
     if problem:
         raise UsageError(f"--branch {opts.branch!r}: {problem}")
+    if opts.ci not in CI_SCAFFOLDS:
+        raise UsageError(f"--ci must be one of {', '.join(CI_SCAFFOLDS)}, got {opts.ci!r}")
 
 
 # -- making the files ---------------------------------------------------------
@@ -105,13 +125,13 @@ def _staging_dir(target: Path) -> Path:
 
 def _scaffold(root: Path, opts: InitOptions) -> list[str]:
     scaffold = files("mlops") / "scaffold"
+    ci = CI_SCAFFOLDS[opts.ci]
     values = {"registry": opts.registry.strip().rstrip("/"), "branch": _yaml_scalar(opts.branch),
-              "repo_url": opts.repo_url.strip()}
+              "repo_url": opts.repo_url.strip(), "ci_row": ci.readme_row}
     for parts, source in _walk(scaffold / "repo"):
         _write_template(root, parts, source, values)
-    github = scaffold / "github"
-    for parts, source in _walk(github) if github.is_dir() else ():
-        _write(root / ".github" / Path(*parts), source.read_bytes())
+    for parts, source in _walk(scaffold / ci.folder) if (scaffold / ci.folder).is_dir() else ():
+        _write(root / ci.target / Path(*_undotted(parts)), source.read_bytes())
     config = cfg.load_config(root, {})  # no $MLOPS_REGISTRY: the file's own values
     _write(root / argocd.APPLICATIONS_FILE,
            argocd.render_applications(config, values["repo_url"]).encode())
@@ -135,13 +155,17 @@ def _walk(folder: Traversable, parts: tuple[str, ...] = ()) -> Iterator[
 
 def _write_template(root: Path, parts: tuple[str, ...], source: Traversable,
                     values: dict[str, str]) -> None:
-    out = [f".{p[len(DOT_PREFIX):]}" if p.startswith(DOT_PREFIX) else p for p in parts]
+    out = _undotted(parts)
     if out[-1].endswith(TEMPLATE_SUFFIX):
         out[-1] = out[-1][: -len(TEMPLATE_SUFFIX)]
         text = string.Template(source.read_text(encoding="utf-8")).substitute(values)
         _write(root / Path(*out), text.encode())
     else:
         _write(root / Path(*out), source.read_bytes())
+
+
+def _undotted(parts: tuple[str, ...]) -> list[str]:
+    return [f".{p[len(DOT_PREFIX):]}" if p.startswith(DOT_PREFIX) else p for p in parts]
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -46,7 +46,8 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
             "Create DIR (or fill an empty DIR) with a repository that passes `mlops validate` "
             "and whose component builds with `mlops build`: mlops.yaml, components/model/, "
             "pipelines/training.py, environments/{base,dev,staging,prod}, Argo CD "
-            "Applications in environments/argocd/, GitHub Actions workflows and a pre-commit "
+            "Applications in environments/argocd/, CI (GitHub Actions workflows in "
+            ".github/workflows/, or with --ci gitlab a .gitlab-ci.yml) and a pre-commit "
             "config. Then `git init` and a first commit. Refuses a non-empty DIR."
         ),
     )
@@ -56,6 +57,9 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repo-url", metavar="URL", default="https://github.com/example/ml.git",
                    help="git URL Argo CD syncs from (default: https://github.com/example/ml.git)")
     p.add_argument("--branch", metavar="NAME", default="main", help="branch (default: main)")
+    p.add_argument("--ci", choices=("github", "gitlab"), default="github",
+                   help="the CI system to scaffold: github (.github/workflows/) or gitlab "
+                   "(.gitlab-ci.yml; docs/gitlab-ci.md in mlops) (default: github)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=_run_init, repo=None, needs_repo=False)
@@ -65,7 +69,7 @@ def _run_init(ctx, args: argparse.Namespace) -> int:
     from mlops.commands.init import InitOptions, init
 
     return init(ctx, InitOptions(target=args.dir, registry=args.registry,
-                                 repo_url=args.repo_url, branch=args.branch))
+                                 repo_url=args.repo_url, branch=args.branch, ci=args.ci))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -198,6 +198,7 @@ def test_refuses_a_non_empty_directory(mlops, tmp_path):
     (["file.txt"], "not a directory"),
     (["ml", "--branch", "bad..name"], "--branch"),
     (["ml", "--registry", "https://registry.example.test/ml"], "--registry"),
+    (["ml", "--ci", "jenkins"], "--ci"),
 ])
 def test_refuses_and_writes_nothing(mlops, tmp_path, args, why):
     (tmp_path / "file.txt").write_text("x\n")
@@ -215,6 +216,22 @@ def test_a_failed_commit_leaves_nothing_behind(mlops, tmp_path):
     assert result.code == 1
     assert "git commit failed" in result.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gitconfig"]
+
+
+@pytest.mark.parametrize("ci, present, absent", [
+    ([], ".github/workflows/main.yml", ".gitlab-ci.yml"),
+    (["--ci", "gitlab"], ".gitlab-ci.yml", ".github"),
+])
+def test_the_ci_option_picks_the_ci_files_and_the_readme_says_which(mlops, tmp_path, ci,
+                                                                    present, absent):
+    from mlops.commands.init import CI_SCAFFOLDS
+
+    result = mlops("init", "ml", *ci)
+    assert result.code == 0, result.err
+    repo = tmp_path / "ml"
+    assert (repo / present).is_file() and not (repo / absent).exists()
+    row = CI_SCAFFOLDS[ci[-1] if ci else "github"].readme_row
+    assert row in (repo / "README.md").read_text().splitlines()
 
 
 def test_the_scaffold_ships_no_dotfiles_of_its_own():

@@ -1,11 +1,11 @@
-"""Job summaries and annotations for GitHub Actions (mlops/ghsummary.py)."""
+"""Job summaries and annotations for GitHub Actions (mlops/ci/github.py)."""
 
 import io
 import json
 
 import pytest
 
-from mlops import ghsummary
+from mlops.ci import github as ghsummary
 from mlops.output import Output
 
 
@@ -48,3 +48,22 @@ def test_a_failed_command_gets_one_summary_section(tmp_path, json_mode):
     assert "mlops history" in summary.read_text() and "exit 1" in summary.read_text()
     if json_mode:
         assert json.loads(stdout.getvalue())["exit_code"] == 1
+
+
+def test_in_github_actions_an_error_is_an_annotation_then_a_summary_section(tmp_path):
+    summary = tmp_path / "summary.md"
+    stderr = io.StringIO()
+    out = Output(False, io.StringIO(), stderr,
+                 {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+    out.command = "build"
+    out.error("50% failed", 1)
+    assert stderr.getvalue() == "mlops: error: 50% failed\n::error::50%25 failed\n"
+    assert summary.read_text() == "### ❌ `mlops build` failed (exit 1)\n\n50% failed\n\n"
+
+
+def test_an_unwritable_summary_is_one_warning(tmp_path):
+    stderr = io.StringIO()
+    out = Output(False, io.StringIO(), stderr, {"GITHUB_STEP_SUMMARY": str(tmp_path)})
+    out.command = "status"
+    out.result({"ok": True}, "fine")
+    assert stderr.getvalue() == "mlops: warning: cannot write the job summary: Is a directory\n"

@@ -2,7 +2,7 @@
 
 Pure functions over the same document a command prints with `--json`, so
 the summary shows exactly what the JSON says: built images and digests, the
-release, gate and analysis tables, validation problems. `output.Output`
+release, gate and analysis tables, validation problems. `GitHubReporter`
 appends the summary to `$GITHUB_STEP_SUMMARY` when that is set, and prints
 `::error::` lines when `$GITHUB_ACTIONS` is `true`.
 """
@@ -10,7 +10,40 @@ appends the summary to `$GITHUB_STEP_SUMMARY` when that is set, and prints
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TextIO
+
+from mlops.ci.document import failed
+
+
+class GitHubReporter:
+    """The `CiReporter` for GitHub Actions."""
+
+    def __init__(self, environ: Mapping[str, str], stderr: TextIO) -> None:
+        self.annotations = environ.get("GITHUB_ACTIONS") == "true"
+        self.summary_file = environ.get("GITHUB_STEP_SUMMARY") or None
+        self.stderr = stderr
+
+    def result(self, command: str, document: Mapping[str, Any]) -> None:
+        self._summarize(markdown(command, document))
+
+    def error(self, command: str, message: str, exit_code: int) -> None:
+        self.annotate(message)
+        self._summarize(error_markdown(command, message, exit_code))
+
+    def annotate(self, message: str, file: str | None = None) -> None:
+        if self.annotations:
+            self.stderr.write(annotation(message, file) + "\n")
+            self.stderr.flush()
+
+    def _summarize(self, text: str) -> None:
+        if not self.summary_file:
+            return
+        try:
+            with open(self.summary_file, "a", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:  # a summary is a courtesy; the command's result stands
+            self.stderr.write(f"mlops: warning: cannot write the job summary: {exc.strerror}\n")
+            self.stderr.flush()
 
 
 def annotation(message: str, file: str | None = None) -> str:
@@ -43,9 +76,7 @@ def markdown(command: str, doc: Mapping[str, Any]) -> str:
 
 
 def _icon(doc: Mapping[str, Any]) -> str:
-    bad = doc.get("ok") is False or doc.get("result") in ("fail", "inconclusive") \
-        or "aborted" in doc
-    return "❌" if bad else "✅"
+    return "❌" if failed(doc) else "✅"
 
 
 def _headline(doc: Mapping[str, Any]) -> str:
