@@ -13,6 +13,7 @@ commit, pushed for Argo CD to sync, made in an isolated clone like `mlops promot
 from __future__ import annotations
 
 from mlops.commands import Context
+from mlops.core.decision import gates_text
 from mlops.services import decisions as records
 from mlops.services.canary import (
     RolloutOptions,
@@ -29,7 +30,7 @@ __all__ = ["RolloutOptions", "abort", "promote", "start"]
 
 def start(ctx: Context, opts: RolloutOptions) -> int:
     doc = start_rollout(ctx, opts)
-    ctx.out.result(doc, started_text(doc) + records.gates_text(doc.get("gates", [])))
+    ctx.out.result(doc, started_text(doc) + gates_text(doc.get("gates", [])))
     return 0
 
 

@@ -23,6 +23,7 @@ from mlops import analysis_run, cluster, metrics
 from mlops import config as cfg
 from mlops import rollout as state_machine
 from mlops.commands import Context
+from mlops.core.decision import check_lines, stopped_summary
 from mlops.errors import AnalysisInconclusive, ApprovalError, ConfigError, GateFailed
 from mlops.gitops.workspace import Workspace, remote_url
 from mlops.output import user_target, write_json_atomic
@@ -120,11 +121,11 @@ def decision_text(decision: dict[str, Any]) -> str:
     lines += [f"  {m['result']:<12} {m['metric']}: {m['detail']}" for m in decision["metrics"]]
     lines += [f"  {g['result']:<12} {g['gate']} (offline): {g['detail']}"
               for g in decision["offline"]]
-    stopped = records.stopped_summary(decision)
+    stopped = stopped_summary(decision)
     if stopped:
         lines.append(f"  {stopped}: {decision.get('stop_reason')}")
     lines.append("queries:")
-    lines += [f"  {line}" for line in records.check_lines(decision)]
+    lines += [f"  {line}" for line in check_lines(decision)]
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from mlops import gitops, overlay, trailers
 from mlops import rollout as state_machine
 from mlops.cache import JsonCache
 from mlops.context import Context
+from mlops.core.decision import rollout_message
 from mlops.core.promotion import (
     ROLLBACK,
     Action,
@@ -118,7 +119,7 @@ def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str,
     provenance = steps.verify_provenance(ws, config, release)
     change = decide(
         Transition(Action.ROLLOUT_START, env.name, release, source, gates, rollout=state),
-        records.rollout_message("rollout-start", env.name, release, state,
+        rollout_message("rollout-start", env.name, release, state,
                                 baseline=state["baseline"],
                                 hold="cleared" if opts.clear_hold and current.hold else None,
                                 provenance=provenance))
@@ -209,7 +210,7 @@ def _promote(ws: Workspace, config, env, cache, decision, opts: RolloutOptions) 
         Transition(action, env.name, release, Source.parse(current.promoted_from),
                    current.gates, approval, needs_approval=state_machine.is_final(state),
                    rollout=new_state, gated=False, kept_approval=current.approval),
-        records.rollout_message(action.value, env.name, release, new_state,
+        rollout_message(action.value, env.name, release, new_state,
                                 decision=decision))
     commit = commit_change(ws, change)
     return {"env": env.name, "release": release.id, "state": new_state["state"],
@@ -257,7 +258,7 @@ def _abort(ws: Workspace, env, cache, decision, opts: RolloutOptions, seen: Seen
     change = decide(
         Transition(Action.ROLLOUT_ABORT, env.name, release, ROLLBACK, hold=hold,
                    rollout=new_state),
-        records.rollout_message("rollout-abort", env.name, release, new_state,
+        rollout_message("rollout-abort", env.name, release, new_state,
                                 decision=decision, hold="set", previous=current.release.id))
     commit = commit_change(ws, change)
     return {"env": env.name, "release": release.id, "aborted": current.release.id,
