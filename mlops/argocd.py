@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import yaml
-
 from mlops import safeyaml
 from mlops.config import MlopsConfig
 from mlops.envconfig import Environment
@@ -140,16 +138,15 @@ def applications(config: MlopsConfig, repo_url: str,
 def render_applications(config: MlopsConfig, repo_url: str,
                         released: Collection[str] = ()) -> str:
     """`environments/argocd/applications.yaml`: the header, then one document per Application."""
-    body = yaml.safe_dump_all(applications(config, repo_url, released), sort_keys=False,
-                              default_flow_style=False, width=4096, explicit_start=True)
+    body = safeyaml.dump_all(applications(config, repo_url, released), explicit_start=True)
     return HEADER + body
 
 
 def declared_paths(text: str, where: str = APPLICATIONS_FILE) -> list[tuple[str, str | None]]:
     """(name, spec.source.path) of each Application in a manifest, e.g. a hand-edited one."""
     try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
+        docs = safeyaml.pure_load_all(text)
+    except safeyaml.YAMLError as exc:
         raise ConfigError(f"{where}: not YAML: {str(exc).splitlines()[0]}") from None
     return [(str((doc.get("metadata") or {}).get("name")), _source_path(doc))
             for doc in docs if isinstance(doc, dict) and doc.get("kind") == KIND]
@@ -163,9 +160,8 @@ def _source_path(doc: dict[str, Any]) -> str | None:
 def render_kustomization() -> str:
     """`environments/argocd/kustomization.yaml`, so `kubectl apply -k environments/argocd` works."""
     return ("# Argo CD Applications for every environment: kubectl apply -k environments/argocd\n"
-            + yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
-                              "kind": "Kustomization", "resources": ["applications.yaml"]},
-                             sort_keys=False, default_flow_style=False))
+            + safeyaml.dump({"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                             "kind": "Kustomization", "resources": ["applications.yaml"]}))
 
 
 ROOT_HEADER = """\
@@ -198,8 +194,7 @@ def root_application(config: MlopsConfig, repo_url: str) -> dict[str, Any]:
 
 def render_root(config: MlopsConfig, repo_url: str) -> str:
     """`environments/argocd/root.yaml`."""
-    return ROOT_HEADER + yaml.safe_dump(root_application(config, repo_url), sort_keys=False,
-                                        default_flow_style=False, width=4096)
+    return ROOT_HEADER + safeyaml.dump(root_application(config, repo_url))
 
 
 # --- turning automated sync on, by editing the text -----------------------------------------
@@ -235,13 +230,13 @@ def enable_automated_sync(text: str, name: str, where: str = APPLICATIONS_FILE) 
     return "".join(lines)
 
 
-def _sync_policy_node(text: str, name: str, where: str) -> yaml.MappingNode:
+def _sync_policy_node(text: str, name: str, where: str) -> safeyaml.MappingNode:
     """Application `name`'s syncPolicy mapping, or a one-line error saying what to fix."""
     for doc in safeyaml.compose_all(text, where):
         if _scalar(doc, "kind") == KIND and _scalar(_child(doc, "metadata"), "name") == name:
             spec = _child(doc, "spec")
             policy = _child(spec, "syncPolicy")
-            if isinstance(policy, yaml.MappingNode):
+            if isinstance(policy, safeyaml.MappingNode):
                 return policy
             line = (spec or doc).start_mark.line + 1
             raise ConfigError(f"{where}:{line}: Application {name} has no syncPolicy mapping; "
@@ -251,13 +246,13 @@ def _sync_policy_node(text: str, name: str, where: str) -> yaml.MappingNode:
                       "environment (`application:`); add it back or rename it there")
 
 
-def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if not isinstance(node, yaml.MappingNode):
+def _child(node: safeyaml.Node | None, key: str) -> safeyaml.Node | None:
+    if not isinstance(node, safeyaml.MappingNode):
         return None
-    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key),
+    return next((v for k, v in node.value if isinstance(k, safeyaml.ScalarNode) and k.value == key),
                 None)
 
 
-def _scalar(node: yaml.Node | None, key: str) -> str | None:
+def _scalar(node: safeyaml.Node | None, key: str) -> str | None:
     child = _child(node, key)
-    return child.value if isinstance(child, yaml.ScalarNode) else None
+    return child.value if isinstance(child, safeyaml.ScalarNode) else None

@@ -24,7 +24,7 @@ from typing import IO, NamedTuple
 
 from mlops import gitops
 from mlops.errors import BuildError
-from mlops.inputs import git_blob_id
+from mlops.tracked import git_blob_id
 
 OUTSIDE_DOCKERFILE = ".mlops.Dockerfile"
 GITLINK_MODE = "160000"

@@ -26,9 +26,8 @@ from typing import IO, TypeVar
 import docker
 import docker.auth
 import docker.errors
-import requests
-import urllib3.exceptions
 
+from mlops import transport
 from mlops.errors import BuildError
 from mlops.redact import redact
 from mlops.retry import with_retries
@@ -171,7 +170,7 @@ class Engine:
             shown = self._follow_logs(name, log)
             try:
                 code = int(self.api.wait(name, timeout=timeout)["StatusCode"])
-            except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError):
+            except transport.READ_TIMEOUTS:
                 raise BuildError(f"test command in {image} ran longer than {timeout}s") from None
             rest = self.api.logs(name, stream=False).split(b"\n")
         for line in rest[shown:]:
@@ -188,8 +187,7 @@ class Engine:
                 for line in lines:
                     log(line.decode("utf-8", "replace").rstrip("\r"))
                     shown += 1
-        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError,
-                TimeoutError):
+        except (*transport.READ_TIMEOUTS, TimeoutError):
             log(f"(no output for {self.policy.timeout:g}s; waiting for the test to end)")
         return shown  # the rest, a partial last line included, is shown after the test
 
@@ -210,20 +208,20 @@ class Engine:
             with closing(self.api.push(repository, tag=tag, stream=True, decode=True)) as stream:
                 for chunk in stream:
                     _push_progress(chunk, log)
-        except (requests.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        except (*transport.STALLED, TimeoutError):
             raise PushError(f"push failed: no progress from the Docker Engine in "
                             f"{self.policy.timeout:g}s (a slow registry?)",
                             transient=True) from None
-        except (docker.errors.APIError, requests.RequestException) as exc:
+        except (docker.errors.APIError, transport.RequestError) as exc:
             raise _push_error(_short(exc)) from None
-        except (urllib3.exceptions.HTTPError, ConnectionError) as exc:
+        except (transport.Urllib3Error, ConnectionError) as exc:
             raise PushError(f"push failed: lost the Docker Engine: {_reason(exc)}",
                             transient=True) from None
 
     def _remove_container(self, name: str) -> None:
         try:
             self.api.remove_container(name, force=True)
-        except (docker.errors.APIError, requests.RequestException, urllib3.exceptions.HTTPError,
+        except (docker.errors.APIError, transport.RequestError, transport.Urllib3Error,
                 ConnectionError, TimeoutError):
             pass  # best effort: gone already, or the engine is unreachable
 
@@ -257,7 +255,7 @@ def _engine_errors() -> Iterator[None]:
         if cause is not None and _is_transient(cause):
             raise EngineUnavailable(_reason(cause)) from None
         raise BuildError(f"cannot use the Docker Engine: {_short(exc)}") from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError,
+    except (transport.RequestError, transport.Urllib3Error, ConnectionError,
             TimeoutError) as exc:
         if _is_transient(exc):
             raise EngineUnavailable(_reason(exc)) from None
@@ -267,9 +265,8 @@ def _engine_errors() -> Iterator[None]:
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, docker.errors.APIError):
         return exc.status_code in RETRY_STATUSES
-    return isinstance(exc, (requests.ConnectionError, requests.Timeout,
-                            requests.exceptions.ChunkedEncodingError,
-                            urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
+    return isinstance(exc, (*transport.INTERRUPTED, transport.Urllib3Error, ConnectionError,
+                            TimeoutError))
 
 
 def _reason(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import __version__
-from mlops.output import write_json_atomic
+from mlops.atomicfile import write_json_atomic
 
 DIGEST_CACHE = "mlops/build-cache.json"
 PARSE_CACHE = "mlops/parse-cache.json"

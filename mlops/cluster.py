@@ -16,14 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import urllib3
-import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import InClusterConfigLoader
 from kubernetes.config.kube_config import load_kube_config
 
+from mlops import safeyaml, transport
 from mlops.errors import MlopsError
 from mlops.redact import redact
 
@@ -64,7 +63,7 @@ def configure(
                 "or run in a pod with a service account")
     except ConfigException as exc:
         raise ClusterError(f"Kubernetes configuration: {_first_line(str(exc))}") from None
-    except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (safeyaml.YAMLError, ValueError, TypeError, KeyError, AttributeError) as exc:
         # The kubernetes package trusts the file's shape; a malformed one fails anywhere.
         raise ClusterError(f"Kubernetes configuration: {kubeconfig} is not a valid kubeconfig "
                            f"({type(exc).__name__}: {_first_line(str(exc))})") from None
@@ -129,7 +128,7 @@ class Cluster:
             if _object_missing(exc, name):
                 return None
             raise ClusterError(self._refusal(exc, f"{plural}.{group}")) from None
-        except urllib3.exceptions.HTTPError as exc:
+        except transport.Urllib3Error as exc:
             raise ClusterError(f"cannot reach the Kubernetes API at {self.host}: "
                                f"{_reason(exc)}") from None
         return dict(found)
@@ -166,13 +165,11 @@ def _status_message(body: Any) -> str:
     return _first_line(str(_status_body(body).get("message") or ""))
 
 
-def _reason(exc: urllib3.exceptions.HTTPError) -> str:
+def _reason(exc: transport.Urllib3Error) -> str:
     """'Connection refused', not urllib3's 'HTTPSConnectionPool(...): Max retries ... (<...>)'."""
     inner = getattr(exc, "reason", None) or exc
     text = _CONNECTION_REPR.sub("", str(inner))
-    # NewConnectionError subclasses ConnectTimeoutError, but a refusal is no timeout
-    timed_out = (isinstance(inner, urllib3.exceptions.TimeoutError)
-                 and not isinstance(inner, urllib3.exceptions.NewConnectionError))
+    timed_out = transport.urllib3_timed_out(inner)
     return f"timed out ({_first_line(text)})" if timed_out else _first_line(text)
 
 

@@ -11,16 +11,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops import names, schema
+from mlops.cache import ParseCache
 from mlops.errors import ConfigError
 from mlops.schema import Key
+from mlops.tracked import FileIndex, git_blob_id
 from mlops.yamlio import Located, load_file
-
-if TYPE_CHECKING:
-    from mlops.cache import ParseCache
-    from mlops.inputs import FileIndex
 
 COMPONENTS_DIR = "components"
 COMPONENT_FILE = "component.yaml"
@@ -92,8 +90,6 @@ def load_component(
 
 def _cache_key(root: Path, folder_name: str, cache: ParseCache, index: FileIndex | None):
     """Keyed by git blob id: read from the index when tracked, else computed from the file."""
-    from mlops.inputs import git_blob_id  # here: mlops.inputs imports this module
-
     rel = f"{COMPONENTS_DIR}/{folder_name}/{COMPONENT_FILE}"
     tracked = index.get(rel) if index else None
     if tracked is not None:

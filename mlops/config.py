@@ -10,17 +10,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops import names, schema
+from mlops.cache import ParseCache
 from mlops.envconfig import Environment, MetricGate, read_environments
 from mlops.errors import ConfigError
 from mlops.redact import redact
 from mlops.schema import Key
+from mlops.tracked import git_blob_id
 from mlops.yamlio import Located, load_file, loads
-
-if TYPE_CHECKING:
-    from mlops.cache import ParseCache
 
 CONFIG_FILE = "mlops.yaml"
 REGISTRY_ENV = "MLOPS_REGISTRY"
@@ -194,8 +193,6 @@ def load_config(
 
 
 def _cached_config_data(path: Path, cache: ParseCache | None) -> tuple[str, Any] | None:
-    from mlops.inputs import git_blob_id  # here: mlops.inputs imports this module
-
     if cache is None:
         return None
     try:

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
+from mlops import safeyaml
 from mlops.errors import UsageError
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # CRDs are megabytes of YAML
 
 
 @dataclass(frozen=True)
@@ -45,8 +43,8 @@ def load(folder: Path) -> Schemas:
 
 def _documents(path: Path) -> list[Any]:
     try:
-        return list(yaml.load_all(path.read_text(), Loader=_Loader))  # noqa: S506 - safe loader
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        return safeyaml.unchecked_load_all(path.read_text())  # CRDs are megabytes of YAML
+    except (safeyaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"{path}: not valid YAML ({first})") from None
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
+from mlops import safeyaml
 from mlops.errors import ConfigError
 
 API_VERSION = "serving.kserve.io/v1beta1"
@@ -135,8 +134,7 @@ NEUTRAL_PATCH = [{"op": "test", "path": "/kind", "value": KIND}]
 
 
 def render_patch(ops: Sequence[Mapping[str, Any]]) -> str:
-    return PATCH_HEADER + yaml.safe_dump([dict(o) for o in ops], sort_keys=False,
-                                         default_flow_style=False, width=4096)
+    return PATCH_HEADER + safeyaml.dump([dict(o) for o in ops])
 
 
 def patch_target(isvc: Mapping[str, Any]) -> dict[str, str]:

@@ -20,8 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mlops import safeyaml
 from mlops.dsl import Resolver, UnknownComponentError, resolving
 from mlops.errors import ConfigError, MlopsError
 
@@ -143,7 +142,7 @@ def compile_manifests(loaded: LoadedPipeline, version_name: str) -> list[dict[st
             )
         except Exception as exc:  # kfp raises plain exceptions for bad pipelines
             raise ConfigError(f"pipelines/{loaded.name}: kfp cannot compile it: {exc}") from None
-        return [doc for doc in yaml.safe_load_all(target.read_text()) if doc]
+        return [doc for doc in safeyaml.pure_load_all(target.read_text()) if doc]
 
 
 def run_local(
@@ -154,7 +153,9 @@ def run_local(
     """Run a compiled pipeline spec with kfp.local's DockerRunner; return its outputs."""
     from kfp import components, local
 
-    component = components.load_component_from_text(yaml.safe_dump(dict(pipeline_spec)))
+    # PyYAML's defaults (sorted keys, 80 columns), as this text has always been made
+    text = safeyaml.dump(dict(pipeline_spec), sort_keys=True, width=80)
+    component = components.load_component_from_text(text)
     # command+args replace the image ENTRYPOINT, as on a real cluster. The task runs as
     # the invoking user, who owns the mounted pipeline_root: the components' own user
     # (a non-root UID, for a cluster's runAsNonRoot) could not write outputs there.

@@ -8,15 +8,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mlops import safeyaml
 from mlops.errors import MlopsError
 
 # kubectl logs errors through klog: 'E1123 08:52:38.421803   26510 run.go:72] "command failed"'
 _KLOG_PREFIX = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] (?:"command failed" )?')
 TIMEOUT = 120.0  # remote bases can make kustomize fetch; a hang must still end
-# libyaml's safe loader: the pure-Python one took a third of a promotion on compiled pipelines
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class KustomizeError(MlopsError):
@@ -40,8 +37,8 @@ def render(overlay_dir: Path, display: str | None = None) -> list[dict[str, Any]
     if proc.returncode != 0:
         raise KustomizeError(f"kubectl kustomize {where} failed: {_first_line(proc.stderr)}")
     try:
-        docs = list(yaml.load_all(proc.stdout, Loader=_Loader))  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
+        docs = safeyaml.unchecked_load_all(proc.stdout)  # libyaml: a render is megabytes
+    except safeyaml.YAMLError as exc:
         raise KustomizeError(f"kubectl kustomize {where} printed invalid YAML: "
                              f"{_first_line(str(exc))}") from None
     return [doc for doc in docs if isinstance(doc, dict)]

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mlops.errors import ConfigError
-from mlops.inputs import FileIndex, TrackedFile
+from mlops.tracked import FileIndex, TrackedFile
 
 LINK_MODE = "120000"
 MAX_HOPS = 40  # the kernel's limit on links followed for one path (ELOOP)

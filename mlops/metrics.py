@@ -14,8 +14,7 @@ import math
 import os
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import requests
-
+from mlops import transport
 from mlops.config import PROMETHEUS_TOKEN_ENV as TOKEN_ENV
 from mlops.errors import MlopsError
 from mlops.redact import redact
@@ -44,7 +43,7 @@ class Prometheus:
                                                                        DEFAULT_TIMEOUT)
         self.attempts = max(1, attempts if attempts is not None else
                             int(_env_number(RETRIES_ENV, DEFAULT_ATTEMPTS)))
-        self._session = requests.Session()
+        self._session = transport.session()
 
     def query(self, promql: str) -> float | None:
         """The single value of an instant query; None if it returned no series."""
@@ -63,10 +62,9 @@ class Prometheus:
         try:
             resp = self._session.get(f"{self.url}/api/v1/query", params={"query": promql},
                                      headers=headers, auth=auth, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as exc:
+        except transport.INTERRUPTED as exc:
             raise _Transient(_reason(exc)) from None
-        except requests.RequestException as exc:
+        except transport.RequestError as exc:
             raise PrometheusError(f"cannot query Prometheus: {_reason(exc)}") from None
         if resp.status_code >= 500 or resp.status_code == 429:
             raise _Transient(f"HTTP {resp.status_code}")
@@ -127,7 +125,7 @@ def _env_number(name: str, default: float) -> float:
 def _reason(exc: Exception) -> str:
     """A short cause without the URL's query string: 'connection refused', 'timed out', ..."""
     text = str(exc).lower()
-    if isinstance(exc, requests.Timeout) or "timed out" in text:
+    if isinstance(exc, transport.Timeout) or "timed out" in text:
         return "no answer within the timeout"
     for needle in ("connection refused", "connection reset", "connection aborted",
                    "connection broken", "remote end closed"):

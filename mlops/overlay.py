@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlops import safeyaml
 from mlops.errors import ConfigError
 
@@ -62,9 +60,9 @@ def parse(text: str, display: str) -> Any:
 class _Map:
     """A composed YAML mapping: where each key and value starts."""
 
-    def __init__(self, node: yaml.MappingNode) -> None:
+    def __init__(self, node: safeyaml.MappingNode) -> None:
         self.node = node
-        self.pairs = {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+        self.pairs = {k.value: (k, v) for k, v in node.value if isinstance(k, safeyaml.ScalarNode)}
 
     def __contains__(self, key: str) -> bool:
         return key in self.pairs
@@ -81,19 +79,19 @@ class _Map:
         mark = self.pairs[key][1].start_mark
         return mark.line, mark.column
 
-    def value(self, key: str) -> yaml.Node:
+    def value(self, key: str) -> safeyaml.Node:
         return self.pairs[key][1]
 
     def scalar(self, key: str) -> str | None:
         node = self.pairs.get(key, (None, None))[1]
-        return node.value if isinstance(node, yaml.ScalarNode) else None
+        return node.value if isinstance(node, safeyaml.ScalarNode) else None
 
 
 def _compose(text: str, display: str) -> _Map | None:
     node = safeyaml.compose(text, display)
     if node is None:
         return None
-    if not isinstance(node, yaml.MappingNode):
+    if not isinstance(node, safeyaml.MappingNode):
         raise ConfigError(f"{display}:1: a kustomization must be a mapping")
     return _Map(node)
 
@@ -157,12 +155,12 @@ def _append_item(text: str, key: str, item: list[str], display: str) -> str:
     key_line = top.key_pos(key)[0]
     items = top.value(key)
     lines = text.splitlines(keepends=True)
-    if isinstance(items, yaml.ScalarNode) and items.value in ("", "~", "null"):
+    if isinstance(items, safeyaml.ScalarNode) and items.value in ("", "~", "null"):
         return _rewrite_flow_list(lines, key_line, key, [item])
-    if not isinstance(items, yaml.SequenceNode):
+    if not isinstance(items, safeyaml.SequenceNode):
         raise ConfigError(f"{display}:{key_line + 1}: {key} must be a list")
     if not items.value or items.flow_style:
-        if any(not isinstance(i, yaml.ScalarNode) for i in items.value):
+        if any(not isinstance(i, safeyaml.ScalarNode) for i in items.value):
             raise ConfigError(f"{display}:{key_line + 1}: write {key} as a block list "
                               "so mlops can add to it")
         existing = [[str(i.value)] for i in items.value]
@@ -223,13 +221,13 @@ def set_images(text: str, pins: Mapping[str, tuple[str, str]], display: str) -> 
     parse(text, display)  # a located error for broken YAML, before any edit
     top = _compose(text, display)
     images = top.value("images") if top is not None and "images" in top else None
-    if images is None or not isinstance(images, yaml.SequenceNode) or not images.value:
+    if images is None or not isinstance(images, safeyaml.SequenceNode) or not images.value:
         if images is not None and not _empty(images):
             raise ConfigError(f"{display}: images must be a list")
         return _append_images_block(text, top, pins)
     _refuse_flow_style(images, display)
     lines = text.splitlines(keepends=True)
-    entries = [_Map(i) for i in images.value if isinstance(i, yaml.MappingNode)]
+    entries = [_Map(i) for i in images.value if isinstance(i, safeyaml.MappingNode)]
     existing = {e.scalar("name"): e for e in entries}
     edits: list[Edit] = []
     for name in sorted(pins):
@@ -247,10 +245,10 @@ def set_images(text: str, pins: Mapping[str, tuple[str, str]], display: str) -> 
     return _checked("".join(lines), pins, display)
 
 
-def _refuse_flow_style(images: yaml.SequenceNode, display: str) -> None:
+def _refuse_flow_style(images: safeyaml.SequenceNode, display: str) -> None:
     """Flow style (`images: [{name: a, ...}]`) cannot be edited line by line: refuse it."""
     flow = [images] if images.flow_style else [
-        i for i in images.value if isinstance(i, yaml.MappingNode) and i.flow_style]
+        i for i in images.value if isinstance(i, safeyaml.MappingNode) and i.flow_style]
     if flow:
         raise ConfigError(f"{display}:{flow[0].start_mark.line + 1}: images is written in flow "
                           "style ([...] or {...}); mlops edits it line by line, so write it as a "
@@ -268,10 +266,10 @@ def _checked(text: str, pins: Mapping[str, tuple[str, str]], display: str) -> st
     return text
 
 
-def _empty(node: yaml.Node) -> bool:
-    if isinstance(node, yaml.SequenceNode):
+def _empty(node: safeyaml.Node) -> bool:
+    if isinstance(node, safeyaml.SequenceNode):
         return not node.value
-    return isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null")
+    return isinstance(node, safeyaml.ScalarNode) and node.value in ("", "~", "null")
 
 
 def _entry_lines(pad: str, name: str, new_name: str, digest: str) -> list[str]:

@@ -15,11 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import yaml
-
+from mlops import safeyaml
 from mlops.errors import ConfigError
 from mlops.names import DIGEST, is_digest_ref
 
@@ -85,14 +84,14 @@ def check_images(docs: list[dict[str, Any]], display: str, env: str, require_dig
 
 
 def render(docs: Iterable[dict[str, Any]], source: str) -> str:
-    body = yaml.safe_dump_all(list(docs), sort_keys=False, default_flow_style=False, width=4096)
+    body = safeyaml.dump_all(docs)
     return HEADER.format(source=source) + body
 
 
 def parse_rendered(text: str, display: str = "compiled pipeline") -> list[dict[str, Any]]:
     try:
-        return [doc for doc in yaml.safe_load_all(text) if doc]
-    except yaml.YAMLError as exc:
+        return [doc for doc in safeyaml.pure_load_all(text) if doc]
+    except safeyaml.YAMLError as exc:
         raise ConfigError(f"{display}: not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
@@ -107,6 +106,11 @@ def images_from_build(record: Any, source: str) -> dict[str, str]:
     builds = record.get("builds") if isinstance(record, dict) else None
     if not isinstance(builds, list):
         raise ConfigError(f"{source}: not a build record (no 'builds' list)")
+    return images_from_entries(builds, source)
+
+
+def images_from_entries(builds: Sequence[Any], source: str) -> dict[str, str]:
+    """Component -> image reference: the digest if it has one, else its first tag."""
     images: dict[str, str] = {}
     for entry in builds:
         if not isinstance(entry, dict) or not isinstance(entry.get("component"), str):

@@ -1,4 +1,4 @@
-"""OCI registry adapter: the Distribution HTTP API, and the only user of requests.
+"""OCI registry adapter: the Distribution HTTP API, over `transport`'s HTTP sessions.
 
 Transient failures (connection trouble, 5xx, 429) are retried with tenacity
 backoff, bounded; auth failures and other 4xx are clear errors at once.
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-import requests
-
+from mlops import transport
 from mlops.errors import RegistryError, TransientRegistryError
 from mlops.redact import redact
 from mlops.retry import with_retries
@@ -88,11 +87,9 @@ class Registry:
         self.base = f"{'http' if plain else 'https'}://{host}"
         self.credentials = credentials
         self.policy = policy or RetryPolicy.from_env()
-        self._session = requests.Session()
         # Proxy settings would be re-read from the environment on every request;
         # loopback and in-cluster registries do not go through proxies here.
-        if is_loopback_host(host):
-            self._session.trust_env = False
+        self._session = transport.session(trust_env=not is_loopback_host(host))
         self._token: str | None = None
 
     # -- public API -------------------------------------------------------
@@ -115,7 +112,7 @@ class Registry:
         self._verified(repository, reference, resp)
         return resp.content, resp.headers.get("Content-Type", "")
 
-    def _verified(self, repository: str, reference: str, resp: requests.Response) -> str:
+    def _verified(self, repository: str, reference: str, resp: transport.Response) -> str:
         actual = "sha256:" + hashlib.sha256(resp.content).hexdigest()
         claimed = resp.headers.get("Docker-Content-Digest") or actual
         asked = reference if reference.startswith("sha256:") else actual
@@ -206,7 +203,7 @@ class Registry:
                                 f"({redact(location)[:100] or 'none'})")
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
-    def _capped_body(self, resp: requests.Response, path: str, max_bytes: int) -> bytes:
+    def _capped_body(self, resp: transport.Response, path: str, max_bytes: int) -> bytes:
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise RegistryError(f"registry {self.host}: GET {path} is {declared} bytes, "
@@ -218,7 +215,7 @@ class Registry:
                 if len(body) > max_bytes:
                     raise RegistryError(f"registry {self.host}: GET {path} is more than "
                                         f"the {max_bytes} bytes allowed")
-        except requests.RequestException as exc:
+        except transport.RequestError as exc:
             raise TransientRegistryError(f"GET {path}: {_reason(exc)}") from None
         return bytes(body)
 
@@ -247,7 +244,7 @@ class Registry:
             resp = self._send(method, path, **kw)
         return self._check(resp, method, path, ok_missing)
 
-    def _send(self, method: str, path: str, **kw: Any) -> requests.Response:
+    def _send(self, method: str, path: str, **kw: Any) -> transport.Response:
         kw = dict(kw)  # retries call again with the same arguments
         headers = {"Accept": MANIFEST_TYPES, **kw.pop("headers", {})}
         if self._token:
@@ -260,12 +257,12 @@ class Registry:
             return self._session.request(
                 method, self.base + path, headers=headers, auth=auth, timeout=timeout, **kw
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except transport.UNREACHABLE as exc:
             raise TransientRegistryError(f"{method} {path}: {_reason(exc)}") from None
-        except requests.RequestException as exc:
+        except transport.RequestError as exc:
             raise TransientRegistryError(f"{method} {path}: {redact(str(exc))}") from None
 
-    def _check(self, resp: requests.Response, method: str, path: str, ok_missing: bool):
+    def _check(self, resp: transport.Response, method: str, path: str, ok_missing: bool):
         code = resp.status_code
         path = path.split("?", 1)[0]  # an upload session's query is state, not news
         if code < 300:
@@ -281,7 +278,7 @@ class Registry:
             f"registry {self.host}: {method} {path} -> HTTP {code}: {_error_text(resp)}"
         )
 
-    def _authenticate(self, resp: requests.Response) -> bool:
+    def _authenticate(self, resp: transport.Response) -> bool:
         """Follow a Bearer challenge; Basic needs nothing beyond the stored creds."""
         challenge = resp.headers.get("WWW-Authenticate", "")
         if not challenge.lower().startswith("bearer") or self._token:
@@ -293,7 +290,7 @@ class Registry:
         auth = (self.credentials.username, self.credentials.password) if self.credentials else None
         try:
             token_resp = self._session.get(realm, params=params, auth=auth, timeout=10)
-        except requests.RequestException as exc:
+        except transport.RequestError as exc:
             raise TransientRegistryError(f"token endpoint: {_reason(exc)}") from None
         if token_resp.status_code != 200:
             return False
@@ -301,7 +298,7 @@ class Registry:
         return True
 
 
-def _token_from(resp: requests.Response, host: str) -> str:
+def _token_from(resp: transport.Response, host: str) -> str:
     """The bearer token of a token endpoint's answer, or one line saying what came instead."""
     try:
         body = resp.json()
@@ -323,7 +320,7 @@ def _reason(exc: Exception) -> str:
     return redact(text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
-def _error_text(resp: requests.Response) -> str:
+def _error_text(resp: transport.Response) -> str:
     try:
         errors = resp.json().get("errors") or []
         return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or resp.reason

@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from mlops import safeyaml
 from mlops.errors import ConfigError
 from mlops.names import COMMIT, DIGEST, image_problem
@@ -100,7 +98,7 @@ def render(record: EnvRecord) -> str:
     }
     if record.rollout:
         doc["rollout"] = dict(record.rollout)
-    return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=4096)
+    return HEADER + safeyaml.dump(doc)
 
 
 def parse(text: str, display: str) -> EnvRecord:

@@ -1,13 +1,7 @@
 from mlops.components import ComponentSpec
 from mlops.config import BuildSettings
-from mlops.inputs import (
-    TrackedFile,
-    effective_build_args,
-    files_under,
-    git_blob_id,
-    ih_tag,
-    input_hash,
-)
+from mlops.inputs import effective_build_args, ih_tag, input_hash
+from mlops.tracked import TrackedFile, files_under, git_blob_id
 
 
 def spec(**kw) -> ComponentSpec:

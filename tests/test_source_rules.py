@@ -2,8 +2,10 @@
 
 No shell: every process gets an argument list. YAML is only ever loaded safely.
 Each third-party SDK is imported by exactly one adapter module, so retries,
-timeouts and redaction live in one place per service. A grep would pass on a
-comment and miss `shell = True` spelled differently; the AST does neither.
+timeouts and redaction live in one place per service. Imports inside `mlops/`
+point one way: no module reaches itself again through what it imports, even
+from inside a function. A grep would pass on a comment and miss `shell = True`
+spelled differently; the AST does neither.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import defaultdict
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,9 @@ SDK_ADAPTERS = {
     "tenacity": "mlops/retry.py",
     "jsonschema": "mlops/crds.py",
     "ruamel": "mlops/yamlio.py",
+    "yaml": "mlops/safeyaml.py",
+    "requests": "mlops/transport.py",
+    "urllib3": "mlops/transport.py",
 }
 UNSAFE_LOADERS = {"unsafe_load", "unsafe_load_all", "full_load", "full_load_all", "Loader",
                   "FullLoader", "UnsafeLoader"}
@@ -119,13 +125,117 @@ def test_yaml_is_loaded_safely():
     assert problems(unsafe_yaml) == {}
 
 
-def test_each_sdk_has_exactly_one_adapter():
+def adapter_problems(modules: Mapping[str, ast.Module]) -> list[str]:
+    """Each SDK of SDK_ADAPTERS imported by its adapter and by no other module."""
     importers: dict[str, set[str]] = defaultdict(set)
-    for path in PRODUCT:
-        for package in imported_packages(tree(path)) & SDK_ADAPTERS.keys():
-            importers[package].add(rel(path))
-    assert {k: sorted(v) for k, v in importers.items()} == {
-        k: [v] for k, v in SDK_ADAPTERS.items()}
+    for path, module in modules.items():
+        for package in imported_packages(module) & SDK_ADAPTERS.keys():
+            importers[package].add(path)
+    return [f"{package} imported by {sorted(importers[package])}, not only by {adapter}"
+            for package, adapter in SDK_ADAPTERS.items() if importers[package] != {adapter}]
+
+
+def product_trees() -> dict[str, ast.Module]:
+    return {rel(path): tree(path) for path in PRODUCT}
+
+
+def test_each_sdk_has_exactly_one_adapter():
+    assert adapter_problems(product_trees()) == []
+
+
+@pytest.mark.parametrize(("planted", "source", "expected"), [
+    ("mlops/registry.py", "import requests",
+     "requests imported by ['mlops/registry.py', 'mlops/transport.py'], "
+     "not only by mlops/transport.py"),
+    ("mlops/cluster.py", "def f():\n    from urllib3.exceptions import HTTPError",
+     "urllib3 imported by ['mlops/cluster.py', 'mlops/transport.py'], "
+     "not only by mlops/transport.py"),
+    ("mlops/pipelines.py", "import yaml as pyyaml",
+     "yaml imported by ['mlops/pipelines.py', 'mlops/safeyaml.py'], not only by mlops/safeyaml.py"),
+])
+def test_the_adapter_rule_catches_a_planted_import(planted, source, expected):
+    modules = product_trees()
+    modules[planted].body.extend(ast.parse(source).body)
+    assert adapter_problems(modules) == [expected]
+
+
+def module_name(path: str) -> str:
+    parts = Path(path).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(name: str, module: ast.Module, known: Collection[str],
+                     package: bool) -> set[str]:
+    """The `known` modules that `module` imports anywhere: top level, functions, TYPE_CHECKING."""
+    found = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Import):
+            found |= {_nearest(alias.name, known) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(name, node, package)
+            found |= {_nearest(f"{base}.{alias.name}", known) for alias in node.names}
+    return found - {None, name}
+
+
+def _absolute(name: str, node: ast.ImportFrom, package: bool) -> str:
+    """`from .x import y` resolved against the importing module's package."""
+    if not node.level:
+        return node.module or ""
+    parent = name.split(".")[: len(name.split(".")) - node.level + package]
+    return ".".join(parent + ([node.module] if node.module else []))
+
+
+def _nearest(dotted: str, known: Collection[str]) -> str | None:
+    """The module `dotted` names, or holds the name: `mlops.config.MlopsConfig` -> `mlops.config`."""
+    while dotted and dotted not in known:
+        dotted = dotted.rpartition(".")[0]
+    return dotted or None
+
+
+def import_graph(modules: Mapping[str, ast.Module]) -> dict[str, set[str]]:
+    names = {module_name(path): path for path in modules}
+    return {name: imported_modules(name, modules[path], names.keys(),
+                                   path.endswith("__init__.py"))
+            for name, path in names.items()}
+
+
+def _reachable(graph: Mapping[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(graph[start])
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(graph[node])
+    return seen
+
+
+def import_cycles(modules: Mapping[str, ast.Module]) -> list[list[str]]:
+    """Each group of modules that import one another, directly or round a longer loop."""
+    graph = import_graph(modules)
+    reach = {node: _reachable(graph, node) for node in graph}
+    groups = {tuple(sorted(other for other in reach[node] if node in reach[other]))
+              for node in graph if node in reach[node]}
+    return sorted(list(group) for group in groups)
+
+
+def test_mlops_imports_have_no_cycle():
+    modules = product_trees()
+    assert len(import_graph(modules)["mlops.cli"]) > 3  # the graph still sees imports
+    assert import_cycles(modules) == []
+
+
+@pytest.mark.parametrize(("sources", "expected"), [
+    ({"mlops/a.py": "from mlops import b", "mlops/b.py": "def f():\n    from mlops.a import x"},
+     [["mlops.a", "mlops.b"]]),
+    ({"mlops/a.py": "import mlops.b.c", "mlops/b/__init__.py": "",
+      "mlops/b/c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..a import A"},
+     [["mlops.a", "mlops.b.c"]]),
+    ({"mlops/a.py": "from mlops import b", "mlops/b.py": "from mlops.errors import E",
+      "mlops/errors.py": ""}, []),
+])
+def test_the_cycle_rule_catches_a_planted_cycle(sources, expected):
+    assert import_cycles({path: ast.parse(text) for path, text in sources.items()}) == expected
 
 
 @pytest.mark.parametrize(("source", "rule", "expected"), [

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from mlops.errors import GitError
-from mlops.inputs import TrackedFile, git_blob_id
+from mlops.tracked import TrackedFile, git_blob_id
 
 
 @dataclass(frozen=True)
