@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 
 from mlops.components import ComponentSpec
 from mlops.config import BuildSettings
-from mlops.tracked import FileIndex as FileIndex  # re-exported: commands/build.py imports it here
 from mlops.tracked import TrackedFile
 
 HASH_VERSION = b"mlops-input-hash/v1"

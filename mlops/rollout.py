@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlops.canaryconfig import Canary
+from mlops.core.promotion import passed
 from mlops.errors import ConfigError, GateFailed
 
 CANARY, COMPLETE, ABORTED = "canary", "complete", "aborted"
@@ -104,7 +105,7 @@ def check_analysis(decision: Mapping[str, Any] | None, release_id: str,
         raise GateFailed(f"{where} is dated in the future; run {again}")
     if now - finished > max_age:
         raise GateFailed(f"{where} is older than {max_age / 60:g} minutes; run {again}")
-    if decision.get("result") != "pass":
+    if not passed(decision):
         reasons = decision.get("reasons") or ["no reason recorded"]
         raise GateFailed(f"{where} did not pass ({decision.get('result')}): {reasons[0]}")
     return decision

@@ -20,12 +20,13 @@ from pathlib import Path
 from mlops import config as cfg
 from mlops import rollout, trailers
 from mlops.commands import Context
+from mlops.core.promotion import Source
 from mlops.errors import ConfigError, UsageError
 from mlops.gitops.workspace import Workspace, identity, signing_key
 from mlops.services.changes import in_workspace
-from mlops.services.envdir import environment
+from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_metrics_file
-from mlops.services.promotion import compose_release, read_record
+from mlops.services.promotion import compose_release
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _key(ctx: Context, opts: ApproveOptions) -> Path:
 
 def _in_canary(ws: Workspace, env: str, release_id: str) -> bool:
     """A canary of the release in `env` waits for this approval to reach 100%."""
-    record = read_record(ws.root, env)
+    record = EnvDir(ws.root, env).read_record()
     return (record is not None and record.release.id == release_id
             and rollout.in_progress(record.rollout))
 
@@ -99,16 +100,17 @@ def _about_to_enter(ws: Workspace, config, env: str, opts: ApproveOptions, metri
     """The release `opts.release` names: the canary waiting in `env`, or the source's
     release with this promotion's evidence; else a one-line refusal naming both ids."""
     if _in_canary(ws, env, opts.release):
-        return read_record(ws.root, env).release  # type: ignore[union-attr]
+        return EnvDir(ws.root, env).read_record().release  # type: ignore[union-attr]
     source = config.previous(env)
     where = source.name if source else env
-    record = read_record(ws.root, where)
+    record = EnvDir(ws.root, where).read_record()
     if record is None:
         raise ConfigError(f"release {opts.release} is not the one waiting in {where} "
                           f"({where} has no release); approve the release about to enter {env}")
     release = record.release
     if source is not None and (metrics is not None or opts.model_uri is not None):
-        release = compose_release(ws.root, config, where, None, metrics, opts.model_uri)
+        release = compose_release(ws.root, config, Source.environment(where), None, metrics,
+                                  opts.model_uri)
     if release.id != opts.release:
         raise ConfigError(
             f"release {opts.release} is not the one waiting in {where} ({where} has "

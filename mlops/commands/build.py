@@ -11,17 +11,20 @@ from pathlib import Path
 from mlops import components as comps
 from mlops import config as cfg
 from mlops import gitops, links
+from mlops.atomicfile import write_json_atomic
 from mlops.buildcontext import ContextFile
+from mlops.buildrecord import BuildRecord
 from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.commands import Context
 from mlops.errors import BuildError, ConfigError, UsageError
-from mlops.inputs import FileIndex, effective_build_args, ih_tag, input_hash
+from mlops.inputs import effective_build_args, ih_tag, input_hash
 from mlops.labels import oci_labels
-from mlops.output import user_target, write_json_atomic
+from mlops.output import user_target
 from mlops.plan import BUILD, REUSE, PlannedComponent, decide, image_repository, tags_for
 from mlops.services.buildrun import Outcome, run_plan
 from mlops.services.buildsign import Signing, attest_outcomes, check_attestable, signing_from
 from mlops.services.registries import Lookup, RegistryAccess
+from mlops.tracked import FileIndex
 
 LOOKUP_THREADS = 8
 
@@ -294,11 +297,7 @@ def _strict(opts: BuildOptions) -> bool:
 
 
 def build_record(registry: str, commit: str | None, outcomes: Sequence[Outcome]) -> dict:
-    return {
-        "source_commit": commit,
-        "registry": registry,
-        "builds": [o.as_record() for o in outcomes],
-    }
+    return BuildRecord.of(registry, commit, [o.as_record() for o in outcomes]).dump()
 
 
 def _print_plan(ctx: Context, plan: list[PlannedComponent], commit: str | None) -> None:

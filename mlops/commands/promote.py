@@ -17,6 +17,7 @@ from typing import Any
 
 from mlops import config as cfg
 from mlops import gitops, modeluri
+from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache
 from mlops.commands import Context
 from mlops.core.promotion import (
@@ -75,7 +76,7 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
     source = _check_order(local, target, opts)
     if opts.model_uri is not None:  # before the registry is asked about the build record
         modeluri.check(opts.model_uri, target.model_schemes, target.name)
-    build = steps.read_build_record(opts.build) if opts.build else None
+    build = read_build_record(opts.build) if opts.build else None
     metrics = read_metrics_file(opts.metrics) if opts.metrics else None
     check_clean_branch(ctx.root)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
@@ -167,12 +168,9 @@ def evidence_flags(opts: PromoteOptions) -> str:
 
 
 def _planned(ws, env, release, source, results, approver, missing) -> Outcome:
-    diff = ws.git.execute(["git", "diff", "--no-color"], strip_newline_in_stdout=False)
-    untracked = ws.git.execute(["git", "ls-files", "--others", "--exclude-standard"])
-    for path in str(untracked).splitlines():
-        diff += f"new file: {path}\n"
+    diff = ws.uncommitted()
     ws.refresh()
-    return Outcome("planned", env, release, source, results, diff=str(diff),
+    return Outcome("planned", env, release, source, results, diff=diff,
                    approver=approver["approver"] if approver else None,
                    approval_missing=missing)
 

@@ -22,11 +22,13 @@ from typing import Any
 from mlops import analysis_run, cluster, metrics
 from mlops import config as cfg
 from mlops import rollout as state_machine
+from mlops.atomicfile import write_json_atomic
 from mlops.commands import Context
 from mlops.core.decision import check_lines, stopped_summary
+from mlops.core.promotion import passed
 from mlops.errors import AnalysisInconclusive, ApprovalError, ConfigError, GateFailed
 from mlops.gitops.workspace import Workspace, remote_url
-from mlops.output import user_target, write_json_atomic
+from mlops.output import user_target
 from mlops.services import canary, convergence
 from mlops.services import decisions as records
 from mlops.services.convergence import service_ref
@@ -133,7 +135,7 @@ def raise_unless_pass(decision: dict[str, Any]) -> None:
     reason = (decision.get("reasons") or ["no reason"])[0]
     if decision["result"] == "fail":
         raise GateFailed(f"canary analysis failed: {reason}")
-    if decision["result"] != "pass":
+    if not passed(decision):
         raise AnalysisInconclusive(f"canary analysis inconclusive: {reason}")
 
 
@@ -159,7 +161,7 @@ def run(ctx: Context, opts: AnalyzeOptions) -> int:
                 env=opts.env, reason=f"analysis failed: {decision['reasons'][0]}"))
             ctx.out.result(doc, canary.aborted_text(doc["aborted"]))
             raise_unless_pass(decision)
-        if decision["result"] != "pass":
+        if not passed(decision):
             ctx.out.result(doc, decision_text(decision))
             raise_unless_pass(decision)
         if not decision.get("final", True):

@@ -16,9 +16,9 @@ from typing import Any
 from mlops import config as cfg
 from mlops import kfpc, safeyaml
 from mlops import pipelines as pl
+from mlops.atomicfile import write_json_atomic
 from mlops.commands import Context
 from mlops.errors import ConfigError, MlopsError, UsageError
-from mlops.output import write_json_atomic
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_run_metrics
 

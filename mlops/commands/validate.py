@@ -23,9 +23,8 @@ from mlops import config as cfg
 from mlops import pipelines as pl
 from mlops.commands import Context
 from mlops.errors import EXIT_ERROR, ConfigError, MlopsError
-from mlops.services.envdir import environment
+from mlops.services.envdir import EnvDir, environment
 from mlops.services.freshcompile import FreshCompiler
-from mlops.services.promotion import read_record
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,9 @@ def _check_components(root: Path, report: Report) -> None:
 
 
 def _check_environment(root, env: cfg.Environment, schemas, compiler, report: Report) -> None:
-    where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
-    record = report.attempt("release", f"{where}/release.yaml", lambda: read_record(root, env.name))
+    folder = EnvDir(root, env.name)
+    where = folder.where
+    record = report.attempt("release", folder.record_display, folder.read_record)
     docs = report.attempt("render", where,
                           lambda: kustomize.render(root / where, where))
     check: dict[str, Any] = {"check": "environment", "env": env.name,
@@ -117,7 +117,7 @@ def _check_images(root: Path, env: cfg.Environment, record, docs, report: Report
     serve`); they are allowed only while its Application does not sync
     automatically, which `mlops promote` turns on with the first release.
     """
-    where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
+    where = EnvDir(root, env.name).where
     components = frozenset(comps.component_folders(root))
     if env.require_digest:
         allowed = components if record is None else frozenset()
@@ -167,10 +167,11 @@ def _check_schemas(docs, schemas: crds.Schemas, where: str, report: Report) -> i
 
 def _committed_pipelines(root: Path, env: str, report: Report) -> dict[str, tuple[str, str]]:
     """Pipeline name -> (PipelineVersion name, text) for each committed manifest."""
-    folder = root / overlay.ENVIRONMENTS_DIR / env / pl.PIPELINES_DIR
+    where = EnvDir(root, env)
+    folder = root / where.pipelines_where
     found = {}
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        display = f"{overlay.ENVIRONMENTS_DIR}/{env}/{pl.PIPELINES_DIR}/{path.name}"
+        display = f"{where.pipelines_where}/{path.name}"
         text = report.attempt("pipelines", display,
                               functools.partial(safeyaml.read_text, path, display))
         if text is None:

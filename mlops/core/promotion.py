@@ -122,9 +122,15 @@ def refuse_hold(current: rel.EnvRecord | None, env: str, clear_hold: bool) -> No
         )
 
 
+def passed(result: Mapping[str, Any]) -> bool:
+    """A gate result or an analysis decision passed. Anything but an explicit pass fails:
+    a missing result, "inconclusive", "fail", or a value of the wrong type."""
+    return result.get("result") == "pass"
+
+
 def failed_gates(gates: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Every gate that did not pass. Anything but an explicit pass is a failure."""
-    return [g for g in gates if g.get("result") != "pass"]
+    """Every gate that did not pass."""
+    return [g for g in gates if not passed(g)]
 
 
 def gate_refusal(gates: Sequence[Mapping[str, Any]]) -> GateFailed | None:

@@ -144,6 +144,12 @@ class Workspace:
     def head(self) -> str:
         return self._run("rev-parse", "HEAD").strip()
 
+    def uncommitted(self) -> str:
+        """`git diff` of the work tree, then a `new file:` line per untracked file."""
+        diff = self.git.execute(["git", "diff", "--no-color"], strip_newline_in_stdout=False)
+        untracked = self.git.execute(["git", "ls-files", "--others", "--exclude-standard"])
+        return str(diff) + "".join(f"new file: {p}\n" for p in str(untracked).splitlines())
+
     def show(self, rev: str, path: str) -> str | None:
         try:
             return self._run("show", f"{rev}:{path}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import gitops, overlay, trailers
+from mlops import gitops, trailers
 from mlops import rollout as state_machine
 from mlops.cache import JsonCache
 from mlops.context import Context
@@ -171,7 +171,7 @@ def _refuse_a_lost_record(ws: Workspace, env: str) -> None:
     if found:
         sha, release_id, action = found[0]
         raise ConfigError(
-            f"environment {env} has no {overlay.ENVIRONMENTS_DIR}/{env}/release.yaml, but "
+            f"environment {env} has no {EnvDir(ws.root, env).record_display}, but "
             f"release {release_id} entered it ({action}, commit {sha[:10]}); restore the "
             f"record (e.g. `git revert` the commit that deleted it) rather than roll out a "
             "first release past the canary")

@@ -18,10 +18,10 @@ from mlops import __version__, compile_child, kfpc, overlay
 from mlops import components as comps
 from mlops import config as cfg
 from mlops import pipelines as pl
+from mlops.atomicfile import write_text_atomic
 from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache
 from mlops.errors import UsageError
-from mlops.output import write_text_atomic
 from mlops.services.envdir import EnvDir
 
 COMPILE_CACHE = "mlops/compile-cache.json"
@@ -65,7 +65,8 @@ def compile_environment(
 def resolve_images(root: Path, env: str, build: Path | None, overlay_text: str) -> dict:
     """Component -> image reference, from a build record or the environment's pins."""
     if build is not None:
-        return pl.images_from_build(read_build_record(build), str(build))
+        record = read_build_record(build)
+        return pl.images_from_entries(record.builds, record.path)
     display = overlay.display_path(env)
     pins = overlay.image_pins(overlay.parse(overlay_text, display), display)
     return {

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops import gitops
+from mlops.atomicfile import write_json_atomic
 from mlops.core.decision import Decision
 from mlops.errors import ConfigError
-from mlops.output import write_json_atomic
 
 
 def decision_path(root: Path, env: str) -> Path:

@@ -15,8 +15,8 @@ from mlops import config as cfg
 from mlops import isvc, overlay, safeyaml
 from mlops import pipelines as pl
 from mlops import release as rel
+from mlops.atomicfile import write_text_atomic
 from mlops.errors import ConfigError, UsageError
-from mlops.output import write_text_atomic
 
 ENVIRONMENTS_DIR = overlay.ENVIRONMENTS_DIR
 

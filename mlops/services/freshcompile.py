@@ -21,8 +21,9 @@ from mlops import gitops
 from mlops import pipelines as pl
 from mlops.cache import JsonCache
 from mlops.errors import MlopsError
-from mlops.overlay import ENVIRONMENTS_DIR, ImagePin
+from mlops.overlay import ImagePin
 from mlops.services.compiler import Compiled, compile_environment
+from mlops.services.envdir import EnvDir
 
 
 class FreshCompiler:
@@ -43,7 +44,7 @@ class FreshCompiler:
         """Report each committed manifest of `env` that a fresh compile does not reproduce."""
         images = {name: pl.image_ref(pin.new_name or name, pin.digest, pin.new_tag)
                   for name, pin in pins.items()}
-        where = f"{ENVIRONMENTS_DIR}/{env.name}/{pl.PIPELINES_DIR}"
+        where = EnvDir(Path(), env.name).pipelines_where
         fresh = report.attempt("pipelines", where,
                                lambda: self._compile(env, images, tuple(sorted(committed)), commit))
         if fresh is None:

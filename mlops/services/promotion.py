@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mlops import components as comps
+from mlops import config as cfg
+from mlops import gates as gate_logic
 from mlops import (
-    buildrecord,
     imagecheck,
     kustomize,
     overlay,
@@ -16,31 +19,19 @@ from mlops import (
     trustroot,
     validation,
 )
-from mlops import components as comps
-from mlops import config as cfg
-from mlops import gates as gate_logic
 from mlops import release as rel
+from mlops.atomicfile import write_text_atomic
+from mlops.buildrecord import BuildRecord
 from mlops.cache import JsonCache
 from mlops.core.promotion import Source
 from mlops.errors import ApprovalError, ConfigError
 from mlops.gitops.workspace import Workspace
 from mlops.names import COMMIT, DIGEST, image_problem
-from mlops.output import write_text_atomic
 from mlops.services.compiler import compile_environment, write_results
 from mlops.services.envdir import EnvDir
 from mlops.services.envhistory import entered_at
 from mlops.services.registries import registry_clients, served_digests
 from mlops.services.serving import enable_automated_sync, write_serving_patch
-
-
-def read_build_record(path: Path) -> dict[str, Any]:
-    record = buildrecord.read_build_record(path)
-    record["_path"] = str(path)
-    return record
-
-
-def read_record(root: Path, env: str) -> rel.EnvRecord | None:
-    return EnvDir(root, env).read_record()
 
 
 def compose_release(root, config, source: Source, build, metrics, model_uri) -> rel.Release:
@@ -49,7 +40,7 @@ def compose_release(root, config, source: Source, build, metrics, model_uri) -> 
     if build is not None:
         release = _release_from_build(root, config.registry, build)
     else:
-        found = read_record(root, str(source))
+        found = EnvDir(root, str(source)).read_record()
         if found is None:
             raise ConfigError(f"environment {source} has no release to promote yet")
         _check_source_runs_it(root, str(source), found)
@@ -67,16 +58,16 @@ def _check_source_runs_it(root: Path, source: str, record: rel.EnvRecord) -> Non
                           f"{source} does not run the release it records (`mlops validate`)")
 
 
-def _release_from_build(root: Path, registry: str, build: dict[str, Any]) -> rel.Release:
+def _release_from_build(root: Path, registry: str, build: BuildRecord) -> rel.Release:
     """The release a build record describes, once every entry is bound to this project.
 
     What the file alone shows is checked first (no network); then each image
     must be the configured `<registry>/<component>`, serving its digest under
     its `ih-` tag (`imagecheck`).
     """
-    path = build["_path"]
+    path = build.path
     entries = _entries_by_component(root, path, build)
-    commit = build.get("source_commit")
+    commit = build.source_commit
     if not isinstance(commit, str) or not COMMIT.match(commit):
         raise ConfigError(f"{path}: source_commit {commit!r} is not a commit id; "
                           "a release records the commit it was built from")
@@ -85,9 +76,9 @@ def _release_from_build(root: Path, registry: str, build: dict[str, Any]) -> rel
     return rel.Release(source_commit=commit, images=images)
 
 
-def _entries_by_component(root: Path, path: str, build: dict[str, Any]) -> dict[str, dict]:
+def _entries_by_component(root: Path, path: str, build: BuildRecord) -> dict[str, Mapping]:
     """Component -> its well-formed build entry; one per component folder, no strays."""
-    entries = {b.get("component"): b for b in build["builds"] if isinstance(b, dict)}
+    entries = {b.get("component"): b for b in build.entries()}
     folders = comps.component_folders(root)
     strays = sorted(str(n) for n in entries if n not in folders)
     if strays:  # a record of another tree: its release would not be this one's

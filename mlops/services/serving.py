@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from mlops import argocd, envconfig, isvc, kustomize, modeluri, overlay, safeyaml
+from mlops.atomicfile import write_text_atomic
 from mlops.config import MlopsConfig
 from mlops.errors import ConfigError
-from mlops.output import write_text_atomic
-from mlops.release import RELEASE_FILE
+from mlops.services.envdir import EnvDir
 
 
 def patch_path(root: Path, env: str) -> Path:
-    return root / overlay.ENVIRONMENTS_DIR / env / isvc.PATCH_FILE
+    return EnvDir(root, env).patch_path
 
 
 def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str | None,
@@ -31,7 +31,7 @@ def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str |
     overlay_dir = path.parent
     if path.exists():  # render the base without our last patch, whose tests may be stale
         write_text_atomic(path, isvc.render_patch(isvc.NEUTRAL_PATCH))
-    where = f"{overlay.ENVIRONMENTS_DIR}/{env.name}"
+    where = EnvDir(root, env.name).where
     target = isvc.find_service(kustomize.render(overlay_dir), env.service, where)
     if percent is not None or env.canary is not None:  # a canary environment's first release too
         isvc.check_canary_mode(target)
@@ -59,7 +59,7 @@ def _check_rendered(overlay_dir: Path, where: str, target, model_uri, percent) -
 def released_environments(root: Path, config: MlopsConfig) -> list[str]:
     """The environments that have a release.yaml: the ones Argo CD may sync automatically."""
     return [env.name for env in config.environments
-            if (root / overlay.ENVIRONMENTS_DIR / env.name / RELEASE_FILE).is_file()]
+            if EnvDir(root, env.name).has_record()]
 
 
 def enable_automated_sync(root: Path, env: envconfig.Environment) -> bool:
