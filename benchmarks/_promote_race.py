@@ -35,7 +35,7 @@ class Round:
 def backoff_ceiling(losses: int) -> float:
     """The most a racer can sleep after `losses` rejected pushes.
 
-    mlops retries with full jitter (mlops/retry.py): each wait is uniform between
+    mlops retries with full jitter (mlops/adapters/retry.py): each wait is uniform between
     0 and min(0.1 s * 2**k, 2 s), so only the ceiling is fixed.
     """
     return sum(min(BACKOFF_INITIAL * 2**k, BACKOFF_MAX) for k in range(losses))

@@ -104,7 +104,7 @@ def main() -> int:
                 "cold: in-process, --force",
                 lambda: in_process(["--force"]),
                 args.repeat,
-                note="each pipeline compiles in a child process (mlops.compile_child)",
+                note="each pipeline compiles in a child process (mlops.adapters.compile_child)",
             ),
             common.measure(
                 "warm: in-process, nothing changed", lambda: in_process([]), args.repeat

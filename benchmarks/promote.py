@@ -75,7 +75,8 @@ PROFILE_TOP = 20
 PROFILE_TOP_OWN = 12
 # What a promotion imports beyond `import mlops.cli` (promote, and the registry
 # client with the docker SDK for credentials); the start-up row imports them all.
-PROMOTE_IMPORTS = "import mlops.cli, mlops.commands.promote, mlops.builder, mlops.registry"
+PROMOTE_IMPORTS = ("import mlops.cli, mlops.commands.promote, mlops.adapters.builder, "
+                   "mlops.adapters.registry")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -18,10 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlops import provenance as prov
+from mlops.adapters.registry import Registry
+from mlops.core import provenance as prov
 from mlops.inputs import ih_tag
 from mlops.names import split_image
-from mlops.registry import Registry
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 The caller injects the I/O (`query` runs PromQL, `sleep` and `clock` pace the
 schedule, `wall` stamps the record), so the loop needs no SDK and is tested
-without Prometheus. The verdicts themselves are `mlops.analysis`'s: a query
+without Prometheus. The verdicts themselves are `mlops.core.analysis`'s: a query
 that cannot be answered is a measurement with no data, never a pass.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops import analysis, promql
 from mlops.canaryconfig import AnalysisMetric
+from mlops.core import analysis, promql
 from mlops.errors import ConfigError, MlopsError
 
 NO_DATA = analysis.NO_DATA

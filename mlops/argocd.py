@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from mlops import safeyaml
+from mlops.adapters import safeyaml
 from mlops.config import MlopsConfig
 from mlops.envconfig import Environment
 from mlops.errors import ConfigError

@@ -17,11 +17,11 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops import provenance as prov
-from mlops import sshsig
+from mlops.adapters import sshsig
+from mlops.adapters.registry import Registry
+from mlops.core import provenance as prov
 from mlops.errors import ApprovalError, RegistryError
 from mlops.names import split_image
-from mlops.registry import Registry
 
 ATTACH_ATTEMPTS = 4  # read-modify-write rounds against concurrent attaches
 MAX_LAYERS = 32  # envelopes checked per digest; more is someone filling the tag

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from mlops import gitops
+from mlops.adapters import gitops
 from mlops.errors import BuildError
 from mlops.tracked import git_blob_id
 

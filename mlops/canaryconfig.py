@@ -23,11 +23,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mlops import promql, schema
-from mlops.analysis import FAIL, INCONCLUSIVE, MetricCheck
+from mlops import schema
+from mlops.adapters.yamlio import Located
+from mlops.core import promql
+from mlops.core.analysis import FAIL, INCONCLUSIVE, MetricCheck
 from mlops.errors import ConfigError
 from mlops.schema import Key
-from mlops.yamlio import Located
 
 DEFAULT_INTERVAL = 60.0
 

@@ -39,7 +39,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _context(args: argparse.Namespace, out: Output):
-    from mlops import gitops
+    from mlops.adapters import gitops
     from mlops.commands import Context
 
     if not getattr(args, "needs_repo", True):  # `mlops init` makes the repository

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from mlops import names, schema
+from mlops.adapters.yamlio import Located, load_file
 from mlops.cache import ParseCache
 from mlops.errors import ConfigError
 from mlops.schema import Key
 from mlops.tracked import FileIndex, git_blob_id
-from mlops.yamlio import Located, load_file
 
 COMPONENTS_DIR = "components"
 COMPONENT_FILE = "component.yaml"

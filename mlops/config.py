@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from mlops import names, schema
+from mlops.adapters.yamlio import Located, load_file, loads
 from mlops.cache import ParseCache
 from mlops.envconfig import Environment, MetricGate, read_environments
 from mlops.errors import ConfigError
 from mlops.redact import redact
 from mlops.schema import Key
 from mlops.tracked import git_blob_id
-from mlops.yamlio import Located, load_file, loads
 
 CONFIG_FILE = "mlops.yaml"
 REGISTRY_ENV = "MLOPS_REGISTRY"

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops import modeluri, names, schema
+from mlops.adapters.yamlio import Located
 from mlops.canaryconfig import Canary, read_canary
 from mlops.errors import ConfigError
 from mlops.schema import Key
-from mlops.yamlio import Located
 
 
 def _k8s_name(value: Any, where: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops import safeyaml
+from mlops.adapters import safeyaml
 from mlops.errors import ConfigError
 
 ENVIRONMENTS_DIR = "environments"

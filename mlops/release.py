@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops import safeyaml
+from mlops.adapters import safeyaml
 from mlops.errors import ConfigError
 from mlops.names import COMMIT, DIGEST, image_problem
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops import names
+from mlops.adapters.yamlio import Located, line_of
 from mlops.errors import ConfigError
-from mlops.yamlio import Located, line_of
 
 Checker = Callable[[Any, str], Any]
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlops import safeyaml, schema, trust
+from mlops import schema, trust
+from mlops.adapters import safeyaml
+from mlops.adapters.gitops.workspace import Workspace
 from mlops.config import (
     CONFIG_FILE,
     TRUST_ROOT_ENV,
@@ -18,7 +20,6 @@ from mlops.config import (
     approvals_from_text,
 )
 from mlops.errors import ConfigError
-from mlops.gitops.workspace import Workspace
 
 PINNED_KEYS = ("allowed_signers", "release_managers", "builders")
 MAX_PINNED_BYTES = 1 << 20

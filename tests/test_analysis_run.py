@@ -13,11 +13,11 @@ from datetime import datetime
 
 import pytest
 
-from mlops import analysis as a
+from mlops.adapters.metrics import PrometheusError
 from mlops.analysis_run import render_queries, run_analysis, schedule
 from mlops.canaryconfig import AnalysisMetric
+from mlops.core import analysis as a
 from mlops.errors import ConfigError
-from mlops.metrics import PrometheusError
 
 VALUES = {"service": "cancer-predictor", "namespace": "models",
           "revision": "cancer-predictor-00002", "baseline_revision": "cancer-predictor-00001"}

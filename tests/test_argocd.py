@@ -19,7 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
-from mlops import argocd, kustomize
+from mlops import argocd
+from mlops.adapters import kustomize
 from mlops.config import load_config
 from mlops.errors import ConfigError
 from mlops.services.convergence import service_ref

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mlops import attest, sshsig
-from mlops import provenance as prov
+from mlops import attest
+from mlops.adapters import sshsig
+from mlops.adapters.registry import Registry, RetryPolicy
+from mlops.core import provenance as prov
 from mlops.errors import ApprovalError, ConfigError, RegistryError
-from mlops.registry import Registry, RetryPolicy
 from tests.support.services import require
 
 FAST = RetryPolicy(attempts=3, initial=0.01, max_wait=0.05, read_timeout=10)

@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from mlops.analysis import FAIL, INCONCLUSIVE, PASS
+from mlops.adapters.metrics import Prometheus
 from mlops.analysis_run import AnalysisReport, run_analysis, schedule
 from mlops.canaryconfig import AnalysisMetric
 from mlops.config import load_config
-from mlops.metrics import Prometheus
+from mlops.core.analysis import FAIL, INCONCLUSIVE, PASS
 from tests.support.canary import (
     ERROR_RATE_QUERY,
     ERRORS,

@@ -3,11 +3,13 @@
     entry      mlops.cli, mlops.__main__, mlops.parsers.*   argparse wiring
     commands   mlops.commands.*                             one module per subcommand
     services   mlops.services.*                             what commands share
-    library    everything else: config, formats, adapters   (no upward imports)
+    library    everything else: config, formats, ci         (no upward imports)
+    adapters   mlops.adapters.*                             one per outside system
     core       mlops.core.*                                 pure decisions
 
 A module imports only from its own layer or below; a command module imports
-no other command module; the core imports no adapter, no I/O module of the
+no other command module; an adapter imports only the plumbing below it, not
+configuration or formats; the core imports no adapter, no I/O module of the
 standard library and nothing above it. Imports inside functions count: a
 lazy import is still a dependency.
 """
@@ -21,19 +23,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-RANK = {"entry": 4, "commands": 3, "services": 2, "library": 1, "core": 1}
-# What the core may import besides itself: pure modules over plain data and text.
-CORE_MAY_IMPORT = {"mlops.errors", "mlops.names", "mlops.release", "mlops.trailers",
-                   "mlops.gates", "mlops.analysis", "mlops.rollout", "mlops.promql",
-                   "mlops.provenance", "mlops.envconfig", "mlops.canaryconfig"}
-IO_MODULES = {"subprocess", "socket", "shutil", "tempfile", "urllib", "http", "requests",
-              "urllib3", "docker", "kubernetes", "git", "kfp", "threading", "concurrent"}
+RANK = {"entry": 4, "commands": 3, "services": 2, "library": 1, "adapters": 0, "core": 0}
+# Below everything: what any module, adapters and the core included, may import.
+FOUNDATION = {"mlops", "mlops.errors", "mlops.names", "mlops.redact", "mlops.safejson"}
+# What the core may import besides itself and the foundation: pure formats and config types.
+CORE_MAY_IMPORT = FOUNDATION | {"mlops.release", "mlops.trailers", "mlops.envconfig",
+                                "mlops.canaryconfig"}
+# An adapter knows its outside system, not mlops' configuration: what it needs comes in
+# as arguments. `dsl` is what a pipeline file imports, which the kfp adapter loads;
+# `tracked` is the plain index type git's adapter fills.
+ADAPTERS_MAY_IMPORT = FOUNDATION | {"mlops.dsl", "mlops.tracked"}
+IO_MODULES = {"subprocess", "socket", "shutil", "tempfile", "urllib.request", "http",
+              "requests", "urllib3", "docker", "kubernetes", "git", "kfp", "threading",
+              "concurrent"}
 
 
 def layer(module: str) -> str:
     if module in ("mlops.cli", "mlops.__main__") or module.startswith("mlops.parsers"):
         return "entry"
-    for name in ("commands", "services", "core"):
+    for name in ("commands", "services", "adapters", "core"):
         if module == f"mlops.{name}" or module.startswith(f"mlops.{name}."):
             return name
     return "library"
@@ -72,8 +80,7 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     for module, path in paths.items():
         raw = imports_of(module, ast.parse(path.read_text(encoding="utf-8")),
                          path.name == "__init__.py", set(paths))
-        graph[module] = {m for m in raw if m in paths} | {
-            m.split(".")[0] for m in raw if not m.startswith("mlops")}
+        graph[module] = {m for m in raw if m in paths or not m.startswith("mlops")}
     return graph
 
 
@@ -90,15 +97,21 @@ def violations(graph: dict[str, set[str]]) -> list[str]:
 def _problem(module: str, target: str) -> str | None:
     here = layer(module)
     if not target.startswith("mlops"):
-        return "the core does no I/O" if here == "core" and target in IO_MODULES else None
+        io = any(target == m or target.startswith(f"{m}.") for m in IO_MODULES)
+        return "the core does no I/O" if here == "core" and io else None
     there = layer(target)
-    if RANK[there] > RANK[here]:
+    if here == "core" and there != "core":
+        return None if target in CORE_MAY_IMPORT else "the core imports only pure modules"
+    if here == "adapters" and there != "adapters":
+        if target in ADAPTERS_MAY_IMPORT:
+            return None
+        if there == "library":
+            return "an adapter imports only other adapters and the foundation"
+    if RANK[there] > RANK[here] and target not in FOUNDATION:
         return f"{here} may not import {there}"
     if here == "commands" and there == "commands" and target != "mlops.commands" \
             and module != "mlops.commands":
         return "a command imports no other command (move what they share to mlops.services)"
-    if here == "core" and there != "core" and target not in CORE_MAY_IMPORT:
-        return "the core imports only pure modules"
     return None
 
 
@@ -123,8 +136,12 @@ PLANTED = [
      "mlops.services.envdir imports mlops.commands.compile: services may not import commands"),
     ("mlops/overlay.py", "from mlops.services.envdir import EnvDir\n",
      "mlops.overlay imports mlops.services.envdir: library may not import services"),
-    ("mlops/core/promotion.py", "from mlops import registry\n",
-     "mlops.core.promotion imports mlops.registry: the core imports only pure modules"),
+    ("mlops/core/promotion.py", "from mlops.adapters import registry\n",
+     "mlops.core.promotion imports mlops.adapters.registry: the core imports only pure"),
+    ("mlops/adapters/registry.py", "from mlops import overlay\n",
+     "mlops.adapters.registry imports mlops.overlay: an adapter imports only other adapters"),
+    ("mlops/adapters/registry.py", "from mlops.services import envdir\n",
+     "mlops.adapters.registry imports mlops.services.envdir: adapters may not import services"),
     ("mlops/core/promotion.py", "import subprocess\n",
      "mlops.core.promotion imports subprocess: the core does no I/O"),
     ("mlops/services/canary.py", "from ..commands import rollout\n",
@@ -138,7 +155,7 @@ PLANTED = [
 def test_a_planted_violation_is_found(tmp_path, path, source, expected):
     for module in ("commands/promote.py", "commands/rollback.py", "commands/compile.py",
                    "commands/rollout.py", "services/envdir.py", "services/canary.py",
-                   "core/promotion.py", "overlay.py", "registry.py"):
+                   "core/promotion.py", "overlay.py", "adapters/registry.py"):
         target = tmp_path / "mlops" / module
         target.parent.mkdir(parents=True, exist_ok=True)
         (target.parent / "__init__.py").touch()
@@ -151,5 +168,5 @@ def test_a_planted_violation_is_found(tmp_path, path, source, expected):
 def test_the_layers_read_as_documented():
     assert [layer(m) for m in ("mlops.cli", "mlops.parsers.rollout", "mlops.commands",
                                "mlops.commands.build", "mlops.services.envdir",
-                               "mlops.core.promotion", "mlops.registry", "mlops.context")] == [
-        "entry", "entry", "commands", "commands", "services", "core", "library", "library"]
+                               "mlops.core.promotion", "mlops.adapters.registry", "mlops.context")] == [
+        "entry", "entry", "commands", "commands", "services", "core", "adapters", "library"]

@@ -18,12 +18,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops import overlay, safejson, safeyaml, yamlio
+from mlops import overlay, safejson
 from mlops import release as rel
+from mlops.adapters import safeyaml, yamlio
 from mlops.buildrecord import read_build_record
-from mlops.services.evidence import read_metrics_file
 from mlops.config import load_config
 from mlops.errors import ConfigError, GateFailed
+from mlops.services.evidence import read_metrics_file
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

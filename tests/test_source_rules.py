@@ -26,16 +26,16 @@ EVERYTHING = sorted({*PRODUCT, *(ROOT / "mlops" / "scaffold").rglob("*.py"),
 
 # The one module allowed to import each SDK (top-level package name -> module).
 SDK_ADAPTERS = {
-    "docker": "mlops/builder.py",
-    "kubernetes": "mlops/cluster.py",
-    "kfp": "mlops/kfpc.py",
-    "git": "mlops/gitops/workspace.py",
-    "tenacity": "mlops/retry.py",
-    "jsonschema": "mlops/crds.py",
-    "ruamel": "mlops/yamlio.py",
-    "yaml": "mlops/safeyaml.py",
-    "requests": "mlops/transport.py",
-    "urllib3": "mlops/transport.py",
+    "docker": "mlops/adapters/builder.py",
+    "kubernetes": "mlops/adapters/cluster.py",
+    "kfp": "mlops/adapters/kfpc.py",
+    "git": "mlops/adapters/gitops/workspace.py",
+    "tenacity": "mlops/adapters/retry.py",
+    "jsonschema": "mlops/adapters/crds.py",
+    "ruamel": "mlops/adapters/yamlio.py",
+    "yaml": "mlops/adapters/safeyaml.py",
+    "requests": "mlops/adapters/transport.py",
+    "urllib3": "mlops/adapters/transport.py",
 }
 UNSAFE_LOADERS = {"unsafe_load", "unsafe_load_all", "full_load", "full_load_all", "Loader",
                   "FullLoader", "UnsafeLoader"}
@@ -144,14 +144,15 @@ def test_each_sdk_has_exactly_one_adapter():
 
 
 @pytest.mark.parametrize(("planted", "source", "expected"), [
-    ("mlops/registry.py", "import requests",
-     "requests imported by ['mlops/registry.py', 'mlops/transport.py'], "
-     "not only by mlops/transport.py"),
-    ("mlops/cluster.py", "def f():\n    from urllib3.exceptions import HTTPError",
-     "urllib3 imported by ['mlops/cluster.py', 'mlops/transport.py'], "
-     "not only by mlops/transport.py"),
+    ("mlops/adapters/registry.py", "import requests",
+     "requests imported by ['mlops/adapters/registry.py', 'mlops/adapters/transport.py'], "
+     "not only by mlops/adapters/transport.py"),
+    ("mlops/adapters/cluster.py", "def f():\n    from urllib3.exceptions import HTTPError",
+     "urllib3 imported by ['mlops/adapters/cluster.py', 'mlops/adapters/transport.py'], "
+     "not only by mlops/adapters/transport.py"),
     ("mlops/pipelines.py", "import yaml as pyyaml",
-     "yaml imported by ['mlops/pipelines.py', 'mlops/safeyaml.py'], not only by mlops/safeyaml.py"),
+     "yaml imported by ['mlops/adapters/safeyaml.py', 'mlops/pipelines.py'], "
+     "not only by mlops/adapters/safeyaml.py"),
 ])
 def test_the_adapter_rule_catches_a_planted_import(planted, source, expected):
     modules = product_trees()

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops import config as cfg
-from mlops import rollout, trailers
+from mlops import trailers
+from mlops.adapters.gitops.workspace import Workspace, identity, signing_key
 from mlops.commands import Context
+from mlops.core import rollout
 from mlops.core.promotion import Source
 from mlops.errors import ConfigError, UsageError
-from mlops.gitops.workspace import Workspace, identity, signing_key
 from mlops.services.changes import in_workspace
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_metrics_file

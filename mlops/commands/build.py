@@ -10,7 +10,8 @@ from pathlib import Path
 
 from mlops import components as comps
 from mlops import config as cfg
-from mlops import gitops, links
+from mlops import links
+from mlops.adapters import gitops
 from mlops.atomicfile import write_json_atomic
 from mlops.buildcontext import ContextFile
 from mlops.buildrecord import BuildRecord

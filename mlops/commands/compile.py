@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops import config as cfg
-from mlops import gitops, overlay
+from mlops import overlay
+from mlops.adapters import gitops
 from mlops.cache import JsonCache
 from mlops.commands import Context
 from mlops.services.compiler import (

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from mlops import config as cfg
 from mlops import trailers as tr
+from mlops.adapters.gitops.workspace import Commit, Workspace, identity, remote_url
 from mlops.commands import Context
-from mlops.gitops.workspace import Commit, Workspace, identity, remote_url
 from mlops.services.envdir import environment
 
 ACTIONS = ("promote", "rollback", "approve", "rollout-start", "rollout-step",

@@ -23,8 +23,9 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from mlops import argocd, gitops, names
+from mlops import argocd, names
 from mlops import config as cfg
+from mlops.adapters import gitops
 from mlops.commands import Context
 from mlops.errors import UsageError
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import gitops, modeluri
+from mlops import modeluri
+from mlops.adapters import gitops
+from mlops.adapters.gitops.workspace import check_clean_branch
 from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache
 from mlops.commands import Context
@@ -32,7 +34,6 @@ from mlops.core.promotion import (
     refuse_hold,
 )
 from mlops.errors import ApprovalError, UsageError
-from mlops.gitops.workspace import check_clean_branch
 from mlops.release import Release
 from mlops.services import promotion as steps
 from mlops.services.changes import commit_change, in_workspace

@@ -19,11 +19,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from mlops import config as cfg
-from mlops import gitops
+from mlops.adapters import gitops
+from mlops.adapters.gitops.workspace import Workspace, check_clean_branch
 from mlops.cache import JsonCache
 from mlops.commands import Context
 from mlops.core.promotion import ROLLBACK, Action, Message, Transition, decide
-from mlops.gitops.workspace import Workspace, check_clean_branch
 from mlops.services import promotion as steps
 from mlops.services.changes import commit_change, in_workspace
 from mlops.services.compiler import COMPILE_CACHE

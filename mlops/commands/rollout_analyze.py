@@ -19,15 +19,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlops import analysis_run, cluster, metrics
+from mlops import analysis_run
 from mlops import config as cfg
-from mlops import rollout as state_machine
+from mlops.adapters import cluster, metrics
+from mlops.adapters.gitops.workspace import Workspace, remote_url
 from mlops.atomicfile import write_json_atomic
 from mlops.commands import Context
+from mlops.core import rollout as state_machine
 from mlops.core.decision import check_lines, stopped_summary
 from mlops.core.promotion import passed
 from mlops.errors import AnalysisInconclusive, ApprovalError, ConfigError, GateFailed
-from mlops.gitops.workspace import Workspace, remote_url
 from mlops.output import user_target
 from mlops.services import canary, convergence
 from mlops.services import decisions as records

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import kfpc, safeyaml
 from mlops import pipelines as pl
+from mlops.adapters import kfpc, safeyaml
 from mlops.atomicfile import write_json_atomic
 from mlops.commands import Context
 from mlops.errors import ConfigError, MlopsError, UsageError

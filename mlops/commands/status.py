@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlops import cluster
-from mlops import clusterstatus as cs
 from mlops import config as cfg
+from mlops.adapters import cluster
 from mlops.commands import Context
+from mlops.core import clusterstatus as cs
 from mlops.errors import MlopsError
 from mlops.services.convergence import Target, converge, observe, read_target
 from mlops.services.envdir import environment

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops import argocd, crds, isvc, kustomize, overlay, safeyaml, validation
+from mlops import argocd, isvc, overlay, validation
 from mlops import components as comps
 from mlops import config as cfg
 from mlops import pipelines as pl
+from mlops.adapters import crds, kustomize, safeyaml
 from mlops.commands import Context
 from mlops.errors import EXIT_ERROR, ConfigError, MlopsError
 from mlops.services.envdir import EnvDir, environment

@@ -102,7 +102,7 @@ class _Worker:
         return Outcome(item, "reused", digest=item.existing_digest)
 
     def _build(self, item: PlannedComponent) -> Outcome:
-        from mlops.builder import Engine
+        from mlops.adapters.builder import Engine
 
         engine = Engine(log=lambda line: self.reporter.log(item.name, line))
         image_id = self._docker_build(engine, item)
@@ -141,8 +141,8 @@ class _Worker:
             raise BuildError(f"test command exited {code}; not pushed")
 
     def _push(self, engine, item: PlannedComponent) -> str:
-        from mlops.builder import PushError
-        from mlops.retry import with_retries
+        from mlops.adapters.builder import PushError
+        from mlops.adapters.retry import with_retries
 
         tag = ih_tag(item.input_hash)
         self.reporter.status(item.name, "pushing")

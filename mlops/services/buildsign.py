@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops import attest, provenance
+from mlops import attest
+from mlops.core import provenance
 from mlops.errors import MlopsError, UsageError
 from mlops.names import split_image
 from mlops.plan import PlannedComponent

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import gitops, trailers
-from mlops import rollout as state_machine
+from mlops import trailers
+from mlops.adapters import gitops
+from mlops.adapters.gitops.workspace import Workspace, check_clean_branch
 from mlops.cache import JsonCache
 from mlops.context import Context
+from mlops.core import rollout as state_machine
 from mlops.core.decision import rollout_message
 from mlops.core.promotion import (
     ROLLBACK,
@@ -34,7 +36,6 @@ from mlops.core.promotion import (
     refuse_hold,
 )
 from mlops.errors import ConfigError, UsageError
-from mlops.gitops.workspace import Workspace, check_clean_branch
 from mlops.services import decisions as records
 from mlops.services import promotion as steps
 from mlops.services.changes import commit_change, in_workspace

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from mlops import config as cfg
+from mlops.adapters.gitops.workspace import PushRejected, Workspace, identity, remote_url
+from mlops.adapters.retry import with_retries
 from mlops.context import Context
 from mlops.core.promotion import Change
-from mlops.gitops.workspace import PushRejected, Workspace, identity, remote_url
-from mlops.retry import with_retries
 from mlops.services.envdir import EnvDir
 
 T = TypeVar("T")

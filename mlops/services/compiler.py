@@ -1,7 +1,7 @@
 """Compiling an environment's pipelines: Pipeline + PipelineVersion manifests, cached.
 
 Every pipeline is compiled first, each file imported in a child process under
-a timeout (`mlops.compile_child`); files are written only when all of them
+a timeout (`mlops.adapters.compile_child`); files are written only when all of them
 compiled, so a bad pipeline leaves the overlay untouched. An
 unchanged pipeline (same sources, same images) is not recompiled at all.
 """
@@ -14,10 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops import __version__, compile_child, kfpc, overlay
+from mlops import __version__, overlay
 from mlops import components as comps
 from mlops import config as cfg
 from mlops import pipelines as pl
+from mlops.adapters import compile_child, kfpc
 from mlops.atomicfile import write_text_atomic
 from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache

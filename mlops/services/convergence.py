@@ -2,7 +2,7 @@
 
 The expected state comes from the remote branch, read in a temporary clone
 (the user's refs and work tree are untouched); the observed state from the
-Kubernetes API (`mlops.cluster`), compared by `mlops.clusterstatus`.
+Kubernetes API (`mlops.adapters.cluster`), compared by `mlops.core.clusterstatus`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops import cluster, isvc, kustomize
-from mlops import clusterstatus as cs
 from mlops import config as cfg
+from mlops import isvc
+from mlops.adapters import cluster, kustomize
+from mlops.adapters.gitops.workspace import Workspace, remote_url
+from mlops.core import clusterstatus as cs
 from mlops.errors import ConfigError
-from mlops.gitops.workspace import Workspace, remote_url
 from mlops.services.envdir import EnvDir
 
 FIRST_POLL, MAX_POLL = 0.5, 5.0  # seconds between polls: quick at first, then backing off

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops import gitops
+from mlops.adapters import gitops
 from mlops.atomicfile import write_json_atomic
 from mlops.core.decision import Decision
 from mlops.errors import ConfigError

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops import config as cfg
-from mlops import isvc, overlay, safeyaml
+from mlops import isvc, overlay
 from mlops import pipelines as pl
 from mlops import release as rel
+from mlops.adapters import safeyaml
 from mlops.atomicfile import write_text_atomic
 from mlops.errors import ConfigError, UsageError
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from mlops import config as cfg
 from mlops import release as rel
 from mlops import trailers
+from mlops.adapters.gitops.workspace import Workspace
 from mlops.errors import ConfigError
-from mlops.gitops.workspace import Workspace
 from mlops.services.envdir import EnvDir
 
 

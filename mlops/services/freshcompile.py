@@ -17,8 +17,8 @@ from typing import Any
 
 from mlops import components as comps
 from mlops import config as cfg
-from mlops import gitops
 from mlops import pipelines as pl
+from mlops.adapters import gitops
 from mlops.cache import JsonCache
 from mlops.errors import MlopsError
 from mlops.overlay import ImagePin

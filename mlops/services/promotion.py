@@ -10,22 +10,16 @@ from typing import Any
 
 from mlops import components as comps
 from mlops import config as cfg
-from mlops import gates as gate_logic
-from mlops import (
-    imagecheck,
-    kustomize,
-    overlay,
-    trailers,
-    trustroot,
-    validation,
-)
+from mlops import imagecheck, overlay, trailers, trustroot, validation
 from mlops import release as rel
+from mlops.adapters import kustomize
+from mlops.adapters.gitops.workspace import Workspace
 from mlops.atomicfile import write_text_atomic
 from mlops.buildrecord import BuildRecord
 from mlops.cache import JsonCache
+from mlops.core import gates as gate_logic
 from mlops.core.promotion import Source
 from mlops.errors import ApprovalError, ConfigError
-from mlops.gitops.workspace import Workspace
 from mlops.names import COMMIT, DIGEST, image_problem
 from mlops.services.compiler import compile_environment, write_results
 from mlops.services.envdir import EnvDir

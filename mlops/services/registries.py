@@ -1,7 +1,7 @@
 """Registry access for commands and services: a lazily created client per registry host,
 and the checks promotion makes there (digests served, tags bound).
 
-The registry adapter (`mlops.registry`, and requests with it) is imported
+The registry adapter (`mlops.adapters.registry`, and requests with it) is imported
 only when a client is first used: a build plan answered from the local cache,
 or a dry run, never pays for it.
 """
@@ -19,7 +19,7 @@ from mlops.errors import RegistryError
 from mlops.names import split_image
 
 if TYPE_CHECKING:
-    from mlops.registry import Registry
+    from mlops.adapters.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class RegistryAccess:
             if self._client is None:
                 # Imported here: requests and docker cost ~0.3 s, and a plan
                 # answered from the local cache needs neither.
-                from mlops.registry import Credentials, Registry
+                from mlops.adapters.registry import Credentials, Registry
 
                 creds = _credentials(self.host)
                 self._client = Registry(self.host, Credentials(*creds) if creds else None)
@@ -66,7 +66,7 @@ def _credentials(host: str) -> tuple[str, str] | None:
     folder = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
     if not (Path(folder) / "config.json").is_file():
         return None
-    from mlops.builder import registry_credentials
+    from mlops.adapters.builder import registry_credentials
 
     return registry_credentials(host)
 

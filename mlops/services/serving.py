@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlops import argocd, envconfig, isvc, kustomize, modeluri, overlay, safeyaml
+from mlops import argocd, envconfig, isvc, modeluri, overlay
+from mlops.adapters import kustomize, safeyaml
 from mlops.atomicfile import write_text_atomic
 from mlops.config import MlopsConfig
 from mlops.errors import ConfigError

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mlops.builder import _push_error
+from mlops.adapters.builder import _push_error
 from tests.conftest import mlops_yaml, tiny_component
 from tests.support.faultproxy import FaultProxy
 from tests.support.services import RegistryServer

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlops.registry import Registry
+from mlops.adapters.registry import Registry
 from tests.conftest import mlops_yaml, reference_files
 
 pytestmark = [pytest.mark.usefixtures("docker_engine"), pytest.mark.slow]

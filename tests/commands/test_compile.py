@@ -139,7 +139,7 @@ def test_another_kfp_release_gives_a_new_version_name_and_misses_the_cache(
     (shim / "sitecustomize.py").write_text(f"import kfp\nkfp.__version__ = {other!r}\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(shim), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    monkeypatch.setattr("mlops.kfpc.sdk_version", lambda: other)
+    monkeypatch.setattr("mlops.adapters.kfpc.sdk_version", lambda: other)
     again = proj.run("compile", "--env", "dev", "--build", str(build), "--json")
     assert again.code == 0, again.err
     assert again.json["pipelines"][0]["status"] == "compiled"

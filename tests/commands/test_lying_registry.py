@@ -3,7 +3,7 @@
 A registry (or whatever sits between it and us) can answer a manifest request
 with other bytes under the `Docker-Content-Digest` it is asked for, or answer
 any HEAD with 200. mlops asks by GET and hashes what it got
-(`mlops.registry.Registry.manifest_digest`), so such an answer is refused,
+(`mlops.adapters.registry.Registry.manifest_digest`), so such an answer is refused,
 in `build`'s lookups and in every check `promote` makes.
 """
 
@@ -13,10 +13,10 @@ import json
 
 import pytest
 
+from mlops.adapters.registry import Registry
 from mlops.errors import RegistryError
 from mlops.inputs import ih_tag
 from mlops.names import split_image
-from mlops.registry import Registry
 from tests.commands.conftest import promote
 from tests.support.liar import LyingRegistry
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mlops import provenance as prov
+from mlops.adapters.registry import Registry
+from mlops.core import provenance as prov
 from mlops.inputs import ih_tag
 from mlops.names import split_image
-from mlops.registry import Registry
 from tests.commands.conftest import build_repo, promote
 from tests.conftest import git
 from tests.support.promotion import Playground, repo_files, ssh_key

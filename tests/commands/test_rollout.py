@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from mlops import kustomize
+from mlops.adapters import kustomize
 from tests.commands.conftest import GOOD, promote, release_of
 from tests.conftest import git
 from tests.support import crds

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from mlops.metrics import Prometheus
+from mlops.adapters.metrics import Prometheus
 from tests.conftest import git
 from tests.support.faultproxy import FaultProxy
 from tests.support.faultrig import Rig, error_line, private_tempdir, release_repo

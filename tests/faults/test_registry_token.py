@@ -15,8 +15,8 @@ import threading
 
 import pytest
 
+from mlops.adapters.registry import Registry, RetryPolicy
 from mlops.errors import RegistryError
-from mlops.registry import Registry, RetryPolicy
 from tests.conftest import mlops_yaml, tiny_component
 
 ANSWERS = {

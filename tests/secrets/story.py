@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from mlops.adapters.gitops.workspace import TMP_PREFIX
 from mlops.cli import main
-from mlops.gitops.workspace import TMP_PREFIX
 from tests.conftest import Result, git
 from tests.support.authproxy import AuthProxy
 from tests.support.githttp import GitHttpServer

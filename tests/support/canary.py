@@ -36,9 +36,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from mlops.adapters.builder import Engine
+from mlops.adapters.metrics import Prometheus
 from mlops.buildcontext import ContextFile, make_context
-from mlops.builder import Engine
-from mlops.metrics import Prometheus
 from tests.support.services import BASE_IMAGE, PrometheusServer, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ SERVICE, NAMESPACE = "cancer-predictor", "models"
 STABLE, GOOD, ERRORS, SLOW, IDLE = (f"{SERVICE}-{n:05d}" for n in range(1, 6))
 
 # The queries of components/README.md, checked against these servers by
-# tests/test_canary_analysis.py. `{{ ... }}` are mlops.promql variables.
+# tests/test_canary_analysis.py. `{{ ... }}` are mlops.core.promql variables.
 # `or vector(0)`: with no errors the numerator has no series at all, which
 # would make a healthy canary "no data". clamp_min: below 10 ms the ratio of
 # two latencies is noise (a few scheduler hiccups), so both count as 10 ms.

@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from mlops import crds
+from mlops.adapters import crds
 
 CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
 

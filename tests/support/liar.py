@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
-from mlops.registry import MANIFEST_TYPES
+from mlops.adapters.registry import MANIFEST_TYPES
 
 
 class LyingRegistry:

@@ -22,7 +22,7 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import InClusterConfigLoader
 from kubernetes.config.kube_config import load_kube_config
 
-from mlops import safeyaml, transport
+from mlops.adapters import safeyaml, transport
 from mlops.errors import MlopsError
 from mlops.redact import redact
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mlops.adapters.registry import Credentials, Registry, RetryPolicy, is_loopback_host
 from mlops.errors import RegistryError
-from mlops.registry import Credentials, Registry, RetryPolicy, is_loopback_host
 from tests.support.faultproxy import FaultProxy
 
 FAST = RetryPolicy(attempts=4, initial=0.01, max_wait=0.05, read_timeout=5)

@@ -27,10 +27,10 @@ import docker
 import docker.auth
 import docker.errors
 
-from mlops import transport
+from mlops.adapters import transport
+from mlops.adapters.retry import with_retries
 from mlops.errors import BuildError
 from mlops.redact import redact
-from mlops.retry import with_retries
 
 LogFn = Callable[[str], None]
 T = TypeVar("T")

@@ -3,7 +3,7 @@
 A pipeline file is user code: importing it runs it. In-process, `os._exit(0)`
 at import ended mlops with exit 0 and no output, and an import that never
 returns hung `compile` and `promote`. So each file is imported and compiled
-by `python -m mlops.compile_child REQUEST RESULT` under a timeout
+by `python -m mlops.adapters.compile_child REQUEST RESULT` under a timeout
 (`MLOPS_COMPILE_TIMEOUT`, default 120 s); the parent checks that the child
 wrote its result, and turns anything else into one located line.
 
@@ -51,7 +51,7 @@ def compile_file(path: Path, display: str, name: str, version_name: str,
     with tempfile.TemporaryDirectory(prefix="mlops-compile-") as tmp:
         req, res = Path(tmp) / "request.json", Path(tmp) / "result.json"
         req.write_text(json.dumps(request))
-        proc = _run([sys.executable, "-m", "mlops.compile_child", str(req), str(res)],
+        proc = _run([sys.executable, "-m", "mlops.adapters.compile_child", str(req), str(res)],
                     display, timeout)
         result = _read_result(res, display, proc)
     if not result.get("ok"):
@@ -103,7 +103,7 @@ def _resolver(images: Mapping[str, str], known: Sequence[str], env: str, display
 
 
 def _compile(request: Mapping[str, Any]) -> dict[str, Any]:
-    from mlops import kfpc
+    from mlops.adapters import kfpc
 
     display = request["display"]
     loaded = kfpc.load_pipeline(Path(request["path"]), display, request["name"],

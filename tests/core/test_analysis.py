@@ -1,8 +1,8 @@
 import pytest
 
-from mlops import analysis as a
+from mlops.core import analysis as a
+from mlops.core.promql import check_template, render
 from mlops.errors import ConfigError
-from mlops.promql import check_template, render
 
 ERRORS = a.MetricCheck("error-rate", "q", max=0.01, min_requests=20, requests_query="r")
 LATENCY = a.MetricCheck("p95", "q", max_ratio_to_baseline=1.5, no_data=a.INCONCLUSIVE)

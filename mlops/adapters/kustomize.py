@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from mlops import safeyaml
+from mlops.adapters import safeyaml
 from mlops.errors import MlopsError
 
 # kubectl logs errors through klog: 'E1123 08:52:38.421803   26510 run.go:72] "command failed"'

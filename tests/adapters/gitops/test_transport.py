@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from mlops.adapters.gitops import transport
+from mlops.adapters.gitops.transport import TransientGitError, TransportPolicy
 from mlops.errors import ConfigError, GitError
-from mlops.gitops import transport
-from mlops.gitops.transport import TransientGitError, TransportPolicy
 
 URL = "'http://127.0.0.1:39097/remote.git/'"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from mlops import cluster
+from mlops.adapters import cluster
 from tests.support import kubestub as ks
 from tests.support.services import free_port
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from mlops import provenance as prov
+from mlops.core import provenance as prov
 from mlops.errors import ApprovalError, MlopsError
 
 IMAGE = "127.0.0.1:5000/mlops/train"

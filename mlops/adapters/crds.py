@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 
-from mlops import safeyaml
+from mlops.adapters import safeyaml
 from mlops.errors import UsageError
 
 

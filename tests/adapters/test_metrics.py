@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mlops.metrics import Prometheus, PrometheusError
+from mlops.adapters.metrics import Prometheus, PrometheusError
 from tests.support.authproxy import AuthProxy
 from tests.support.services import PrometheusServer
 
@@ -88,3 +88,10 @@ def test_credentials_in_the_url_do_not_replace_the_bearer_token(prometheus, user
         assert client.query("sum(demo_requests_total)") == 42
     assert proxy.requests == [True]
     assert "ops" not in client.url and "p%40ss" not in client.url
+
+
+def test_the_token_variable_is_the_one_the_configuration_reference_documents():
+    from mlops import config
+    from mlops.adapters import metrics
+
+    assert metrics.TOKEN_ENV == config.PROMETHEUS_TOKEN_ENV == "MLOPS_PROMETHEUS_TOKEN"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import git
 
+from mlops.adapters.gitops import transport
+from mlops.adapters.gitops.transport import TransientGitError
 from mlops.errors import GitError
-from mlops.gitops import transport
-from mlops.gitops.transport import TransientGitError
 from mlops.redact import redact
 
 TMP_PREFIX = "mlops-workspace-"

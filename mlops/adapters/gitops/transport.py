@@ -4,7 +4,7 @@ Every clone, fetch and push runs `git` with `http.lowSpeedLimit=1` and
 `http.lowSpeedTime=MLOPS_GIT_TIMEOUT` (seconds, default 60): a remote that
 sends less than a byte a second for that long is given up on instead of
 hanging the command. A failure is retried (`MLOPS_GIT_RETRIES` attempts in
-all, default 4, with the one backoff policy of `mlops.retry`) only when git's
+all, default 4, with the one backoff policy of `mlops.adapters.retry`) only when git's
 own words say the network failed on the way: a refused, reset or timed-out
 connection, an HTTP 5xx (or 408/429) answer, a transfer cut short. Anything
 that would fail the same way again fails at once: an unknown host, a refused
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from mlops.adapters.retry import with_retries
 from mlops.errors import ConfigError, GitError
 from mlops.redact import redact
-from mlops.retry import with_retries
 
 T = TypeVar("T")
 

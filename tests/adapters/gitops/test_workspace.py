@@ -3,7 +3,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlops.gitops import workspace
+from mlops.adapters.gitops import workspace
 
 
 def test_workspaces_left_by_a_killed_promotion_are_swept_after_an_hour():

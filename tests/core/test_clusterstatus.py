@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlops import clusterstatus as cs
+from mlops.core import clusterstatus as cs
 from mlops.errors import ConfigError
 from tests.support import kubestub as ks
 

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlops import safeyaml
+from mlops.adapters import safeyaml
 from mlops.dsl import Resolver, UnknownComponentError, resolving
 from mlops.errors import ConfigError, MlopsError
 

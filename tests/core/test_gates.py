@@ -7,8 +7,8 @@ import math
 import pytest
 
 from mlops.config import load_config
+from mlops.core.gates import evaluate_metric_gates
 from mlops.envconfig import MetricGate
-from mlops.gates import evaluate_metric_gates
 
 ACCURACY = MetricGate("accuracy", max_relative_drop=0.02)
 LATENCY = MetricGate("latency_ms", max_relative_drop=0.1, greater_is_better=False)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-from mlops import transport
+from mlops.adapters import transport
+from mlops.adapters.retry import with_retries
 from mlops.errors import RegistryError, TransientRegistryError
 from mlops.redact import redact
-from mlops.retry import with_retries
 
 MANIFEST_TYPES = ", ".join(
     [

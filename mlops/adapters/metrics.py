@@ -14,16 +14,16 @@ import math
 import os
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from mlops import transport
-from mlops.config import PROMETHEUS_TOKEN_ENV as TOKEN_ENV
+from mlops.adapters import transport
+from mlops.adapters.retry import with_retries
 from mlops.errors import MlopsError
 from mlops.redact import redact
-from mlops.retry import with_retries
 
 TIMEOUT_ENV = "MLOPS_PROMETHEUS_TIMEOUT"
 RETRIES_ENV = "MLOPS_PROMETHEUS_RETRIES"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ATTEMPTS = 3
+TOKEN_ENV = "MLOPS_PROMETHEUS_TOKEN"  # noqa: S105 - a variable's name, sent as a bearer token
 
 
 class PrometheusError(MlopsError):
