@@ -1,14 +1,11 @@
-"""KServe canaries, moved by commits: start, promote a step, abort.
+"""KServe canaries, moved by commits: start, one step forward, abort.
 
-`start` writes the release from the previous environment into the overlay
-with `canaryTrafficPercent` at the first step (a first release, with no
-stable one to compare against, goes to 100% at once, gated and approved);
-`promote` moves to the next step, or to 100% by removing it, after a passing
-`rollout analyze` (and, for 100%, a release manager's signed approval);
-`abort` puts the previous release back at 0% and sets the hold. Each is one
-commit, pushed for Argo CD to sync, made in an isolated clone like `mlops promote`.
+Each operation gathers its evidence in an isolated clone (the release, gates,
+provenance, the kept analysis, an approval), builds a `Transition` and lets
+`mlops.core.promotion.decide` turn it into the change or refuse it; then
+`changes.commit_change` commits and pushes once. `mlops rollout` and
+`mlops rollout run` are the two commands that drive these.
 """
-
 from __future__ import annotations
 
 import time
@@ -121,9 +118,9 @@ def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str,
     change = decide(
         Transition(Action.ROLLOUT_START, env.name, release, source, gates, rollout=state),
         rollout_message("rollout-start", env.name, release, state,
-                                baseline=state["baseline"],
-                                hold="cleared" if opts.clear_hold and current.hold else None,
-                                provenance=provenance))
+                        baseline=state["baseline"],
+                        hold="cleared" if opts.clear_hold and current.hold else None,
+                        provenance=provenance))
     commit = commit_change(ws, change)
     return {"status": "started", "env": env.name, "release": release.id, "from": str(source),
             "percent": state["percent"], "step": state["step"], "steps": state["steps"],
@@ -212,7 +209,7 @@ def _promote(ws: Workspace, config, env, cache, decision, opts: RolloutOptions) 
                    current.gates, approval, needs_approval=state_machine.is_final(state),
                    rollout=new_state, gated=False, kept_approval=current.approval),
         rollout_message(action.value, env.name, release, new_state,
-                                decision=decision))
+                        decision=decision))
     commit = commit_change(ws, change)
     return {"env": env.name, "release": release.id, "state": new_state["state"],
             "percent": new_state["percent"], "step": new_state["step"],
@@ -260,7 +257,7 @@ def _abort(ws: Workspace, env, cache, decision, opts: RolloutOptions, seen: Seen
         Transition(Action.ROLLOUT_ABORT, env.name, release, ROLLBACK, hold=hold,
                    rollout=new_state),
         rollout_message("rollout-abort", env.name, release, new_state,
-                                decision=decision, hold="set", previous=current.release.id))
+                        decision=decision, hold="set", previous=current.release.id))
     commit = commit_change(ws, change)
     return {"env": env.name, "release": release.id, "aborted": current.release.id,
             "percent": 0, "hold": hold, "commit": commit}
