@@ -8,9 +8,10 @@ approver, so `mlops history` needs nothing but `git log`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops.release import Release
+if TYPE_CHECKING:  # annotations only: `mlops history` reads trailers without PyYAML
+    from mlops.release import Release
 
 RELEASE = "Mlops-Release"
 ENVIRONMENT = "Mlops-Environment"

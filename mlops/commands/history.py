@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from mlops import config as cfg
 from mlops import trailers as tr
-from mlops.adapters.gitops.workspace import Commit, Workspace, identity, remote_url
+from mlops.adapters.gitops import remote_url
+from mlops.adapters.gitops.history import LogEntry, read_log, remote_branch
 from mlops.commands import Context
 from mlops.services.envdir import environment
 
@@ -25,36 +26,49 @@ def history(ctx: Context, opts: HistoryOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
     env = environment(config, opts.env).name if opts.env is not None else None
     url = remote_url(ctx.root, config.git.remote)
-    with Workspace(url, config.git.branch, reference=ctx.root, who=identity(ctx.root),
-                   note=ctx.out.note) as ws:
-        entries = [entry(c) for c in ws.log() if _wanted(c, env)][: opts.limit]
+    with remote_branch(ctx.root, url, config.git.branch, note=ctx.out.note) as (repo, ref):
+        found = read_log(repo, ref, lambda c: _wanted(c, env), opts.limit, _grep(env))
+    entries = [entry(c) for c in found]
     ctx.out.result({"env": env, "entries": entries}, _human(entries))
     return 0
 
 
-def _wanted(commit: Commit, env: str | None) -> bool:
-    return commit.trailer(tr.ACTION) in ACTIONS and (
-        env is None or commit.trailer(tr.ENVIRONMENT) == env)
+def _wanted(commit: LogEntry, env: str | None) -> bool:
+    return commit.first(tr.ACTION) in ACTIONS and (
+        env is None or commit.first(tr.ENVIRONMENT) == env)
 
 
-def entry(commit: Commit) -> dict:
+def _grep(env: str | None) -> list[str]:
+    """Lines a wanted commit's message must have (a superset: `_wanted` decides).
+
+    A trailer is `Key: value` at the start of a line (git allows blanks before
+    the colon); a folded value starts on a later line, so an empty first line
+    also passes the environment's test.
+    """
+    patterns = [f"^{tr.ACTION}[[:space:]]*:"]
+    if env is not None:  # environment names are lowercase letters, digits and '-'
+        patterns.append(f"^{tr.ENVIRONMENT}[[:space:]]*:[[:space:]]*({env}[[:space:]]*)?$")
+    return patterns
+
+
+def entry(commit: LogEntry) -> dict:
     when = dt.datetime.fromtimestamp(commit.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "commit": commit.sha,
         "time": when,
-        "action": commit.trailer(tr.ACTION),
-        "env": commit.trailer(tr.ENVIRONMENT),
-        "release": commit.trailer(tr.RELEASE) or commit.trailer(tr.APPROVE),
-        "from": commit.trailer(tr.FROM),
-        "digests": tr.pairs(commit.trailer_all(tr.DIGEST)),
-        "pipelines": tr.pairs(commit.trailer_all(tr.PIPELINE)),
-        "gates": tr.pairs(commit.trailer_all(tr.GATE)),
-        "approver": commit.trailer(tr.APPROVER),
-        "hold": commit.trailer(tr.HOLD),
-        "canary": commit.trailer(tr.CANARY),
-        "analysis": commit.trailer(tr.ANALYSIS),
-        "provenance": tr.pairs(commit.trailer_all(tr.PROVENANCE)),
-        "note": commit.trailer(tr.NOTE),
+        "action": commit.first(tr.ACTION),
+        "env": commit.first(tr.ENVIRONMENT),
+        "release": commit.first(tr.RELEASE) or commit.first(tr.APPROVE),
+        "from": commit.first(tr.FROM),
+        "digests": tr.pairs(commit.all(tr.DIGEST)),
+        "pipelines": tr.pairs(commit.all(tr.PIPELINE)),
+        "gates": tr.pairs(commit.all(tr.GATE)),
+        "approver": commit.first(tr.APPROVER),
+        "hold": commit.first(tr.HOLD),
+        "canary": commit.first(tr.CANARY),
+        "analysis": commit.first(tr.ANALYSIS),
+        "provenance": tr.pairs(commit.all(tr.PROVENANCE)),
+        "note": commit.first(tr.NOTE),
         "subject": commit.subject,
     }
 

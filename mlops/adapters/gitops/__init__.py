@@ -210,6 +210,14 @@ def remote_url_of(root: Path, remote: str) -> str | None:
     return out.strip() or None
 
 
+def remote_url(root: Path, remote: str) -> str:
+    """The fetch URL of `remote`; a one-line error when there is no such remote."""
+    url = remote_url_of(root, remote)
+    if url is None:
+        raise GitError(f"{root}: no git remote named {remote!r}")
+    return url
+
+
 def commit_time(root: Path, commit: str) -> int:
     """The committer time of `commit`, in seconds since the epoch."""
     return int(_git(root, "show", "-s", "--format=%ct", commit, "--").strip())

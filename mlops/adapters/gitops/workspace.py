@@ -24,7 +24,7 @@ from pathlib import Path
 
 import git
 
-from mlops.adapters.gitops import transport
+from mlops.adapters.gitops import remote_url, transport
 from mlops.adapters.gitops.transport import TransientGitError
 from mlops.errors import GitError
 from mlops.redact import redact
@@ -70,14 +70,6 @@ def check_clean_branch(root: Path) -> str:
     if repo.is_dirty(index=True, working_tree=True, untracked_files=False):
         raise GitError(f"{root}: has uncommitted changes; commit or stash them first")
     return repo.active_branch.name
-
-
-def remote_url(root: Path, remote: str) -> str:
-    repo = _open(root)
-    try:
-        return str(repo.remote(remote).url)
-    except ValueError:
-        raise GitError(f"{root}: no git remote named {remote!r}") from None
 
 
 def identity(root: Path) -> dict[str, str]:

@@ -1,0 +1,143 @@
+"""The remote branch's history, read without a clone: one `git fetch`, then `git log`.
+
+The branch is fetched from the remote URL into a private ref of the user's
+clone, `refs/mlops/remote/<branch>`: no branch, remote-tracking ref, index or
+work tree changes, nothing is written to FETCH_HEAD (the URL may hold a
+token), and the next run fetches only what is new. A shallow clone has no
+history to add to, so its fetch goes to a temporary bare repository instead.
+
+The log is read newest first with one trailer format, in batches that stop as
+soon as `limit` commits are kept; each commit's trailers are parsed once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops.adapters.gitops import transport
+from mlops.adapters.gitops.transport import TransientGitError
+from mlops.errors import GitError
+from mlops.redact import redact
+
+PRIVATE_REFS = "refs/mlops/remote/"
+TMP_PREFIX = "mlops-history-"
+FIRST_BATCH = 64  # commits read before the first look at what was kept
+_FORMAT = "%H%x1f%ct%x1f%s%x1f%(trailers:unfold,only,separator=%x1d)%x1e"
+_FETCH = ["-c", "core.logAllRefUpdates=false", "fetch", "--quiet", "--no-tags",
+          "--no-write-fetch-head", "--no-recurse-submodules", "--no-auto-gc"]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One commit: its trailers by lower-cased key, values in the order written."""
+
+    sha: str
+    time: int
+    subject: str
+    trailers: dict[str, list[str]] = field(default_factory=dict)
+
+    def first(self, key: str) -> str | None:
+        values = self.trailers.get(key.lower())
+        return values[0] if values else None
+
+    def all(self, key: str) -> list[str]:
+        return list(self.trailers.get(key.lower(), ()))
+
+
+@contextmanager
+def remote_branch(root: Path, url: str, branch: str,
+                  note: Callable[[str], None] | None = None) -> Iterator[tuple[Path, str]]:
+    """(repository, ref) holding the remote `branch` as it is now."""
+    ref = PRIVATE_REFS + branch
+    if not _is_shallow(root):
+        _fetch(root, url, branch, ref, note)
+        yield root, ref
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+    try:
+        _git(scratch, "init", "--quiet", "--bare")
+        _fetch(scratch, url, branch, ref, note)
+        yield scratch, ref
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def read_log(repo: Path, ref: str, keep: Callable[[LogEntry], bool], limit: int,
+             grep: Sequence[str] = ()) -> list[LogEntry]:
+    """The newest `limit` commits of `ref` that `keep` accepts, newest first.
+
+    `grep` (extended regexes, case-insensitive, all must match a line of the
+    message) lets git skip commits that cannot be kept; `keep` has the last word.
+    """
+    kept: list[LogEntry] = []
+    skip, batch = 0, max(limit, FIRST_BATCH)
+    while len(kept) < limit:
+        entries = _log_batch(repo, ref, skip, batch, grep)
+        kept += [e for e in entries if keep(e)]
+        if len(entries) < batch:
+            break
+        skip, batch = skip + batch, batch * 2
+    return kept[:limit]
+
+
+def _log_batch(repo: Path, ref: str, skip: int, count: int,
+               grep: Sequence[str]) -> list[LogEntry]:
+    filters = [f"--grep={g}" for g in grep]
+    if filters:
+        filters += ["--all-match", "--regexp-ignore-case", "--extended-regexp"]
+    out = _git(repo, "--no-replace-objects", "log", "--no-show-signature", "--encoding=UTF-8",
+               f"--format={_FORMAT}", f"--skip={skip}", f"--max-count={count}", *filters,
+               ref, "--")
+    return [parse_entry(e) for e in out.split("\x1e") if e.strip()]
+
+
+def parse_entry(entry: str) -> LogEntry:
+    """`sha US time US subject US trailers`, trailers `Key: value` separated by GS."""
+    sha, ts, subject, text = (entry.strip("\n").split("\x1f") + ["", "", "", ""])[:4]
+    trailers: dict[str, list[str]] = {}
+    for line in text.split("\x1d"):
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if sep and key:
+            trailers.setdefault(key.lower(), []).append(value.strip())
+    return LogEntry(sha.strip(), int(ts or 0), subject, trailers)
+
+
+def _fetch(repo: Path, url: str, branch: str, ref: str,
+           note: Callable[[str], None] | None) -> None:
+    policy = transport.TransportPolicy.from_env()
+    refspec = f"+refs/heads/{branch}:{ref}"
+
+    def once() -> None:
+        proc = transport.run(repo, [*_FETCH, "--", url, refspec], policy)
+        if proc.returncode == 0:
+            return
+        if "couldn't find remote ref" in proc.stderr.lower():
+            raise GitError(f"remote {redact(url)} has no branch {branch!r}")
+        if "cannot lock ref" in proc.stderr.lower():  # another `mlops history` is fetching
+            raise TransientGitError(f"cannot update {ref}: {transport.reason(proc.stderr)}")
+        raise transport.failure(f"git fetch from {url} failed", proc.stderr)
+
+    transport.retrying(once, policy, note)
+
+
+def _is_shallow(root: Path) -> bool:
+    return _git(root, "rev-parse", "--is-shallow-repository").strip() == "true"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                              encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    if proc.returncode != 0:
+        verb = next(a for a in args if not a.startswith("-"))
+        raise GitError(f"git {verb} failed: {transport.reason(proc.stderr)}")
+    return proc.stdout

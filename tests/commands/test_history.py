@@ -1,0 +1,183 @@
+"""`mlops history`: the remote branch's promotions, read by one fetch into a private ref.
+
+The entries must be what a full clone's `git log` gives (checked against
+`Workspace.log`, the clone every other command reads), through odd trailer
+spellings, folded values and commits that only look like promotions; the
+user's branches, remote-tracking refs, index and work tree stay as they were;
+and `--limit` stops the reading early.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlops import trailers as tr
+from mlops.adapters.gitops import history as githistory
+from mlops.adapters.gitops.workspace import Commit, Workspace
+from mlops.commands.history import ACTIONS, _human
+from tests.conftest import git, mlops_yaml
+from tests.support.untouched import leftover_temp_dirs, repo_state
+
+ODD_MESSAGES = [
+    "promote(dev): release r-1 from build\n\nbody\n\nMlops-Action: promote\nMlops-Release: r-1\n"
+    "Mlops-Environment: dev\nMlops-Digest: a=sha256:1\nMlops-Digest: b=sha256:2\n"
+    "Mlops-Gate: acc=pass\nMlops-Provenance: a=ci@x\n",
+    "a developer's commit\n\njust code\n",
+    "spacing and case\n\nmlops-action : promote\nMLOPS-ENVIRONMENT:   staging  \n"
+    "Mlops-Release: r-2\nMlops-Hold: frozen\n",
+    "folded\n\nMlops-Action: rollback\nMlops-Environment:\n  prod\nMlops-Release: r-3\n"
+    "  continued\nMlops-Note: a\n b\n",
+    "trailers not at the end\n\nMlops-Action: promote\nMlops-Environment: dev\n\n"
+    "This paragraph ends the message.\n",
+    "approve(prod)\n\nMlops-Action: approve\nMlops-Approve: r-9\nMlops-Environment: prod\n"
+    "Mlops-Approver: alice\n",
+    "unknown action\n\nMlops-Action: frobnicate\nMlops-Environment: dev\n",
+    "a longer name\n\nMlops-Action: promote\nMlops-Environment: dev-2\n",
+    "other trailers\n\nMlops-Action: rollout-step\nMlops-Environment: dev\nMlops-Canary: 50\n"
+    "Signed-off-by: x <x@y>\n(cherry picked from commit abc)\n",
+    "crlf\r\n\r\nMlops-Action: promote\r\nMlops-Environment: dev\r\n",
+]
+
+
+def fast_commits(repo: Path, messages: list[str], start: int = 1_700_000_000) -> None:
+    """One empty commit per message on main, made by one `git fast-import`."""
+    parent = git(repo, "rev-parse", "refs/heads/main")
+    chunks = []
+    for i, message in enumerate(messages):
+        data = message.encode()
+        chunks.append(b"commit refs/heads/main\ncommitter T <t@x> %d +0000\ndata %d\n%s\n"
+                      % (start + i, len(data), data))
+        if i == 0:
+            chunks.append(f"from {parent}\n".encode())
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(chunks),
+                   check=True)
+
+
+@pytest.fixture
+def repo(project, tmp_path):
+    """A clone with an `origin` remote whose main holds ODD_MESSAGES, not yet fetched."""
+    proj = project({"mlops.yaml": mlops_yaml("127.0.0.1:5000/x")})
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    proj.git("remote", "add", "origin", str(remote))
+    proj.git("push", "-q", "origin", "main")
+    proj.git("fetch", "-q", "origin")
+    fast_commits(remote, ODD_MESSAGES)
+    return proj, remote
+
+
+def oracle(remote: Path, env: str | None, limit: int) -> list[dict]:
+    """What history printed before: every commit of a full clone, then filter, then limit."""
+    with Workspace(str(remote), "main") as ws:
+        commits = [c for c in ws.log() if c.trailer(tr.ACTION) in ACTIONS
+                   and (env is None or c.trailer(tr.ENVIRONMENT) == env)]
+    return [_entry(c) for c in commits][:limit]
+
+
+def _entry(c: Commit) -> dict:
+    one, every = c.trailer, lambda k: tr.pairs(c.trailer_all(k))
+    return {
+        "commit": c.sha,
+        "time": dt.datetime.fromtimestamp(c.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "action": one(tr.ACTION), "env": one(tr.ENVIRONMENT),
+        "release": one(tr.RELEASE) or one(tr.APPROVE), "from": one(tr.FROM),
+        "digests": every(tr.DIGEST), "pipelines": every(tr.PIPELINE),
+        "gates": every(tr.GATE), "approver": one(tr.APPROVER), "hold": one(tr.HOLD),
+        "canary": one(tr.CANARY), "analysis": one(tr.ANALYSIS),
+        "provenance": every(tr.PROVENANCE), "note": one(tr.NOTE), "subject": c.subject,
+    }
+
+
+@pytest.mark.parametrize("args", [(), ("--env", "dev"), ("--env", "prod"),
+                                  ("--env", "staging"), ("--limit", "2"),
+                                  ("--env", "dev", "--limit", "1")])
+def test_entries_are_what_a_full_clone_gives(repo, args):
+    proj, remote = repo
+    result = proj.run("history", "--json", *args)
+    assert result.code == 0, result.err
+    env = args[args.index("--env") + 1] if "--env" in args else None
+    limit = int(args[args.index("--limit") + 1]) if "--limit" in args else 50
+    assert result.json == {"env": env, "entries": oracle(remote, env, limit)}
+
+
+def test_the_human_listing_is_unchanged(repo):
+    proj, remote = repo
+    lines = proj.run("history").out.splitlines()
+    assert lines == _human(oracle(remote, None, 50)).splitlines()
+    assert lines[-1].endswith("promote          dev      r-1  from -  [acc=pass]  "
+                              "provenance 1 signed")
+    assert "rollback         prod     r-3 continued  from -  [no gates]  (a b)" in lines[4]
+    assert "frobnicate" not in "\n".join(lines) and len(lines) == 7
+
+
+def test_only_a_private_ref_changes_in_the_users_clone(repo):
+    proj, remote = repo
+    before = repo_state(proj.path)
+    fetch_head = (proj.path / ".git" / "FETCH_HEAD").read_bytes()
+    assert proj.run("history").code == 0
+    after = repo_state(proj.path)
+    added = set(after.pop("refs").splitlines()) - set(before.pop("refs").splitlines())
+    assert after == before  # HEAD, status, every file of the work tree
+    assert added == {f"refs/mlops/remote/main {git(remote, 'rev-parse', 'main')}"}
+    assert "mlops" not in proj.git("branch", "-a")
+    assert proj.git("rev-parse", "origin/main") != git(remote, "rev-parse", "main")
+    assert (proj.path / ".git" / "FETCH_HEAD").read_bytes() == fetch_head  # no URL written
+
+
+def test_a_limit_stops_reading_early(repo, monkeypatch):
+    proj, remote = repo
+    fast_commits(remote, [f"promote(dev) {i}\n\nMlops-Action: promote\nMlops-Environment: "
+                          f"{'dev' if i % 3 else 'prod'}\n" for i in range(500)])
+    parsed = []
+    real = githistory.parse_entry
+    monkeypatch.setattr(githistory, "parse_entry", lambda e: parsed.append(1) or real(e))
+    result = proj.run("history", "--json", "--limit", "5")
+    assert result.code == 0 and len(result.json["entries"]) == 5
+    assert len(parsed) == githistory.FIRST_BATCH
+    parsed.clear()
+    result = proj.run("history", "--json", "--env", "prod", "--limit", "100")
+    assert [e["env"] for e in result.json["entries"]] == ["prod"] * 100
+    assert 100 <= len(parsed) <= 300, len(parsed)  # prod's commits, a batch at a time
+    assert result.json["entries"] == oracle(remote, "prod", 100)
+
+
+def test_a_shallow_clone_reads_the_whole_history_and_stays_shallow(repo, tmp_path):
+    _, remote = repo
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{remote}", str(shallow))
+    temp_before = leftover_temp_dirs()
+    proc = subprocess.run(["mlops", "history", "--json", "--repo", str(shallow)],
+                          capture_output=True, text=True, env={**os.environ})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["entries"] == oracle(remote, None, 50)
+    assert git(shallow, "rev-parse", "--is-shallow-repository") == "true"
+    assert git(shallow, "for-each-ref", "refs/mlops") == ""
+    assert leftover_temp_dirs() <= temp_before
+
+
+def test_a_fetch_that_cannot_take_the_ref_is_retried_then_one_line(repo):
+    proj, _ = repo
+    lock = proj.path / ".git" / "refs" / "mlops" / "remote" / "main.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")  # another `mlops history` fetching right now
+    result = proj.run("history", env={"MLOPS_GIT_RETRIES": "2"})
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "retrying (attempt 2 of 2)" in result.err
+    last = result.err.splitlines()[-1]
+    assert "cannot update refs/mlops/remote/main" in last and last.endswith("2 attempts)")
+    lock.unlink()
+    assert proj.run("history").code == 0
+
+
+def test_a_relative_remote_path_is_read_from_the_clone(repo, tmp_path):
+    proj, _ = repo
+    proj.git("remote", "set-url", "origin", "../remote.git")
+    result = proj.run("history", "--json", "--env", "staging")
+    assert result.code == 0, result.err
+    assert [e["release"] for e in result.json["entries"]] == ["r-2"]
