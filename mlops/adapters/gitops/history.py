@@ -128,6 +128,8 @@ def _fetch(repo: Path, url: str, branch: str, ref: str,
 
 
 def _is_shallow(root: Path) -> bool:
+    if (root / ".git").is_dir():  # the common case, without a process
+        return (root / ".git" / "shallow").exists()
     return _git(root, "rev-parse", "--is-shallow-repository").strip() == "true"
 
 
