@@ -40,7 +40,7 @@ from mlops.services.changes import commit_change, in_workspace
 from mlops.services.compiler import COMPILE_CACHE
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_metrics_file
-from mlops.services.registries import verify_digests
+from mlops.services.registries import Registries, verify_digests
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,9 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
     metrics = read_metrics_file(opts.metrics) if opts.metrics else None
     check_clean_branch(ctx.root)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
+    registries = Registries()  # one HTTP session per host for every attempt
     outcome = in_workspace(
-        ctx, local, lambda ws: _attempt(ctx, ws, opts, source, build, metrics, cache)
+        ctx, local, lambda ws: _attempt(ctx, ws, opts, source, build, metrics, cache, registries)
     )
     cache.save()
     return _report(ctx, outcome)
@@ -117,12 +118,13 @@ def _check_order(config: cfg.MlopsConfig, target: cfg.Environment,
     return Source.environment(source.name)
 
 
-def _attempt(ctx, ws, opts, source: Source, build, metrics, cache) -> Outcome:
+def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -> Outcome:
     config = cfg.load_config(ws.root, ctx.environ)
     target = environment(config, opts.to)
     current = EnvDir(ws.root, target.name).read_record()
     refuse_hold(current, target.name, opts.clear_hold)
-    release = steps.compose_release(ws.root, config, source, build, metrics, opts.model_uri)
+    release = steps.compose_release(ws.root, config, source, build, metrics, opts.model_uri,
+                                    registries)
     release = steps.write_overlay(ws.root, target, release, cache)
     if current is not None and current.release.id == release.id:
         if not (opts.clear_hold and current.hold):
@@ -131,8 +133,8 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache) -> Outcome:
                            [dict(g) for g in current.gates])
     results = steps.evaluate_gates(ws, target, source, release, current)
     approval, missing = _approval(ws, config, target, release, opts)
-    verify_digests(release)
-    provenance = steps.verify_provenance(ws, config, release)
+    verify_digests(release, registries)
+    provenance = steps.verify_provenance(ws, config, release, registries)
     transition = Transition(Action.PROMOTE, target.name, release, source, results, approval,
                             needs_approval=target.approval)
     if opts.plan:

@@ -24,15 +24,16 @@ from mlops.names import COMMIT, DIGEST, image_problem
 from mlops.services.compiler import compile_environment, write_results
 from mlops.services.envdir import EnvDir
 from mlops.services.envhistory import entered_at
-from mlops.services.registries import registry_clients, served_digests
+from mlops.services.registries import Registries
 from mlops.services.serving import enable_automated_sync, write_serving_patch
 
 
-def compose_release(root, config, source: Source, build, metrics, model_uri) -> rel.Release:
+def compose_release(root, config, source: Source, build, metrics, model_uri,
+                    registries: Registries | None = None) -> rel.Release:
     """The release that enters: the build record's, or the source environment's, with the
     evidence (metrics, model URI) this promotion attaches."""
     if build is not None:
-        release = _release_from_build(root, config.registry, build)
+        release = _release_from_build(root, config.registry, build, registries or Registries())
     else:
         found = EnvDir(root, str(source)).read_record()
         if found is None:
@@ -52,7 +53,8 @@ def _check_source_runs_it(root: Path, source: str, record: rel.EnvRecord) -> Non
                           f"{source} does not run the release it records (`mlops validate`)")
 
 
-def _release_from_build(root: Path, registry: str, build: BuildRecord) -> rel.Release:
+def _release_from_build(root: Path, registry: str, build: BuildRecord,
+                        registries: Registries) -> rel.Release:
     """The release a build record describes, once every entry is bound to this project.
 
     What the file alone shows is checked first (no network); then each image
@@ -65,7 +67,7 @@ def _release_from_build(root: Path, registry: str, build: BuildRecord) -> rel.Re
     if not isinstance(commit, str) or not COMMIT.match(commit):
         raise ConfigError(f"{path}: source_commit {commit!r} is not a commit id; "
                           "a release records the commit it was built from")
-    imagecheck.check_record_entries(registry, path, entries, served_digests())
+    imagecheck.check_record_entries(registry, path, entries, registries.served)
     images = {name: rel.Image(str(e["image"]), str(e["digest"])) for name, e in entries.items()}
     return rel.Release(source_commit=commit, images=images)
 
@@ -184,7 +186,8 @@ def find_approval(ws: Workspace, config, target, release: rel.Release,
     )
 
 
-def verify_provenance(ws: Workspace, config, release: rel.Release) -> list[dict] | None:
+def verify_provenance(ws: Workspace, config, release: rel.Release,
+                      registries: Registries | None = None) -> list[dict] | None:
     """Each pinned digest's signed provenance, when the trust root lists builders (else None).
 
     A statement counts when a builder's key signed it, it names this image and
@@ -203,7 +206,7 @@ def verify_provenance(ws: Workspace, config, release: rel.Release) -> list[dict]
         raise ApprovalError(f"release {release.id} names no source commit, so no build "
                             "provenance can vouch for it")
     signers = trustroot.signers_file(ws, root)
-    client_for = registry_clients()
+    client_for = (registries or Registries()).client
 
     def check(item: tuple[str, rel.Image]) -> dict:
         name, img = item

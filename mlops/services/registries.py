@@ -71,29 +71,59 @@ def _credentials(host: str) -> tuple[str, str] | None:
     return registry_credentials(host)
 
 
+class Registries:
+    """The registry clients of one command run, one per host, and what their GETs proved.
+
+    One client per host means one HTTP session: its connections stay open from
+    the build record's tag checks through the digest checks to provenance.
+    A manifest fetched by tag and hashed to its digest proves that digest is in
+    that repository; the digest check of the same image later in the run is
+    answered from that proof instead of asking again.
+    """
+
+    def __init__(self) -> None:
+        self._hosts: dict[str, RegistryAccess] = {}
+        self._proven: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def client(self, image: str) -> Registry:
+        with self._lock:
+            access = self._hosts.setdefault(split_image(image)[0], RegistryAccess(image))
+        return access.client
+
+    def served(self, image: str, tag: str) -> str | None:
+        """The digest the registry serves for `image:tag` (hash-verified), or None."""
+        digest = self.client(image).manifest_digest(split_image(image)[1], tag)
+        if digest is not None:
+            self._proven.add((image, digest))
+        return digest
+
+    def has(self, image: str, digest: str) -> bool:
+        """Whether `image@digest` is in the registry: proven earlier in the run, or asked."""
+        if (image, digest) in self._proven:
+            return True
+        return self.served(image, digest) is not None
+
+
 def registry_clients():
     """image -> a registry client for its host, one per host (used from threads)."""
-    clients: dict[str, RegistryAccess] = {}
-
-    def client_for(image: str):
-        return clients.setdefault(split_image(image)[0], RegistryAccess(image)).client
-    return client_for
+    return Registries().client
 
 
 def served_digests() -> Callable[[str, str], str | None]:
     """(image, tag) -> the digest the registry serves (hash-verified)."""
-    client_for = registry_clients()
-    return lambda image, tag: client_for(image).manifest_digest(split_image(image)[1], tag)
+    return Registries().served
 
 
-def verify_digests(release: rel.Release) -> None:
+def verify_digests(release: rel.Release, registries: Registries | None = None) -> None:
     """Every image digest must exist in its registry before anything is committed."""
-    client_for = registry_clients()
+    from concurrent.futures import ThreadPoolExecutor
+
+    regs = registries or Registries()
 
     def present(item: tuple[str, rel.Image]) -> tuple[str, rel.Image, bool]:
         name, img = item
-        repository = split_image(img.image)[1]
-        return name, img, client_for(img.image).manifest_digest(repository, img.digest) is not None
+        return name, img, regs.has(img.image, img.digest)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(present, sorted(release.images.items())))

@@ -25,3 +25,42 @@ def test_commit_trailers_are_parsed():
     assert commit.sha == "abc123" and commit.time == 1700000000
     assert commit.trailer("mlops-release") == "r-1"
     assert commit.trailer_all("Mlops-Digest") == ["a=sha256:1", "b=sha256:2"]
+
+
+def _remote_with_components(base: Path) -> Path:
+    """A bare remote whose main holds two components with sources, and an environment."""
+    from tests.conftest import git, write_files
+
+    work, remote = base / "work", base / "remote.git"
+    git(base, "init", "-q", "--bare", "-b", "main", str(remote))
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    write_files(work, {
+        "mlops.yaml": "registry: r\n", ".mlops/allowed_signers": "alice ssh-ed25519 AAAA\n",
+        "pipelines/training.py": "# a pipeline\n", "environments/dev/kustomization.yaml": "{}\n",
+        **{f"components/{n}/{f}": f"{n} {f}\n" for n in ("a", "b")
+           for f in ("component.yaml", "Dockerfile", "src/main.py", "tests/test_main.py")},
+    })
+    git(work, "add", "-A")
+    git(work, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "init")
+    git(work, "push", "-q", str(remote), "main")
+    return remote
+
+
+def test_a_workspace_checks_out_all_but_component_sources_and_commits_whole_trees(tmp_path):
+    from tests.conftest import git
+
+    remote = _remote_with_components(tmp_path)
+    with workspace.Workspace(str(remote), "main") as ws:
+        files = sorted(str(p.relative_to(ws.root)) for p in ws.root.rglob("*")
+                       if p.is_file() and ".git" not in p.parts)
+        assert files == [".mlops/allowed_signers", "components/a/component.yaml",
+                         "components/b/component.yaml", "environments/dev/kustomization.yaml",
+                         "mlops.yaml", "pipelines/training.py"]
+        assert ws.uncommitted() == ""
+        (ws.root / "environments" / "dev" / "kustomization.yaml").write_text("images: []\n")
+        ws.commit("promote(dev): x")
+        ws.push()
+    changed = git(remote, "diff", "--name-only", "main~1", "main")
+    assert changed == "environments/dev/kustomization.yaml"  # no source looks deleted
+    assert git(remote, "show", "main:components/a/src/main.py") == "a src/main.py"
