@@ -19,7 +19,7 @@ from mlops.config import (
     PROMETHEUS_KEYS,
     REGISTRY_ENV,
 )
-from mlops.envconfig import ENVIRONMENT_KEYS, METRIC_GATE_KEYS
+from mlops.envconfig import ENVIRONMENT_KEYS, METRIC_GATE_KEYS, SCHEDULE_KEYS
 from mlops.schema import Key
 
 SECTIONS: list[tuple[str, str, Mapping[str, Key]]] = [
@@ -35,6 +35,10 @@ SECTIONS: list[tuple[str, str, Mapping[str, Key]]] = [
     ("environments[].canary.analysis.metrics[]",
      "Each check on a Prometheus metric. No data or too little traffic never passes.",
      ANALYSIS_METRIC_KEYS),
+    ("environments[].schedules[]",
+     "Each recurring run of a pipeline in the environment: a Kubeflow Pipelines "
+     "ScheduledWorkflow in environments/<env>/schedules/ (see "
+     "[Continuous training](continuous-training.md)).", SCHEDULE_KEYS),
     ("prometheus", "`prometheus:` in mlops.yaml.", PROMETHEUS_KEYS),
     ("argocd", "`argocd:` in mlops.yaml.", ARGOCD_KEYS),
     ("approvals", "`approvals:` in mlops.yaml.", APPROVAL_KEYS),

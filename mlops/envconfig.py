@@ -1,13 +1,17 @@
-"""The `environments:` section of mlops.yaml: order, digest policy, gates, soak, approval."""
+"""The `environments:` section of mlops.yaml: order, digest policy, gates, soak, approval,
+schedules."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlops import modeluri, names, schema
 from mlops.adapters.yamlio import Located
 from mlops.canaryconfig import Canary, read_canary
+from mlops.core import cron
 from mlops.errors import ConfigError
 from mlops.schema import Key
 
@@ -36,6 +40,101 @@ def _drop_fraction(value: Any, where: str) -> float:
                           f"(0.05 allows a 5% drop), got {value!r}")
     return fraction
 
+
+def _cron(value: Any, where: str) -> str:
+    try:
+        return cron.to_kfp(schema.string(value, where))
+    except cron.CronError as exc:
+        raise ConfigError(f"{where} {value!r} {exc.message}") from None
+
+
+def _interval(value: Any, where: str) -> int:
+    seconds = schema.duration(value, where)
+    if seconds < 1 or seconds != int(seconds):
+        raise ConfigError(f"{where} must be a whole number of seconds, at least 1s, got {value!r}")
+    return int(seconds)
+
+
+def _max_concurrency(value: Any, where: str) -> int:
+    number = schema.positive_int(value, where)
+    if number > 10:  # KFP's controller clamps to 1-10 (util/scheduled_workflow.go)
+        raise ConfigError(f"{where} must be at most 10 (Kubeflow Pipelines' limit), got {number}")
+    return number
+
+
+def _parameters(value: Any, where: str) -> dict[str, Any]:
+    """Parameter name -> a JSON value: what KFP's controller parses each value as."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping of parameter names to values")
+    out = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: parameter names must be strings, got {name!r}")
+        out[name] = _json_value(item, f"{where}: {name}")
+    return out
+
+
+def _json_value(value: Any, where: str) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):  # ruamel's scalar subclasses become plain values
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number")
+        return float(value)
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v, where) for v in value]
+    raise ConfigError(f"{where} must be a string, number, boolean, list or mapping "
+                      f"(quote dates and times), got {type(value).__name__}")
+
+
+SCHEDULE_KEYS: dict[str, Key] = {
+    "name": Key(
+        _k8s_name,
+        "Name of the ScheduledWorkflow and of its file environments/<env>/schedules/<name>.yaml; "
+        "unique in the environment. Default: the pipeline's Kubernetes name.",
+    ),
+    "pipeline": Key(
+        schema.string,
+        "Pipeline to run, as `mlops compile` names it (pipelines/<pipeline>.py). Runs the "
+        "environment's current PipelineVersion of it: a promotion moves the schedule along.",
+        required=True,
+    ),
+    "cron": Key(
+        _cron,
+        "When to run: 5 fields (a crontab line: minute hour day-of-month month day-of-week), "
+        "6 fields with seconds first (as Kubeflow Pipelines reads them), or @hourly, @daily, "
+        "@weekly, @monthly, @yearly. Five fields get a leading 0 seconds field, since KFP "
+        "would read `0 2 * * *` as minute 2 of every hour. Times are in the controller's "
+        "zone (CRON_SCHEDULE_TIMEZONE). Give exactly one of cron and interval.",
+    ),
+    "interval": Key(
+        _interval,
+        "Run every this long: whole seconds, or a duration like 6h (a KFP periodic schedule).",
+    ),
+    "parameters": Key(
+        _parameters,
+        "Pipeline parameters for each run; every key must be a parameter the pipeline "
+        "declares, with a value of its type. Strings may use KFP's run macros "
+        "[[CurrentTime]] and [[RunUUID]], which its API server fills in for each run.",
+        default={},
+    ),
+    "max_concurrency": Key(
+        _max_concurrency, "Runs of this schedule that may be active at once (1-10).", default=1
+    ),
+    "catchup": Key(
+        schema.boolean,
+        "After a pause or an outage, run every missed interval (true, KFP's default) or only "
+        "the latest (false).",
+        default=True,
+    ),
+    "enabled": Key(schema.boolean, "Whether the schedule starts runs.", default=True),
+}
 
 METRIC_GATE_KEYS: dict[str, Key] = {
     "metric": Key(schema.string, "Evaluation metric name (a key of metrics.json).", required=True),
@@ -91,6 +190,12 @@ ENVIRONMENT_KEYS: dict[str, Key] = {
     "canary": Key(
         lambda v, w: v, "Roll out as a KServe canary (see canary.*); only for serverless mode."
     ),
+    "schedules": Key(
+        lambda v, w: v,
+        "Recurring runs of pipelines in this environment, written as Kubeflow Pipelines "
+        "ScheduledWorkflows beside the compiled pipelines (see schedules[].*).",
+        default=(),
+    ),
     "model_uri_schemes": Key(
         modeluri.schemes,
         "URI schemes a release's model URI may use to enter this environment's "
@@ -112,6 +217,27 @@ class MetricGate:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """One `schedules:` item; `where` is its file:line, for problems found when compiling."""
+
+    pipeline: str
+    name: str
+    cron: str | None = None  # in KFP's form: seconds first
+    interval: int | None = None  # seconds
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    max_concurrency: int = 1
+    catchup: bool = True
+    enabled: bool = True
+    where: str = field(default="mlops.yaml:1", compare=False)
+    # file:line of the `pipeline` key and of each parameter ("parameters.<name>")
+    lines: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def at(self, key: str) -> str:
+        """file:line of `key` of this schedule (of the item, if unknown)."""
+        return self.lines.get(key, self.where)
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     require_digest: bool = True
@@ -123,6 +249,7 @@ class Environment:
     application: str | None = None
     canary: Canary | None = None
     model_uri_schemes: tuple[str, ...] | None = None  # None: modeluri.DEFAULT_SCHEMES
+    schedules: tuple[Schedule, ...] = ()
 
     @property
     def k8s_namespace(self) -> str:
@@ -155,7 +282,40 @@ def _environment(doc: Located, item: Any) -> Environment:
     values = schema.read_section(doc, item, ENVIRONMENT_KEYS, "environment")
     values["gates"] = _gates(doc, item.get("gates"), values["name"])
     values["canary"] = read_canary(doc, item.get("canary"), values["name"])
+    values["schedules"] = _schedules(doc, item.get("schedules"), values["name"])
     return Environment(**values)
+
+
+def _schedules(doc: Located, node: Any, env: str) -> tuple[Schedule, ...]:
+    if node is None or node == ():
+        return ()
+    if not isinstance(node, list):
+        raise ConfigError(f"{doc.where(node)}: schedules of {env} must be a list")
+    schedules: list[Schedule] = []
+    for item in node:
+        values = schema.read_section(doc, item, SCHEDULE_KEYS, f"a schedule of {env}")
+        where = doc.where(item)
+        if (values["cron"] is None) == (values["interval"] is None):
+            how = "sets both" if values["cron"] is not None else "needs one of"
+            raise ConfigError(f"{where}: schedule of {values['pipeline']!r} in {env} {how} "
+                              "cron and interval (give exactly one)")
+        values["name"] = values["name"] or _k8s_name(values["pipeline"].replace("_", "-"),
+                                                     f"{where}: pipeline")
+        if values["name"] == "kustomization":  # schedules/kustomization.yaml lists them
+            raise ConfigError(f"{where}: a schedule may not be named 'kustomization'")
+        if any(s.name == values["name"] for s in schedules):
+            raise ConfigError(f"{where}: schedule {values['name']!r} is listed twice in {env} "
+                              "(give each a different name:)")
+        schedules.append(Schedule(**values, where=where, lines=_lines(doc, item)))
+    return tuple(schedules)
+
+
+def _lines(doc: Located, item: Any) -> dict[str, str]:
+    lines = {"pipeline": doc.where(item, "pipeline")}
+    params = item.get("parameters")
+    if isinstance(params, Mapping):
+        lines.update({f"parameters.{name}": doc.where(params, name) for name in params})
+    return lines
 
 
 def _gates(doc: Located, node: Any, env: str) -> tuple[MetricGate, ...]:

@@ -18,6 +18,7 @@ from mlops.services.compiler import (
     Compiled,
     compile_environment,
     resolve_images,
+    schedule_plan,
     write_results,
 )
 from mlops.services.envdir import environment
@@ -38,13 +39,14 @@ def compile_pipelines(ctx: Context, opts: CompileOptions) -> int:
     images = resolve_images(ctx.root, env.name, opts.build, overlay_text)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
     results = compile_environment(ctx.root, env, images, cache, opts.pipelines, opts.force)
-    write_results(ctx.root, env.name, results, overlay_text)
+    schedules = schedule_plan(ctx.root, env, results)
+    write_results(ctx.root, env, results, overlay_text, schedules)
     cache.save()
-    _report(ctx, env.name, results)
+    _report(ctx, env.name, results, schedules.rendered)
     return 0
 
 
-def _report(ctx: Context, env: str, results: list[Compiled]) -> None:
+def _report(ctx: Context, env: str, results: list[Compiled], schedules=()) -> None:
     doc = {
         "env": env,
         "pipelines": [
@@ -58,9 +60,14 @@ def _report(ctx: Context, env: str, results: list[Compiled]) -> None:
             }
             for r in results
         ],
+        "schedules": [
+            {"schedule": s.name, "pipeline": s.pipeline, "version": s.version, "path": s.path}
+            for s in schedules
+        ],
     }
     width = max((len(r.source.name) for r in results), default=0)
     lines = [f"{r.status:<9}  {r.source.name:<{width}}  {r.version}  {r.output}" for r in results]
     if not results:
         lines = ["no pipelines under pipelines/"]
+    lines += [f"schedule   {s.name}  runs {s.version}  {s.path}" for s in schedules]
     ctx.out.result(doc, "\n".join(lines))

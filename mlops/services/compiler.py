@@ -23,6 +23,7 @@ from mlops.atomicfile import write_text_atomic
 from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache
 from mlops.errors import UsageError
+from mlops.services import scheduling
 from mlops.services.envdir import EnvDir
 
 COMPILE_CACHE = "mlops/compile-cache.json"
@@ -154,17 +155,33 @@ def hit_result(source: PipelineSource, output: str, entry: dict) -> Compiled:
     return Compiled(source, output, "unchanged", entry["version"], "", tuple(entry["components"]))
 
 
-def write_results(root: Path, env: str, results: list[Compiled], overlay_text: str) -> str:
-    """Write compiled manifests and list them in the overlay; return the overlay's text."""
+def schedule_plan(root: Path, env: cfg.Environment, results: list[Compiled]):
+    """The environment's schedules rendered against `results` (and the pipelines already
+    compiled into it), checked; nothing written (`mlops.services.scheduling`)."""
+    known = {s.path.stem: s.name for s in discover(root, ())} if env.schedules else {}
+    compiled = {r.source.name: r.text for r in results if r.status == "compiled"}
+    return scheduling.plan(root, env, known, compiled)
+
+
+def write_results(root: Path, env: cfg.Environment, results: list[Compiled], overlay_text: str,
+                  schedules: scheduling.SchedulePlan | None = None) -> str:
+    """Write compiled manifests and the environment's schedules and list them in the
+    overlay; return the overlay's text."""
+    if schedules is None:
+        schedules = schedule_plan(root, env, results)  # checked before anything is written
     text = overlay_text
-    display = overlay.display_path(env)
+    display = overlay.display_path(env.name)
     for r in results:  # the overlay edit first: a broken overlay must leave no manifest behind
         text = overlay.add_resource(text, f"{pl.PIPELINES_DIR}/{r.source.name}.yaml", display)
+    if schedules.kustomization is not None:
+        text = overlay.add_resource(text, schedules.resource, display)
     for r in results:
         if r.status == "compiled":
             write_text_atomic(root / r.output, r.text)
+    scheduling.write(root, schedules)
+    scheduling.write_kustomization(root, env.name, schedules)
     if text != overlay_text:
-        write_text_atomic(overlay.kustomization_path(root, env), text)
+        write_text_atomic(overlay.kustomization_path(root, env.name), text)
     return text
 
 

@@ -20,6 +20,7 @@ from mlops.atomicfile import write_text_atomic
 from mlops.errors import ConfigError, UsageError
 
 ENVIRONMENTS_DIR = overlay.ENVIRONMENTS_DIR
+SCHEDULES_DIR = "schedules"
 
 
 def environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
@@ -73,6 +74,15 @@ class EnvDir:
     def pipeline_output(self, pipeline: str) -> str:
         """Repo-relative path of a compiled pipeline's manifest."""
         return f"{self.pipelines_where}/{pipeline}.yaml"
+
+    @property
+    def schedules_where(self) -> str:
+        """The folder of the environment's ScheduledWorkflows (mlops writes all of it)."""
+        return f"{self.where}/{SCHEDULES_DIR}"
+
+    def schedule_output(self, name: str) -> str:
+        """Repo-relative path of one schedule's ScheduledWorkflow."""
+        return f"{self.schedules_where}/{name}.yaml"
 
     def read_overlay(self) -> str:
         return overlay.read_text(self.root, self.name)

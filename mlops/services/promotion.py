@@ -119,7 +119,7 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
     turn on the environment's automated sync in Argo CD (a no-op from the second release)."""
     text = overlay.read_text(root, env.name)
     results = compile_environment(root, env, release.image_refs(), cache)
-    text = write_results(root, env.name, results, text)
+    text = write_results(root, env, results, text)
     versions = {r.source.name: r.version for r in results}
     if release.pipelines and dict(release.pipelines) != versions:
         raise ConfigError(

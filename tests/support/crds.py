@@ -1,8 +1,10 @@
-"""Validate manifests against the upstream CRD schemas in ../shared/crds/.
+"""Validate manifests against the upstream CRD schemas in ../shared/crds/ and tests/data/crds/.
 
 Each CRD file holds an `openAPIV3Schema` per served version; a manifest is
 checked against the one for its apiVersion and kind. The product never reads
-this folder; only tests (and `mlops validate --crds DIR`) do.
+these folders; only tests (and `mlops validate --crds DIR`) do. tests/data/crds/
+holds CRDs vendored into this repository, each with its source and commit in a
+header comment (KFP's ScheduledWorkflow).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 from mlops.adapters import crds
 
 CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
+VENDORED = Path(__file__).resolve().parents[1] / "data" / "crds"
 
 
 @functools.cache
@@ -26,7 +29,7 @@ def schemas() -> Mapping[tuple[str, str], Mapping[str, Any]]:
     from tests.support.services import require
 
     require(CRDS.is_dir() and any(CRDS.glob("*.yaml")), f"CRD schemas not found in {CRDS}")
-    return crds.load(CRDS).by_kind
+    return {**crds.load(CRDS).by_kind, **crds.load(VENDORED).by_kind}
 
 
 def validate(manifest: dict[str, Any]) -> None:
