@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops import __version__, overlay
-from mlops import components as comps
 from mlops import config as cfg
 from mlops import pipelines as pl
 from mlops.adapters import compile_child, kfpc
@@ -23,7 +22,7 @@ from mlops.atomicfile import write_text_atomic
 from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache
 from mlops.errors import UsageError
-from mlops.services import scheduling
+from mlops.services import checkout, scheduling
 from mlops.services.envdir import EnvDir
 
 COMPILE_CACHE = "mlops/compile-cache.json"
@@ -58,7 +57,7 @@ def compile_environment(
     """Compile (or find unchanged) every pipeline for `env`, in memory."""
     sources = discover(root, wanted)
     source_digest = _sources_digest(root)
-    known = set(comps.component_folders(root))
+    known = set(checkout.component_folders(root))
     return [
         _compile_one(root, env, s, images, known, cache, source_digest, force) for s in sources
     ]

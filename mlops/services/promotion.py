@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlops import components as comps
 from mlops import config as cfg
 from mlops import imagecheck, overlay, trailers, trustroot, validation
 from mlops import release as rel
@@ -21,6 +20,7 @@ from mlops.core import gates as gate_logic
 from mlops.core.promotion import Source
 from mlops.errors import ApprovalError, ConfigError
 from mlops.names import COMMIT, DIGEST, image_problem
+from mlops.services import checkout
 from mlops.services.compiler import compile_environment, write_results
 from mlops.services.envdir import EnvDir
 from mlops.services.envhistory import entered_at
@@ -75,7 +75,7 @@ def _release_from_build(root: Path, registry: str, build: BuildRecord,
 def _entries_by_component(root: Path, path: str, build: BuildRecord) -> dict[str, Mapping]:
     """Component -> its well-formed build entry; one per component folder, no strays."""
     entries = {b.get("component"): b for b in build.entries()}
-    folders = comps.component_folders(root)
+    folders = checkout.component_folders(root)
     strays = sorted(str(n) for n in entries if n not in folders)
     if strays:  # a record of another tree: its release would not be this one's
         raise ConfigError(f"{path}: builds component {strays[0]!r}, which components/ "

@@ -124,6 +124,24 @@ def changed_since(root: Path, ref: str, paths: Iterable[str]) -> set[str]:
     return {p for p in out.split("\0") if p}
 
 
+def tracked_folders_with(root: Path, parent: str, name: str) -> list[str]:
+    """Folders directly under `parent` whose file `name` is in the index (checked out or not)."""
+    out = _git(root, "ls-files", "-s", "-z", "--", f"{parent}/")
+    found = {f.path.split("/")[1] for f in _parse_ls_files(out)
+             if f.mode != GITLINK and f.path.count("/") == 2 and f.path.endswith(f"/{name}")}
+    return sorted(found)
+
+
+def sparse_checkout(root: Path) -> bool:
+    """Whether the work tree is a sparse checkout (some tracked files are not in it)."""
+    if not (root / ".git").exists():  # not a checkout: files exported from a commit
+        return False
+    if not (git_dir(root) / "info" / "sparse-checkout").is_file():
+        return False
+    proc = _spawn(root, "config", "--bool", "core.sparseCheckout")
+    return proc.communicate()[0].strip() == "true"
+
+
 def has_commit(root: Path, commit: str) -> bool:
     if commit.startswith("-"):
         return False

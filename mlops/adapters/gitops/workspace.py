@@ -41,10 +41,10 @@ FALLBACK_IDENTITY = {"name": "mlops", "email": "mlops@localhost"}
 _MISSING_BRANCH = re.compile(r"Remote branch .* not found", re.IGNORECASE)
 _PUSHED_REF = "refs/mlops/pushed"  # where a push that lost its answer is looked for
 # What a workspace checks out (git's non-cone sparse patterns): everything but the
-# sources, tests and Dockerfiles of components/<name>/, which no command reads in a
-# workspace (a promotion lists the folders that hold a component.yaml). At 1,000
-# components, checking those out and removing them was most of a promotion's clone.
-SPARSE_CHECKOUT = "/*\n!/components/*/*\n/components/*/component.yaml\n"
+# folders components/<name>/, which no command reads in a workspace (the index says
+# which of them hold a component.yaml: services.checkout). At 1,000 components,
+# creating and removing those folders was a third of a promotion.
+SPARSE_CHECKOUT = "/*\n!/components/*/\n"
 
 
 class PushRejected(GitError):
@@ -265,7 +265,7 @@ class Workspace:
         self._checkout_sparse()
 
     def _checkout_sparse(self) -> None:
-        """Check out all but what component folders hold beside their component.yaml."""
+        """Check out all but the component folders (`SPARSE_CHECKOUT`)."""
         info = self.root / ".git" / "info"
         info.mkdir(exist_ok=True)
         (info / "sparse-checkout").write_text(SPARSE_CHECKOUT)

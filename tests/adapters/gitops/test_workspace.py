@@ -47,16 +47,18 @@ def _remote_with_components(base: Path) -> Path:
     return remote
 
 
-def test_a_workspace_checks_out_all_but_component_sources_and_commits_whole_trees(tmp_path):
+def test_a_workspace_checks_out_all_but_component_folders_and_commits_whole_trees(tmp_path):
+    from mlops.services import checkout
     from tests.conftest import git
 
     remote = _remote_with_components(tmp_path)
     with workspace.Workspace(str(remote), "main") as ws:
         files = sorted(str(p.relative_to(ws.root)) for p in ws.root.rglob("*")
                        if p.is_file() and ".git" not in p.parts)
-        assert files == [".mlops/allowed_signers", "components/a/component.yaml",
-                         "components/b/component.yaml", "environments/dev/kustomization.yaml",
+        assert files == [".mlops/allowed_signers", "environments/dev/kustomization.yaml",
                          "mlops.yaml", "pipelines/training.py"]
+        assert not (ws.root / "components" / "a").exists()
+        assert checkout.component_folders(ws.root) == ["a", "b"]  # from the index
         assert ws.uncommitted() == ""
         (ws.root / "environments" / "dev" / "kustomization.yaml").write_text("images: []\n")
         ws.commit("promote(dev): x")
@@ -64,3 +66,23 @@ def test_a_workspace_checks_out_all_but_component_sources_and_commits_whole_tree
     changed = git(remote, "diff", "--name-only", "main~1", "main")
     assert changed == "environments/dev/kustomization.yaml"  # no source looks deleted
     assert git(remote, "show", "main:components/a/src/main.py") == "a src/main.py"
+
+
+def test_a_full_checkout_still_counts_untracked_component_folders(tmp_path):
+    from mlops.services import checkout
+    from tests.conftest import git, write_files
+
+    remote = _remote_with_components(tmp_path)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    write_files(clone, {"components/c/component.yaml": "name: c\n", "components/d/x.py": ""})
+    (clone / "components" / "b" / "component.yaml").unlink()
+    assert checkout.component_folders(clone) == ["a", "c"]  # the work tree, as before
+
+
+def test_files_exported_from_a_commit_are_read_as_they_are(tmp_path):
+    from mlops.services import checkout
+    from tests.conftest import write_files
+
+    write_files(tmp_path, {"components/a/component.yaml": "name: a\n", "components/b/x": ""})
+    assert checkout.component_folders(tmp_path) == ["a"]  # no .git: not asked of git
