@@ -73,17 +73,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # -- set-up -------------------------------------------------------------------
 
 
-def mlops_cli() -> str:
-    """The `mlops` console script of this interpreter (not a version-manager shim)."""
-    beside = Path(sys.executable).parent / "mlops"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("mlops")
-    if not found:
-        raise BenchError("the mlops console script is not installed (pip install -e .)")
-    return found
-
-
 def preflight() -> list[str]:
     problems = []
     for tool in ("git", "sha256sum", "docker", "docker-registry"):
@@ -354,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     namespace = f"{registry.host}/{NAMESPACE}"  # every image of this run, for the cleanup
     started = False
     try:
-        cli = mlops_cli()
+        cli = common.mlops_cli()
         registry.start()
         started = True
         repo = tmp / "repo"

@@ -16,6 +16,7 @@ import datetime as _dt
 import os
 import platform
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -91,6 +92,27 @@ def measure(
     return timing
 
 
+def measure_turns(
+    items: Sequence[tuple[str, Callable[[], object], str]], repeat: int, warmup: int = 1
+) -> list[Timing]:
+    """Like `measure` for several things (name, fn, note), run in turns.
+
+    Each round runs every item once, in order: `warmup` untimed rounds, then
+    `repeat` timed ones. Load from other work on the machine then falls on all
+    of them alike, so the ratios of their medians stay fair.
+    """
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1")
+    timings = [Timing(name, note=note) for name, _, note in items]
+    for round_ in range(warmup + repeat):
+        for timing, (_, fn, _) in zip(timings, items, strict=True):
+            start = time.perf_counter()
+            fn()
+            if round_ >= warmup:
+                timing.seconds.append(time.perf_counter() - start)
+    return timings
+
+
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
@@ -115,6 +137,24 @@ def _tail(data: bytes | str | None, lines: int = 15) -> str:
         return ""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def mlops_cli() -> str:
+    """The `mlops` console script of this interpreter (not a version-manager shim)."""
+    beside = Path(sys.executable).parent / "mlops"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("mlops")
+    if not found:
+        raise BenchError("the mlops console script is not installed (pip install -e .)")
+    return found
+
+
+def byte_compile(package: str = "mlops") -> None:
+    """Write the package's bytecode, as `pip install` does: fresh processes then measure
+    mlops, not Python compiling its edited modules again on every start (which it does
+    when the environment sets PYTHONDONTWRITEBYTECODE)."""
+    run([sys.executable, "-m", "compileall", "-q", str(REPO_ROOT / package)], timeout=300)
 
 
 def run(

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from mlops import __version__, parsers
 from mlops.errors import EXIT_ERROR, EXIT_USAGE, MlopsError, UsageError
@@ -23,7 +24,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(lazy: bool = False) -> argparse.ArgumentParser:
+    """The whole parser; `lazy`: each subcommand's parser is built only when the command
+    line names it (what `main` does, so `mlops --help` builds none of them)."""
     parser = _Parser(
         prog="mlops",
         description="GitOps/MLOps CI/CD: build components, compile pipelines, promote "
@@ -32,9 +35,12 @@ def make_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mlops {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = cast(parsers.Subcommands, parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser, action=parsers.Subcommands))
     for group in (delivery, promotion, rollout, status, repository):
         group.register(sub)
+    if not lazy:
+        sub.define_all()
     return parser
 
 
@@ -62,11 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     out = Output(json_mode="--json" in argv)
     try:
-        args = make_parser().parse_args(argv)
+        args = make_parser(lazy=True).parse_args(argv)
         out.command = " ".join(filter(None, (args.command, getattr(args, "verb", None))))
         handler: Callable | None = getattr(args, "handler", None)
         if handler is None:
-            make_parser().print_help(out.stderr)
+            make_parser(lazy=True).print_help(out.stderr)
             return EXIT_USAGE
         return int(handler(_context(args, out), args))
     except MlopsError as exc:

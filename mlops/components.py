@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ class ComponentSpec:
     test: tuple[str, ...] | None
     description: str = ""
 
-    @property
+    @cached_property  # a plan asks several times per component; the fields never change
     def input_paths(self) -> tuple[str, ...]:
         """Repo-relative paths whose tracked files determine the image."""
         return tuple(dict.fromkeys((self.folder, self.context, *self.depends_on)))

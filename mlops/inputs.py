@@ -35,10 +35,9 @@ def input_hash(
     h = hashlib.sha256()
     h.update(HASH_VERSION + b"\0")
     h.update(f"dockerfile\0{spec.dockerfile}\ncontext\0{spec.context}\n".encode())
-    for key in sorted(build_args):
-        h.update(f"arg\0{key}\0{build_args[key]}\n".encode())
-    for f in files:
-        h.update(f"file\0{f.path}\0{f.mode}\0{f.blob}\n".encode())
+    # One update of the whole text: the same digest as one update per line, in less time.
+    h.update("".join(f"arg\0{key}\0{build_args[key]}\n" for key in sorted(build_args)).encode())
+    h.update("".join(f"file\0{f.path}\0{f.mode}\0{f.blob}\n" for f in files).encode())
     return h.hexdigest()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -35,6 +34,8 @@ class Output:
 
     def _print(self, document: dict[str, Any], human: str) -> None:
         if self.json_mode:
+            import json  # here: `mlops --help` and human output never need it
+
             self.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
         elif human:
             self.stdout.write(human.rstrip("\n") + "\n")

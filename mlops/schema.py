@@ -7,7 +7,6 @@ feeds the `mlops.yaml` reference in the docs.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -49,6 +48,8 @@ def _refuse_unknown(doc: Located, node: Mapping, keys: Mapping[str, Key], what: 
     for name in node:
         if name in keys:
             continue
+        import difflib  # only for the error: a valid file never loads it
+
         hint = difflib.get_close_matches(str(name), list(keys), n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
         valid = ", ".join(keys)

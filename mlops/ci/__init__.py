@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
-from mlops.ci import github, gitlab
-
 
 class CiReporter(Protocol):
     def result(self, command: str, document: Mapping[str, Any]) -> None:
@@ -31,9 +29,15 @@ def detect(environ: Mapping[str, str], stderr: TextIO) -> CiReporter | None:
 
     GitHub first: a job summary file alone counts too (tests and local runs
     set only GITHUB_STEP_SUMMARY), as it did before there was a second system.
+    A system's module is imported only when its variables are set: outside CI,
+    every command (and `mlops --help`) starts without them.
     """
     if environ.get("GITHUB_ACTIONS") == "true" or environ.get("GITHUB_STEP_SUMMARY"):
+        from mlops.ci import github
+
         return github.GitHubReporter(environ, stderr)
     if environ.get("GITLAB_CI") == "true":
+        from mlops.ci import gitlab
+
         return gitlab.GitLabReporter(environ, stderr)
     return None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from mlops import components as comps
 from mlops import config as cfg
@@ -14,18 +14,17 @@ from mlops import links
 from mlops.adapters import gitops
 from mlops.atomicfile import write_json_atomic
 from mlops.buildcontext import ContextFile
-from mlops.buildrecord import BuildRecord
 from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.commands import Context
 from mlops.errors import BuildError, ConfigError, UsageError
 from mlops.inputs import effective_build_args, ih_tag, input_hash
-from mlops.labels import oci_labels
 from mlops.output import user_target
 from mlops.plan import BUILD, REUSE, PlannedComponent, decide, image_repository, tags_for
-from mlops.services.buildrun import Outcome, run_plan
-from mlops.services.buildsign import Signing, attest_outcomes, check_attestable, signing_from
 from mlops.services.registries import Lookup, RegistryAccess
 from mlops.tracked import FileIndex
+
+if TYPE_CHECKING:
+    from mlops.services.buildrun import Outcome
 
 LOOKUP_THREADS = 8
 
@@ -50,8 +49,7 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ, parse_cache)
     state, index, specs = _load_specs(ctx.root, parse_cache)
     specs = _select(specs, opts.components)
-    signing = None if opts.dry_run else signing_from(opts.sign_key, opts.builder, ctx.environ,
-                                                     opts.push)
+    signing = None if opts.dry_run else _signing(ctx, opts)
     target = _output_target(opts)
     _check_tracked(specs, index)
     _refuse_submodules(specs, index)
@@ -66,19 +64,37 @@ def build(ctx: Context, opts: BuildOptions) -> int:
         cache.save()
         _print_plan(ctx, plan, state.head)
         return 0
-    plan = _with_labels(ctx.root, config, plan, state.head)
+    return _carry_out(ctx, config, state.head, plan, signing, access, cache, opts, target)
+
+
+def _signing(ctx: Context, opts: BuildOptions) -> tuple[Path, str] | None:
+    """The signing key and principal, checked before anything is built (a dry run signs
+    nothing, and so never imports the build and signing services)."""
+    from mlops.services.buildsign import signing_from
+
+    return signing_from(opts.sign_key, opts.builder, ctx.environ, opts.push)
+
+
+def _carry_out(ctx: Context, config, head: str | None, plan: list[PlannedComponent],
+               signing: tuple[Path, str] | None, access: RegistryAccess, cache: DigestCache,
+               opts: BuildOptions, target: Path | None) -> int:
+    """Build, test, push and sign what the plan says; record it."""
+    from mlops.services.buildrun import run_plan
+    from mlops.services.buildsign import Signing, attest_outcomes, check_attestable
+
+    plan = _with_labels(ctx.root, config, plan, head)
     if signing is not None:
-        check_attestable(plan, state.head)
+        check_attestable(plan, head)
     outcomes = run_plan(ctx, plan, access, opts.push, opts.jobs or config.build.jobs)
     if signing is not None:
         source = gitops.remote_url_of(ctx.root, config.git.remote)
-        outcomes = attest_outcomes(Signing(*signing, source, state.head or ""), access, outcomes,
+        outcomes = attest_outcomes(Signing(*signing, source, head or ""), access, outcomes,
                                    opts.jobs or config.build.jobs)
     for o in outcomes:
         if o.digest:
             cache.remember(o.item.image, ih_tag(o.item.input_hash), o.digest)
     cache.save()
-    record = build_record(config.registry, state.head, outcomes)
+    record = build_record(config.registry, head, outcomes)
     if target is not None:
         write_json_atomic(target, record)
     _print_outcomes(ctx, record, outcomes)
@@ -132,12 +148,20 @@ def _check_tracked(specs: Sequence[comps.ComponentSpec], index: FileIndex) -> No
 def _refuse_submodules(specs: Sequence[comps.ComponentSpec], index: FileIndex) -> None:
     """A submodule is a commit id to git and a folder to Docker: its content would reach an
     image without being hashed, so it is refused before anything is planned."""
+    if not _any_mode(index, gitops.GITLINK):
+        return
     for spec in specs:
         found = [f.path for f in index.under(spec.input_paths) if f.mode == gitops.GITLINK]
         if found:
             raise ConfigError(f"{found[0]} is a git submodule inside component {spec.name}'s "
                               "inputs; mlops builds from files git tracks in this repository: "
                               "vendor its files or install it in the Dockerfile")
+
+
+def _any_mode(index: FileIndex, mode: str) -> bool:
+    """Whether any tracked file has this mode: most repositories have no submodule or link,
+    and one pass over the index then spares a lookup per component."""
+    return any(f.mode == mode for f in index.files)
 
 
 def _check_declared_paths(root: Path, specs, index: FileIndex) -> None:
@@ -162,7 +186,8 @@ def _resolve_links(root: Path, state, index: FileIndex, specs):
     """Each symlink among the chosen components' inputs replaced by its target's content
     (mlops.links), and which paths' bytes come from the work tree (the hash read them there)."""
     from_worktree = {f.path: f.path for f in state.files if f.path in state.dirty}
-    found = [f for f in index.under(_all_input_paths(specs)) if links.is_link(f)]
+    found = [f for f in index.under(_all_input_paths(specs)) if links.is_link(f)] \
+        if _any_mode(index, links.LINK_MODE) else []
     if not found:
         return state, index, from_worktree
     whole = gitops.tree_state(root, [])  # a target may lie anywhere in the repository
@@ -209,14 +234,15 @@ def _all_input_paths(specs: Sequence[comps.ComponentSpec]) -> list[str]:
 
 def _plan(config, specs, state, index, opts, access, cache,
           from_worktree) -> list[PlannedComponent]:
-    hashed = [_hash_one(config, spec, state, index, opts.build_args, from_worktree)
-              for spec in specs]
+    context = None if opts.dry_run else from_worktree  # a dry run sends no build context
+    hashed = [_hash_one(config, spec, state, index, opts.build_args, context) for spec in specs]
     lookups = _lookup_existing(hashed, access, cache, opts)
     return [_planned(h, lookups[h.spec.name], state, opts) for h in hashed]
 
 
-@dataclass(frozen=True)
-class _Hashed:
+class _Hashed(NamedTuple):
+    """One component's inputs, hashed (a tuple: a plan makes one per component)."""
+
     spec: comps.ComponentSpec
     image: str
     input_hash: str
@@ -226,11 +252,12 @@ class _Hashed:
 
 
 def _hash_one(config, spec, state, index: FileIndex, overrides, from_worktree) -> _Hashed:
+    """`from_worktree` None: no build context (for a plan that builds nothing)."""
     files = index.under(spec.input_paths)
     args = effective_build_args(spec, config.build, overrides)
     dirty = bool(state.dirty) and any(_touches(p, spec.input_paths) for p in state.dirty)
     image = image_repository(config.registry, spec.name)
-    context = _context_files(spec, files, index, from_worktree)
+    context = () if from_worktree is None else _context_files(spec, files, index, from_worktree)
     return _Hashed(spec, image, input_hash(spec, files, args), args, dirty, context)
 
 
@@ -267,6 +294,8 @@ def _with_labels(root: Path, config, plan: list[PlannedComponent], head: str | N
     """The OCI labels for what will be built (see mlops.labels for why they are not hashed)."""
     if not any(p.action == BUILD for p in plan):
         return plan
+    from mlops.labels import oci_labels
+
     source = gitops.remote_url_of(root, config.git.remote)
     created = gitops.commit_time(root, head) if head else None
     return [replace(p, labels=oci_labels(source, head, created, p.spec.version))
@@ -283,9 +312,12 @@ def _lookup_existing(hashed: list[_Hashed], access, cache, opts: BuildOptions) -
             results[h.spec.name] = Lookup(cached, " (local cache)")
         else:
             missing.append(h)
-    with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
-        found = pool.map(lambda h: access.lookup(h.image, ih_tag(h.input_hash)), missing)
-        results.update({h.spec.name: f for h, f in zip(missing, found, strict=True)})
+    if missing:  # a plan answered from the cache starts no threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
+            found = pool.map(lambda h: access.lookup(h.image, ih_tag(h.input_hash)), missing)
+            results.update({h.spec.name: f for h, f in zip(missing, found, strict=True)})
     for h in hashed:
         if results[h.spec.name].digest:
             cache.remember(h.image, ih_tag(h.input_hash), results[h.spec.name].digest)
@@ -298,6 +330,8 @@ def _strict(opts: BuildOptions) -> bool:
 
 
 def build_record(registry: str, commit: str | None, outcomes: Sequence[Outcome]) -> dict:
+    from mlops.buildrecord import BuildRecord
+
     return BuildRecord.of(registry, commit, [o.as_record() for o in outcomes]).dump()
 
 

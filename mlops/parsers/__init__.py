@@ -1,13 +1,17 @@
 """Argument parsers, one module per group of subcommands; `mlops.cli` wires them up.
 
-Each module has `register(sub)`, adding its subcommands with a handler that
-imports the command module only when it runs, so `mlops --help` stays fast.
+Each module has `register(sub)`, listing its subcommands with `sub.lazy`: the
+one-line help now, the parser (built by a function of the module) only when the
+command line names it, and a handler that imports the command module only when
+it runs. So `mlops --help` builds no subcommand's parser and imports no command.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 EXIT_CODES_HELP = """exit codes:
   0  success
@@ -19,11 +23,53 @@ EXIT_CODES_HELP = """exit codes:
 """
 
 
+class Subcommands(argparse._SubParsersAction):
+    """Subcommands whose parsers are built when first used.
 
-def add(sub: argparse._SubParsersAction, name: str, help: str, description: str):
-    """A subcommand parser with the shared epilog and formatting."""
-    return sub.add_parser(name, help=help, description=description, epilog=EXIT_CODES_HELP,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    `lazy(name, help, define)` lists a subcommand (its line in `--help`, a valid
+    choice) and keeps `define(sub)`, which adds its parser with `add`, for when
+    the command line names it. `define_all` builds every one (for code that reads
+    the parsers instead of parsing with them).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: dict[str, Callable[[Subcommands], None]] = {}
+
+    def lazy(self, name: str, help: str, define: Callable[[Subcommands], None]) -> None:
+        self._choices_actions.append(self._ChoicesPseudoAction(name, (), help))
+        self._name_parser_map[name] = None  # a choice now, in the order listed; a parser later
+        self._pending[name] = define
+
+    def add_parser(self, name: str, **kwargs):
+        if self._pending.pop(name, None) is None:
+            return super().add_parser(name, **kwargs)
+        kwargs.setdefault("prog", f"{self._prog_prefix} {name}")
+        parser = self._parser_class(**kwargs)  # listed by `lazy` already
+        self._name_parser_map[name] = parser
+        return parser
+
+    def define(self, name: str) -> argparse.ArgumentParser:
+        if name in self._pending:
+            self._pending[name](self)
+        return self._name_parser_map[name]
+
+    def define_all(self) -> None:
+        for name in list(self._pending):
+            self.define(name)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        self.define(values[0])  # a valid choice: argparse checked it against the listing
+        super().__call__(parser, namespace, values, option_string)
+
+
+def add(sub: argparse._SubParsersAction, name: str, description: str,
+        help: str | None = None):
+    """A subcommand parser with the shared epilog and formatting (`help`: its line in the
+    listing, for a subcommand not listed with `Subcommands.lazy`)."""
+    listing: dict[str, Any] = {} if help is None else {"help": help}
+    return sub.add_parser(name, description=description, epilog=EXIT_CODES_HELP,
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **listing)
 
 
 def common(parser: argparse.ArgumentParser) -> None:

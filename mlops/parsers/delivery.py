@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops.parsers import add, common, key_value, positive
+from mlops.parsers import Subcommands, add, common, key_value, positive
 
 
-def _add_build(sub: argparse._SubParsersAction) -> None:
+def _add_build(sub: Subcommands) -> None:
     p = add(
         sub,
         "build",
-        help="build, test and push components whose inputs changed",
         description=(
             "Build every component under components/ whose input hash has no image in the "
             "registry yet; run its test command in the fresh image; push it with the tags "
@@ -86,11 +85,10 @@ def _run_build(ctx, args: argparse.Namespace) -> int:
     )
 
 
-def _add_compile(sub: argparse._SubParsersAction) -> None:
+def _add_compile(sub: Subcommands) -> None:
     p = add(
         sub,
         "compile",
-        help="compile pipelines into an environment's overlay, images pinned by digest",
         description=(
             "Compile pipelines/<PIPELINE>.py with the kfp SDK into Kubeflow Pipelines' "
             "Pipeline + PipelineVersion resources under environments/<env>/pipelines/, "
@@ -123,11 +121,10 @@ def _run_compile(ctx, args: argparse.Namespace) -> int:
     )
 
 
-def _add_run(sub: argparse._SubParsersAction) -> None:
+def _add_run(sub: Subcommands) -> None:
     p = add(
         sub,
         "run",
-        help="run a compiled pipeline locally on the pinned images",
         description=(
             "Run environments/<env>/pipelines/<PIPELINE>.yaml, exactly as compiled, with "
             "kfp.local's Docker runner on the pinned images. Writes metrics.json, the model "
@@ -172,7 +169,8 @@ def _run_run(ctx, args: argparse.Namespace) -> int:
 
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    _add_build(sub)
-    _add_compile(sub)
-    _add_run(sub)
+def register(sub: Subcommands) -> None:
+    sub.lazy("build", "build, test and push components whose inputs changed", _add_build)
+    sub.lazy("compile", "compile pipelines into an environment's overlay, images pinned by "
+             "digest", _add_compile)
+    sub.lazy("run", "run a compiled pipeline locally on the pinned images", _add_run)

@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops.parsers import add, common, positive, principal, release_id, trust_root
+from mlops.parsers import (
+    Subcommands,
+    add,
+    common,
+    positive,
+    principal,
+    release_id,
+    trust_root,
+)
 
 
-def _add_promote(sub: argparse._SubParsersAction) -> None:
+def _add_promote(sub: Subcommands) -> None:
     p = add(
         sub,
         "promote",
-        help="promote a release into an environment by one gated commit",
         description=(
             "Compute the release (digests, compiled pipelines, model URI, metrics), check "
             "the target environment's gates and approval, verify every digest in the "
@@ -48,11 +55,10 @@ def _run_promote(ctx, args: argparse.Namespace) -> int:
         model_uri=args.model_uri, plan=args.plan, pr=args.pr, clear_hold=args.clear_hold))
 
 
-def _add_approve(sub: argparse._SubParsersAction) -> None:
+def _add_approve(sub: Subcommands) -> None:
     p = add(
         sub,
         "approve",
-        help="approve a release for an environment with a signed commit",
         description=(
             "Make an empty commit signed with your SSH key (gpg.format=ssh) that approves "
             "exactly one release for one environment, and push it. Promotions that need "
@@ -83,11 +89,10 @@ def _run_approve(ctx, args: argparse.Namespace) -> int:
                                        model_uri=args.model_uri))
 
 
-def _add_history(sub: argparse._SubParsersAction) -> None:
+def _add_history(sub: Subcommands) -> None:
     p = add(
         sub,
         "history",
-        help="promotions, rollbacks and approvals, from git trailers",
         description="List what reached each environment, newest first, from the remote "
                     "branch's commit trailers: when, release, digests, gates, approver.",
     )
@@ -103,11 +108,10 @@ def _run_history(ctx, args: argparse.Namespace) -> int:
     return history(ctx, HistoryOptions(env=args.env, limit=args.limit))
 
 
-def _add_rollback(sub: argparse._SubParsersAction) -> None:
+def _add_rollback(sub: Subcommands) -> None:
     p = add(
         sub,
         "rollback",
-        help="put the previous (or named) release back, by a new commit, and set a hold",
         description=(
             "Re-promote the release an environment had before (or --to RELEASE) as a new "
             "commit, never a force-push, and set a hold that refuses later promotions into "
@@ -134,8 +138,11 @@ def _run_rollback(ctx, args: argparse.Namespace) -> int:
 
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    _add_promote(sub)
-    _add_approve(sub)
-    _add_history(sub)
-    _add_rollback(sub)
+def register(sub: Subcommands) -> None:
+    sub.lazy("promote", "promote a release into an environment by one gated commit",
+             _add_promote)
+    sub.lazy("approve", "approve a release for an environment with a signed commit",
+             _add_approve)
+    sub.lazy("history", "promotions, rollbacks and approvals, from git trailers", _add_history)
+    sub.lazy("rollback", "put the previous (or named) release back, by a new commit, and set "
+             "a hold", _add_rollback)

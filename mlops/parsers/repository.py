@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops.parsers import add, common
+from mlops.parsers import Subcommands, add, common
 
 
-def _add_validate(sub: argparse._SubParsersAction) -> None:
+def _add_validate(sub: Subcommands) -> None:
     p = add(
         sub,
         "validate",
-        help="check config, components, overlays, CRD schemas, digests and compiled pipelines",
         description=(
             "Check what CI would refuse, before a commit: mlops.yaml and every component.yaml; "
             "then for each environment, that `kubectl kustomize` renders the overlay, that the "
@@ -37,11 +36,10 @@ def _run_validate(ctx, args: argparse.Namespace) -> int:
     return validate(ctx, ValidateOptions(envs=tuple(args.envs), crds=args.crds))
 
 
-def _add_init(sub: argparse._SubParsersAction) -> None:
+def _add_init(sub: Subcommands) -> None:
     p = add(
         sub,
         "init",
-        help="scaffold a new repository: config, a component, a pipeline, overlays, CI",
         description=(
             "Create DIR (or fill an empty DIR) with a repository that passes `mlops validate` "
             "and whose component builds with `mlops build`: mlops.yaml, components/model/, "
@@ -72,6 +70,8 @@ def _run_init(ctx, args: argparse.Namespace) -> int:
                                  repo_url=args.repo_url, branch=args.branch, ci=args.ci))
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    _add_validate(sub)
-    _add_init(sub)
+def register(sub: Subcommands) -> None:
+    sub.lazy("validate", "check config, components, overlays, CRD schemas, digests and "
+             "compiled pipelines", _add_validate)
+    sub.lazy("init", "scaffold a new repository: config, a component, a pipeline, overlays, CI",
+             _add_init)

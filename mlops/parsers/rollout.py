@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops.parsers import add, common, release_id, trust_root
+from mlops.parsers import Subcommands, add, common, release_id, trust_root
 
 
 def _duration(text: str) -> float:
@@ -157,8 +157,13 @@ def _handler(verb: str):
     return run
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = add(sub, "rollout", help="KServe canary rollouts: start, analyze, promote, abort, run",
+def register(sub: Subcommands) -> None:
+    sub.lazy("rollout", "KServe canary rollouts: start, analyze, promote, abort, run",
+             _add_rollout)
+
+
+def _add_rollout(sub: Subcommands) -> None:
+    p = add(sub, "rollout",
             description="Canary rollouts of the environment's InferenceService, each step a "
             "commit that Argo CD syncs.")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", parser_class=type(p), required=True)

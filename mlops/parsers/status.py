@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from mlops.parsers import add, common
+from mlops.parsers import Subcommands, add, common
 
 
 def seconds(text: str) -> float:
@@ -41,11 +41,15 @@ def options(args: argparse.Namespace):
                          revision=args.revision, context=args.context)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
+    sub.lazy("status", "is the environment converged? Argo CD sync and health, KServe "
+             "readiness and split", _add_status)
+
+
+def _add_status(sub: Subcommands) -> None:
     p = add(
         sub,
         "status",
-        help="is the environment converged? Argo CD sync and health, KServe readiness and split",
         description=(
             "Compare what the remote branch says an environment should run (its head commit "
             "and the canary split in release.yaml) with the cluster: the Argo CD Application's "
