@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlops import release as rel
 from mlops.errors import RegistryError
 from mlops.names import split_image
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a build plan imports this module: neither PyYAML nor the registry for it
+    from mlops import release as rel
     from mlops.adapters.registry import Registry
 
 
