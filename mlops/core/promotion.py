@@ -143,7 +143,7 @@ def gate_refusal(gates: Sequence[Mapping[str, Any]]) -> GateFailed | None:
 
 def refusal(t: Transition) -> MlopsError | None:
     """Why `t` may not be committed, or None. Gates first, then the approval."""
-    problem = gate_refusal(t.gates) if t.gated else None
+    problem: MlopsError | None = gate_refusal(t.gates) if t.gated else None
     if problem is None and t.needs_approval and not (t.approval or {}).get("approver"):
         problem = ApprovalError(f"{t.env} needs a release manager's signed approval of "
                                 f"{t.release.id}; none was given")
