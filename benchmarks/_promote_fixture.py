@@ -33,6 +33,12 @@ MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
 LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 VARIANTS = ("a", "b")
+# Each component's sources and tests (a clone checks them out; a promotion reads none).
+SOURCES = {
+    "src/main.py": "from util import greet\n\ngreet('{name}')\n",
+    "src/util.py": "def greet(who):\n    print('hello from', who, {i})\n",
+    "tests/test_main.py": "def test_{i}():\n    assert '{name}'\n",
+}
 
 
 # -- the registry: two small images per component, straight through the API ---
@@ -151,7 +157,8 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def make_repo(base: Path, label: str, count: int, image_ns: str) -> tuple[Path, Path]:
-    """(bare remote, clone) of a repository of `count` components and four environments."""
+    """(bare remote, clone) of a repository of `count` components (component.yaml,
+    Dockerfile, two sources and a test each) and four environments."""
     remote, clone = base / f"{label}-remote.git", base / f"{label}-clone"
     run(["git", "init", "-q", "--bare", "-b", "main", str(remote)])
     clone.mkdir()
@@ -165,6 +172,9 @@ def make_repo(base: Path, label: str, count: int, image_ns: str) -> tuple[Path, 
         folder.mkdir(parents=True)
         (folder / "component.yaml").write_text(f"name: {name}\nversion: 0.1.0\n")
         (folder / "Dockerfile").write_text(DOCKERFILE)
+        for rel, text in SOURCES.items():  # what a real component folder holds besides
+            (folder / rel).parent.mkdir(exist_ok=True)
+            (folder / rel).write_text(text.format(name=name, i=i))
     # This repository's environments: base whole (its kustomization lists its
     # resources), the overlays' kustomization.yaml only (no releases, no pipelines).
     shutil.copytree(common.REPO_ROOT / "environments" / "base", clone / "environments" / "base")

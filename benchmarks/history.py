@@ -112,19 +112,6 @@ def setup(tmp: Path, count: int) -> tuple[Path, Path]:
 # -- measuring ----------------------------------------------------------------
 
 
-def in_turns(specs: list[tuple[str, Callable[[], object], str]], repeat: int) -> list[Timing]:
-    """One warm-up of each, then `repeat` rounds of one run of each, in turns."""
-    timings = [Timing(name, note=note) for name, _, note in specs]
-    for _, fn, _ in specs:
-        fn()
-    for _ in range(repeat):
-        for timing, (_, fn, _) in zip(timings, specs, strict=True):
-            start = time.perf_counter()
-            fn()
-            timing.seconds.append(time.perf_counter() - start)
-    return timings
-
-
 def _quiet_main(argv: list[str]) -> None:
     import mlops.cli
 
@@ -177,7 +164,8 @@ def measure(clone: Path, remote: Path, count: int, repeat: int) -> dict[str, Tim
         ("cli_default", "mlops history --json (fresh process)", cli(),
          "the default --limit 50"),
     ]
-    timings = in_turns([(title, fn, note) for _, title, fn, note in specs], repeat)
+    timings = common.measure_turns([(title, fn, note) for _, title, fn, note in specs],
+                                   repeat)
     return {key: t for (key, *_), t in zip(specs, timings, strict=True)}
 
 

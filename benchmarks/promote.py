@@ -66,6 +66,7 @@ from _promote_fixture import (
     setup,
 )
 from _promote_floor import FLOOR_SCRIPT, check_floor_is_same_edit, current_variant, load_floor
+from _promote_peer import PEER_NOTE, Peer, measure_at
 from _promote_race import measure_race
 from _promote_report import BUSY, OtherWork, busy_note, report
 from common import BenchError, LocalRegistry, Timing, run
@@ -85,6 +86,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="components (pinned images) in the promoted repository (default 200)")
     p.add_argument("--repeat", type=common.at_least(1), default=7, metavar="N",
                    help="timed runs per measurement, after one warm-up (default 7)")
+    p.add_argument("--large", type=common.at_least(0), default=1000, metavar="N",
+                   help="also promote N pins against the peer script, in turns "
+                        "(default 1000; 0: skip)")
     p.add_argument("--race-components", type=common.at_least(1), default=20, metavar="N",
                    help="components in the racers' repository (default 20)")
     p.add_argument("--rounds", type=common.at_least(1), default=3, metavar="N",
@@ -174,7 +178,7 @@ def measure_promote(s: Setup, n: int) -> dict[str, Timing]:
     before = commit_count(s.remote)
     # Fresh processes run in the clone, as a user would run them (and so that
     # `python3 -c` cannot pick up a package from our own cwd).
-    cli, inproc, floor_cli, floor_inproc = measure_interleaved([
+    cli, inproc, floor_cli, floor_inproc, peer = measure_interleaved([
         (f"mlops promote --to {ENV} --build A|B (fresh process)",
          lambda: run([sys.executable, "-m", "mlops", *argv()], cwd=s.clone, capture=False),
          ""),
@@ -186,13 +190,15 @@ def measure_promote(s: Setup, n: int) -> dict[str, Timing]:
          "python3 -c, standard library only"),
         ("floor: script edits + git commit (in-process)",
          lambda: floor_fn(str(s.floor_clone), str(floor_records.next())), ""),
+        ("peer script: git clone --depth 1, set-image edit, commit, push", Peer(s, "main"),
+         PEER_NOTE),
     ], n)
     gained = commit_count(s.remote) - before
     if gained != 2 * (n + 1):
         raise BenchError(f"the remote gained {gained} commits, not {2 * (n + 1)}: "
                          "not every promotion pinned a new release")
     results = {"cli": cli, "inproc": inproc, "floor_cli": floor_cli,
-               "floor_inproc": floor_inproc}
+               "floor_inproc": floor_inproc, "peer": peer}
     results.update(measure_breakdown(s, n, floor_fn, floor_records))
     return results
 
@@ -202,6 +208,7 @@ def measure_breakdown(s: Setup, n: int, floor_fn: Callable[..., object],
     """The pieces of one promotion, each on its own (informational)."""
     from mlops import overlay
     from mlops import release as rel
+    from mlops.adapters.gitops.workspace import SPARSE_CHECKOUT
     from mlops.services import registries
 
     results: dict[str, Timing] = {}
@@ -219,12 +226,16 @@ def measure_breakdown(s: Setup, n: int, floor_fn: Callable[..., object],
 
     def clone_like_workspace() -> None:
         run(["git", "clone", "--quiet", "--no-tags", "--single-branch", "--branch", "main",
-             "--reference-if-able", str(s.clone), str(s.remote), str(scratch)])
+             "--no-checkout", "--reference-if-able", str(s.clone), str(s.remote), str(scratch)])
+        (scratch / ".git" / "info").mkdir(exist_ok=True)
+        (scratch / ".git" / "info" / "sparse-checkout").write_text(SPARSE_CHECKOUT)
+        run(["git", "config", "core.sparseCheckout", "true"], cwd=scratch)
+        run(["git", "read-tree", "-mu", "HEAD"], cwd=scratch)
         shutil.rmtree(scratch)
 
     results["clone"] = common.measure(
         "git clone of the remote + rm -r (as the workspace does)", clone_like_workspace, n,
-        note="--reference-if-able the user's clone",
+        note="--reference-if-able the user's clone; sparse: no component sources",
     )
 
     releases = {}
@@ -263,7 +274,7 @@ def measure_breakdown(s: Setup, n: int, floor_fn: Callable[..., object],
     record = rel.EnvRecord(ENV, releases["a"], "build")
     results["render"] = common.measure(
         "release.render: release.yaml text", lambda: rel.render(record), n,
-        note="yaml.safe_dump",
+        note="libyaml's emitter (safeyaml.dump)",
     )
     results["push"] = measure_split(
         "git push of one promotion commit",
@@ -350,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
         results = measure_promote(s, args.repeat)
         same_edit = check_floor_is_same_edit(s)
         profile, _ = profile_promote(s)
+        if args.large and args.large != args.components:
+            results["large_cli"], results["large_peer"] = measure_at(tmp, registry, args.large,
+                                                                     args.repeat)
         rounds, race = measure_race(s, args.race_components, args.rounds)
         during = others.share()
         print(f"measured in {time.perf_counter() - start:.0f}s; {busy_note(busy, during)}",
