@@ -25,7 +25,7 @@ from pathlib import Path
 
 import git
 
-from mlops.adapters.gitops import remote_url, transport
+from mlops.adapters.gitops import remote_url, transport  # noqa: F401 - remote_url: re-exported
 from mlops.adapters.gitops.transport import TransientGitError
 from mlops.errors import GitError
 from mlops.redact import redact
