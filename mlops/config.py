@@ -16,7 +16,7 @@ from mlops import names, schema
 from mlops.adapters.yamlio import Located, load_file, loads
 from mlops.cache import ParseCache
 from mlops.envconfig import Environment, MetricGate, read_environments
-from mlops.errors import ConfigError
+from mlops.errors import ConfigError, UsageError
 from mlops.redact import redact
 from mlops.schema import Key
 from mlops.tracked import git_blob_id
@@ -171,6 +171,14 @@ class MlopsConfig:
                 return env
         known = ", ".join(e.name for e in self.environments) or "none"
         raise ConfigError(f"unknown environment {name!r} (known: {known})")
+
+
+def environment_arg(config: MlopsConfig, name: str) -> Environment:
+    """The environment a command line names; an unknown one is a usage error (exit 2)."""
+    try:
+        return config.environment(name)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def load_config(

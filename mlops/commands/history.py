@@ -10,7 +10,6 @@ from mlops import trailers as tr
 from mlops.adapters.gitops import remote_url
 from mlops.adapters.gitops.history import LogEntry, read_log, remote_branch
 from mlops.commands import Context
-from mlops.errors import ConfigError, UsageError
 
 ACTIONS = ("promote", "rollback", "approve", "rollout-start", "rollout-step",
            "rollout-complete", "rollout-abort")
@@ -24,22 +23,13 @@ class HistoryOptions:
 
 def history(ctx: Context, opts: HistoryOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
-    env = _environment(config, opts.env) if opts.env is not None else None
+    env = cfg.environment_arg(config, opts.env).name if opts.env is not None else None
     url = remote_url(ctx.root, config.git.remote)
     with remote_branch(ctx.root, url, config.git.branch, note=ctx.out.note) as (repo, ref):
         found = read_log(repo, ref, lambda c: _wanted(c, env), opts.limit, _grep(env))
     entries = [entry(c) for c in found]
     ctx.out.result({"env": env, "entries": entries}, _human(entries))
     return 0
-
-
-def _environment(config: cfg.MlopsConfig, name: str) -> str:
-    """The configured environment `name`; an unknown one is exit 2, as everywhere
-    (`services.envdir.environment`, whose module loads PyYAML, which history needs not)."""
-    try:
-        return config.environment(name).name
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _wanted(commit: LogEntry, env: str | None) -> bool:

@@ -17,18 +17,13 @@ from mlops import pipelines as pl
 from mlops import release as rel
 from mlops.adapters import safeyaml
 from mlops.atomicfile import write_text_atomic
-from mlops.errors import ConfigError, UsageError
+from mlops.errors import ConfigError
 
 ENVIRONMENTS_DIR = overlay.ENVIRONMENTS_DIR
 SCHEDULES_DIR = "schedules"
 
 
-def environment(config: cfg.MlopsConfig, name: str) -> cfg.Environment:
-    """The configured environment `name`; an unknown one is a usage error (exit 2)."""
-    try:
-        return config.environment(name)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+environment = cfg.environment_arg  # commands name it here, beside the paths it owns
 
 
 @dataclass(frozen=True)
