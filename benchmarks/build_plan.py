@@ -324,13 +324,9 @@ with a warm cache.
 # -- main ---------------------------------------------------------------------
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # run the finally blocks: registry, temp dir
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, common.terminate_cleanly)
     os.environ.pop("MLOPS_REGISTRY", None)  # the generated mlops.yaml names the registry
     problems = preflight()
     if problems:

@@ -113,6 +113,11 @@ def measure_turns(
     return timings
 
 
+def terminate_cleanly(signum: int, _frame: object) -> None:
+    """SIGTERM handler: raise SystemExit so finally blocks stop registries, remove temp dirs."""
+    raise SystemExit(128 + signum)
+
+
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
