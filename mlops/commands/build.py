@@ -1,70 +1,51 @@
-"""`mlops build`: build, test and push the components whose inputs changed."""
+"""`mlops build`: build, test and push the components whose inputs changed.
+
+With `--plan`, `--shard K` and `--merge`, the same build fans out over CI
+runners: one job plans the shards, one job per shard builds it, one job merges
+the partial records into the build record (mlops.services.fanout).
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-from mlops import components as comps
-from mlops import config as cfg
-from mlops import links
 from mlops.adapters import gitops
 from mlops.atomicfile import write_json_atomic
-from mlops.buildcontext import ContextFile
-from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
+from mlops.core.shards import waves
 from mlops.commands import Context
-from mlops.errors import BuildError, ConfigError, UsageError
-from mlops.inputs import effective_build_args, ih_tag, input_hash
+from mlops.errors import BuildError, UsageError
+from mlops.inputs import ih_tag
 from mlops.output import user_target
-from mlops.plan import BUILD, REUSE, PlannedComponent, decide, image_repository, tags_for
-from mlops.services.registries import Lookup, RegistryAccess
-from mlops.tracked import FileIndex
+from mlops.plan import BUILD, REUSE, PlannedComponent
+from mlops.services.buildplan import BuildOptions, Planned, make_plan
 
 if TYPE_CHECKING:
     from mlops.services.buildrun import Outcome
 
-LOOKUP_THREADS = 8
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    components: tuple[str, ...] = ()
-    dry_run: bool = False
-    push: bool = True
-    changed_since: str | None = None
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    output: Path | None = None
-    jobs: int | None = None
-    force: bool = False
-    sign_key: Path | None = None  # else $MLOPS_SIGNING_KEY: sign and attach provenance
-    builder: str | None = None  # else $MLOPS_BUILDER: the key's principal
+__all__ = ["BuildOptions", "build"]
 
 
 def build(ctx: Context, opts: BuildOptions) -> int:
-    git_dir = gitops.git_dir(ctx.root)
-    parse_cache = ParseCache(git_dir / PARSE_CACHE)
-    config = cfg.load_config(ctx.root, ctx.environ, parse_cache)
-    state, index, specs = _load_specs(ctx.root, parse_cache)
-    specs = _select(specs, opts.components)
+    _check_fanout_flags(opts)
+    if opts.plan:
+        return _plan_shards(ctx, opts)
+    if opts.shard is not None:
+        return _build_shard(ctx, opts)
+    if opts.merge is not None:
+        return _merge(ctx, opts)
     signing = None if opts.dry_run else _signing(ctx, opts)
     target = _output_target(opts)
-    _check_tracked(specs, index)
-    _refuse_submodules(specs, index)
-    _check_declared_paths(ctx.root, specs, index)
-    state, index, from_worktree = _resolve_links(ctx.root, state, index, specs)
-    if opts.changed_since:
-        specs = _changed_only(ctx.root, specs, opts.changed_since)
-    cache = DigestCache(git_dir / DIGEST_CACHE)
-    access = RegistryAccess(config.registry)
-    plan = _plan(config, specs, state, index, opts, access, cache, from_worktree)
+    planned = make_plan(ctx, opts)
     if opts.dry_run:
-        cache.save()
-        _print_plan(ctx, plan, state.head)
+        planned.cache.save()
+        _print_plan(ctx, planned.plan, planned.head)
         return 0
-    return _carry_out(ctx, config, state.head, plan, signing, access, cache, opts, target)
+    outcomes = _carry_out(ctx, planned, planned.plan, signing, opts)
+    record = build_record(planned.config.registry, planned.head, outcomes)
+    return _finish(ctx, record, outcomes, target)
 
 
 def _signing(ctx: Context, opts: BuildOptions) -> tuple[Path, str] | None:
@@ -75,26 +56,47 @@ def _signing(ctx: Context, opts: BuildOptions) -> tuple[Path, str] | None:
     return signing_from(opts.sign_key, opts.builder, ctx.environ, opts.push)
 
 
-def _carry_out(ctx: Context, config, head: str | None, plan: list[PlannedComponent],
-               signing: tuple[Path, str] | None, access: RegistryAccess, cache: DigestCache,
-               opts: BuildOptions, target: Path | None) -> int:
-    """Build, test, push and sign what the plan says; record it."""
+def _carry_out(ctx: Context, planned: Planned, plan: list[PlannedComponent],
+               signing: tuple[Path, str] | None, opts: BuildOptions) -> list[Outcome]:
+    """Build, test, push and sign what the plan says, in waves where one component
+    builds after another; returned in plan order."""
     from mlops.services.buildrun import run_plan
     from mlops.services.buildsign import Signing, attest_outcomes, check_attestable
+    from mlops.services.fanout import after_relation
 
+    config, head, access = planned.config, planned.head, planned.access
     plan = _with_labels(ctx.root, config, plan, head)
     if signing is not None:
         check_attestable(plan, head)
-    outcomes = run_plan(ctx, plan, access, opts.push, opts.jobs or config.build.jobs)
+    jobs = opts.jobs or config.build.jobs
+    after = after_relation(planned.specs)
+    done: dict[str, Outcome] = {}
+    for wave in waves(after, [p.name for p in plan]):
+        items = [_blocked_by_failures(p, done, after) for p in plan if p.name in wave]
+        done.update((o.item.name, o) for o in run_plan(ctx, items, access, opts.push, jobs))
+    outcomes = [done[p.name] for p in plan]
     if signing is not None:
         source = gitops.remote_url_of(ctx.root, config.git.remote)
-        outcomes = attest_outcomes(Signing(*signing, source, head or ""), access, outcomes,
-                                   opts.jobs or config.build.jobs)
+        outcomes = attest_outcomes(Signing(*signing, source, head or ""), access, outcomes, jobs)
     for o in outcomes:
         if o.digest:
-            cache.remember(o.item.image, ih_tag(o.item.input_hash), o.digest)
-    cache.save()
-    record = build_record(config.registry, head, outcomes)
+            planned.cache.remember(o.item.image, ih_tag(o.item.input_hash), o.digest)
+    planned.cache.save()
+    return outcomes
+
+
+def _blocked_by_failures(item: PlannedComponent, done: dict[str, Outcome],
+                         after: Mapping[str, Sequence[str]]) -> PlannedComponent:
+    """A component whose base failed this run is not built on a stale one."""
+    failed = [b for b in after.get(item.name, ())
+              if b in done and done[b].status == "failed"]
+    if not failed or item.action != BUILD:
+        return item
+    return replace(item, blocked=f"not built: {failed[0]}, which it builds after, failed")
+
+
+def _finish(ctx: Context, record: dict, outcomes: Sequence[Outcome],
+            target: Path | None) -> int:
     if target is not None:
         write_json_atomic(target, record)
     _print_outcomes(ctx, record, outcomes)
@@ -112,184 +114,6 @@ def _output_target(opts: BuildOptions) -> Path | None:
     return user_target(opts.output, "--output")
 
 
-def _load_specs(root: Path, parse_cache: ParseCache):
-    """Tracked files, their index and the component specs, reading as little as possible."""
-    state = gitops.tree_state(root, [comps.COMPONENTS_DIR])
-    index = FileIndex(state.files, presorted=True)
-    specs = comps.load_components(root, parse_cache, index)
-    parse_cache.save()
-    extra = _outside_components(specs)
-    if extra:
-        more = gitops.tree_state(root, extra)
-        state = gitops.TreeState(
-            files=tuple(sorted(set(state.files) | set(more.files))),
-            dirty=state.dirty | more.dirty,
-            head=state.head,
-        )
-        index = FileIndex(state.files)
-    return state, index, specs
-
-
-def _outside_components(specs: Sequence[comps.ComponentSpec]) -> list[str]:
-    inside = comps.COMPONENTS_DIR + "/"
-    return sorted({p for s in specs for p in s.input_paths if not p.startswith(inside)})
-
-
-def _check_tracked(specs: Sequence[comps.ComponentSpec], index: FileIndex) -> None:
-    """Builds use tracked files only, so an untracked Dockerfile would vanish from the context."""
-    for spec in specs:
-        if index.get(spec.dockerfile) is None:
-            raise ConfigError(
-                f"{spec.dockerfile} is not tracked by git; `git add` it "
-                "(mlops builds from tracked files only)"
-            )
-
-
-def _refuse_submodules(specs: Sequence[comps.ComponentSpec], index: FileIndex) -> None:
-    """A submodule is a commit id to git and a folder to Docker: its content would reach an
-    image without being hashed, so it is refused before anything is planned."""
-    if not _any_mode(index, gitops.GITLINK):
-        return
-    for spec in specs:
-        found = [f.path for f in index.under(spec.input_paths) if f.mode == gitops.GITLINK]
-        if found:
-            raise ConfigError(f"{found[0]} is a git submodule inside component {spec.name}'s "
-                              "inputs; mlops builds from files git tracks in this repository: "
-                              "vendor its files or install it in the Dockerfile")
-
-
-def _any_mode(index: FileIndex, mode: str) -> bool:
-    """Whether any tracked file has this mode: most repositories have no submodule or link,
-    and one pass over the index then spares a lookup per component."""
-    return any(f.mode == mode for f in index.files)
-
-
-def _check_declared_paths(root: Path, specs, index: FileIndex) -> None:
-    """A declared path that git does not list but the work tree reaches through a symlink
-    would feed the hash nothing while Docker saw something: refuse it, naming the path."""
-    top = os.path.realpath(root)
-    for spec in specs:
-        for path in (spec.dockerfile, spec.context, *spec.depends_on):
-            if index.get(path) is not None or index.has_dir(path):
-                continue  # git lists it: a tracked link is resolved by mlops.links
-            real = os.path.realpath(root / path)
-            if real == os.path.join(top, path):
-                continue  # plainly missing or empty: the existing checks speak for it
-            if os.path.commonpath([top, real]) != top:
-                raise ConfigError(f"{path} leads through a symlink to {real}, outside the "
-                                  "repository; mlops builds only what git tracks inside it")
-            raise ConfigError(f"{path} leads through a symlink; name the path it points to "
-                              f"({os.path.relpath(real, top)})")
-
-
-def _resolve_links(root: Path, state, index: FileIndex, specs):
-    """Each symlink among the chosen components' inputs replaced by its target's content
-    (mlops.links), and which paths' bytes come from the work tree (the hash read them there)."""
-    from_worktree = {f.path: f.path for f in state.files if f.path in state.dirty}
-    found = [f for f in index.under(_all_input_paths(specs)) if links.is_link(f)] \
-        if _any_mode(index, links.LINK_MODE) else []
-    if not found:
-        return state, index, from_worktree
-    whole = gitops.tree_state(root, [])  # a target may lie anywhere in the repository
-    repo = FileIndex(whole.files, presorted=True)
-    texts = gitops.link_texts(root, [f for f in whole.files if links.is_link(f)], whole.dirty)
-    resolved = links.resolve(found, repo, texts)
-    gone = {f.path for f in found}
-    files = sorted([f for f in whole.files if f.path not in gone] + resolved.files)
-    via = {at: src for at, src in resolved.sources.items() if src in whole.dirty}
-    dirty = whole.dirty | via.keys()
-    from_worktree = {**{f.path: f.path for f in whole.files if f.path in whole.dirty}, **via}
-    index = FileIndex(files, presorted=True)
-    for spec in specs:
-        if index.get(spec.dockerfile) is None:
-            raise ConfigError(f"{spec.dockerfile} is a symlink to a folder, not a Dockerfile")
-    return gitops.TreeState(tuple(files), frozenset(dirty), whole.head), index, from_worktree
-
-
-def _select(specs: list[comps.ComponentSpec], wanted: Sequence[str]) -> list[comps.ComponentSpec]:
-    if not wanted:
-        return specs
-    by_name = {s.name: s for s in specs}
-    unknown = [w for w in wanted if w not in by_name]
-    if unknown:
-        known = ", ".join(by_name) or "none"
-        raise UsageError(f"unknown component {unknown[0]!r} (known: {known})")
-    return [by_name[w] for w in dict.fromkeys(wanted)]
-
-
-def _changed_only(root: Path, specs: list[comps.ComponentSpec], ref: str) -> list:
-    changed = gitops.changed_since(root, ref, [cfg.CONFIG_FILE, *_all_input_paths(specs)])
-    if cfg.CONFIG_FILE in changed:
-        return specs  # global build args may have changed: everything is suspect
-    return [s for s in specs if any(_touches(p, s.input_paths) for p in changed)]
-
-
-def _touches(path: str, roots: Sequence[str]) -> bool:
-    return any(r == "." or path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
-def _all_input_paths(specs: Sequence[comps.ComponentSpec]) -> list[str]:
-    return list(dict.fromkeys(p for s in specs for p in s.input_paths))
-
-
-def _plan(config, specs, state, index, opts, access, cache,
-          from_worktree) -> list[PlannedComponent]:
-    context = None if opts.dry_run else from_worktree  # a dry run sends no build context
-    hashed = [_hash_one(config, spec, state, index, opts.build_args, context) for spec in specs]
-    lookups = _lookup_existing(hashed, access, cache, opts)
-    return [_planned(h, lookups[h.spec.name], state, opts) for h in hashed]
-
-
-class _Hashed(NamedTuple):
-    """One component's inputs, hashed (a tuple: a plan makes one per component)."""
-
-    spec: comps.ComponentSpec
-    image: str
-    input_hash: str
-    build_args: Mapping[str, str]
-    dirty: bool
-    context_files: tuple[ContextFile, ...]
-
-
-def _hash_one(config, spec, state, index: FileIndex, overrides, from_worktree) -> _Hashed:
-    """`from_worktree` None: no build context (for a plan that builds nothing)."""
-    files = index.under(spec.input_paths)
-    args = effective_build_args(spec, config.build, overrides)
-    dirty = bool(state.dirty) and any(_touches(p, spec.input_paths) for p in state.dirty)
-    image = image_repository(config.registry, spec.name)
-    context = () if from_worktree is None else _context_files(spec, files, index, from_worktree)
-    return _Hashed(spec, image, input_hash(spec, files, args), args, dirty, context)
-
-
-def _context_files(spec, files, index: FileIndex, from_worktree) -> tuple[ContextFile, ...]:
-    """The context's entries (and an outside Dockerfile's), each with where its bytes are:
-    git's blob, or the work-tree path the hash read it from."""
-    chosen = files if spec.input_paths == (spec.context,) else index.under([spec.context])
-    dockerfile = index.get(spec.dockerfile)
-    if dockerfile is not None and dockerfile not in chosen:
-        chosen = [*chosen, dockerfile]
-    return tuple(ContextFile(f.path, f.mode, f.blob, from_worktree.get(f.path)) for f in chosen)
-
-
-def _planned(h: _Hashed, found: Lookup, state, opts: BuildOptions) -> PlannedComponent:
-    action, reason = decide(
-        h.spec, h.input_hash, found.digest, found.source, opts.force, found.error
-    )
-    return PlannedComponent(
-        spec=h.spec,
-        image=h.image,
-        input_hash=h.input_hash,
-        build_args=h.build_args,
-        action=action,
-        reason=reason,
-        tags=tags_for(h.spec, h.input_hash, state.head, h.dirty),
-        existing_digest=found.digest,
-        dirty=h.dirty,
-        blocked=found.error if (found.error and _strict(opts)) else None,
-        context_files=h.context_files,
-    )
-
-
 def _with_labels(root: Path, config, plan: list[PlannedComponent], head: str | None) -> list:
     """The OCI labels for what will be built (see mlops.labels for why they are not hashed)."""
     if not any(p.action == BUILD for p in plan):
@@ -300,33 +124,6 @@ def _with_labels(root: Path, config, plan: list[PlannedComponent], head: str | N
     created = gitops.commit_time(root, head) if head else None
     return [replace(p, labels=oci_labels(source, head, created, p.spec.version))
             if p.action == BUILD else p for p in plan]
-
-
-def _lookup_existing(hashed: list[_Hashed], access, cache, opts: BuildOptions) -> dict:
-    """Per component, what the registry (or, for a dry run, the cache) has for its ih- tag."""
-    results: dict[str, Lookup] = {}
-    missing = []
-    for h in hashed:
-        cached = cache.digest(h.image, ih_tag(h.input_hash)) if opts.dry_run else None
-        if cached or opts.force:
-            results[h.spec.name] = Lookup(cached, " (local cache)")
-        else:
-            missing.append(h)
-    if missing:  # a plan answered from the cache starts no threads
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
-            found = pool.map(lambda h: access.lookup(h.image, ih_tag(h.input_hash)), missing)
-            results.update({h.spec.name: f for h, f in zip(missing, found, strict=True)})
-    for h in hashed:
-        if results[h.spec.name].digest:
-            cache.remember(h.image, ih_tag(h.input_hash), results[h.spec.name].digest)
-    return results
-
-
-def _strict(opts: BuildOptions) -> bool:
-    """A failed lookup is fatal for that component only when we must push."""
-    return opts.push and not opts.dry_run
 
 
 def build_record(registry: str, commit: str | None, outcomes: Sequence[Outcome]) -> dict:
@@ -377,3 +174,102 @@ def _raise_if_failed(outcomes: Sequence[Outcome]) -> None:
         f"{len(failed)} of {len(outcomes)} components failed; {first.item.name}: {first.error}"
     )
 
+
+# -- fan-out: plan, shard, merge ------------------------------------------------------
+
+
+def _check_fanout_flags(opts: BuildOptions) -> None:
+    modes = [flag for flag, on in (("--plan", opts.plan), ("--shard", opts.shard is not None),
+                                   ("--merge", opts.merge is not None)) if on]
+    if len(modes) > 1:
+        raise UsageError(f"{modes[0]} and {modes[1]} are separate steps; give one")
+    if modes != ["--plan"] and (opts.shards != 1 or opts.timings is not None):
+        raise UsageError("--shards and --timings shape a plan: give them with --plan alone")
+    if not modes:
+        return
+    if modes[0] != "--plan" and opts.plan_file is None:
+        raise UsageError(f"{modes[0]} carries out a plan: give --plan FILE "
+                         "(written by `mlops build --plan --output FILE`)")
+    if opts.dry_run:
+        raise UsageError(f"{modes[0]} and --dry-run do not go together")
+    if modes[0] != "--plan" and (opts.components or opts.changed_since or opts.force):
+        raise UsageError(f"{modes[0]} builds what the plan says: name components, "
+                         "--changed-since and --force when planning")
+
+
+def _plan_shards(ctx: Context, opts: BuildOptions) -> int:
+    """Plan the fan-out: what to build in which shard, what to reuse. Builds nothing."""
+    from mlops.services.fanout import after_relation, make_fanout_plan, sizes_for
+
+    target = _output_target(opts)
+    planned = make_plan(ctx, opts)
+    planned.cache.save()
+    sizes = sizes_for(ctx.root, planned.specs, planned.index, opts.timings)
+    plan = make_fanout_plan(planned.head, planned.config.registry, planned.plan, sizes,
+                            after_relation(planned.specs), opts.shards)
+    doc = plan.dump()
+    if target is not None:
+        write_json_atomic(target, doc)
+    lines = [f"shard {s.index}: {' '.join(s.components)}" for s in plan.shards]
+    reused = plan.reused()
+    if reused:
+        lines.append(f"reuse: {' '.join(reused)}")
+    lines.append(f"plan: {len(plan.to_build())} to build in {len(plan.shards)} shards, "
+                 f"{len(reused)} to reuse")
+    ctx.out.result(doc, "\n".join(lines))
+    return 0
+
+
+def _build_shard(ctx: Context, opts: BuildOptions) -> int:
+    """Build one shard of a plan, exactly its components, and write its partial record."""
+    from mlops.services.fanout import check_carries_out, part_record, read_plan
+
+    plan = read_plan(opts.plan_file)
+    names = plan.shard(opts.shard).components
+    signing = _signing(ctx, opts)
+    target = _output_target(opts)
+    planned = make_plan(ctx, replace(opts, components=names))
+    check_carries_out(plan, planned.head, planned.plan)
+    outcomes = _carry_out(ctx, planned, planned.plan, signing, opts)
+    record = build_record(planned.config.registry, planned.head, outcomes)
+    return _finish(ctx, part_record(record, plan, opts.shard), outcomes, target)
+
+
+def _merge(ctx: Context, opts: BuildOptions) -> int:
+    """One build record from the shards' parts, and the reused images filled in from the
+    registry (tagged for this commit, and signed, as a one-runner build would)."""
+    from mlops.core.shards import merge_parts
+    from mlops.services.fanout import check_parts_of, read_part, read_plan
+
+    plan = read_plan(opts.plan_file)
+    parts = [(str(path), read_part(path)) for path in opts.merge or ()]
+    target = _output_target(opts)
+    check_parts_of(plan, parts)
+    built = merge_parts(parts, plan.to_build(), plan.source_commit)
+    reused = _reuse_for_merge(ctx, opts, plan) if plan.reused() else []
+    by_name = {e["component"]: dict(e) for e in built} | {o.item.name: o.as_record()
+                                                           for o in reused}
+    from mlops.buildrecord import BuildRecord
+
+    record = BuildRecord.of(plan.registry, plan.source_commit,
+                            [by_name[name] for name in plan.order()]).dump()
+    if target is not None:
+        write_json_atomic(target, record)
+    ctx.out.result({**record, "ok": True},
+                   f"merged {len(parts)} parts: {len(built)} built, {len(reused)} reused")
+    return 0
+
+
+def _reuse_for_merge(ctx: Context, opts: BuildOptions, plan) -> list[Outcome]:
+    from mlops.services.fanout import check_carries_out
+
+    signing = _signing(ctx, opts)
+    planned = make_plan(ctx, replace(opts, components=tuple(plan.reused())))
+    check_carries_out(plan, planned.head, planned.plan)
+    gone = [p for p in planned.plan if p.action != REUSE]
+    if gone:
+        raise BuildError(f"{gone[0].name} was planned for reuse, but {gone[0].reason}; "
+                         "plan again")
+    outcomes = _carry_out(ctx, planned, planned.plan, signing, opts)
+    _raise_if_failed(outcomes)
+    return outcomes

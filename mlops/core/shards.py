@@ -137,3 +137,35 @@ def _take(found: dict[str, tuple[str, Mapping]], where: str, entry: object) -> N
         why = entry.get("error") or "no digest"
         raise BuildError(f"{where}: component {name!r} failed: {why}")
     found[name] = (where, entry)
+
+
+def estimate_sizes(context_bytes: Mapping[str, int],
+                   seconds: Mapping[str, float]) -> dict[str, float]:
+    """Each component's weight: its past build time where a record has it, else its build
+    context's bytes at the average seconds per byte of those that have both, so the two
+    kinds of estimate share one unit. With no past times, bytes are the weight."""
+    timed = [n for n in context_bytes if n in seconds]
+    timed_bytes = sum(context_bytes[n] for n in timed)
+    rate = sum(seconds[n] for n in timed) / timed_bytes if timed and timed_bytes else 1.0
+    return {n: float(seconds[n]) if n in seconds else b * rate
+            for n, b in context_bytes.items()}
+
+
+def waves(after: Mapping[str, Sequence[str]], names: Sequence[str]) -> list[list[str]]:
+    """`names` in build waves: each after every wave holding something it waits for.
+    Names outside `names` are not waited for (their images exist already)."""
+    level: dict[str, int] = {}
+    wanted = set(names)
+
+    def depth(name: str, path: tuple[str, ...]) -> int:
+        if name in level:
+            return level[name]
+        if name in path:
+            raise UsageError(f"components build in a circle: {' -> '.join((*path, name))}")
+        before = [b for b in after.get(name, ()) if b in wanted]
+        level[name] = 1 + max((depth(b, (*path, name)) for b in before), default=-1)
+        return level[name]
+
+    for name in names:
+        depth(name, ())
+    return [[n for n in names if level[n] == k] for k in range(max(level.values(), default=-1) + 1)]

@@ -114,6 +114,16 @@ def principal(text: str) -> str:
     return text
 
 
+def shard_index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a shard number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("shards are numbered from 0")
+    return value
+
+
 def positive(text: str) -> int:
     try:
         value = int(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops.parsers import Subcommands, add, common, key_value, positive
+from mlops.parsers import Subcommands, add, common, key_value, positive, shard_index
 
 
 def _add_build(sub: Subcommands) -> None:
@@ -45,7 +45,8 @@ def _add_build(sub: Subcommands) -> None:
         help="override a build arg for this run (repeatable)",
     )
     p.add_argument(
-        "-o", "--output", metavar="FILE", type=Path, help="write the build record (JSON) here"
+        "-o", "--output", metavar="FILE", type=Path,
+        help="write the build record (JSON) here; with --plan alone, the plan"
     )
     p.add_argument(
         "-j",
@@ -61,8 +62,30 @@ def _add_build(sub: Subcommands) -> None:
     p.add_argument("--builder", metavar="PRINCIPAL",
                    help="the key's principal in the allowed signers, listed as a builder in "
                         "mlops.yaml approvals.builders (default: $MLOPS_BUILDER)")
+    _add_fanout(p)
     common(p)
     p.set_defaults(handler=_run_build)
+
+
+def _add_fanout(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "fan-out over CI runners",
+        "plan once, build each shard on its own runner, merge the parts into one build "
+        "record (docs/fan-out-builds.md)")
+    group.add_argument("--plan", nargs="?", const=True, metavar="FILE",
+                       help="alone: plan the shards (write the plan with --output, print it "
+                            "with --json) and build nothing; with --shard or --merge: the "
+                            "plan to carry out")
+    group.add_argument("--shards", type=positive, default=1, metavar="N",
+                       help="with --plan: at most N shards, balanced by size (default: 1)")
+    group.add_argument("--timings", metavar="FILE", type=Path,
+                       help="with --plan: a past build record whose build times weigh the "
+                            "shards (default: build-context bytes)")
+    group.add_argument("--shard", type=shard_index, metavar="K",
+                       help="build shard K of --plan FILE and write its part with --output")
+    group.add_argument("--merge", nargs="*", type=Path, metavar="PART",
+                       help="merge the shards' parts of --plan FILE into one build record "
+                            "(--output); reused images are tagged and taken from the registry")
 
 
 def _run_build(ctx, args: argparse.Namespace) -> int:
@@ -81,8 +104,23 @@ def _run_build(ctx, args: argparse.Namespace) -> int:
             force=args.force,
             sign_key=args.sign_key,
             builder=args.builder,
+            **_fanout_options(args),
         ),
     )
+
+
+def _fanout_options(args: argparse.Namespace) -> dict:
+    """`--plan` alone plans; with a value it names the plan file of --shard or --merge.
+    `--plan a b` without those reads `a` as a component, as `mlops build a b` would."""
+    carrying_out = args.shard is not None or args.merge is not None
+    plan_file = args.plan if isinstance(args.plan, str) else None
+    if plan_file is not None and not carrying_out:
+        args.components.insert(0, plan_file)
+        plan_file = None
+    return {"plan": args.plan is not None and not carrying_out,
+            "plan_file": Path(plan_file) if plan_file else None, "shards": args.shards,
+            "timings": args.timings, "shard": args.shard,
+            "merge": tuple(args.merge) if args.merge is not None else None}
 
 
 def _add_compile(sub: Subcommands) -> None:

@@ -7,9 +7,10 @@ plan where everything is reused must not pay for it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops.buildcontext import make_context
@@ -32,6 +33,7 @@ class Outcome:
     pushed: bool = False
     error: str | None = None
     provenance: dict[str, str] | None = None  # builder, att tag, attestation manifest digest
+    seconds: float | None = None  # how long the build, test and push took (weighs fan-out shards)
 
     def as_record(self) -> dict:
         record: dict[str, Any] = {
@@ -45,6 +47,8 @@ class Outcome:
             "pushed": self.pushed,
             "status": self.status,
         }
+        if self.seconds is not None:
+            record["seconds"] = round(self.seconds, 3)
         if self.error:
             record["error"] = self.error
         if self.provenance:
@@ -102,6 +106,11 @@ class _Worker:
         return Outcome(item, "reused", digest=item.existing_digest)
 
     def _build(self, item: PlannedComponent) -> Outcome:
+        started = time.monotonic()
+        outcome = self._build_test_push(item)
+        return replace(outcome, seconds=time.monotonic() - started)
+
+    def _build_test_push(self, item: PlannedComponent) -> Outcome:
         from mlops.adapters.builder import Engine
 
         engine = Engine(log=lambda line: self.reporter.log(item.name, line))
