@@ -1,4 +1,4 @@
-"""Checking the shell in workflows and hooks: the linters, and `mlops ...` invocations.
+"""Checking the shell in workflows and hooks: the linters, zizmor, and `mlops ...` invocations.
 
 `mlops_invocations` finds every `mlops ...` command in a `run:` script through
 the shell's syntax (continuations, heredocs, `$(...)`, prefixes such as `if`),
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -50,6 +51,39 @@ def workflow_schema(*files: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
                            "vendor.github-workflows", *map(str, files)],
                           capture_output=True, text=True, timeout=120)
+
+
+def zizmor(*files: Path, persona: str = "regular",
+           cwd: Path = REPO) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """zizmor's findings on these workflow files, offline (no online audits).
+
+    Files, not directories: given a directory, zizmor collects only what is under
+    its `.github/workflows/`, which the scaffold's directory is not.
+    """
+    exe = tool("zizmor")
+    require(exe is not None, "zizmor not installed (pip install -e '.[test]')")
+    proc = subprocess.run(
+        [str(exe), "--offline", "--no-config", "--no-progress", "--color", "never",
+         "--persona", persona, "--format", "json", *map(str, files)],
+        cwd=cwd, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "NO_COLOR": "1"})
+    # 0: no findings; 10 to 14: findings, by the highest severity; else it failed.
+    assert proc.returncode == 0 or 10 <= proc.returncode <= 14, proc.stderr
+    return proc, json.loads(proc.stdout)
+
+
+def finding_lines(findings: list[dict], severity: str) -> list[str]:
+    """`path:line: audit: description` for each finding of one severity."""
+    lines: list[tuple[str, int, str]] = []
+    for f in findings:
+        if f["determinations"]["severity"] != severity:
+            continue
+        where = next((loc for loc in f["locations"] if loc["symbolic"]["kind"] == "Primary"),
+                     f["locations"][0])
+        path = where["symbolic"]["key"]["Local"]["verbatim_path"]
+        row = where["concrete"]["location"]["start_point"]["row"] + 1
+        lines.append((path, row, f"{path}:{row}: {f['ident']}: {f['desc']}"))
+    return [line for _, _, line in sorted(lines)]
 
 
 # -- `mlops` invocations in shell scripts ---------------------------------------
@@ -182,8 +216,8 @@ def check_invocation(argv: Sequence[str]) -> list[str]:
             if action is None:
                 return [f"{' '.join(path)}: no option {name}"]
             seen.add(action.dest)
-            if action.nargs != 0 and not has_value and tokens:
-                tokens.pop(0)
+            if not has_value:
+                del tokens[:values_taken(action, tokens)]
         elif (sub := subcommands(p)) is not None:
             if token not in sub.choices:
                 return [f"{' '.join(path)}: no subcommand {token!r}"]
@@ -192,6 +226,19 @@ def check_invocation(argv: Sequence[str]) -> list[str]:
         else:
             positionals.append(token)
     return missing(p, " ".join(path), seen, positionals)
+
+
+def values_taken(action: argparse.Action, tokens: Sequence[str]) -> int:
+    """How many of the next tokens argparse gives an option as its values: an
+    optional value (`--plan [FILE]`) or a list (`--merge [PART ...]`) stops at
+    the next option."""
+    if action.nargs == argparse.REMAINDER:
+        return len(tokens)
+    if action.nargs in ("?", "*", "+"):
+        n = next((i for i, t in enumerate(tokens) if t.startswith("-") and t != "-"),
+                 len(tokens))
+        return min(n, 1) if action.nargs == "?" else n
+    return min(1 if action.nargs is None else int(action.nargs), len(tokens))
 
 
 def missing(p: argparse.ArgumentParser, where: str, seen: set[str],
