@@ -265,3 +265,20 @@ def test_a_plan_whose_shards_lose_a_component_is_refused(four, tmp_path):
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     result, _ = shard(proj, tmp_path, path, 0)
     assert result.code == 1 and "exactly once" in result.err
+
+
+def test_a_component_whose_base_failed_is_not_built(project, registry, tmp_path):
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns),
+                    **tiny_component("base", test='["python3", "-c", "raise SystemExit(3)"]'),
+                    **tiny_component("app", extra="depends_on: [components/base/src]\n"),
+                    **tiny_component("lone")})
+    out = tmp_path / "build.json"
+    result = proj.run("build", "--jobs", "2", "--output", str(out))
+    assert result.code == 1
+    builds = {b["component"]: b for b in json.loads(out.read_text())["builds"]}
+    assert builds["base"]["error"] == "test command exited 3; not pushed"
+    assert builds["app"]["status"] == "failed"
+    assert builds["app"]["error"] == "not built: base, which it builds after, failed"
+    assert builds["lone"]["status"] == "built"
+    assert server.tags(f"{ns.split('/', 1)[1]}/app") == []
