@@ -150,10 +150,20 @@ def _pipelines(doc: Mapping[str, Any]) -> str:
     return _table(["pipeline", "status", "version"], rows)
 
 
+def _shards(doc: Mapping[str, Any]) -> str:
+    """A fan-out plan's shards (`mlops build --plan`), as the matrix will run them."""
+    matrix = doc.get("matrix")
+    include = matrix.get("include") if isinstance(matrix, Mapping) else None
+    return _table(["shard", "components", "size"], (
+        (e.get("shard"), e.get("components"), e.get("size"))
+        for e in include or [] if isinstance(e, Mapping)))
+
+
 def _problems(doc: Mapping[str, Any]) -> str:
     return "\n".join(f"- {_cell(p.get('message'))}" for p in doc.get("problems") or []
                      if isinstance(p, Mapping))
 
 
 _SECTIONS: tuple[Callable[[Mapping[str, Any]], str], ...] = (
-    _builds, _images, _pipelines, _metric_values, _gates, _analysis, _steps, _problems)
+    _builds, _shards, _images, _pipelines, _metric_values, _gates, _analysis, _steps,
+    _problems)

@@ -26,6 +26,16 @@ def test_an_analysis_document_becomes_a_table_of_metrics_and_offline_gates():
     assert "| roc_auc-threshold | pass | 0.99 |" in text
 
 
+def test_a_fanout_plan_shows_its_shards():
+    doc = {"kind": "mlops-build-plan", "source_commit": "a" * 40, "shards": 2,
+           "matrix": {"include": [{"shard": 0, "components": "big", "size": 40.0},
+                                  {"shard": 1, "components": "mid small", "size": 39.0}]}}
+    text = ghsummary.markdown("build", doc)
+    assert "| shard | components | size |" in text
+    assert "| 0 | big | 40.0 |\n| 1 | mid small | 39.0 |" in text
+    assert ghsummary.markdown("build", {**doc, "matrix": {"include": []}}).count("|") == 0
+
+
 def test_cells_cannot_break_the_table():
     text = ghsummary.markdown("promote", {"gates": [{"gate": "a|b", "result": "pass",
                                                       "detail": "x\ny"}]})
