@@ -13,7 +13,7 @@ from typing import cast
 from mlops import __version__, parsers
 from mlops.errors import EXIT_ERROR, EXIT_USAGE, MlopsError, UsageError
 from mlops.output import Output
-from mlops.parsers import delivery, promotion, repository, rollout, status
+from mlops.parsers import delivery, promotion, repository, rollout, runs, status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +37,7 @@ def make_parser(lazy: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mlops {__version__}")
     sub = cast(parsers.Subcommands, parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser, action=parsers.Subcommands))
-    for group in (delivery, promotion, rollout, status, repository):
+    for group in (delivery, runs, promotion, rollout, status, repository):
         group.register(sub)
     if not lazy:
         sub.define_all()

@@ -110,7 +110,7 @@ def test_lazy_and_whole_parsers_parse_alike(argv):
 def test_an_unknown_command_lists_every_command_in_order(capsys):
     assert cli.main(["bogus"]) == 2
     err = capsys.readouterr().err
-    assert ("invalid choice: 'bogus' (choose from 'build', 'compile', 'run', 'promote', "
+    assert ("invalid choice: 'bogus' (choose from 'build', 'compile', 'run', 'runs', 'promote', "
             "'approve', 'history', 'rollback', 'rollout', 'status', 'validate', 'init')") in err
 
 

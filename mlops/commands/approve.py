@@ -26,7 +26,7 @@ from mlops.core.promotion import Source
 from mlops.errors import ConfigError, UsageError
 from mlops.services.changes import in_workspace
 from mlops.services.envdir import EnvDir, environment
-from mlops.services.evidence import read_metrics_file
+from mlops.services.evidence import read_metrics
 from mlops.services.promotion import compose_release
 
 
@@ -47,7 +47,7 @@ def approve(ctx: Context, opts: ApproveOptions) -> int:
     who = identity(ctx.root)
     principal = opts.principal or who["email"]
     who = {**who, "email": principal}
-    metrics = read_metrics_file(opts.metrics) if opts.metrics else None
+    metrics = read_metrics(opts.metrics, ctx.root) if opts.metrics else None
     commit, release = in_workspace(
         ctx, local, lambda ws: _attempt(ctx, ws, target.name, opts, key, principal, metrics),
         who=who)

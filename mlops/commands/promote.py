@@ -39,7 +39,7 @@ from mlops.services import promotion as steps
 from mlops.services.changes import commit_change, in_workspace
 from mlops.services.compiler import COMPILE_CACHE
 from mlops.services.envdir import EnvDir, environment
-from mlops.services.evidence import read_metrics_file
+from mlops.services.evidence import read_metrics
 from mlops.services.registries import Registries, verify_digests
 
 
@@ -78,7 +78,7 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
     if opts.model_uri is not None:  # before the registry is asked about the build record
         modeluri.check(opts.model_uri, target.model_schemes, target.name)
     build = read_build_record(opts.build) if opts.build else None
-    metrics = read_metrics_file(opts.metrics) if opts.metrics else None
+    metrics = read_metrics(opts.metrics, ctx.root) if opts.metrics else None
     check_clean_branch(ctx.root)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
     registries = Registries()  # one HTTP session per host for every attempt

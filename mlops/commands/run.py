@@ -3,6 +3,8 @@
 It runs exactly what `mlops compile` wrote into the overlay (the IR inside the
 PipelineVersion), with kfp.local's DockerRunner on the pinned images, then
 collects the `model` and `metrics` outputs where the promotion gates read them.
+Each run is also recorded, once and for good, in `.mlops/runs/<run-id>.json`
+(`mlops runs list`, `mlops runs compare`, `mlops promote --metrics RUN_ID`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from mlops import pipelines as pl
 from mlops.adapters import kfpc, safeyaml
 from mlops.atomicfile import write_json_atomic
 from mlops.commands import Context
+from mlops.core import runs
 from mlops.errors import ConfigError, MlopsError, UsageError
+from mlops.services import runstore
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_run_metrics
 
-RUNS_DIR = ".mlops/runs"
+RUNS_DIR = runstore.RUNS_DIR
 PARAM_TYPES = {"NUMBER_DOUBLE": float, "NUMBER_INTEGER": int, "STRING": str}
 
 
@@ -48,11 +52,24 @@ def run(ctx: Context, opts: RunOptions) -> int:
     arguments = _arguments(spec, opts.params)
     out_dir = (opts.output_dir or ctx.root / RUNS_DIR / env.name / opts.pipeline).resolve()
     ctx.out.note(f"running {rel} ({version['metadata']['name']}) locally; outputs in {out_dir}")
+    started = runstore.start()
     outputs = kfpc.run_local(spec, out_dir / "artifacts", arguments)
     record = _collect(outputs, out_dir, env.name, opts.pipeline, version, spec, arguments)
+    recorded = _record_run(ctx.root, started, record, spec)
+    record["run_id"] = recorded.id
     write_json_atomic(out_dir / "run.json", record)
     _report(ctx, record)
     return 0
+
+
+def _record_run(root: Path, started: runstore.Started, record: dict, spec) -> runs.RunRecord:
+    """The run's immutable record: parameters with the pipeline's defaults filled in."""
+    declared = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    return runstore.record(
+        root, started, pipeline=record["pipeline"], env=record["env"],
+        version=record["version"], images=runs.step_images(record["images"]),
+        parameters=runs.effective_parameters(declared, record["parameters"]),
+        metrics=record["metrics"], model_uri=record.get("model_uri"))
 
 
 def _pipeline_name(name: str) -> str:
@@ -136,6 +153,7 @@ def _report(ctx: Context, record: dict) -> None:
     lines = [f"{record['pipeline']} ({record['version']}) on {record['env']}:"]
     lines += [f"  {k:<10} {v:.4f}" for k, v in sorted(record["metrics"].items())]
     lines.append(f"metrics: {record['metrics_file']}")
+    lines.append(f"run:     {record['run_id']} ({RUNS_DIR}/{record['run_id']}.json)")
     if "model_uri" in record:
         lines.append(f"model:   {record['model_uri']}")
     ctx.out.result(record, "\n".join(lines))

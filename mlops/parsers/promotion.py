@@ -33,8 +33,9 @@ def _add_promote(sub: Subcommands) -> None:
                         help="build record (for the first environment)")
     source.add_argument("--from", dest="source", metavar="ENV",
                         help="the previous environment, whose release moves unchanged")
-    p.add_argument("--metrics", metavar="FILE", type=Path,
-                   help="evaluation metrics (JSON object of name to number) for the gates")
+    p.add_argument("--metrics", metavar="FILE|RUN_ID", type=Path,
+                   help="evaluation metrics for the gates: a JSON object of name to number, "
+                        "or the id of a run recorded by `mlops run` (`mlops runs list`)")
     p.add_argument("--model-uri", metavar="URI", help="the model the release serves")
     p.add_argument("--plan", action="store_true",
                    help="print the diff and gate results; commit and push nothing")
@@ -72,8 +73,9 @@ def _add_approve(sub: Subcommands) -> None:
                    help="SSH private key to sign with (default: git's user.signingkey)")
     p.add_argument("--principal", metavar="NAME", type=principal,
                    help="your name in the allowed-signers file (default: git's user.email)")
-    p.add_argument("--metrics", metavar="FILE", type=Path,
-                   help="the evidence the promotion attaches, as given to `mlops promote`: "
+    p.add_argument("--metrics", metavar="FILE|RUN_ID", type=Path,
+                   help="the evidence the promotion attaches (a metrics file or a run id), "
+                        "as given to `mlops promote`: "
                         "the approved id includes it")
     p.add_argument("--model-uri", metavar="URI",
                    help="the model URI the promotion attaches, as given to `mlops promote`")

@@ -1,6 +1,10 @@
 """Evaluation metrics as files: the one reader, for `promote --metrics`, `approve --metrics`
 and the metrics a pipeline run outputs.
 
+`--metrics` names a file, or a run recorded under `.mlops/runs/` by its id
+(`mlops runs list`): a value that is no file but reads as a run id is that
+run's metrics. Either way a missing or unreadable one is a failed gate.
+
 One policy for all of them: a flat JSON object of metric name to number,
 read with `safejson`'s limits. NaN and infinities parse (JSON as Python
 writes it has them); whether they are acceptable is the caller's `finite`.
@@ -15,9 +19,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlops import safejson
+from mlops.core import runs
 from mlops.errors import GateFailed, MlopsError
+from mlops.services import runstore
 
 MAX_METRICS_BYTES = 1 << 20
+
+
+def read_metrics(value: Path, root: Path) -> dict[str, float]:
+    """`--metrics FILE|RUN_ID`, failing closed (exit 3): a file's metrics, or those of the
+    run recorded under `root`'s `.mlops/runs/` with that id."""
+    if value.exists() or not runs.is_id(str(value)):
+        return read_metrics_file(value)
+    try:
+        run = runstore.find(root, str(value))
+    except runs.CorruptRun as exc:
+        raise GateFailed(f"--metrics {value}: {exc.message}") from None
+    if run is None:
+        raise GateFailed(f"--metrics {value}: no metrics file {value} and no run {value} "
+                         f"recorded under {runstore.RUNS_DIR}/ (`mlops runs list`)")
+    if not run.metrics:
+        raise GateFailed(f"--metrics {value}: run {value} recorded no metrics")
+    return dict(run.metrics)
 
 
 def read_metrics_file(path: Path) -> dict[str, float]:
@@ -28,7 +51,7 @@ def read_metrics_file(path: Path) -> dict[str, float]:
     try:
         data = safejson.read(path, max_bytes=MAX_METRICS_BYTES)
     except safejson.NotFound:
-        raise fail(" not found") from None
+        raise fail(f" not found (nor is it a run id recorded under {runstore.RUNS_DIR}/)") from None
     except safejson.JsonProblem as exc:
         raise fail(f" is unreadable: {exc}") from None
     if not isinstance(data, dict) or not data:

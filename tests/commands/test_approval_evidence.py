@@ -84,3 +84,22 @@ def test_an_approval_of_the_evidence_less_id_does_not_count(gated):
     result = promote(play, "--to", "staging", "--from", "dev", "--metrics", str(metrics))
     assert result.code == 4 and "none found" in result.err, result.err
     assert play.remote_head() == head
+
+
+def test_a_run_id_as_evidence_names_the_same_release_in_approve_and_promote(gated):
+    from mlops.services import runstore
+
+    play, keys, _ = gated
+    run = runstore.record(play.clone, runstore.start(), pipeline="training", env="dev",
+                          version="training-0123456789", images={}, parameters={},
+                          metrics=GOOD, model_uri=None)
+    plan = promote(play, "--to", "staging", "--from", "dev", "--metrics", run.id,
+                   "--plan", "--json")
+    wanted = plan.json["approval"]["release"]
+    assert f"--release {wanted} --metrics {run.id}" in plan.json["approval"]["missing"]
+    approval = approve(play, keys, wanted, "--metrics", run.id)
+    assert approval.code == 0, approval.err
+    assert approval.json["metrics"] == GOOD
+    result = promote(play, "--to", "staging", "--from", "dev", "--metrics", run.id, "--json")
+    assert result.code == 0, result.err
+    assert result.json["release"] == wanted

@@ -79,8 +79,25 @@ def test_3_run_pulls_the_pushed_images_and_trains(proj, flow):
     assert metrics["accuracy"] > 0.9 and metrics["roc_auc"] > 0.9  # chance is ~0.63
     assert run["metrics"] == metrics
     assert (out / "model" / "model.joblib").stat().st_size > 0
+    _check_run_record(proj, flow, run)
     flow["run_dir"] = out
     flow["serve"] = f"{record['builds'][[b['component'] for b in record['builds']].index('serve')]['image']}@{digests['serve']}"
+
+
+def _check_run_record(proj, flow, run: dict) -> None:
+    """The run's immutable record in .mlops/runs/, as `mlops runs` reads it back."""
+    path = flow["path"] / ".mlops" / "runs" / f"{run['run_id']}.json"
+    record = json.loads(path.read_text())
+    assert record["id"] == run["run_id"] and record["pipeline"] == "training"
+    assert (record["env"], record["version"]) == ("dev", run["version"])
+    assert record["images"]["train"] == run["images"]["exec-train"]
+    assert record["parameters"] == {"c": 1.0, "max_iter": 200, "seed": 42, "test_size": 0.25}
+    assert record["metrics"] == run["metrics"] and record["model_uri"] == run["model_uri"]
+    assert record["source_commit"] == proj.git("rev-parse", "HEAD")
+    assert record["started"].endswith("Z") and record["duration_s"] > 0
+    assert json.loads((flow["base"] / "run" / "run.json").read_text())["run_id"] == run["run_id"]
+    listed = proj.run("runs", "list", "--pipeline", "training", "--json")
+    assert [r["id"] for r in listed.json["runs"]] == [run["run_id"]]
 
 
 def _rows(run_dir: Path, n: int) -> tuple[list[list[float]], list[int]]:

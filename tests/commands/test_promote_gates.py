@@ -41,6 +41,36 @@ def test_missing_metrics_file_fails_closed(play, built):
     assert result.code == 3 and "metrics file" in result.err and "not found" in result.err
 
 
+def record_run(play, metrics) -> str:
+    """A run recorded in the developer's clone, as `mlops run` records one; its id."""
+    from mlops.services import runstore
+
+    fields = dict(pipeline="training", env="dev", version="training-0123456789", images={},
+                  parameters={"c": 0.5}, metrics=metrics, model_uri=None)
+    return runstore.record(play.clone, runstore.start(), **fields).id
+
+
+def test_metrics_of_a_recorded_run_by_its_id(play, built):
+    into_dev(play, built)
+    worse, good = record_run(play, {**GOOD, "accuracy": 0.5}), record_run(play, GOOD)
+    head = play.remote_head()
+    refused = promote(play, "--to", "staging", "--from", "dev", "--metrics", worse)
+    assert refused.code == 3 and "accuracy 0.5 >= 0.9 is false" in refused.err
+    assert play.remote_head() == head
+    result = promote(play, "--to", "staging", "--from", "dev", "--metrics", good)
+    assert result.code == 0, result.err
+    assert release_of(play, "staging")["metrics"] == GOOD
+
+
+def test_a_run_id_with_no_record_fails_closed_naming_both(play, built):
+    into_dev(play, built)
+    result = promote(play, "--to", "staging", "--from", "dev",
+                     "--metrics", "20990101T000000-abcdef")
+    assert result.code == 3 and result.err.count("\n") == 1
+    assert ("no metrics file 20990101T000000-abcdef and no run 20990101T000000-abcdef "
+            "recorded under .mlops/runs/") in result.err
+
+
 def test_no_metrics_at_all_fails_the_threshold(play, built):
     into_dev(play, built)
     result = promote(play, "--to", "staging", "--from", "dev")

@@ -1,0 +1,37 @@
+"""`mlops runs list` and `mlops runs compare`: recorded pipeline runs, side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlops.commands import Context
+from mlops.core import runs
+from mlops.errors import UsageError
+from mlops.services import runstore
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    pipeline: str | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    run_ids: tuple[str, ...]
+
+
+def list_runs(ctx: Context, opts: ListOptions) -> int:
+    found = runs.select(runstore.all_runs(ctx.root), opts.pipeline, opts.env)
+    doc = {"pipeline": opts.pipeline, "env": opts.env, "runs": [r.dump() for r in found]}
+    ctx.out.result(doc, runs.format_list(found))
+    return 0
+
+
+def compare_runs(ctx: Context, opts: CompareOptions) -> int:
+    if len(opts.run_ids) < 2:
+        raise UsageError("runs compare needs at least two run ids (`mlops runs list`)")
+    records = [runstore.read(ctx.root, run_id) for run_id in opts.run_ids]
+    doc = {**runs.comparison_document(records), "records": [r.dump() for r in records]}
+    ctx.out.result(doc, runs.format_compare(records))
+    return 0
