@@ -109,6 +109,25 @@ def _check_environment(root, env: cfg.Environment, schemas, compiler, report: Re
     if compiled and pins is not None:
         commit = record.release.source_commit if record else None
         compiler.check(env, pins, compiled, commit, report)
+    check["schedules"] = _check_schedules(root, env, text, report)
+
+
+def _check_schedules(root: Path, env: cfg.Environment, overlay_text: str,
+                     report: Report) -> int:
+    """The committed ScheduledWorkflows are what mlops.yaml renders against the committed
+    pipelines: a schedule changed without `mlops compile` would never reach the cluster."""
+    from mlops.services import compiler as compiling
+    from mlops.services import scheduling
+
+    where = EnvDir(root, env.name).schedules_where
+    planned = report.attempt("schedules", where,
+                             lambda: compiling.schedule_plan(root, env, []))
+    if planned is None:
+        return 0
+    listed = overlay.resources(overlay.parse(overlay_text, overlay.display_path(env.name)))
+    for message in scheduling.drift(root, env.name, planned, listed):
+        report.problem("schedules", message.split(":", 1)[0], message)  # each names its file
+    return len(planned.rendered)
 
 
 def _check_images(root: Path, env: cfg.Environment, record, docs, report: Report) -> None:
@@ -214,5 +233,7 @@ def _check_line(check: dict[str, Any]) -> str:
     if "schema_checked" in check:
         parts.append(f"{check['schema_checked']} checked against CRDs")
     parts.append(f"{check.get('pipelines', 0)} compiled pipelines")
+    if check.get("schedules"):
+        parts.append(f"{check['schedules']} schedules")
     parts.append(f"release {check['release']}" if check["release"] else "not promoted yet")
     return f"{check['env']}: " + ", ".join(parts)

@@ -79,6 +79,34 @@ def write(root: Path, schedule_plan: SchedulePlan) -> None:
         (root / rel).unlink()
 
 
+def drift(root: Path, env: str, schedule_plan: SchedulePlan,
+          overlay_resources: list[str]) -> list[str]:
+    """How the committed schedules differ from what mlops.yaml renders now, one line each
+    (`mlops validate`): a schedule edited in mlops.yaml but not recompiled, a generated
+    file edited by hand or left behind, a folder the overlay does not list."""
+    fix = f"run `mlops compile --env {env}`"
+    found = []
+    for r in schedule_plan.rendered:
+        path = root / r.path
+        if not path.is_file():
+            found.append(f"{r.path}: schedule {r.name!r} of mlops.yaml is not written; {fix}")
+        elif path.read_text() != r.text:
+            found.append(f"{r.path}: differs from schedule {r.name!r} as mlops.yaml and "
+                         f"{r.pipeline}'s compiled version {r.version} render it; {fix}")
+    found += [f"{rel}: no schedule of {env} in mlops.yaml names it; {fix}"
+              for rel in schedule_plan.stale]
+    if schedule_plan.kustomization is not None:
+        where = f"{EnvDir(root, env).schedules_where}/{KUSTOMIZATION}"
+        path = root / where
+        if not path.is_file() or path.read_text() != schedule_plan.kustomization:
+            found.append(f"{where}: is not the listing of {env}'s schedules that mlops "
+                         f"writes; {fix}")
+        if schedule_plan.resource not in overlay_resources:
+            found.append(f"{EnvDir(root, env).where}/kustomization.yaml: does not list "
+                         f"{schedule_plan.resource!r}, so no schedule reaches the cluster; {fix}")
+    return found
+
+
 def write_kustomization(root: Path, env: str, schedule_plan: SchedulePlan) -> None:
     if schedule_plan.kustomization is None:
         return

@@ -255,3 +255,75 @@ def test_promotion_moves_the_schedule_to_the_new_version_in_the_same_commit(sche
     assert swf["spec"]["trigger"] == {"periodicSchedule": {"intervalSecond": 21600}}
     assert swf["spec"]["noCatchup"] is True and "workflow" not in swf["spec"]
     assert play.proj.status() == ""
+
+
+# -- validate: what is committed is what mlops.yaml renders
+
+
+def schedule_problems(proj) -> list[str]:
+    result = proj.run("validate", "--env", "dev", "--json")
+    return [p["message"] for p in result.json["problems"] if p["check"] == "schedules"]
+
+
+@pytest.fixture
+def compiled_schedules(sched_project):
+    proj, build = sched_project
+    assert proj.run("compile", "--env", "dev", "--build", str(build)).code == 0
+    proj.commit("compiled")
+    return proj
+
+
+def test_validate_accepts_schedules_as_compiled(compiled_schedules):
+    proj = compiled_schedules
+    result = proj.run("validate", "--env", "dev", "--json")
+    assert [p for p in result.json["problems"] if p["check"] == "schedules"] == []
+    [check] = [c for c in result.json["checks"] if c.get("env") == "dev"]
+    assert check["schedules"] == 1
+    assert "1 schedules" in proj.run("validate", "--env", "dev").out
+
+
+DRIFT = [
+    ("cron-changed-not-compiled", {"mlops.yaml": ('cron: "0 2 * * *"', 'cron: "0 3 * * *"')},
+     "environments/dev/schedules/nightly.yaml: differs from schedule 'nightly' as mlops.yaml "
+     "and training's compiled version"),
+    ("file-edited-by-hand", {"environments/dev/schedules/nightly.yaml": ("0 0 2 * * *",
+                                                                         "0 0 4 * * *")},
+     "environments/dev/schedules/nightly.yaml: differs from schedule 'nightly'"),
+    ("schedule-added-not-compiled", {"mlops.yaml": ("          seed: 7\n",
+                                                    "          seed: 7\n"
+                                                    "      - pipeline: training\n"
+                                                    "        name: weekly\n"
+                                                    "        cron: \"0 2 * * 0\"\n")},
+     "environments/dev/schedules/weekly.yaml: schedule 'weekly' of mlops.yaml is not written; "
+     "run `mlops compile --env dev`"),
+    ("overlay-lost-the-folder", {"environments/dev/kustomization.yaml": ("  - schedules\n", "")},
+     "environments/dev/kustomization.yaml: does not list 'schedules', so no schedule reaches "
+     "the cluster"),
+    ("listing-edited", {"environments/dev/schedules/kustomization.yaml": (
+        "- nightly.yaml", "- nightly.yaml  # edited by hand")},
+     "environments/dev/schedules/kustomization.yaml: is not the listing of dev's schedules"),
+]
+
+
+@pytest.mark.parametrize(("edits", "message"), [c[1:] for c in DRIFT], ids=[c[0] for c in DRIFT])
+def test_validate_finds_schedules_that_drifted_from_mlops_yaml(compiled_schedules, edits,
+                                                               message):
+    proj = compiled_schedules
+    for rel, (old, new) in edits.items():
+        text = (proj.path / rel).read_text()
+        assert old in text, rel
+        proj.write({rel: text.replace(old, new, 1)})
+    problems = schedule_problems(proj)
+    assert any(p.startswith(message) for p in problems), problems
+    result = proj.run("validate", "--env", "dev")
+    assert result.code == 1
+
+
+def test_validate_finds_a_schedule_file_nothing_names(compiled_schedules):
+    proj = compiled_schedules
+    proj.write({"mlops.yaml": mlops_yaml("127.0.0.1:5000/mlops")})
+    assert schedule_problems(proj) == [
+        "environments/dev/schedules/nightly.yaml: no schedule of dev in mlops.yaml names it; "
+        "run `mlops compile --env dev`",
+        "environments/dev/schedules/kustomization.yaml: is not the listing of dev's schedules "
+        "that mlops writes; run `mlops compile --env dev`"]
