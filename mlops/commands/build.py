@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from mlops.adapters import gitops
 from mlops.atomicfile import write_json_atomic
-from mlops.core.shards import waves
 from mlops.commands import Context
+from mlops.core.shards import waves
 from mlops.errors import BuildError, UsageError
 from mlops.inputs import ih_tag
 from mlops.output import user_target
@@ -33,9 +33,9 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     if opts.plan:
         return _plan_shards(ctx, opts)
     if opts.shard is not None:
-        return _build_shard(ctx, opts)
+        return _build_shard(ctx, opts, _plan_file(opts), opts.shard)
     if opts.merge is not None:
-        return _merge(ctx, opts)
+        return _merge(ctx, opts, _plan_file(opts))
     signing = None if opts.dry_run else _signing(ctx, opts)
     target = _output_target(opts)
     planned = make_plan(ctx, opts)
@@ -220,28 +220,34 @@ def _plan_shards(ctx: Context, opts: BuildOptions) -> int:
     return 0
 
 
-def _build_shard(ctx: Context, opts: BuildOptions) -> int:
+def _plan_file(opts: BuildOptions) -> Path:
+    if opts.plan_file is None:  # _check_fanout_flags said so already
+        raise UsageError("give --plan FILE")
+    return opts.plan_file
+
+
+def _build_shard(ctx: Context, opts: BuildOptions, plan_file: Path, index: int) -> int:
     """Build one shard of a plan, exactly its components, and write its partial record."""
     from mlops.services.fanout import check_carries_out, part_record, read_plan
 
-    plan = read_plan(opts.plan_file)
-    names = plan.shard(opts.shard).components
+    plan = read_plan(plan_file)
+    names = plan.shard(index).components
     signing = _signing(ctx, opts)
     target = _output_target(opts)
     planned = make_plan(ctx, replace(opts, components=names))
     check_carries_out(plan, planned.head, planned.plan)
     outcomes = _carry_out(ctx, planned, planned.plan, signing, opts)
     record = build_record(planned.config.registry, planned.head, outcomes)
-    return _finish(ctx, part_record(record, plan, opts.shard), outcomes, target)
+    return _finish(ctx, part_record(record, plan, index), outcomes, target)
 
 
-def _merge(ctx: Context, opts: BuildOptions) -> int:
+def _merge(ctx: Context, opts: BuildOptions, plan_file: Path) -> int:
     """One build record from the shards' parts, and the reused images filled in from the
     registry (tagged for this commit, and signed, as a one-runner build would)."""
     from mlops.core.shards import merge_parts
     from mlops.services.fanout import check_parts_of, read_part, read_plan
 
-    plan = read_plan(opts.plan_file)
+    plan = read_plan(plan_file)
     parts = [(str(path), read_part(path)) for path in opts.merge or ()]
     target = _output_target(opts)
     check_parts_of(plan, parts)
