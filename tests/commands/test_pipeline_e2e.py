@@ -81,6 +81,7 @@ def test_3_run_pulls_the_pushed_images_and_trains(proj, flow):
     assert (out / "model" / "model.joblib").stat().st_size > 0
     _check_run_record(proj, flow, run)
     flow["run_dir"] = out
+    flow["run_id"] = run["run_id"]
     flow["serve"] = f"{record['builds'][[b['component'] for b in record['builds']].index('serve')]['image']}@{digests['serve']}"
 
 
@@ -145,3 +146,22 @@ def test_4_serve_answers_v1_v2_and_exposes_metrics(flow):
         assert "request_predict_seconds" in text
     finally:
         subprocess.run(["docker", "stop", "-t", "2", container], capture_output=True)
+
+
+def test_5_runs_with_another_c_compare_side_by_side(proj, flow):
+    """Two runs of one compiled pipeline, `--param c=` apart, as `make demo` makes them:
+    `runs compare` shows both values, marked as differing, with each run's metrics."""
+    out = flow["base"] / "run-c"
+    result = proj.run("run", "training", "--env", "dev", "--local", "--output-dir", str(out),
+                      "--param", "c=0.01", "--json")
+    assert result.code == 0, result.err[-3000:]
+    second = result.json["run_id"]
+    doc = proj.run("runs", "compare", flow["run_id"], second, "--json").json
+    assert {"name": "c", "values": [1.0, 0.01], "differs": True} in doc["parameters"]
+    assert {"name": "seed", "values": [42, 42], "differs": False} in doc["parameters"]
+    first_metrics = json.loads((flow["run_dir"] / "metrics.json").read_text())
+    accuracy = next(m for m in doc["metrics"] if m["name"] == "accuracy")
+    assert accuracy["values"] == [first_metrics["accuracy"], result.json["metrics"]["accuracy"]]
+    text = proj.run("runs", "compare", flow["run_id"], second).out
+    c_row = next(line for line in text.splitlines() if line.split()[:2] == ["*", "c"])
+    assert c_row.split()[2:] == ["1", "0.01"]
