@@ -50,9 +50,11 @@ def run(ctx: Context, opts: RunOptions) -> int:
     pl.check_images(docs, rel, env.name, env.require_digest)
     spec = version["spec"]["pipelineSpec"]
     arguments = _arguments(spec, opts.params)
-    out_dir = (opts.output_dir or ctx.root / RUNS_DIR / env.name / opts.pipeline).resolve()
-    ctx.out.note(f"running {rel} ({version['metadata']['name']}) locally; outputs in {out_dir}")
     started = runstore.start()
+    # Each run its own folder by default, so a later run never replaces the model an
+    # earlier run's record points to.
+    out_dir = (opts.output_dir or ctx.root / RUNS_DIR / started.id).resolve()
+    ctx.out.note(f"running {rel} ({version['metadata']['name']}) locally; outputs in {out_dir}")
     outputs = kfpc.run_local(spec, out_dir / "artifacts", arguments)
     record = _collect(outputs, out_dir, env.name, opts.pipeline, version, spec, arguments)
     recorded = _record_run(ctx.root, started, record, spec)

@@ -166,7 +166,7 @@ def _add_run(sub: Subcommands) -> None:
         description=(
             "Run environments/<env>/pipelines/<PIPELINE>.yaml, exactly as compiled, with "
             "kfp.local's Docker runner on the pinned images. Writes metrics.json, the model "
-            "and run.json to --output-dir (default .mlops/runs/<env>/<pipeline>/)."
+            "and run.json to --output-dir (default .mlops/runs/<run-id>/, a folder per run)."
         ),
     )
     p.add_argument("pipeline", metavar="PIPELINE")

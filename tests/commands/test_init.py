@@ -107,8 +107,11 @@ def test_init_validates_builds_promotes_and_runs(mlops, tmp_path, registry, dock
     assert ran.code == 0, ran.err
     metrics = ran.json["metrics"]
     assert set(metrics) == {"accuracy", "log_loss"} and metrics["accuracy"] >= 0.85
-    model = json.loads(next(Path(ran.json["model_uri"][len("file://"):]).iterdir()).read_text())
+    model_dir = Path(ran.json["model_uri"][len("file://"):])
+    model = json.loads(next(model_dir.iterdir()).read_text())
     assert model["kind"] == "logistic-regression"
+    # A folder per run by default: the next run cannot replace this run's model.
+    assert model_dir.is_relative_to((repo / ".mlops" / "runs" / ran.json["run_id"]).resolve())
 
 
 def test_config_loads_and_argocd_applications_fit_the_crd(mlops, tmp_path):
