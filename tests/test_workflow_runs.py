@@ -202,6 +202,14 @@ JOBS = {
                ["promote", "--to", "staging", "--from", "dev", "--metrics",
                 "{temp}/run/metrics.json", "--model-uri", f"oci://{IMAGE.split(':')[0]}@{DIGEST}",
                 "--clear-hold"]], docker=STAGING_DOCKER),
+    # retrain.yml calls staging.yml with keep-champion: a failed gate (exit 3) ends green.
+    ("staging.yml", "promote-staging", "keep-champion"): dict(
+        inputs={"keep-champion": True}, exits={"promote --to": 3},
+        mlops=[["--version"], ["run", "training", "--env", "dev", "--local", "--output-dir",
+                               "{temp}/run"],
+               ["promote", "--to", "staging", "--from", "dev", "--metrics",
+                "{temp}/run/metrics.json", "--model-uri", f"oci://{IMAGE.split(':')[0]}@{DIGEST}"]],
+        docker=STAGING_DOCKER, summary="### Kept the champion"),
     ("prod.yml", "canary", "start"): dict(
         inputs={"action": "start"},
         mlops=[["--version"], ["rollout", "start", "--env", "prod"], STATUS, ROLLOUT_RUN, STATUS]),
@@ -295,6 +303,8 @@ def test_the_job_runs_on_a_bare_runner(key, scaffold_remote, this_remote, tmp_pa
         assert any((runner.artifacts / name).iterdir()), name
     for name, value in spec.get("outputs", {}).items():
         assert job.outputs[name] == value
+    if "summary" in spec:
+        assert spec["summary"] in job.summary
     for call in calls(tmp_path, "mlops"):
         if key[0] == "prod.yml" and call["argv"] != ["--version"]:
             assert Path(call["env"]["KUBECONFIG"]).read_text() == SECRETS["KUBECONFIG"] + "\n"
@@ -360,6 +370,20 @@ def test_a_canary_start_that_needs_approval_stops_and_says_what_next(scaffold_re
     assert "**Next:** A release manager runs mlops approve" in job.summary
     assert argvs(tmp_path, "mlops") == [["--version"], ["rollout", "start", "--env", "prod"],
                                         STATUS]
+
+
+@pytest.mark.parametrize("inputs, exits", [
+    ({}, {"promote --to": 3}),  # after a push: a failed gate is news
+    ({"keep-champion": True}, {"promote --to": 1}),  # anything but a gate: fails
+    ({"keep-champion": True}, {"run training": 1}),
+])
+def test_only_a_gate_failure_of_a_retrain_ends_green(scaffold_remote, this_remote, tmp_path,
+                                                     inputs, exits):
+    key = ("staging.yml", "promote-staging", "")
+    _, job, _ = run_listed(key, scaffold_remote, this_remote, tmp_path, inputs=inputs,
+                           exits=exits)
+    assert job.result == "failure"
+    assert "Kept the champion" not in job.summary
 
 
 def test_staging_refuses_when_dev_moved_on_while_it_trained(scaffold_remote, tmp_path):

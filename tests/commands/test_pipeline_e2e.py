@@ -165,3 +165,42 @@ def test_5_runs_with_another_c_compare_side_by_side(proj, flow):
     text = proj.run("runs", "compare", flow["run_id"], second).out
     c_row = next(line for line in text.splitlines() if line.split()[:2] == ["*", "c"])
     assert c_row.split()[2:] == ["1", "0.01"]
+
+
+def test_6_scheduled_retraining_keeps_the_champion(proj, flow, tmp_path):
+    """retrain.yml's job (staging.yml with keep-champion) on an emulated runner, with the
+    real mlops, pipeline run, Docker, registry and git: a model that fails staging's gate
+    ends the run green, says so, and commits nothing."""
+    import shutil
+    import sys
+
+    from tests.conftest import BASE_IMAGE, git
+    from tests.support.ghrunner import Runner, load_workflow
+    from tests.support.workflowcheck import tool
+    from tests.test_workflow_runs import SCAFFOLD_DIR, UBUNTU, github
+
+    text = (flow["path"] / "mlops.yaml").read_text()
+    gate = "    gates:\n      - metric: accuracy\n        threshold: 0.999\n"
+    proj.write({"mlops.yaml": text.replace("  - name: staging\n", "  - name: staging\n" + gate),
+                ".gitignore": ".mlops/runs/\n"})
+    proj.commit("staging wants a near-perfect model")
+    remote = flow["base"] / "remote.git"
+    git(flow["base"], "init", "-q", "--bare", "-b", "main", str(remote))
+    proj.git("remote", "add", "origin", str(remote))
+    proj.git("push", "-q", "origin", "main")
+    assert proj.run("promote", "--to", "dev", "--build", str(flow["build"])).code == 0
+    head = git(remote, "rev-parse", "main")
+
+    tools = {n: p for n in UBUNTU if (p := shutil.which(n))}
+    tools.update(python=sys.executable, python3=sys.executable, git=shutil.which("git"),
+                 docker=shutil.which("docker"), mlops=tool("mlops"))
+    runner = Runner(tmp_path / "run", remote, tools, github(head),
+                    vars={"MLOPS_REGISTRY": flow["ns"], "MLOPS_PIP_SPEC": "mlops",
+                          "MLOPS_MODELCAR_BASE": BASE_IMAGE},
+                    env={"PIP_NO_INDEX": "1"})  # `Install mlops` finds it installed
+    job = runner.run_job(load_workflow(SCAFFOLD_DIR / "staging.yml"), "promote-staging",
+                         inputs={"keep-champion": True})
+    assert job.result == "success", job.log()
+    assert "### Kept the champion" in job.summary
+    assert "accuracy-threshold" in job.summary  # mlops's own gate table, above it
+    assert git(remote, "rev-parse", "main") == head  # staging unchanged: nothing committed
