@@ -33,7 +33,6 @@ import cProfile
 import os
 import pstats
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -326,12 +325,7 @@ with a warm cache.
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, common.terminate_cleanly)
-    os.environ.pop("MLOPS_REGISTRY", None)  # the generated mlops.yaml names the registry
-    problems = preflight()
-    if problems:
-        for p in problems:
-            print(f"build_plan: cannot run: {p}", file=sys.stderr)
+    if not common.ready_to_run("build_plan", preflight()):
         return 1
     revision = common.project_revision()
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-build-plan-"))

@@ -26,9 +26,7 @@ the targets are met; 1 means it could not measure.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -231,12 +229,7 @@ nothing changed and with one component changed, and 2× faster at {args.large:,}
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, common.terminate_cleanly)
-    os.environ.pop("MLOPS_REGISTRY", None)  # the generated mlops.yaml names the registry
-    problems = preflight()
-    if problems:
-        for problem in problems:
-            print(f"build_plan_turbo: cannot run: {problem}", file=sys.stderr)
+    if not common.ready_to_run("build_plan_turbo", preflight()):
         return 1
     revision = common.project_revision()
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-turbo-"))

@@ -17,6 +17,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -116,6 +117,17 @@ def measure_turns(
 def terminate_cleanly(signum: int, _frame: object) -> None:
     """SIGTERM handler: raise SystemExit so finally blocks stop registries, remove temp dirs."""
     raise SystemExit(128 + signum)
+
+
+def ready_to_run(name: str, problems: Sequence[str]) -> bool:
+    """The start of a benchmark that makes its own registry: stop cleanly on SIGTERM, take
+    the registry from the generated mlops.yaml (never the caller's $MLOPS_REGISTRY), and
+    say why it cannot run, if it cannot."""
+    signal.signal(signal.SIGTERM, terminate_cleanly)
+    os.environ.pop("MLOPS_REGISTRY", None)
+    for problem in problems:
+        print(f"{name}: cannot run: {problem}", file=sys.stderr)
+    return not problems
 
 
 def median(values: Iterable[float]) -> float:

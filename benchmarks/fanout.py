@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -403,12 +402,7 @@ Reported, not asserted: no target.
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, common.terminate_cleanly)
-    os.environ.pop("MLOPS_REGISTRY", None)  # the generated mlops.yaml names the registry
-    problems = preflight()
-    if problems:
-        for p in problems:
-            print(f"fanout: cannot run: {p}", file=sys.stderr)
+    if not common.ready_to_run("fanout", preflight()):
         return 1
     revision = common.project_revision()
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-fanout-"))

@@ -49,7 +49,6 @@ import json
 import os
 import pstats
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -334,12 +333,7 @@ def profile_promote(s: Setup) -> tuple[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, common.terminate_cleanly)
-    os.environ.pop("MLOPS_REGISTRY", None)  # the generated mlops.yaml names the registry
-    problems = preflight()
-    if problems:
-        for p in problems:
-            print(f"promote: cannot run: {p}", file=sys.stderr)
+    if not common.ready_to_run("promote", preflight()):
         return 1
     revision = common.project_revision()
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-promote-"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import safejson
-from mlops.errors import ConfigError
+from mlops.errors import ConfigError, MlopsError
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,15 @@ class BuildRecord:
 
 
 def read_build_record(path: Path) -> BuildRecord:
+    return BuildRecord.parse(read_document(path, "build record"), str(path))
+
+
+def read_document(path: Path, what: str, missing: type[MlopsError] = ConfigError) -> Any:
+    """A JSON document another job wrote (a build record, a fan-out plan or part), read with
+    safejson's limits; `missing` is the error for a file that is not there."""
     try:
-        data = safejson.read(path)
+        return safejson.read(path)
     except safejson.NotFound:
-        raise ConfigError(f"{path}: build record not found") from None
+        raise missing(f"{path}: {what} not found") from None
     except safejson.JsonProblem as exc:
-        raise ConfigError(f"{path}: not a readable JSON build record ({exc})") from None
-    return BuildRecord.parse(data, str(path))
+        raise ConfigError(f"{path}: not a readable JSON {what} ({exc})") from None

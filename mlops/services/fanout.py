@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import components as comps
-from mlops import safejson
-from mlops.buildrecord import BuildRecord, read_build_record
+from mlops.buildrecord import BuildRecord, read_build_record, read_document
 from mlops.core.shards import Item, Shard, estimate_sizes, plan_shards
 from mlops.errors import BuildError, ConfigError, UsageError
 from mlops.plan import BUILD, REUSE, PlannedComponent
@@ -142,13 +141,7 @@ def past_seconds(record: BuildRecord) -> dict[str, float]:
 
 
 def read_plan(path: Path) -> FanoutPlan:
-    try:
-        data = safejson.read(path)
-    except safejson.NotFound:
-        raise UsageError(f"{path}: build plan not found") from None
-    except safejson.JsonProblem as exc:
-        raise ConfigError(f"{path}: not a readable build plan ({exc})") from None
-    return parse_plan(data, str(path))
+    return parse_plan(read_document(path, "build plan", UsageError), str(path))
 
 
 def parse_plan(data: Any, path: str) -> FanoutPlan:
@@ -197,12 +190,7 @@ def _shard(value: Any, bad) -> Shard:
 
 def read_part(path: Path) -> dict[str, Any]:
     """A shard's partial record, with the plan it says it carried out."""
-    try:
-        data = safejson.read(path)
-    except safejson.NotFound:
-        raise BuildError(f"{path}: shard record not found") from None
-    except safejson.JsonProblem as exc:
-        raise ConfigError(f"{path}: not a readable JSON build record ({exc})") from None
+    data = read_document(path, "shard record", BuildError)
     record = BuildRecord.parse(data, str(path)).dump()
     part = data.get(PART_KEY)
     if not isinstance(part, dict) or not isinstance(part.get("id"), str):

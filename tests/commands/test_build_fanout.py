@@ -245,7 +245,7 @@ def test_a_shard_the_plan_does_not_have_is_a_usage_error(four, tmp_path):
 
 
 @pytest.mark.parametrize("content, why", [
-    ("{", "not a readable build plan"),
+    ("{", "not a readable JSON build plan"),
     ('{"kind": "mlops-build-plan", "version": 9}', "version 9"),
     ('{"builds": []}', 'no "kind": "mlops-build-plan"'),
 ])
