@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from common import DOCKERFILE, GIT_ID, BenchError, run
+from common import DOCKERFILE, GIT_ID, BenchError, run, stop
 
 BASE_IMAGE = os.environ.get("MLOPS_BASE_IMAGE", "mlops-base/python:3.11-bookworm")
 FULL_BUILD_TIMEOUT = 30 * 60
@@ -74,13 +74,7 @@ def full_build(cli: str, repo: Path, jobs: int, log_path: Path, count: int) -> f
                 if now - start > FULL_BUILD_TIMEOUT:
                     raise BenchError(f"mlops build took over {FULL_BUILD_TIMEOUT}s; gave up")
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(proc)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])

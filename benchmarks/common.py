@@ -130,6 +130,17 @@ def ready_to_run(name: str, problems: Sequence[str]) -> bool:
     return not problems
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a child still running: terminate, then kill after 20 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
@@ -289,13 +300,8 @@ class LocalRegistry:
         return False
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop(self.proc)
 
     def __enter__(self) -> LocalRegistry:
         return self.start()

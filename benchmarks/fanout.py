@@ -242,13 +242,7 @@ def trial_fanout(cli: str, repo: Path, work: Path, envs: list[dict[str, str]],
         trial.shards = time.perf_counter() - start
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            common.stop(proc)
         for log in logs:
             log.close()
     failed = [k for k, proc in enumerate(procs) if proc.returncode != 0]
