@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs for the demo and the tests, idempotently:
-# Debian packages, the mlops package itself, a running Docker Engine and the
-# local base image. Safe to run again; it skips what is already there.
+# Debian packages, the mlops package itself, a running Docker Engine, the
+# local base image, and an MLflow tracking server in a virtualenv of its own.
+# Safe to run again; it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
+
+# The tracking server the MLflow tests start (tests/support/mlflowserver.py). Its own
+# virtualenv: the full mlflow package pins what kfp pins too (protobuf, ...), and mlops
+# itself needs only the client (the `mlflow` extra, mlflow-skinny).
+MLFLOW_VERSION=3.17.2
+MLFLOW_VENV=${MLOPS_MLFLOW_VENV:-/opt/mlops-mlflow-venv}
 
 install_debian_packages() {
   local missing=()
@@ -26,7 +33,7 @@ install_debian_packages() {
 }
 
 install_python_package() {
-  if python3 -c 'import mlops, pytest, check_jsonschema, hypothesis' 2>/dev/null && [[ "$(python3 -c 'import mlops,os;print(os.path.dirname(mlops.__file__))')" == "$PWD/mlops" ]]; then
+  if python3 -c 'import mlops, pytest, check_jsonschema, hypothesis, mlflow.tracking' 2>/dev/null && [[ "$(python3 -c 'import mlops,os;print(os.path.dirname(mlops.__file__))')" == "$PWD/mlops" ]]; then
     return 0
   fi
   log "pip install -e .[test]"
@@ -48,6 +55,20 @@ start_docker_engine() {
   log "dockerd did not come up; see /var/log/mlops-dockerd.log" && exit 1
 }
 
+install_mlflow_server() {
+  local py="$MLFLOW_VENV/bin/python"
+  if [[ -x "$MLFLOW_VENV/bin/mlflow" ]] && "$py" -c "import importlib.metadata as m, sys
+sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  log "creating $MLFLOW_VENV: mlflow==$MLFLOW_VERSION, the tracking server the tests start"
+  rm -rf "$MLFLOW_VENV"
+  python3 -m venv "$MLFLOW_VENV"
+  "$py" -m pip install -q "mlflow==$MLFLOW_VERSION" 2>&1 \
+    | grep -v -e 'Running pip as' -e 'pip.pypa.io/warnings' -e 'is ignored: it is neither' >&2 || true
+  "$MLFLOW_VENV/bin/mlflow" --version >/dev/null # fail loudly if the install did not work
+}
+
 compile_bytecode() {
   # With PYTHONDONTWRITEBYTECODE set (as on CI machines) an editable install is
   # recompiled at every start; compiling once keeps `mlops` start-up fast.
@@ -56,6 +77,7 @@ compile_bytecode() {
 
 install_debian_packages
 install_python_package
+install_mlflow_server
 compile_bytecode
 start_docker_engine
 bash hack/base-image.sh

@@ -7,6 +7,7 @@ from them, and every error names the file and line it comes from.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ REGISTRY_ENV = "MLOPS_REGISTRY"
 PROMETHEUS_URL_ENV = "MLOPS_PROMETHEUS_URL"
 PROMETHEUS_TOKEN_ENV = "MLOPS_PROMETHEUS_TOKEN"  # noqa: S105 - a variable's name
 TRUST_ROOT_ENV = "MLOPS_TRUST_ROOT"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 
 def _registry(value: Any, where: str) -> str:
@@ -93,6 +95,42 @@ PROMETHEUS_KEYS: dict[str, Key] = {
     ),
 }
 
+def _mlflow_name(value: Any, where: str) -> str:
+    text = schema.string(value, where).strip()
+    if "/" in text or ":" in text:  # MLflow refuses them in registered model names
+        raise ConfigError(f"{where} may not contain '/' or ':', got {text!r}")
+    return text
+
+
+_URI_LIKE = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
+
+
+def _tracking_uri(value: Any, where: str) -> str:
+    """What the mlflow client takes: `scheme://...` (http, https, sqlite, ...) or databricks."""
+    text = schema.string(value, where).strip().rstrip("/")
+    if not (_URI_LIKE.match(text) or text in ("databricks", "databricks-uc")):
+        raise ConfigError(f"{where} must be an MLflow tracking URI like http://mlflow:5000, "
+                          f"got {redact(text)!r}")
+    return text
+
+
+TRACKING_KEYS: dict[str, Key] = {
+    "uri": Key(
+        _tracking_uri,
+        f"MLflow tracking URI, e.g. http://mlflow:5000. ${TRACKING_URI_ENV} overrides it. "
+        "When neither is set nothing is logged and the mlflow client is never imported "
+        "(see [Continuous training](continuous-training.md#mlflow)).",
+    ),
+    "experiment": Key(
+        schema.string, "MLflow experiment that `mlops run` logs to (default: the pipeline's "
+        "name).",
+    ),
+    "model": Key(
+        _mlflow_name, "Registered model that `mlops run` adds a version to and promotions set "
+        "the environment's alias on (default: the pipeline's name).",
+    ),
+}
+
 ARGOCD_KEYS: dict[str, Key] = {
     "namespace": Key(
         schema.string, "Namespace of the Argo CD Applications that `mlops status` reads.",
@@ -115,6 +153,8 @@ CONFIG_KEYS: dict[str, Key] = {
     "prometheus": Key(lambda v, w: v, "Where canary metrics live (see prometheus.*).",
                       default=None),
     "argocd": Key(lambda v, w: v, "Argo CD settings (see argocd.*).", default=None),
+    "tracking": Key(lambda v, w: v, "MLflow experiment tracking and model registry "
+                    "(see tracking.*).", default=None),
 }
 
 @dataclass(frozen=True)
@@ -147,6 +187,25 @@ class ArgoCD:
 
 
 @dataclass(frozen=True)
+class Tracking:
+    """MLflow: on only with a URI (`tracking.uri` or $MLFLOW_TRACKING_URI)."""
+
+    uri: str | None = None
+    experiment: str | None = None
+    model: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.uri is not None
+
+    def experiment_for(self, pipeline: str) -> str:
+        return self.experiment or pipeline
+
+    def model_for(self, pipeline: str) -> str:
+        return self.model or pipeline
+
+
+@dataclass(frozen=True)
 class MlopsConfig:
     root: Path
     registry: str
@@ -156,6 +215,7 @@ class MlopsConfig:
     approvals: Approvals = Approvals()
     prometheus: Prometheus = Prometheus()
     argocd: ArgoCD = ArgoCD()
+    tracking: Tracking = Tracking()
     # Only ever from the environment ($MLOPS_TRUST_ROOT, or --trust-root): a root that the
     # branch could name would be one the branch could rewrite.
     trust_root: Path | None = None
@@ -234,6 +294,7 @@ def _config_from(root: Path, doc: Located, environ: Mapping[str, str]) -> MlopsC
         git=GitSettings(**_section_or_empty(doc, doc.data.get("git"), GIT_KEYS, "git")),
         prometheus=_prometheus(doc, environ),
         argocd=ArgoCD(**_section_or_empty(doc, doc.data.get("argocd"), ARGOCD_KEYS, "argocd")),
+        tracking=_tracking(doc, environ),
         trust_root=_trust_root(environ),
     )
 
@@ -258,6 +319,14 @@ def _prometheus(doc: Located, environ: Mapping[str, str]) -> Prometheus:
     if override:
         values["url"] = _http_url(override, f"${PROMETHEUS_URL_ENV}")
     return Prometheus(**values)
+
+
+def _tracking(doc: Located, environ: Mapping[str, str]) -> Tracking:
+    values = _section_or_empty(doc, doc.data.get("tracking"), TRACKING_KEYS, "tracking")
+    override = environ.get(TRACKING_URI_ENV, "").strip()
+    if override:
+        values["uri"] = _tracking_uri(override, f"${TRACKING_URI_ENV}")
+    return Tracking(**values)
 
 
 def _registry_from(configured: str | None, environ: Mapping[str, str], doc: Located) -> str:

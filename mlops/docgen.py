@@ -18,6 +18,7 @@ from mlops.config import (
     GIT_KEYS,
     PROMETHEUS_KEYS,
     REGISTRY_ENV,
+    TRACKING_KEYS,
 )
 from mlops.envconfig import ENVIRONMENT_KEYS, METRIC_GATE_KEYS, SCHEDULE_KEYS
 from mlops.schema import Key
@@ -41,6 +42,7 @@ SECTIONS: list[tuple[str, str, Mapping[str, Key]]] = [
      "[Continuous training](continuous-training.md)).", SCHEDULE_KEYS),
     ("prometheus", "`prometheus:` in mlops.yaml.", PROMETHEUS_KEYS),
     ("argocd", "`argocd:` in mlops.yaml.", ARGOCD_KEYS),
+    ("tracking", "`tracking:` in mlops.yaml: MLflow, where a team uses it.", TRACKING_KEYS),
     ("approvals", "`approvals:` in mlops.yaml.", APPROVAL_KEYS),
     ("git", "`git:` in mlops.yaml.", GIT_KEYS),
     ("component.yaml", "`components/<name>/component.yaml`.", COMPONENT_KEYS),

@@ -189,3 +189,14 @@ def _not_in_github_actions(monkeypatch) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.delenv("GITLAB_CI", raising=False)
     monkeypatch.delenv("MLOPS_TRUST_ROOT", raising=False)  # a pinned root the test did not ask for
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # a developer's own MLflow
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` (SQLite backend) from hack/setup.sh's virtualenv."""
+    from tests.support.mlflowserver import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow")).start()
+    yield server
+    server.stop()

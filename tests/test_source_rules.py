@@ -36,6 +36,7 @@ SDK_ADAPTERS = {
     "yaml": "mlops/adapters/safeyaml.py",
     "requests": "mlops/adapters/transport.py",
     "urllib3": "mlops/adapters/transport.py",
+    "mlflow": "mlops/adapters/tracking.py",
 }
 UNSAFE_LOADERS = {"unsafe_load", "unsafe_load_all", "full_load", "full_load_all", "Loader",
                   "FullLoader", "UnsafeLoader"}
@@ -150,6 +151,9 @@ def test_each_sdk_has_exactly_one_adapter():
     ("mlops/adapters/cluster.py", "def f():\n    from urllib3.exceptions import HTTPError",
      "urllib3 imported by ['mlops/adapters/cluster.py', 'mlops/adapters/transport.py'], "
      "not only by mlops/adapters/transport.py"),
+    ("mlops/services/tracking.py", "def f():\n    from mlflow.tracking import MlflowClient",
+     "mlflow imported by ['mlops/adapters/tracking.py', 'mlops/services/tracking.py'], "
+     "not only by mlops/adapters/tracking.py"),
     ("mlops/pipelines.py", "import yaml as pyyaml",
      "yaml imported by ['mlops/adapters/safeyaml.py', 'mlops/pipelines.py'], "
      "not only by mlops/adapters/safeyaml.py"),

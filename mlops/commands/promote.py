@@ -6,6 +6,11 @@ computes the release, evaluates the gates and the approval, verifies every
 digest in the registry, writes the overlay, commits once and pushes. A push
 rejected because the remote moved on is retried from a fresh fetch, with the
 whole promotion recomputed on the new head (bounded backoff).
+
+With MLflow tracking configured, a promotion that landed then sets the
+registered-model alias named after the environment on the release's model
+version. Git first, the mirror second: MLflow out of reach is one warning
+line and `tracking.ok: false`, and the promotion still exits 0.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from mlops.services.compiler import COMPILE_CACHE
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_metrics
 from mlops.services.registries import Registries, verify_digests
+from mlops.services.tracking import Mirrored, mirror_promotion
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class Outcome:
     previous: str | None = None
     approval_missing: str | None = None  # a plan's: why promote would exit 4
     provenance: list[dict] | None = None  # verified per image; None: no builders trusted
+    tracking: cfg.Tracking = cfg.Tracking()  # the branch's mlops.yaml, with the environment
 
 
 def promote(ctx: Context, opts: PromoteOptions) -> int:
@@ -86,7 +93,19 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
         ctx, local, lambda ws: _attempt(ctx, ws, opts, source, build, metrics, cache, registries)
     )
     cache.save()
-    return _report(ctx, outcome)
+    return _report(ctx, outcome, _mirror(ctx, outcome, opts))
+
+
+def _mirror(ctx: Context, outcome: Outcome, opts: PromoteOptions) -> Mirrored | None:
+    """MLflow's alias for the environment, once the commit is on the branch (a --pr
+    promotion has not entered the environment yet)."""
+    if outcome.status != "promoted" or opts.pr:
+        return None
+    mirrored = mirror_promotion(outcome.tracking, outcome.env, outcome.release)
+    warning = mirrored.warning(f"alias {outcome.env}") if mirrored else None
+    if warning:
+        ctx.out.note(warning)
+    return mirrored
 
 
 def _check_order(config: cfg.MlopsConfig, target: cfg.Environment,
@@ -148,7 +167,8 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
     commit = commit_change(ws, change, ref)
     return Outcome("promoted", target.name, release, str(source), results, commit,
                    ref or f"refs/heads/{ws.branch}", change.approver,
-                   previous=current.release.id if current else None, provenance=provenance)
+                   previous=current.release.id if current else None, provenance=provenance,
+                   tracking=config.tracking)
 
 
 def _approval(ws, config, target, release, opts: PromoteOptions):
@@ -178,7 +198,7 @@ def _planned(ws, env, release, source, results, approver, missing) -> Outcome:
                    approval_missing=missing)
 
 
-def _report(ctx: Context, outcome: Outcome) -> int:
+def _report(ctx: Context, outcome: Outcome, mirrored: Mirrored | None = None) -> int:
     doc = {
         "status": outcome.status,
         "env": outcome.env,
@@ -195,10 +215,12 @@ def _report(ctx: Context, outcome: Outcome) -> int:
         "gates": outcome.gates,
         "provenance": outcome.provenance,
     }
+    if mirrored is not None:
+        doc["tracking"] = mirrored.dump()
     if outcome.status == "planned":
         doc["diff"] = outcome.diff
         doc["approval"] = _plan_approval(outcome)
-    ctx.out.result(doc, _human(outcome))
+    ctx.out.result(doc, _human(outcome) + _mirrored_line(mirrored))
     if outcome.status == "planned":
         if outcome.approval_missing:  # the order promote itself fails in
             raise ApprovalError(outcome.approval_missing)
@@ -206,6 +228,13 @@ def _report(ctx: Context, outcome: Outcome) -> int:
         if failed is not None:
             raise failed
     return 0
+
+
+def _mirrored_line(mirrored: Mirrored | None) -> str:
+    if mirrored is None or not mirrored.ok or "models" not in mirrored.detail:
+        return ""
+    versions = ", ".join(f"{m['name']} version {m['version']}" for m in mirrored.detail["models"])
+    return f"\n  mlflow: alias {mirrored.detail['alias']} -> {versions}"
 
 
 def _plan_approval(o: Outcome) -> dict[str, Any] | None:

@@ -5,13 +5,16 @@ PipelineVersion), with kfp.local's DockerRunner on the pinned images, then
 collects the `model` and `metrics` outputs where the promotion gates read them.
 Each run is also recorded, once and for good, in `.mlops/runs/<run-id>.json`
 (`mlops runs list`, `mlops runs compare`, `mlops promote --metrics RUN_ID`).
+With MLflow tracking configured, the run is logged there first (params,
+metrics, tags, its model registered as a version) and the record keeps
+MLflow's ids; MLflow out of reach is one warning line, never a failed run.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from mlops.atomicfile import write_json_atomic
 from mlops.commands import Context
 from mlops.core import runs
 from mlops.errors import ConfigError, MlopsError, UsageError
-from mlops.services import runstore
+from mlops.services import runstore, tracking
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_run_metrics
 
@@ -57,21 +60,33 @@ def run(ctx: Context, opts: RunOptions) -> int:
     ctx.out.note(f"running {rel} ({version['metadata']['name']}) locally; outputs in {out_dir}")
     outputs = kfpc.run_local(spec, out_dir / "artifacts", arguments)
     record = _collect(outputs, out_dir, env.name, opts.pipeline, version, spec, arguments)
-    recorded = _record_run(ctx.root, started, record, spec)
+    recorded, mirrored = _record_run(ctx.root, config.tracking, started, record, spec)
     record["run_id"] = recorded.id
+    if mirrored is not None:
+        record["tracking"] = mirrored.dump()
+        warning = mirrored.warning(f"run {recorded.id}")
+        if warning:
+            ctx.out.note(warning)
     write_json_atomic(out_dir / "run.json", record)
     _report(ctx, record)
     return 0
 
 
-def _record_run(root: Path, started: runstore.Started, record: dict, spec) -> runs.RunRecord:
-    """The run's immutable record: parameters with the pipeline's defaults filled in."""
+def _record_run(root: Path, tracked: cfg.Tracking, started: runstore.Started, record: dict,
+                spec) -> tuple[runs.RunRecord, tracking.Mirrored | None]:
+    """The run's immutable record (parameters with the pipeline's defaults filled in),
+    logged to MLflow first when tracking is on, so that the record keeps MLflow's ids."""
     declared = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
-    return runstore.record(
+    run = runstore.finish(
         root, started, pipeline=record["pipeline"], env=record["env"],
         version=record["version"], images=runs.step_images(record["images"]),
         parameters=runs.effective_parameters(declared, record["parameters"]),
         metrics=record["metrics"], model_uri=record.get("model_uri"))
+    mirrored = tracking.log_run(tracked, run)
+    if mirrored is not None and mirrored.ok:
+        run = replace(run, mlflow={k: str(v) for k, v in mirrored.detail.items()
+                                   if k in ("experiment_id", "run_id", "model", "version")})
+    return runstore.write(root, run), mirrored
 
 
 def _pipeline_name(name: str) -> str:
@@ -158,4 +173,9 @@ def _report(ctx: Context, record: dict) -> None:
     lines.append(f"run:     {record['run_id']} ({RUNS_DIR}/{record['run_id']}.json)")
     if "model_uri" in record:
         lines.append(f"model:   {record['model_uri']}")
+    logged = record.get("tracking")
+    if logged and logged["ok"]:
+        version = f", model {logged['model']} version {logged['version']}" \
+            if "version" in logged else ""
+        lines.append(f"mlflow:  run {logged['run_id']}{version}")
     ctx.out.result(record, "\n".join(lines))

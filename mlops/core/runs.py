@@ -62,9 +62,12 @@ class RunRecord:
     metrics: Mapping[str, float] = field(default_factory=dict)
     model_uri: str | None = None
     source_commit: str | None = None
+    # Where MLflow has the run, when tracking is on: run_id, experiment_id, and the
+    # registered model and version when one was registered. Absent otherwise.
+    mlflow: Mapping[str, str] | None = None
 
     def dump(self) -> dict[str, Any]:
-        return {
+        doc = {
             "format": FORMAT, "id": self.id, "pipeline": self.pipeline, "env": self.env,
             "version": self.version, "started": self.started,
             "duration_s": self.duration_s,
@@ -73,6 +76,9 @@ class RunRecord:
             "metrics": dict(sorted(self.metrics.items())),
             "model_uri": self.model_uri, "source_commit": self.source_commit,
         }
+        if self.mlflow is not None:
+            doc["mlflow"] = dict(sorted(self.mlflow.items()))
+        return doc
 
 
 def utc_iso(moment: dt.datetime) -> str:
@@ -96,7 +102,14 @@ def parse(data: Any) -> RunRecord:
         parameters=_mapping(data, "parameters", _scalar),
         metrics=_mapping(data, "metrics", _finite),
         model_uri=_optional_text(data, "model_uri"),
-        source_commit=_optional_text(data, "source_commit"))
+        source_commit=_optional_text(data, "source_commit"),
+        mlflow=_mlflow(data))
+
+
+def _mlflow(data: dict) -> dict[str, str] | None:
+    if data.get("mlflow") is None:
+        return None
+    return _mapping(data, "mlflow", lambda v: isinstance(v, str) and bool(v))
 
 
 def _text(data: dict, key: str) -> str:

@@ -4,7 +4,9 @@ Each operation gathers its evidence in an isolated clone (the release, gates,
 provenance, the kept analysis, an approval), builds a `Transition` and lets
 `mlops.core.promotion.decide` turn it into the change or refuse it; then
 `changes.commit_change` commits and pushes once. `mlops rollout` and
-`mlops rollout run` are the two commands that drive these.
+`mlops rollout run` are the two commands that drive these. A rollout that
+reached 100% is then mirrored into MLflow where tracking is configured (the
+environment's alias on the release's model version, `services.tracking`).
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from mlops.services.compiler import COMPILE_CACHE
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.envhistory import Seen, check_expected, env_promotions, restore_previous
 from mlops.services.registries import verify_digests
+from mlops.services.tracking import mirror_promotion
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,33 @@ def _run(ctx: Context, opts: RolloutOptions, attempt) -> dict[str, Any]:
     check_clean_branch(ctx.root)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
 
+    landed: dict[str, Any] = {}
+
     def run(ws: Workspace) -> dict[str, Any]:
         config = cfg.load_config(ws.root, ctx.environ)
-        return attempt(ws, config, canary_environment(config, opts.env), cache)
+        doc = attempt(ws, config, canary_environment(config, opts.env), cache)
+        if doc.get("state") == state_machine.COMPLETE and doc.get("commit"):
+            record = EnvDir(ws.root, opts.env).read_record()
+            landed["complete"] = (config.tracking, record.release if record else None)
+        return doc
 
     doc = in_workspace(ctx, local, run)
     cache.save()
+    if "complete" in landed:
+        tracking, release = landed["complete"]
+        _mirror(ctx, opts.env, tracking, release, doc)
     return doc
+
+
+def _mirror(ctx: Context, env: str, tracking: cfg.Tracking, release, doc: dict) -> None:
+    """After the commit that took the release to 100%: MLflow's alias for `env`."""
+    mirrored = mirror_promotion(tracking, env, release) if release is not None else None
+    if mirrored is None:
+        return
+    doc["tracking"] = mirrored.dump()
+    warning = mirrored.warning(f"alias {env}")
+    if warning:
+        ctx.out.note(warning)
 
 
 def start_rollout(ctx: Context, opts: RolloutOptions) -> dict[str, Any]:

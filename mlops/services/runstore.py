@@ -48,9 +48,18 @@ def start() -> Started:
 
 def record(root: Path, started: Started, **fields) -> RunRecord:
     """Write the run's record (`fields`: RunRecord's, less id, times and commit)."""
-    run = RunRecord(id=started.id, started=runs.utc_iso(started.at),
-                    duration_s=round(started.elapsed(), 3), source_commit=gitops.head_commit(root),
-                    **fields)
+    return write(root, finish(root, started, **fields))
+
+
+def finish(root: Path, started: Started, **fields) -> RunRecord:
+    """The run's record, not yet written: the clock stops here."""
+    return RunRecord(id=started.id, started=runs.utc_iso(started.at),
+                     duration_s=round(started.elapsed(), 3),
+                     source_commit=gitops.head_commit(root), **fields)
+
+
+def write(root: Path, run: RunRecord) -> RunRecord:
+    """Write `run` once; a record with its id is never overwritten."""
     path = _path(root, run.id)
     if path.exists():  # ids carry 24 random bits; a second run in the same second is new
         raise MlopsError(f"{path}: a run record with this id exists already; run again")
