@@ -148,14 +148,25 @@ def test_4_serve_answers_v1_v2_and_exposes_metrics(flow):
         subprocess.run(["docker", "stop", "-t", "2", container], capture_output=True)
 
 
-def test_5_runs_with_another_c_compare_side_by_side(proj, flow):
+def test_5_runs_with_another_c_compare_side_by_side(proj, flow, mlflow_server):
     """Two runs of one compiled pipeline, `--param c=` apart, as `make demo` makes them:
-    `runs compare` shows both values, marked as differing, with each run's metrics."""
+    `runs compare` shows both values, marked as differing, with each run's metrics. The
+    second logs to a real MLflow server ($MLFLOW_TRACKING_URI), the first did not."""
     out = flow["base"] / "run-c"
     result = proj.run("run", "training", "--env", "dev", "--local", "--output-dir", str(out),
-                      "--param", "c=0.01", "--json")
+                      "--param", "c=0.01", "--json", env={"MLFLOW_TRACKING_URI": mlflow_server.url})
     assert result.code == 0, result.err[-3000:]
     second = result.json["run_id"]
+    mirrored = result.json["tracking"]
+    assert mirrored["ok"] is True, mirrored
+    logged = mlflow_server.run(mirrored["run_id"])
+    assert logged["info"]["run_name"] == second
+    assert {p["key"]: p["value"] for p in logged["data"]["params"]}["c"] == "0.01"
+    assert {m["key"]: m["value"] for m in logged["data"]["metrics"]}["accuracy"] == \
+        result.json["metrics"]["accuracy"]
+    version = mlflow_server.version("training", mirrored["version"])
+    assert version["run_id"] == mirrored["run_id"]
+    assert "tracking" not in json.loads((flow["run_dir"] / "run.json").read_text())
     doc = proj.run("runs", "compare", flow["run_id"], second, "--json").json
     assert {"name": "c", "values": [1.0, 0.01], "differs": True} in doc["parameters"]
     assert {"name": "seed", "values": [42, 42], "differs": False} in doc["parameters"]
