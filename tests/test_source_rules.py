@@ -29,7 +29,6 @@ SDK_ADAPTERS = {
     "docker": "mlops/adapters/builder.py",
     "kubernetes": "mlops/adapters/cluster.py",
     "kfp": "mlops/adapters/kfpc.py",
-    "git": "mlops/adapters/gitops/workspace.py",
     "tenacity": "mlops/adapters/retry.py",
     "jsonschema": "mlops/adapters/crds.py",
     "ruamel": "mlops/adapters/yamlio.py",
@@ -142,6 +141,26 @@ def product_trees() -> dict[str, ast.Module]:
 
 def test_each_sdk_has_exactly_one_adapter():
     assert adapter_problems(product_trees()) == []
+
+
+# Not imported at all: mlops runs the `git` executable (adapters/gitops), which a
+# promotion needs anyway, instead of paying ~60 ms for GitPython's imports.
+UNUSED_SDKS = {"git": "GitPython"}
+
+
+def unused_sdk_problems(modules: Mapping[str, ast.Module]) -> list[str]:
+    return [f"{path} imports {UNUSED_SDKS[package]}" for path, module in sorted(modules.items())
+            for package in sorted(imported_packages(module) & UNUSED_SDKS.keys())]
+
+
+def test_no_module_imports_gitpython():
+    assert unused_sdk_problems(product_trees()) == []
+
+
+def test_a_planted_gitpython_import_is_reported():
+    trees = product_trees()
+    trees["mlops/adapters/gitops/workspace.py"] = ast.parse("def f():\n    import git\n")
+    assert unused_sdk_problems(trees) == ["mlops/adapters/gitops/workspace.py imports GitPython"]
 
 
 @pytest.mark.parametrize(("planted", "source", "expected"), [

@@ -1,4 +1,4 @@
-"""OCI registry adapter: the Distribution HTTP API, over `transport`'s HTTP sessions.
+"""OCI registry adapter: the Distribution HTTP API, over `stdhttp`'s keep-alive session.
 
 Transient failures (connection trouble, 5xx, 429) are retried with tenacity
 backoff, bounded; auth failures and other 4xx are clear errors at once.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-from mlops.adapters import transport
+from mlops.adapters import stdhttp
 from mlops.adapters.retry import with_retries
 from mlops.errors import RegistryError, TransientRegistryError
 from mlops.redact import redact
@@ -89,7 +89,7 @@ class Registry:
         self.policy = policy or RetryPolicy.from_env()
         # Proxy settings would be re-read from the environment on every request;
         # loopback and in-cluster registries do not go through proxies here.
-        self._session = transport.session(trust_env=not is_loopback_host(host))
+        self._session = stdhttp.Session(trust_env=not is_loopback_host(host))
         self._token: str | None = None
 
     # -- public API -------------------------------------------------------
@@ -112,7 +112,7 @@ class Registry:
         self._verified(repository, reference, resp)
         return resp.content, resp.headers.get("Content-Type", "")
 
-    def _verified(self, repository: str, reference: str, resp: transport.Response) -> str:
+    def _verified(self, repository: str, reference: str, resp: stdhttp.Response) -> str:
         actual = "sha256:" + hashlib.sha256(resp.content).hexdigest()
         claimed = resp.headers.get("Docker-Content-Digest") or actual
         asked = reference if reference.startswith("sha256:") else actual
@@ -203,7 +203,7 @@ class Registry:
                                 f"({redact(location)[:100] or 'none'})")
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
-    def _capped_body(self, resp: transport.Response, path: str, max_bytes: int) -> bytes:
+    def _capped_body(self, resp: stdhttp.Response, path: str, max_bytes: int) -> bytes:
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise RegistryError(f"registry {self.host}: GET {path} is {declared} bytes, "
@@ -215,7 +215,7 @@ class Registry:
                 if len(body) > max_bytes:
                     raise RegistryError(f"registry {self.host}: GET {path} is more than "
                                         f"the {max_bytes} bytes allowed")
-        except transport.RequestError as exc:
+        except stdhttp.HTTPError as exc:
             raise TransientRegistryError(f"GET {path}: {_reason(exc)}") from None
         return bytes(body)
 
@@ -244,7 +244,7 @@ class Registry:
             resp = self._send(method, path, **kw)
         return self._check(resp, method, path, ok_missing)
 
-    def _send(self, method: str, path: str, **kw: Any) -> transport.Response:
+    def _send(self, method: str, path: str, **kw: Any) -> stdhttp.Response:
         kw = dict(kw)  # retries call again with the same arguments
         headers = {"Accept": MANIFEST_TYPES, **kw.pop("headers", {})}
         if self._token:
@@ -257,12 +257,10 @@ class Registry:
             return self._session.request(
                 method, self.base + path, headers=headers, auth=auth, timeout=timeout, **kw
             )
-        except transport.UNREACHABLE as exc:
+        except stdhttp.HTTPError as exc:
             raise TransientRegistryError(f"{method} {path}: {_reason(exc)}") from None
-        except transport.RequestError as exc:
-            raise TransientRegistryError(f"{method} {path}: {redact(str(exc))}") from None
 
-    def _check(self, resp: transport.Response, method: str, path: str, ok_missing: bool):
+    def _check(self, resp: stdhttp.Response, method: str, path: str, ok_missing: bool):
         code = resp.status_code
         path = path.split("?", 1)[0]  # an upload session's query is state, not news
         if code < 300:
@@ -278,7 +276,7 @@ class Registry:
             f"registry {self.host}: {method} {path} -> HTTP {code}: {_error_text(resp)}"
         )
 
-    def _authenticate(self, resp: transport.Response) -> bool:
+    def _authenticate(self, resp: stdhttp.Response) -> bool:
         """Follow a Bearer challenge; Basic needs nothing beyond the stored creds."""
         challenge = resp.headers.get("WWW-Authenticate", "")
         if not challenge.lower().startswith("bearer") or self._token:
@@ -290,7 +288,7 @@ class Registry:
         auth = (self.credentials.username, self.credentials.password) if self.credentials else None
         try:
             token_resp = self._session.get(realm, params=params, auth=auth, timeout=10)
-        except transport.RequestError as exc:
+        except stdhttp.HTTPError as exc:
             raise TransientRegistryError(f"token endpoint: {_reason(exc)}") from None
         if token_resp.status_code != 200:
             return False
@@ -298,7 +296,7 @@ class Registry:
         return True
 
 
-def _token_from(resp: transport.Response, host: str) -> str:
+def _token_from(resp: stdhttp.Response, host: str) -> str:
     """The bearer token of a token endpoint's answer, or one line saying what came instead."""
     try:
         body = resp.json()
@@ -320,7 +318,7 @@ def _reason(exc: Exception) -> str:
     return redact(text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
-def _error_text(resp: transport.Response) -> str:
+def _error_text(resp: stdhttp.Response) -> str:
     try:
         errors = resp.json().get("errors") or []
         return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or resp.reason

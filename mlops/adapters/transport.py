@@ -1,7 +1,7 @@
 """HTTP transport: the only importer of requests and urllib3.
 
-`registry` and `metrics` open their sessions here. `builder` and `cluster`
-speak HTTP through SDKs (the docker SDK through requests, the kubernetes
+`metrics` opens its sessions here (`registry` speaks HTTP through `stdhttp`).
+`builder` and `cluster` speak HTTP through SDKs (the docker SDK through requests, the kubernetes
 client through urllib3) whose transport errors escape unwrapped; they catch
 the classes named here, so which HTTP library sits underneath is known in one
 module.

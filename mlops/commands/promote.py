@@ -142,9 +142,13 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
     target = environment(config, opts.to)
     current = EnvDir(ws.root, target.name).read_record()
     refuse_hold(current, target.name, opts.clear_hold)
+    checking = steps.Background()
     release = steps.compose_release(ws.root, config, source, build, metrics, opts.model_uri,
-                                    registries)
-    release = steps.write_overlay(ws.root, target, release, cache)
+                                    registries, checking)
+    try:
+        release = steps.write_overlay(ws.root, target, release, cache)
+    finally:
+        checking.wait()  # a record the registry refuses is the error, before the overlay's
     if current is not None and current.release.id == release.id:
         if not (opts.clear_hold and current.hold):
             ws.refresh()

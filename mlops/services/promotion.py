@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,46 @@ from mlops.services.registries import Registries
 from mlops.services.serving import enable_automated_sync, write_serving_patch
 
 
+class Background:
+    """One piece of work running while the caller goes on; `wait()` raises what it raised.
+
+    A promotion asks the registry about every image of the build record (hundreds
+    of round trips) while it compiles, edits and renders the overlay, which needs
+    only the record's names and digests. Nothing is committed before `wait()`.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self, work: Callable[[], object]) -> None:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # re-raised in the caller's thread by wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="mlops-registry-checks", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
 def compose_release(root, config, source: Source, build, metrics, model_uri,
-                    registries: Registries | None = None) -> rel.Release:
+                    registries: Registries | None = None,
+                    checking: Background | None = None) -> rel.Release:
     """The release that enters: the build record's, or the source environment's, with the
-    evidence (metrics, model URI) this promotion attaches."""
+    evidence (metrics, model URI) this promotion attaches. With `checking`, the build
+    record's registry checks run there: the caller must `wait()` before trusting it."""
     if build is not None:
-        release = _release_from_build(root, config.registry, build, registries or Registries())
+        release = _release_from_build(root, config.registry, build, registries or Registries(),
+                                      checking)
     else:
         found = EnvDir(root, str(source)).read_record()
         if found is None:
@@ -54,7 +89,7 @@ def _check_source_runs_it(root: Path, source: str, record: rel.EnvRecord) -> Non
 
 
 def _release_from_build(root: Path, registry: str, build: BuildRecord,
-                        registries: Registries) -> rel.Release:
+                        registries: Registries, checking: Background | None) -> rel.Release:
     """The release a build record describes, once every entry is bound to this project.
 
     What the file alone shows is checked first (no network); then each image
@@ -67,7 +102,13 @@ def _release_from_build(root: Path, registry: str, build: BuildRecord,
     if not isinstance(commit, str) or not COMMIT.match(commit):
         raise ConfigError(f"{path}: source_commit {commit!r} is not a commit id; "
                           "a release records the commit it was built from")
-    imagecheck.check_record_entries(registry, path, entries, registries.served)
+    def check() -> None:
+        imagecheck.check_record_entries(registry, path, entries, registries.served)
+
+    if checking is None:
+        check()
+    else:
+        checking.start(check)
     images = {name: rel.Image(str(e["image"]), str(e["digest"])) for name, e in entries.items()}
     return rel.Release(source_commit=commit, images=images)
 

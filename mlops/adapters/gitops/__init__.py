@@ -1,10 +1,10 @@
-"""Git adapter: the only module that runs git or imports GitPython.
+"""Git adapter: the only module that runs git.
 
-Read-only plumbing on the build's hot path (`ls-files`, `diff-index`) runs
-`git` directly, two processes in parallel: a no-op plan over hundreds of
-components is measured against `git ls-files | sha256sum`, and importing
-GitPython alone costs several times that floor. GitPython is imported lazily
-by the operations that write (commits, pushes).
+Every operation runs the `git` executable. Read-only plumbing on the build's
+hot path (`ls-files`, `diff-index`) runs two processes in parallel: a no-op
+plan over hundreds of components is measured against
+`git ls-files | sha256sum`. GitPython is not used: importing it alone cost
+several times that floor, and ~60 ms of every promotion.
 """
 
 from __future__ import annotations

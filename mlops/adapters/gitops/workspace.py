@@ -11,6 +11,9 @@ Clones, fetches and pushes go through `transport`: a stalled remote times
 out, and a network failure on the way is retried (bounded). A push whose
 answer was lost may still have landed; the retry finds that out instead of
 making the change twice (see `Workspace.push`).
+
+Everything runs the `git` executable: GitPython cost ~60 ms of imports in every
+promotion, for calls that are one process each anyway.
 """
 
 from __future__ import annotations
@@ -18,12 +21,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import git
 
 from mlops.adapters.gitops import remote_url, transport  # noqa: F401 - remote_url: re-exported
 from mlops.adapters.gitops.transport import TransientGitError
@@ -70,19 +72,18 @@ class Commit:
 
 def check_clean_branch(root: Path) -> str:
     """The checked-out branch; refuse a detached HEAD or uncommitted tracked changes."""
-    repo = _open(root)
-    if repo.head.is_detached:
+    branch = _local(root, "symbolic-ref", "-q", "--short", "HEAD")
+    if branch.returncode != 0:
         raise GitError(f"{root}: HEAD is detached; check out a branch first")
-    if repo.is_dirty(index=True, working_tree=True, untracked_files=False):
+    if _local(root, "status", "--porcelain", "--untracked-files=no", check=True).stdout.strip():
         raise GitError(f"{root}: has uncommitted changes; commit or stash them first")
-    return repo.active_branch.name
+    return branch.stdout.strip()
 
 
 def identity(root: Path) -> dict[str, str]:
     """Who commits: the user's git identity, else a neutral fallback."""
-    reader = _open(root).config_reader()
-    name = reader.get_value("user", "name", default="") or os.environ.get("GIT_AUTHOR_NAME")
-    email = reader.get_value("user", "email", default="") or os.environ.get("GIT_AUTHOR_EMAIL")
+    name = _config(root, "user.name") or os.environ.get("GIT_AUTHOR_NAME")
+    email = _config(root, "user.email") or os.environ.get("GIT_AUTHOR_EMAIL")
     return {
         "name": str(name or FALLBACK_IDENTITY["name"]),
         "email": str(email or FALLBACK_IDENTITY["email"]),
@@ -91,15 +92,28 @@ def identity(root: Path) -> dict[str, str]:
 
 def signing_key(root: Path) -> Path | None:
     """git's user.signingkey for this repository, if set."""
-    value = _open(root).config_reader().get_value("user", "signingkey", default="")
-    return Path(str(value)) if value else None
+    value = _config(root, "user.signingkey")
+    return Path(value) if value else None
 
 
-def _open(root: Path) -> git.Repo:
+def _config(root: Path, key: str) -> str:
+    """A setting as git sees it in `root` (repository, global, system), or ''."""
+    return _local(root, "config", "--get", key).stdout.strip()
+
+
+def _local(root: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """`git ARGS` in a repository on this machine: no network, English messages."""
+    if not (root / ".git").exists():
+        raise GitError(f"{root}: not a git repository")
     try:
-        return git.Repo(root)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise GitError(f"{root}: not a git repository") from None
+        proc = subprocess.run(["git", *args], cwd=root, env={**os.environ, "LC_ALL": "C"},
+                              capture_output=True, text=True, encoding="utf-8",
+                              errors="surrogateescape", check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    if check and proc.returncode != 0:
+        raise GitError(f"git {args[0]} failed: {transport.reason(proc.stderr)}")
+    return proc
 
 
 class Workspace:
@@ -116,7 +130,7 @@ class Workspace:
         self.policy = transport.TransportPolicy.from_env()
         _sweep_stale_workspaces()
         self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
-        self.repo: git.Repo | None = None
+        self.root = self.path / "repo"
 
     def __enter__(self) -> Workspace:
         try:
@@ -134,19 +148,14 @@ class Workspace:
 
     # -- reading ------------------------------------------------------------
 
-    @property
-    def git(self) -> git.Git:
-        assert self.repo is not None
-        return self.repo.git
-
     def head(self) -> str:
         return self._run("rev-parse", "HEAD").strip()
 
     def uncommitted(self) -> str:
         """`git diff` of the work tree, then a `new file:` line per untracked file."""
-        diff = self.git.execute(["git", "diff", "--no-color"], strip_newline_in_stdout=False)
-        untracked = self.git.execute(["git", "ls-files", "--others", "--exclude-standard"])
-        return str(diff) + "".join(f"new file: {p}\n" for p in str(untracked).splitlines())
+        diff = self._run("diff", "--no-color")
+        untracked = self._run("ls-files", "--others", "--exclude-standard")
+        return diff + "".join(f"new file: {p}\n" for p in untracked.splitlines())
 
     def show(self, rev: str, path: str) -> str | None:
         try:
@@ -168,8 +177,6 @@ class Workspace:
 
     def show_many(self, specs: Sequence[str]) -> list[bytes | None]:
         """`git show REV:PATH` for each spec in one `git cat-file --batch`; None if absent."""
-        import subprocess
-
         proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
                               input="".join(f"{s}\n" for s in specs).encode(),
                               capture_output=True)
@@ -179,15 +186,11 @@ class Workspace:
 
     def verify_commit(self, sha: str, allowed_signers: Path) -> tuple[str | None, str]:
         """(principal, detail): who signed, if git verifies the commit; else None and why."""
-        assert self.repo is not None
-        status, _out, err = self.repo.git.execute(
-            ["git", "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}", "verify-commit", sha],
-            with_extended_output=True,
-            with_exceptions=False,
-        )
-        text = str(err)
+        proc = _local(self.root, "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}",
+                      "verify-commit", sha)
+        text = proc.stderr
         match = _GOOD_SIGNATURE.search(text)
-        if status == 0 and match:
+        if proc.returncode == 0 and match:
             return match.group(1), "good signature"
         return None, _last_line(text) or "no signature"
 
@@ -243,7 +246,7 @@ class Workspace:
     # -- plumbing -----------------------------------------------------------
 
     def _clone(self) -> None:
-        dest = self.path / "repo"
+        dest = self.root
         options = ["--quiet", "--no-tags", "--single-branch", "--branch", self.branch,
                    "--no-checkout"]
         if self.reference is not None and (self.reference / ".git").is_dir():
@@ -260,8 +263,6 @@ class Workspace:
             raise transport.failure(f"cannot clone {self.url}", proc.stderr)
 
         transport.retrying(once, self.policy, self.note)
-        self.repo = git.Repo(dest)
-        self.root = dest
         self._checkout_sparse()
 
     def _checkout_sparse(self) -> None:
@@ -298,21 +299,15 @@ class Workspace:
         transport.retrying(once, self.policy, self.note)
 
     def _run(self, *args: str, stdin: str | None = None) -> str:
-        assert self.repo is not None
-        try:
-            if stdin is None:
-                return str(self.repo.git.execute(["git", *args], strip_newline_in_stdout=False))
-            import subprocess
-
-            proc = subprocess.run(["git", *args], cwd=self.root, input=stdin, text=True,
-                                  capture_output=True)
-            if proc.returncode != 0:
-                raise GitError(f"git {args[0] if args[0] != '-c' else 'commit'} failed: "
-                               f"{transport.reason(proc.stderr) or proc.returncode}")
-            return proc.stdout
-        except git.GitCommandError as exc:
-            detail = redact(transport.reason(exc.stderr or "") or str(exc.status))
-            raise GitError(f"git {args[0]} failed: {detail}") from None
+        """`git ARGS` in the clone (no network): its output, or GitError with git's reason."""
+        proc = subprocess.run(["git", *args], cwd=self.root, input=stdin, text=True,
+                              encoding="utf-8", errors="surrogateescape", capture_output=True,
+                              env={**os.environ, "LC_ALL": "C"})
+        if proc.returncode != 0:
+            what = next((a for a in args if not a.startswith("-") and "=" not in a), "")
+            raise GitError(f"git {what} failed: "
+                           f"{redact(transport.reason(proc.stderr)) or proc.returncode}")
+        return proc.stdout
 
 
 STALE_AFTER = 3600.0
