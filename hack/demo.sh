@@ -8,6 +8,13 @@
 # approval, and 100%. Works in .demo/ and never touches your work tree.
 #   MLOPS_DEMO_DIR    working directory (default .demo, relative to the repo root)
 #   MLOPS_DEMO_PORT   registry port on 127.0.0.1 (default 5000)
+#   MLOPS_DEMO_WINDOW_SECONDS  prod's canary analysis window in seconds (default 15):
+#                     each canary step waits one window at its split, then measures 3
+#                     times a window apart, so the two steps wait 6 windows (90 s by
+#                     default). At least 3: the demo's Prometheus scrapes every second and
+#                     a rate needs samples in the window. min_requests shrinks with it (20
+#                     for 15 s). tests/test_demo.py sets 5 to keep the suite short: the
+#                     same analysis on real metrics, over less traffic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -15,6 +22,13 @@ t0=$(date +%s)
 demo=$(realpath -m "${MLOPS_DEMO_DIR:-.demo}")
 show=${demo#"$top/"}            # for messages: .demo, or the full path elsewhere
 port="${MLOPS_DEMO_PORT:-5000}"
+window="${MLOPS_DEMO_WINDOW_SECONDS:-15}"
+if [[ ! $window =~ ^[1-9][0-9]*$ ]] || ((window < 3)); then
+  echo "MLOPS_DEMO_WINDOW_SECONDS must be a whole number of seconds, at least 3" >&2; exit 2
+fi
+# The load sends 30 predictions/s, 3/s to the canary at 10%: 20 requests is under half of
+# what a 15 s window holds, and the same share of a shorter one (rounded up).
+min_requests=$(((20 * window + 14) / 15))
 work="$demo/work"
 canary="$demo/canary"
 principal=demo-release-manager@example.com
@@ -171,11 +185,12 @@ wait_fleet() {
 demo_only_commit() {
   log "demo-only commit in $show/work: a release manager's key, shorter canary windows"
   echo "  (the repo's prod analysis measures 5 times, 1m apart: 10+ minutes of waiting;"
-  echo "   the demo clone measures 3 times, 15s apart; your mlops.yaml is untouched)"
+  echo "   the demo clone measures 3 times, ${window}s apart; your mlops.yaml is untouched)"
   ssh-keygen -q -t ed25519 -N '' -C "$principal" -f "$key"
   python3 hack/demo_config.py --repo "$work" --principal "$principal" --public-key "$key.pub" \
     --builder "$builder" --builder-key "$builder_key.pub" \
-    --env prod --interval 15s --count 3 --min-requests 20 --record "$demo/demo-config.json"
+    --env prod --interval "${window}s" --count 3 --min-requests "$min_requests" \
+    --record "$demo/demo-config.json"
   # The demo's model is a file on this machine, which its local serve containers mount;
   # a cluster could not read it, so mlops refuses file:// by default (mlops/modeluri.py).
   python3 -c 'import sys; sys.path.insert(0, "hack"); from demo_config import yaml_rt
@@ -187,7 +202,7 @@ y.dump(doc, open(path, "w"))' "$work/mlops.yaml"
   echo "  mlops.yaml staging, prod model_uri_schemes: + file (the demo serves a local model)"
   git -C "$work" add -A
   git -C "$work" -c user.name="mlops demo" -c user.email=demo@example.com -c commit.gpgsign=false \
-    commit -q -m "demo: release manager $principal, builder $builder; prod canary analysis 3 x 15s"
+    commit -q -m "demo: release manager $principal, builder $builder; prod canary analysis 3 x ${window}s"
   git -C "$work" push -q origin HEAD:main
 }
 
@@ -196,10 +211,10 @@ set_split() {
   echo "  load split: ${1}% to $canary_rev, $((100 - $1))% to $stable"
 }
 
-analyze_step() {  # PERCENT: let one 15s window fill at the new split, then analyse
+analyze_step() {  # PERCENT: let one window fill at the new split, then analyse
   set_split "$1"
-  echo "  waiting 15s: the first measurement looks back one 15s window"
-  sleep 15
+  echo "  waiting ${window}s: the first measurement looks back one ${window}s window"
+  sleep "$window"
   log "mlops rollout analyze --env prod --revision $canary_rev --baseline-revision $stable"
   mlops rollout analyze --repo "$work" --env prod --revision "$canary_rev" \
     --baseline-revision "$stable" --output "$canary/analysis-$1.json"
