@@ -56,6 +56,8 @@ def compile_environment(
 ) -> list[Compiled]:
     """Compile (or find unchanged) every pipeline for `env`, in memory."""
     sources = discover(root, wanted)
+    if not sources:  # nothing to compile: no need to ask which kfp is installed
+        return []
     source_digest = _sources_digest(root)
     known = set(checkout.component_folders(root))
     return [
