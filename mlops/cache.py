@@ -5,7 +5,8 @@
   the registry.
 - `ParseCache`: the validated content of `mlops.yaml` and each
   `component.yaml`, keyed by the file's git blob id, so a no-op plan over
-  hundreds of components parses no YAML.
+  hundreds of components parses no YAML. Commands other than the build keep
+  only `mlops.yaml` in a small one of their own (`CONFIG_CACHE`).
 A missing or corrupt cache file only costs the work it would have saved.
 """
 
@@ -22,6 +23,7 @@ from mlops.atomicfile import write_json_atomic
 
 DIGEST_CACHE = "mlops/build-cache.json"
 PARSE_CACHE = "mlops/parse-cache.json"
+CONFIG_CACHE = "mlops/config-cache.json"  # mlops.yaml alone, for the other commands
 
 
 class JsonCache:

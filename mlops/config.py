@@ -15,7 +15,7 @@ from typing import Any
 
 from mlops import names, schema
 from mlops.adapters.yamlio import Located, load_file, loads
-from mlops.cache import ParseCache
+from mlops.cache import CONFIG_CACHE, ParseCache
 from mlops.envconfig import Environment, MetricGate, read_environments
 from mlops.errors import ConfigError, UsageError
 from mlops.redact import redact
@@ -244,37 +244,72 @@ def environment_arg(config: MlopsConfig, name: str) -> Environment:
 def load_config(
     root: Path, environ: Mapping[str, str] | None = None, cache: ParseCache | None = None
 ) -> MlopsConfig:
-    """Load `mlops.yaml`; with a cache, content validated before is not parsed again."""
+    """Load `mlops.yaml`; content validated before is not parsed again.
+
+    The build passes its parse cache. Other commands use a small one of their
+    own in the clone's git dir, and content seen earlier in this process (a
+    promotion reads the file in the user's clone and again in its workspace)
+    is taken from memory: parsing it costs ~40 ms with ruamel's import.
+    """
     environ = os.environ if environ is None else environ
     path = root / CONFIG_FILE
+    own = cache is None
+    if own:
+        cache = _config_cache(root)
     cached = _cached_config_data(path, cache)
+    config = None
     if cached is not None and cached[1] is not None:
         try:
-            return _config_from(root, Located(CONFIG_FILE, cached[1]), environ)
+            config = _config_from(root, Located(CONFIG_FILE, cached[1]), environ)
         except ConfigError:
             pass  # fall through to a full parse, which reports the located error
-    doc = load_file(path, CONFIG_FILE)
-    config = _config_from(root, doc, environ)
-    if cache is not None and cached is not None:
-        _store_plain(cache, cached[0], doc.data)
+    if config is None:
+        doc = load_file(path, CONFIG_FILE)
+        config = _config_from(root, doc, environ)
+        data = doc.data
+    else:
+        data = cached[1]  # type: ignore[index]
+    if cached is not None:
+        _store_plain(cache, cached[0], data)
+        if own and cache is not None:
+            _save_quietly(cache)
     return config
 
 
-def _cached_config_data(path: Path, cache: ParseCache | None) -> tuple[str, Any] | None:
-    if cache is None:
-        return None
+# Validated mlops.yaml content by cache key, for this process.
+_SEEN: dict[str, Any] = {}
+
+
+def _config_cache(root: Path) -> ParseCache | None:
+    git = root / ".git"
+    return ParseCache(git / CONFIG_CACHE) if git.is_dir() else None
+
+
+def _save_quietly(cache: ParseCache) -> None:
     try:
-        key = cache.key(CONFIG_FILE, git_blob_id(path.read_bytes()))
+        cache.save()
+    except OSError:
+        pass  # a read-only clone: the next run parses again
+
+
+def _cached_config_data(path: Path, cache: ParseCache | None) -> tuple[str, Any] | None:
+    try:
+        key = ParseCache.key(CONFIG_FILE, git_blob_id(path.read_bytes()))
     except OSError:
         return None
-    return key, cache.get(key)
+    if key in _SEEN:
+        return key, _SEEN[key]
+    return key, cache.get(key) if cache is not None else None
 
 
-def _store_plain(cache: ParseCache, key: str, data: Any) -> None:
+def _store_plain(cache: ParseCache | None, key: str, data: Any) -> None:
     import json
 
     try:
-        cache.put(key, json.loads(json.dumps(data)))
+        plain = json.loads(json.dumps(data))
+        _SEEN[key] = plain
+        if cache is not None:
+            cache.put(key, plain)
     except (TypeError, ValueError):
         pass  # values JSON cannot hold (dates, tags): just parse this file every time
 

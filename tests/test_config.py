@@ -167,3 +167,42 @@ def test_config_cache_misses_on_change_and_errors_stay_located(tmp_path):
     write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns\nbuild:\n  jbos: 1\n"})
     with pytest.raises(ConfigError, match="mlops.yaml:3: unknown key 'jbos'"):
         load_config(tmp_path, environ={}, cache=cache)
+
+
+def _fresh_load(root: Path) -> tuple[str, bool]:
+    """(registry, whether ruamel was imported) from load_config in a new interpreter."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom pathlib import Path\nfrom mlops.config import load_config\n"
+            f"c = load_config(Path({str(root)!r}), environ={{}})\n"
+            "print(c.registry, 'ruamel.yaml' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return out[0], out[1] == "True"
+
+
+def test_a_clone_keeps_its_validated_config_and_parses_a_changed_one(tmp_path):
+    (tmp_path / ".git").mkdir()
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns\n"})
+    assert _fresh_load(tmp_path) == ("127.0.0.1:5000/ns", True)
+    assert (tmp_path / ".git/mlops/config-cache.json").is_file()
+    assert _fresh_load(tmp_path) == ("127.0.0.1:5000/ns", False)  # no YAML parsed
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/other\n"})
+    assert _fresh_load(tmp_path) == ("127.0.0.1:5000/other", True)
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns\nbuild: {jobs: 0}\n"})
+    with pytest.raises(ConfigError, match=r"mlops.yaml:2"):
+        load_config(tmp_path, environ={})
+
+
+def test_a_tampered_config_cache_entry_is_checked_again(tmp_path):
+    import json
+
+    (tmp_path / ".git").mkdir()
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns\n"})
+    load_config(tmp_path, environ={})
+    cache_file = tmp_path / ".git/mlops/config-cache.json"
+    entries = json.loads(cache_file.read_text())
+    cache_file.write_text(json.dumps({k: {"registry": "../evil"} for k in entries}))
+    registry, _ = _fresh_load(tmp_path)
+    assert registry == "127.0.0.1:5000/ns"
