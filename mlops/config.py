@@ -340,8 +340,12 @@ def _trust_root(environ: Mapping[str, str]) -> Path | None:
 
 
 def approvals_from_text(text: str, display: str) -> Approvals:
-    """Only the `approvals:` section of an mlops.yaml (e.g. of an older commit)."""
-    doc = Located(display, loads(text, display))
+    """Only the `approvals:` section of an mlops.yaml (e.g. of an older commit).
+
+    Content this process validated already (the branch's own mlops.yaml, most
+    often) is not parsed again."""
+    seen = _SEEN.get(ParseCache.key(CONFIG_FILE, git_blob_id(text.encode("utf-8"))))
+    doc = Located(display, seen if seen is not None else loads(text, display))
     if not isinstance(doc.data, Mapping):
         raise ConfigError(f"{display}:1: not a mapping")
     return Approvals(

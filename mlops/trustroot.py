@@ -7,6 +7,7 @@ first-parent commit that changed either, and each such commit's signature.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from mlops import schema, trust
@@ -80,6 +81,12 @@ def _approvals_at(ws: Workspace, commits: list[str]) -> list[Approvals | None]:
 def _parse_approvals(text: bytes | None, sha: str) -> Approvals | None:
     if text is None:
         return Approvals()  # no mlops.yaml at that commit: nothing is trusted there
+    return _approvals_of(text, sha)
+
+
+@functools.lru_cache(maxsize=256)
+def _approvals_of(text: bytes, sha: str) -> Approvals | None:
+    """Memoized: `_changes` and `_states_at` read the same commits' files."""
     try:
         return approvals_from_text(text.decode("utf-8"), f"{CONFIG_FILE}@{sha[:10]}")
     except (ConfigError, UnicodeDecodeError):
