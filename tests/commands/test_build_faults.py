@@ -1,4 +1,8 @@
-"""`mlops build` when the registry misbehaves: flaky, down, read-only, or with auth."""
+"""`mlops build` when the registry misbehaves: flaky, down, read-only, or with auth.
+
+Each test pushes to a registry endpoint of its own (a proxy's or a server's port), so its
+components build FROM scratch (NO_BASE): what is tested is the push, not the base image.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import json
 import pytest
 
 from mlops.adapters.builder import _push_error
-from tests.conftest import mlops_yaml, tiny_component
+from tests.conftest import NO_BASE, mlops_yaml, tiny_component
 from tests.support.faultproxy import FaultProxy
 from tests.support.services import RegistryServer
 
@@ -29,7 +33,7 @@ def flaky(registry):
 @pytest.mark.parametrize("fault", ["reset", "eof", "503"])
 def test_flaky_registry_still_gets_the_push_done(project, flaky, tmp_path, fault):
     server, proxy, ns = flaky
-    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("one"),
+    proj = project({"mlops.yaml": mlops_yaml(ns, base=NO_BASE), **tiny_component("one"),
                     **tiny_component("two")})
     {"reset": lambda: proxy.reset_first(3), "eof": lambda: proxy.close_first(3),
      "503": lambda: proxy.http_status_first(3, 503)}[fault]()
@@ -48,7 +52,7 @@ def test_registry_refusing_connections_for_a_while(project, flaky, tmp_path):
     import threading
 
     server, proxy, ns = flaky
-    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("one")})
+    proj = project({"mlops.yaml": mlops_yaml(ns, base=NO_BASE), **tiny_component("one")})
     proxy.down()  # real ECONNREFUSED until the timer brings it back
     timer = threading.Timer(1.0, proxy.up)
     timer.start()
@@ -63,7 +67,7 @@ def test_registry_refusing_connections_for_a_while(project, flaky, tmp_path):
 
 def test_registry_that_stays_down(project, flaky, tmp_path):
     server, proxy, ns = flaky
-    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("one"),
+    proj = project({"mlops.yaml": mlops_yaml(ns, base=NO_BASE), **tiny_component("one"),
                     **tiny_component("two")})
     proxy.down()
     out = tmp_path / "build.json"
@@ -83,7 +87,8 @@ def test_push_error_reported_in_band_fails_that_component(project, tmp_path):
     (tmp_path / "ro").mkdir()
     server.start()
     try:
-        proj = project({"mlops.yaml": mlops_yaml(f"{server.host}/ro"), **tiny_component("one")})
+        proj = project({"mlops.yaml": mlops_yaml(f"{server.host}/ro", base=NO_BASE),
+                        **tiny_component("one")})
         out = tmp_path / "build.json"
         result = proj.run("build", "--output", str(out))
     finally:
@@ -107,7 +112,7 @@ def test_credentials_come_from_docker_config_and_are_never_printed(
         (docker_config / "config.json").write_text(
             json.dumps({"auths": {server.host: {"auth": token}}}))
         monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
-        proj = project({"mlops.yaml": mlops_yaml(f"{server.host}/auth"),
+        proj = project({"mlops.yaml": mlops_yaml(f"{server.host}/auth", base=NO_BASE),
                         **tiny_component("one")})
         out = tmp_path / "build.json"
         result = proj.run("build", "--output", str(out), "--json")
