@@ -112,7 +112,8 @@ def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timin
     rest = inproc - pieces
     part_rows.append(["rest of the in-process promotion (derived)",
                       fmt_seconds(rest) if rest > 0 else "—", "", "", "",
-                      "in-process median minus clone, checks, overlay, render, push"
+                      "in-process median minus clone, checks, overlay, render, push (the "
+                      "checks overlap the overlay's compile and render: a lower bound)"
                       + ("" if rest > 0 else f": the pieces, each timed alone, add up to "
                          f"{fmt_seconds(pieces)}, more than the whole")])
     shares = (f"The overlay edit alone is {res['overlay'].median / inproc:.0%} of the "
