@@ -8,6 +8,7 @@ end of the socket.
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import threading
 import time
@@ -225,4 +226,113 @@ def test_a_streamed_body_comes_in_chunks_and_frees_the_connection(no_proxy_env):
         again = session.get(server.base + "/blob").content
     assert [len(c) for c in chunks] == [4096, 4096, 1808]
     assert again == b"x" * 10_000
+    assert server.connections == 1
+
+
+# -- TLS: a certificate made here, a CONNECT proxy in front --------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """(cert.pem, key.pem) for 127.0.0.1, self-signed: trusted only when named."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+class TlsRecorder(Recorder):
+    def __init__(self, answer, certificate):
+        import ssl
+
+        super().__init__(answer)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*certificate)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+
+    @property
+    def base(self) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}"
+
+
+class ConnectProxy:
+    """A CONNECT tunnel on 127.0.0.1 that records what it was asked to reach."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.asked: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(4096)
+        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ")
+        self.asked.append(f"{method} {target}")
+        host, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self):
+        self.listener.close()
+
+
+def test_https_trusts_a_named_ca_bundle_and_refuses_an_unknown_certificate(
+        monkeypatch, no_proxy_env, certificate):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with TlsRecorder(lambda h: reply(h, body=b"secure"), certificate) as server:
+        with pytest.raises(stdhttp.Unreachable, match="CERTIFICATE_VERIFY_FAILED"):
+            stdhttp.Session(trust_env=True).get(server.base + "/v2/")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+        assert stdhttp.Session(trust_env=True).get(server.base + "/v2/").content == b"secure"
+        with pytest.raises(stdhttp.Unreachable, match="CERTIFICATE_VERIFY_FAILED"):
+            stdhttp.Session(trust_env=False).get(server.base + "/v2/")  # env not read
+
+
+def test_https_goes_through_the_environments_connect_proxy(monkeypatch, no_proxy_env,
+                                                            certificate):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    proxy = ConnectProxy()
+    try:
+        with TlsRecorder(lambda h: reply(h, body=h.path.encode()), certificate) as server:
+            monkeypatch.setenv("https_proxy", proxy.url)
+            session = stdhttp.Session(trust_env=True)
+            bodies = [session.get(f"{server.base}/v2/{i}").content for i in range(3)]
+    finally:
+        proxy.close()
+    assert bodies == [b"/v2/0", b"/v2/1", b"/v2/2"]
+    port = server.server_address[1]
+    assert proxy.asked == [f"CONNECT 127.0.0.1:{port}"]  # one tunnel, kept alive
     assert server.connections == 1
