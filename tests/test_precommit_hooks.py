@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import write_files
 from tests.support.services import require
@@ -53,9 +54,20 @@ def test_this_repositorys_hooks_load_and_run_installed_tools():
 
 @pytest.mark.slow
 def test_the_hook_installs_and_runs_from_a_repository(tmp_path):
-    """`pre-commit try-repo` builds mlops into its own environment (PyPI only)."""
+    """pre-commit builds mlops into its own environment (PyPI only) from a repository and
+    rev, as a consumer's .pre-commit-config.yaml names them, and runs the hook twice.
+
+    `pre-commit run --config` rather than `try-repo`: try-repo writes the same config but
+    installs into a store of its own each time (a temporary directory), so the second run
+    would build the environment again; here both share PRE_COMMIT_HOME, as a user's do.
+    """
     require(tool("kubectl") is not None, "kubectl not installed")
     hook_repo = snapshot(REPO, tmp_path / "hook-repo")
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=hook_repo, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    config = tmp_path / "pre-commit-config.yaml"  # outside the target: its tree stays clean
+    config.write_text(yaml.safe_dump({"repos": [{"repo": str(hook_repo), "rev": rev,
+                                                 "hooks": [{"id": "mlops-validate"}]}]}))
     target = tmp_path / "target"
     files = {"mlops.yaml": "registry: 127.0.0.1:5000/x\nenvironments:\n  - name: dev\n",
              "environments/dev/kustomization.yaml":
@@ -65,13 +77,14 @@ def test_the_hook_installs_and_runs_from_a_repository(tmp_path):
                  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"}
     commit_files(target, files)
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
-    try_repo = [str(tool("pre-commit")), "try-repo", str(hook_repo), "mlops-validate",
+    run_hook = [str(tool("pre-commit")), "run", "--config", str(config), "mlops-validate",
                 "--all-files"]
-    ok = subprocess.run(try_repo, cwd=target, env=env, capture_output=True, text=True,
+    ok = subprocess.run(run_hook, cwd=target, env=env, capture_output=True, text=True,
                         timeout=600)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "Installing environment for " in ok.stdout, ok.stdout  # built here, from the repo
     commit_files(target, {"mlops.yaml": "registry: 127.0.0.1:5000/x\nenvironmentz: []\n"})
-    bad = subprocess.run(try_repo, cwd=target, env=env, capture_output=True, text=True,
+    bad = subprocess.run(run_hook, cwd=target, env=env, capture_output=True, text=True,
                          timeout=600)
     assert bad.returncode == 1 and "environmentz" in bad.stdout
 
