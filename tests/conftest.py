@@ -114,6 +114,20 @@ def project(tmp_path, capsys, monkeypatch) -> Callable[..., Project]:
     return make
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stale_registry_tags():
+    """Before and after the session: the local tags of test registries that are gone
+    (tests/support/staletags.py says why they cost minutes)."""
+    from tests.support.staletags import forget_stale_tags
+
+    components = Path(__file__).resolve().parents[1] / "components"
+    if docker_problem() is None:
+        forget_stale_tags(components)
+    yield
+    if docker_problem() is None:
+        forget_stale_tags(components)
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     problem = docker_problem()
