@@ -87,3 +87,17 @@ def test_basic_auth_against_a_real_htpasswd_registry(tmp_path):
 def test_plain_http_only_for_loopback(host, loopback):
     assert is_loopback_host(host) is loopback
     assert Registry(host).base.startswith("http://" if loopback else "https://")
+
+
+def test_a_loopback_registry_is_never_reached_through_a_proxy(registry_server, monkeypatch):
+    """The environment's proxy (a FaultProxy that counts connections) is not used for a
+    registry on 127.0.0.1; a registry elsewhere would go through it (tests/adapters/
+    test_stdhttp.py)."""
+    with FaultProxy(("127.0.0.1", registry_server.port)) as counting:
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+            monkeypatch.setenv(name, f"http://{counting.address}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        client = Registry(registry_server.host, policy=FAST)
+        assert client.manifest_digest("nobody/nothing", "latest") is None
+        assert counting.connections == 0
