@@ -150,6 +150,8 @@ class Session:
         key = (parts.scheme, parts.netloc)
         conn, reused = self._checkout(key, timeouts)
         target = self._request_target(parts, conn)
+        if target.startswith("http://"):
+            headers = {**headers, **conn.mlops_proxy}  # type: ignore[attr-defined]
         try:
             try:
                 conn.request(method, target, body=data, headers=headers)
@@ -201,16 +203,18 @@ class Session:
                  timeouts: tuple[float, float]) -> http.client.HTTPConnection:
         scheme, netloc = key
         proxy = self._proxy_for(scheme, netloc)
+        # The proxy's own address: its URL's user:password@ is a header, not a host.
+        host, port = (proxy.hostname, proxy.port) if proxy else (netloc, None)
         conn: http.client.HTTPConnection
         if scheme == "https":
-            conn = http.client.HTTPSConnection(proxy.netloc if proxy else netloc,
-                                               timeout=timeouts[0], context=self._tls_context())
+            conn = http.client.HTTPSConnection(host, port, timeout=timeouts[0],
+                                               context=self._tls_context())
             if proxy:
                 conn.set_tunnel(netloc, headers=_proxy_auth(proxy))
         else:
-            conn = http.client.HTTPConnection(proxy.netloc if proxy else netloc,
-                                              timeout=timeouts[0])
-        conn.mlops_proxy = proxy is not None  # type: ignore[attr-defined]
+            conn = http.client.HTTPConnection(host, port, timeout=timeouts[0])
+        # A plain-HTTP proxy takes each request whole, with its credentials.
+        conn.mlops_proxy = _proxy_auth(proxy) if proxy else None  # type: ignore[attr-defined]
         try:
             conn.connect()
         except _NETWORK_ERRORS as exc:
@@ -223,7 +227,7 @@ class Session:
     @staticmethod
     def _request_target(parts: Any, conn: http.client.HTTPConnection) -> str:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if getattr(conn, "mlops_proxy", False) and parts.scheme == "http":
+        if getattr(conn, "mlops_proxy", None) is not None and parts.scheme == "http":
             return f"http://{parts.netloc}{path}"  # a plain-HTTP proxy takes the whole URL
         return path
 

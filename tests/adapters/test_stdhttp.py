@@ -163,10 +163,12 @@ def test_a_put_is_not_redirected(no_proxy_env):
 
 def test_a_plain_http_proxy_from_the_environment_gets_the_whole_url(monkeypatch, no_proxy_env):
     with Recorder(lambda h: reply(h, body=b"via proxy")) as proxy:
-        monkeypatch.setenv("http_proxy", proxy.base)
+        monkeypatch.setenv("http_proxy", proxy.base.replace("//", "//pu:p%40ss@"))
         target = "http://registry.invalid:5000/v2/"
         assert stdhttp.Session(trust_env=True).get(target).content == b"via proxy"
         assert [s[2] for s in proxy.seen] == [target]
+        assert proxy.seen[0][3]["Proxy-Authorization"] == (
+            "Basic " + base64.b64encode(b"pu:p@ss").decode())
         monkeypatch.setenv("no_proxy", "registry.invalid")
         with pytest.raises(stdhttp.Unreachable):
             stdhttp.Session(trust_env=True).get(target, timeout=2)
@@ -286,6 +288,8 @@ class ConnectProxy:
             head += client.recv(4096)
         method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ")
         self.asked.append(f"{method} {target}")
+        self.auth = [line.split(":", 1)[1].strip() for line in head.decode().split("\r\n")
+                     if line.lower().startswith("proxy-authorization:")]
         host, port = target.rsplit(":", 1)
         upstream = socket.create_connection((host, int(port)))
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -327,7 +331,7 @@ def test_https_goes_through_the_environments_connect_proxy(monkeypatch, no_proxy
     proxy = ConnectProxy()
     try:
         with TlsRecorder(lambda h: reply(h, body=h.path.encode()), certificate) as server:
-            monkeypatch.setenv("https_proxy", proxy.url)
+            monkeypatch.setenv("https_proxy", proxy.url.replace("//", "//tunnel:pw@"))
             session = stdhttp.Session(trust_env=True)
             bodies = [session.get(f"{server.base}/v2/{i}").content for i in range(3)]
     finally:
@@ -335,4 +339,5 @@ def test_https_goes_through_the_environments_connect_proxy(monkeypatch, no_proxy
     assert bodies == [b"/v2/0", b"/v2/1", b"/v2/2"]
     port = server.server_address[1]
     assert proxy.asked == [f"CONNECT 127.0.0.1:{port}"]  # one tunnel, kept alive
+    assert proxy.auth == ["Basic " + base64.b64encode(b"tunnel:pw").decode()]
     assert server.connections == 1
