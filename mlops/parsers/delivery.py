@@ -20,6 +20,15 @@ def _add_build(sub: Subcommands) -> None:
     )
     p.add_argument("components", nargs="*", metavar="COMPONENT", help="only these components")
     p.add_argument("--dry-run", action="store_true", help="print the plan; touch no Docker")
+    _add_build_inputs(p)
+    _add_signing(p)
+    _add_fanout(p)
+    common(p)
+    p.set_defaults(handler=_run_build)
+
+
+def _add_build_inputs(p: argparse.ArgumentParser) -> None:
+    """What to build and push, how, and where the record goes."""
     push = p.add_mutually_exclusive_group()
     push.add_argument(
         "--push",
@@ -56,15 +65,15 @@ def _add_build(sub: Subcommands) -> None:
         help="parallel builds (default: build.jobs in mlops.yaml, else 2)",
     )
     p.add_argument("--force", action="store_true", help="rebuild even if an image exists")
+
+
+def _add_signing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sign-key", metavar="FILE", type=Path,
                    help="SSH private key that signs each image's provenance, attached in the "
                         "registry as sha256-<digest>.att (default: $MLOPS_SIGNING_KEY)")
     p.add_argument("--builder", metavar="PRINCIPAL",
                    help="the key's principal in the allowed signers, listed as a builder in "
                         "mlops.yaml approvals.builders (default: $MLOPS_BUILDER)")
-    _add_fanout(p)
-    common(p)
-    p.set_defaults(handler=_run_build)
 
 
 def _add_fanout(p: argparse.ArgumentParser) -> None:
