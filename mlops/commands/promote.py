@@ -235,10 +235,7 @@ def _report(ctx: Context, outcome: Outcome, mirrored: Mirrored | None = None) ->
 
 
 def _mirrored_line(mirrored: Mirrored | None) -> str:
-    if mirrored is None or not mirrored.ok or "models" not in mirrored.detail:
-        return ""
-    versions = ", ".join(f"{m['name']} version {m['version']}" for m in mirrored.detail["models"])
-    return f"\n  mlflow: alias {mirrored.detail['alias']} -> {versions}"
+    return mirrored.alias_line() if mirrored is not None else ""
 
 
 def _plan_approval(o: Outcome) -> dict[str, Any] | None:

@@ -5,6 +5,10 @@ written back, the pipelines recompiled against its digests, and a hold is set
 in the same commit so no automatic promotion undoes the rollback until
 someone runs `mlops promote --clear-hold`.
 
+With MLflow tracking configured, the environment's alias goes back with it,
+to the model version of the release put back, once the commit landed (as a
+promotion sets it: MLflow out of reach is a warning, never a failed rollback).
+
 A rollback is a compare-and-swap. When its push is rejected because the
 remote moved on, `in_workspace` reruns it on the new head; recomputed from
 scratch, it would roll back from whatever runs there now (after a racing
@@ -24,11 +28,13 @@ from mlops.adapters.gitops.workspace import Workspace, check_clean_branch
 from mlops.cache import JsonCache
 from mlops.commands import Context
 from mlops.core.promotion import ROLLBACK, Action, Message, Transition, decide
+from mlops.release import Release
 from mlops.services import promotion as steps
 from mlops.services.changes import commit_change, in_workspace
 from mlops.services.compiler import COMPILE_CACHE
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.envhistory import Seen, check_expected, restore_previous
+from mlops.services.tracking import mirror_promotion
 
 
 @dataclass(frozen=True)
@@ -45,15 +51,24 @@ def rollback(ctx: Context, opts: RollbackOptions) -> int:
     check_clean_branch(ctx.root)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
     seen = Seen()
-    doc = in_workspace(ctx, local, lambda ws: _attempt(ctx, ws, opts, cache, seen))
+    doc, tracking, release = in_workspace(ctx, local,
+                                          lambda ws: _attempt(ctx, ws, opts, cache, seen))
     cache.save()
+    mirrored = mirror_promotion(tracking, doc["env"], release)
+    alias = ""
+    if mirrored is not None:
+        doc["tracking"] = mirrored.dump()
+        warning = mirrored.warning(f"alias {doc['env']}")
+        if warning:
+            ctx.out.note(warning)
+        alias = mirrored.alias_line()
     ctx.out.result(doc, f"rolled {doc['env']} back to release {doc['release']} (was "
-                        f"{doc['previous']}); hold set. Commit {doc['commit'][:12]}")
+                        f"{doc['previous']}); hold set. Commit {doc['commit'][:12]}{alias}")
     return 0
 
 
 def _attempt(ctx: Context, ws: Workspace, opts: RollbackOptions, cache: JsonCache,
-             seen: Seen) -> dict:
+             seen: Seen) -> tuple[dict, cfg.Tracking, Release]:
     config = cfg.load_config(ws.root, ctx.environ)
     env = environment(config, opts.env)
     now = EnvDir(ws.root, env.name).read_record()
@@ -70,5 +85,6 @@ def _attempt(ctx: Context, ws: Workspace, opts: RollbackOptions, cache: JsonCach
     change = decide(Transition(Action.ROLLBACK, env.name, release, ROLLBACK, hold=hold),
                     Message(hold_note="set", previous=current.release.id))
     commit = commit_change(ws, change)
-    return {"env": env.name, "release": release.id, "previous": current.release.id,
-            "expected": seen.current, "commit": commit, "hold": hold}
+    doc = {"env": env.name, "release": release.id, "previous": current.release.id,
+           "expected": seen.current, "commit": commit, "hold": hold}
+    return doc, config.tracking, release

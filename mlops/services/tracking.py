@@ -50,6 +50,13 @@ class Mirrored:
         """The one stderr line when MLflow did not get `what`."""
         return None if self.ok else f"warning: MLflow not updated ({what}): {self.error}"
 
+    def alias_line(self) -> str:
+        """The human output's line for an alias that was set, else ''."""
+        if not self.ok or "models" not in self.detail:
+            return ""
+        versions = ", ".join(f"{m['name']} version {m['version']}" for m in self.detail["models"])
+        return f"\n  mlflow: alias {self.detail['alias']} -> {versions}"
+
 
 # -- mlops run --------------------------------------------------------------------------
 

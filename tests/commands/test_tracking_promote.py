@@ -101,6 +101,31 @@ def test_mlflow_out_of_reach_warns_and_the_promotion_stands(tracked, built, mlfl
     assert mlflow_server.alias(model, "dev") is None  # nothing was mirrored
 
 
+def test_a_rollback_moves_the_alias_back(tracked, built, mlflow_server):
+    play, model, uris, versions, _ = tracked
+    url = mlflow_server.url
+    first = run(play, url, "--to", "dev", "--build", str(built[1]), "--model-uri", uris[0])
+    assert first.code == 0, first.err
+    play.pull()
+    second = run(play, url, "--to", "dev", "--build", str(built[1]), "--model-uri", uris[1],
+                 "--metrics", str(play.metrics("m2", {**GOOD, "accuracy": 0.96})))
+    assert second.code == 0, second.err
+    assert mlflow_server.alias(model, "dev") == versions[1]
+    play.pull()
+
+    back = play.proj.run("rollback", "--env", "dev", "--json", env={"MLFLOW_TRACKING_URI": url})
+    assert back.code == 0, back.err
+    assert back.json["release"] == first.json["release"]
+    assert back.json["tracking"] == {"ok": True, "alias": "dev",
+                                     "models": [{"name": model, "version": versions[0]}]}
+    assert mlflow_server.alias(model, "dev") == versions[0]
+    human = play.proj.run("rollback", "--env", "dev", "--to", second.json["release"],
+                          env={"MLFLOW_TRACKING_URI": url})
+    assert human.code == 0, human.err
+    assert f"mlflow: alias dev -> {model} version {versions[1]}" in human.out
+    assert mlflow_server.alias(model, "dev") == versions[1]
+
+
 PROBE = """
 import sys
 import mlops.cli
