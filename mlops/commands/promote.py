@@ -98,8 +98,9 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
 
 def _mirror(ctx: Context, outcome: Outcome, opts: PromoteOptions) -> Mirrored | None:
     """MLflow's alias for the environment, once the commit is on the branch (a --pr
-    promotion has not entered the environment yet)."""
-    if outcome.status != "promoted" or opts.pr:
+    promotion has not entered the environment yet). A rerun that finds the release
+    there already sets it again: the way to repair an alias MLflow missed."""
+    if outcome.status not in ("promoted", "unchanged") or opts.pr:
         return None
     mirrored = mirror_promotion(outcome.tracking, outcome.env, outcome.release)
     warning = mirrored.warning(f"alias {outcome.env}") if mirrored else None
@@ -153,7 +154,7 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
         if not (opts.clear_hold and current.hold):
             ws.refresh()
             return Outcome("unchanged", target.name, release, str(source),
-                           [dict(g) for g in current.gates])
+                           [dict(g) for g in current.gates], tracking=config.tracking)
     results = steps.evaluate_gates(ws, target, source, release, current)
     approval, missing = _approval(ws, config, target, release, opts)
     verify_digests(release, registries)

@@ -100,6 +100,15 @@ def test_mlflow_out_of_reach_warns_and_the_promotion_stands(tracked, built, mlfl
     assert "s3cret" not in result.err
     assert mlflow_server.alias(model, "dev") is None  # nothing was mirrored
 
+    # the same promotion again, MLflow back: nothing changes in git, the alias is repaired
+    again = run(play, mlflow_server.url, "--to", "dev", "--build", str(built[1]),
+                "--model-uri", uris[0])
+    assert again.code == 0, again.err
+    assert again.json["status"] == "unchanged" and play.remote_head() == result.json["commit"]
+    assert again.json["tracking"] == {"ok": True, "alias": "dev",
+                                      "models": [{"name": model, "version": versions[0]}]}
+    assert mlflow_server.alias(model, "dev") == versions[0]
+
 
 def test_a_rollback_moves_the_alias_back(tracked, built, mlflow_server):
     play, model, uris, versions, _ = tracked
