@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops import names, schema
 from mlops.adapters.yamlio import Located, load_file, loads
 from mlops.cache import CONFIG_CACHE, ParseCache
-from mlops.envconfig import Environment, MetricGate, read_environments
 from mlops.errors import ConfigError, UsageError
 from mlops.redact import redact
 from mlops.schema import Key
 from mlops.tracked import git_blob_id
+
+if TYPE_CHECKING:  # re-exported lazily (`__getattr__` below)
+    from mlops.envconfig import Environment, MetricGate
 
 CONFIG_FILE = "mlops.yaml"
 REGISTRY_ENV = "MLOPS_REGISTRY"
@@ -207,10 +209,14 @@ class Tracking:
 
 @dataclass(frozen=True)
 class MlopsConfig:
+    """The whole of `mlops.yaml`. `environments` are read when first asked for when
+    the content came from the cache of validated files: a build never asks, and
+    never loads the environment, canary and schedule types (~15 ms of imports)."""
+
     root: Path
     registry: str
     build: BuildSettings
-    environments: tuple[Environment, ...]
+    environments_of: Callable[[], tuple[Environment, ...]] = field(compare=False, repr=False)
     git: GitSettings
     approvals: Approvals = Approvals()
     prometheus: Prometheus = Prometheus()
@@ -219,6 +225,14 @@ class MlopsConfig:
     # Only ever from the environment ($MLOPS_TRUST_ROOT, or --trust-root): a root that the
     # branch could name would be one the branch could rewrite.
     trust_root: Path | None = None
+
+    @property
+    def environments(self) -> tuple[Environment, ...]:
+        cached = self.__dict__.get("_environments")
+        if cached is None:
+            cached = self.environments_of()
+            object.__setattr__(self, "_environments", cached)  # frozen: set once, here
+        return cached
 
     def previous(self, name: str) -> Environment | None:
         names = [e.name for e in self.environments]
@@ -260,7 +274,8 @@ def load_config(
     config = None
     if cached is not None and cached[1] is not None:
         try:
-            config = _config_from(root, Located(CONFIG_FILE, cached[1]), environ)
+            config = _config_from(root, Located(CONFIG_FILE, cached[1]), environ,
+                                  validated=True)
         except ConfigError:
             pass  # fall through to a full parse, which reports the located error
     if config is None:
@@ -314,7 +329,10 @@ def _store_plain(cache: ParseCache | None, key: str, data: Any) -> None:
         pass  # values JSON cannot hold (dates, tags): just parse this file every time
 
 
-def _config_from(root: Path, doc: Located, environ: Mapping[str, str]) -> MlopsConfig:
+def _config_from(root: Path, doc: Located, environ: Mapping[str, str],
+                 validated: bool = False) -> MlopsConfig:
+    """The configuration of `doc`; `validated`: its content passed this before (the
+    cache's), so the environments may wait until they are asked for."""
     if doc.data is None:
         raise ConfigError(f"{CONFIG_FILE}:1: file is empty")
     top = schema.read_section(doc, doc.data, CONFIG_KEYS, CONFIG_FILE)
@@ -322,7 +340,7 @@ def _config_from(root: Path, doc: Located, environ: Mapping[str, str]) -> MlopsC
         root=root,
         registry=_registry_from(top["registry"], environ, doc),
         build=_build_settings(doc, doc.data.get("build")),
-        environments=read_environments(doc, doc.data.get("environments")),
+        environments_of=_environments_reader(doc, validated),
         approvals=Approvals(
             **_section_or_empty(doc, doc.data.get("approvals"), APPROVAL_KEYS, "approvals")
         ),
@@ -332,6 +350,18 @@ def _config_from(root: Path, doc: Located, environ: Mapping[str, str]) -> MlopsC
         tracking=_tracking(doc, environ),
         trust_root=_trust_root(environ),
     )
+
+
+def _environments_reader(doc: Located, validated: bool) -> Callable[[], tuple]:
+    def read() -> tuple:
+        from mlops.envconfig import read_environments
+
+        return read_environments(doc, doc.data.get("environments"))
+
+    if validated:
+        return read
+    found = read()  # a file parsed now is checked whole, before any command goes on
+    return lambda: found
 
 
 def _trust_root(environ: Mapping[str, str]) -> Path | None:
@@ -390,3 +420,12 @@ def _build_settings(doc: Located, node: Any) -> BuildSettings:
 
 
 __all__ = ["Environment", "MetricGate"]
+
+
+def __getattr__(name: str) -> Any:
+    """`config.Environment` and `config.MetricGate`, imported when first named."""
+    if name in __all__:
+        from mlops import envconfig
+
+        return getattr(envconfig, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -206,3 +206,15 @@ def test_a_tampered_config_cache_entry_is_checked_again(tmp_path):
     cache_file.write_text(json.dumps({k: {"registry": "../evil"} for k in entries}))
     registry, _ = _fresh_load(tmp_path)
     assert registry == "127.0.0.1:5000/ns"
+
+
+def test_environments_from_validated_content_equal_the_parsed_ones(tmp_path):
+    (tmp_path / ".git").mkdir()
+    write(tmp_path, {"mlops.yaml": "registry: r:1/lazy\nenvironments:\n  - name: dev\n"
+                     "    require_digest: false\n  - name: prod\n    approval: true\n"})
+    parsed = load_config(tmp_path, environ={})  # parsed and checked whole
+    cached = load_config(tmp_path, environ={})  # from the validated content
+    assert cached.environments == parsed.environments
+    assert [(e.name, e.require_digest, e.approval) for e in cached.environments] == [
+        ("dev", False, False), ("prod", True, True)]
+    assert cached.previous("prod").name == "dev"

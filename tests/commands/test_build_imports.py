@@ -22,7 +22,9 @@ NOT_FOR_A_CACHED_PLAN = ("requests", "urllib3", "yaml", "ruamel", "docker", "git
                          "kubernetes", "tenacity", "jsonschema", "concurrent",
                          "mlops.adapters.registry", "mlops.adapters.transport",
                          "mlops.adapters.safeyaml", "mlops.adapters.builder", "mlops.release",
-                         "mlops.services.buildrun", "mlops.services.buildsign", "mlops.labels")
+                         "mlops.services.buildrun", "mlops.services.buildsign", "mlops.labels",
+                         # the environments of a cached, validated mlops.yaml wait until asked
+                         "mlops.envconfig", "mlops.canaryconfig")
 PROBE = """
 import sys
 import mlops.cli
