@@ -281,17 +281,18 @@ def load_config(
     if config is None:
         doc = load_file(path, CONFIG_FILE)
         config = _config_from(root, doc, environ)
-        data = doc.data
-    else:
-        data = cached[1]  # type: ignore[index]
-    if cached is not None:
-        _store_plain(cache, cached[0], data)
-        if own and cache is not None:
-            _save_quietly(cache)
+        if cached is not None:
+            _store_plain(cache, cached[0], doc.data, parsed=True)
+    elif cache is not None and cache.get(cached[0]) is None:  # type: ignore[index]
+        _store_plain(cache, cached[0], cached[1])  # type: ignore[index]
+    if own and cache is not None:
+        _save_quietly(cache)
     return config
 
 
-# Validated mlops.yaml content by cache key, for this process.
+# mlops.yaml content this process parsed and validated, by cache key. Only a parse
+# fills it, never a cache file: a file in the user's git dir must not stand in for
+# the workspace's mlops.yaml or an older commit's approvals (the trust root).
 _SEEN: dict[str, Any] = {}
 
 
@@ -317,12 +318,13 @@ def _cached_config_data(path: Path, cache: ParseCache | None) -> tuple[str, Any]
     return key, cache.get(key) if cache is not None else None
 
 
-def _store_plain(cache: ParseCache | None, key: str, data: Any) -> None:
+def _store_plain(cache: ParseCache | None, key: str, data: Any, parsed: bool = False) -> None:
     import json
 
     try:
         plain = json.loads(json.dumps(data))
-        _SEEN[key] = plain
+        if parsed:
+            _SEEN[key] = plain
         if cache is not None:
             cache.put(key, plain)
     except (TypeError, ValueError):

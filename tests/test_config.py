@@ -218,3 +218,35 @@ def test_environments_from_validated_content_equal_the_parsed_ones(tmp_path):
     assert [(e.name, e.require_digest, e.approval) for e in cached.environments] == [
         ("dev", False, False), ("prod", True, True)]
     assert cached.previous("prod").name == "dev"
+
+
+def test_a_tampered_cache_file_never_stands_in_for_another_copy_or_the_approvals(tmp_path):
+    """The cache in the user's git dir may answer for that clone's own mlops.yaml, but
+    the workspace's copy and the trust root's approvals are parsed from their text."""
+    import json
+    import uuid
+
+    from mlops.config import approvals_from_text
+
+    text = (f"registry: 127.0.0.1:5000/t{uuid.uuid4().hex[:8]}\n"
+            "approvals:\n  release_managers: [alice@example.com]\n")
+    clone, workspace = tmp_path / "clone", tmp_path / "workspace"
+    for root in (clone, workspace):
+        root.mkdir()
+        write(root, {"mlops.yaml": text})
+    (clone / ".git").mkdir()
+    cache_file = clone / ".git/mlops/config-cache.json"
+    cache_file.parent.mkdir(parents=True)
+    from mlops.cache import ParseCache
+    from mlops.tracked import git_blob_id
+
+    key = ParseCache.key("mlops.yaml", git_blob_id(text.encode()))
+    forged = {"registry": "127.0.0.1:5000/x",
+              "approvals": {"release_managers": ["mallory@example.com"]}}
+    cache_file.write_text(json.dumps({key: forged}))
+
+    assert load_config(clone, environ={}).approvals.release_managers == ("mallory@example.com",)
+    assert load_config(workspace, environ={}).approvals.release_managers == (
+        "alice@example.com",)
+    assert approvals_from_text(text, "mlops.yaml@abc").release_managers == (
+        "alice@example.com",)
