@@ -161,7 +161,7 @@ class Session:
                     raise
                 # The server closed an idle connection as we reused it: once more, fresh.
                 conn.close()
-                conn, _ = self._connect(key, timeouts), False
+                conn = self._connect(key, timeouts)
                 conn.request(method, target, body=data, headers=headers)
                 raw = conn.getresponse()
         except _NETWORK_ERRORS as exc:
