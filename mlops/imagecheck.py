@@ -9,12 +9,16 @@ input, not a missing approval. Pure: the registry lookup is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlops.errors import ConfigError
 from mlops.inputs import ih_tag
+from mlops.names import component_name_problem
+
+INPUT_HASH = re.compile(r"^[0-9a-f]{64}$")  # sha256, hex: it becomes a tag in a URL path
 
 # (image, tag) -> the digest the registry serves for it (hash-verified), or None
 Served = Callable[[str, str], str | None]
@@ -51,6 +55,21 @@ def check_record_entries(registry: str, path: Any, entries: Mapping[str, Mapping
                 "refusing the build record")
 
 
+def lookups_ahead(registry: str, entries: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The (image, tag) lookups `check_record_entries` will make for these entries, so that
+    they can be asked before the checkout that names the components is ready. An entry it
+    would refuse is left out: only this project's image names reach the network."""
+    found = []
+    for entry in entries:
+        name = entry.get("component")
+        if component_name_problem(name) is None:
+            try:
+                found.append((str(entry["image"]), _tag_of(registry, "", str(name), entry)))
+            except (ConfigError, KeyError):
+                continue
+    return found
+
+
 def _tag_of(registry: str, path: Any, name: str, entry: Mapping[str, Any]) -> str:
     problem = image_mismatch(registry, name, str(entry.get("image")))
     if problem:
@@ -58,4 +77,7 @@ def _tag_of(registry: str, path: Any, name: str, entry: Mapping[str, Any]) -> st
     input_hash = entry.get("input_hash")
     if not isinstance(input_hash, str) or not input_hash:
         raise ConfigError(f"{path}: component {name!r} has no input_hash")
+    if not INPUT_HASH.match(input_hash):
+        raise ConfigError(f"{path}: component {name!r}: input_hash {input_hash[:80]!r} is not "
+                          "a sha256 in hex")
     return ih_tag(input_hash)

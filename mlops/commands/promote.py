@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import modeluri
+from mlops import imagecheck, modeluri
 from mlops.adapters import gitops
 from mlops.adapters.gitops.workspace import check_clean_branch
 from mlops.buildrecord import read_build_record
@@ -86,9 +86,11 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
         modeluri.check(opts.model_uri, target.model_schemes, target.name)
     build = read_build_record(opts.build) if opts.build else None
     metrics = read_metrics(opts.metrics, ctx.root) if opts.metrics else None
+    registries = Registries()  # one HTTP session per host for every attempt
+    if build is not None:  # asked while the remote is cloned; each attempt checks the answers
+        registries.prefetch(imagecheck.lookups_ahead(local.registry, build.entries()))
     check_clean_branch(ctx.root)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
-    registries = Registries()  # one HTTP session per host for every attempt
     outcome = in_workspace(
         ctx, local, lambda ws: _attempt(ctx, ws, opts, source, build, metrics, cache, registries)
     )
@@ -143,22 +145,26 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
     target = environment(config, opts.to)
     current = EnvDir(ws.root, target.name).read_record()
     refuse_hold(current, target.name, opts.clear_hold)
-    checking = steps.Background()
+    checking, rendering = steps.Background("registry-checks"), steps.Background("render")
     release = steps.compose_release(ws.root, config, source, build, metrics, opts.model_uri,
                                     registries, checking)
     try:
-        release = steps.write_overlay(ws.root, target, release, cache)
+        release = steps.write_overlay(ws.root, target, release, cache, rendering=rendering)
     finally:
         checking.wait()  # a record the registry refuses is the error, before the overlay's
     if current is not None and current.release.id == release.id:
         if not (opts.clear_hold and current.hold):
+            rendering.wait()
             ws.refresh()
             return Outcome("unchanged", target.name, release, str(source),
                            [dict(g) for g in current.gates], tracking=config.tracking)
-    results = steps.evaluate_gates(ws, target, source, release, current)
-    approval, missing = _approval(ws, config, target, release, opts)
-    verify_digests(release, registries)
-    provenance = steps.verify_provenance(ws, config, release, registries)
+    try:
+        results = steps.evaluate_gates(ws, target, source, release, current)
+        approval, missing = _approval(ws, config, target, release, opts)
+        verify_digests(release, registries)
+        provenance = steps.verify_provenance(ws, config, release, registries)
+    finally:
+        rendering.wait()  # an overlay that does not render is the error, before the gates'
     transition = Transition(Action.PROMOTE, target.name, release, source, results, approval,
                             needs_approval=target.approval)
     if opts.plan:

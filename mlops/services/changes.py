@@ -50,5 +50,5 @@ def commit_change(ws: Workspace, change: Change, ref: str | None = None) -> str:
     """
     EnvDir(ws.root, change.record.environment).write_record(change.record)
     sha = ws.commit(change.message)
-    ws.push(ref)
+    ws.push(ref, sha)
     return sha

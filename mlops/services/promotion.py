@@ -34,10 +34,13 @@ class Background:
 
     A promotion asks the registry about every image of the build record (hundreds
     of round trips) while it compiles, edits and renders the overlay, which needs
-    only the record's names and digests. Nothing is committed before `wait()`.
+    only the record's names and digests; `kubectl kustomize` renders the overlay
+    while the gates, the approval and the trust root are checked. Nothing is
+    committed before `wait()`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "work") -> None:
+        self.name = name
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -48,7 +51,7 @@ class Background:
             except BaseException as exc:  # re-raised in the caller's thread by wait()
                 self._error = exc
 
-        self._thread = threading.Thread(target=run, name="mlops-registry-checks", daemon=True)
+        self._thread = threading.Thread(target=run, name=f"mlops-{self.name}", daemon=True)
         self._thread.start()
 
     def wait(self) -> None:
@@ -155,9 +158,12 @@ def _with_evidence(release: rel.Release, metrics, model_uri) -> rel.Release:
 
 
 def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache: JsonCache,
-                  percent: int | None = None):
+                  percent: int | None = None, rendering: Background | None = None):
     """Recompile pipelines, pin images, give the InferenceService the model (and split), and
-    turn on the environment's automated sync in Argo CD (a no-op from the second release)."""
+    turn on the environment's automated sync in Argo CD (a no-op from the second release).
+
+    With `rendering`, an overlay without a serving patch is rendered there: the caller
+    must `wait()` before committing it."""
     text = overlay.read_text(root, env.name)
     results = compile_environment(root, env, release.image_refs(), cache)
     text = write_results(root, env, results, text)
@@ -174,7 +180,10 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
     if write_serving_patch(root, env, release.model_uri, percent) is None:
         # what is committed must render: the serving patch renders it, else render it here
         where = EnvDir(root, env.name)
-        kustomize.render(where.path, where.where)
+        if rendering is None:
+            kustomize.render(where.path, where.where)
+        else:
+            rendering.start(lambda: kustomize.render(where.path, where.where))
     enable_automated_sync(root, env)  # pinned now: Argo CD may deploy it (argocd.py)
     return replace(release, pipelines=versions)
 

@@ -8,8 +8,10 @@ or a dry run, never pays for it.
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,6 +85,7 @@ class Registries:
     def __init__(self) -> None:
         self._hosts: dict[str, RegistryAccess] = {}
         self._proven: set[tuple[str, str]] = set()
+        self._asked: dict[tuple[str, str], Future] = {}  # (image, tag) -> the registry's answer
         self._lock = threading.Lock()
 
     def client(self, image: str) -> Registry:
@@ -91,11 +94,60 @@ class Registries:
         return access.client
 
     def served(self, image: str, tag: str) -> str | None:
-        """The digest the registry serves for `image:tag` (hash-verified), or None."""
-        digest = self.client(image).manifest_digest(split_image(image)[1], tag)
+        """The digest the registry serves for `image:tag` (hash-verified), or None.
+
+        Asked once per run: a second caller, also one that comes while the first
+        is waiting for the registry, gets the first answer. A failure is handed to
+        whoever waits for it and then forgotten, so that a later call asks again.
+        """
+        key = (image, tag)
+        with self._lock:
+            answer = self._asked.get(key)
+            mine = answer is None
+            if mine:
+                answer = self._asked[key] = Future()
+        if mine:
+            self._ask(key, answer)
+        return answer.result()
+
+    def _ask(self, key: tuple[str, str], answer: Future) -> None:
+        image, tag = key
+        try:
+            digest = self.client(image).manifest_digest(split_image(image)[1], tag)
+        except BaseException as exc:  # noqa: BLE001  handed to every waiter by result()
+            with self._lock:
+                self._asked.pop(key, None)
+            answer.set_exception(exc)
+            return
         if digest is not None:
             self._proven.add((image, digest))
-        return digest
+        answer.set_result(digest)
+
+    def prefetch(self, lookups: Iterable[tuple[str, str]], workers: int = 8) -> None:
+        """Start asking for each (image, tag) now; `served` then answers from it.
+
+        A promotion knows the build record's lookups before its checkout of the
+        remote is ready, so the registry's round trips overlap the clone. The
+        threads are daemons: a promotion that fails first does not wait for them.
+        """
+        pending: queue.SimpleQueue = queue.SimpleQueue()
+        keys = list(dict.fromkeys(lookups))
+        for key in keys:
+            pending.put(key)
+
+        def drain() -> None:
+            while True:
+                try:
+                    key = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    self.served(*key)
+                except BaseException:  # noqa: BLE001, S112  the caller that needs it asks again
+                    continue
+
+        for n in range(min(workers, len(keys))):
+            threading.Thread(target=drain, name=f"mlops-registry-{n}", daemon=True).start()
 
     def has(self, image: str, digest: str) -> bool:
         """Whether `image@digest` is in the registry: proven earlier in the run, or asked."""

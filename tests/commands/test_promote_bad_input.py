@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.commands.conftest import promote
+from tests.commands.conftest import promote, to_staging
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -38,6 +38,12 @@ def tag_only(record):
     record["builds"][0]["digest"] = None
 
 
+def path_in_input_hash(record):
+    """The input hash becomes the `ih-` tag in a registry URL: a path there is refused."""
+    next(b for b in record["builds"] if b["component"] == "train")["input_hash"] = \
+        "../../../_catalog"
+
+
 CASES = [
     ("unknown-env", lambda p, b: ["--to", "qa", "--build", str(b[1])], 2,
      "unknown environment 'qa' (known: dev, staging, prod)"),
@@ -55,6 +61,9 @@ CASES = [
      "is not what the registry serves for ih-"),
     ("tag-not-digest", lambda p, b: ["--to", "dev", "--build", edited_build(p, b, tag_only)], 1,
      "has no digest"),
+    ("input-hash-not-hex",
+     lambda p, b: ["--to", "dev", "--build", edited_build(p, b, path_in_input_hash)], 1,
+     "input_hash '../../../_catalog' is not a sha256 in hex"),
     ("skip-environment", lambda p, b: ["--to", "prod", "--from", "dev"], 2,
      "cannot promote dev -> prod: environments move in order (dev -> staging -> prod)"),
     ("build-into-later-env", lambda p, b: ["--to", "staging", "--build", str(b[1])], 2,
@@ -110,3 +119,24 @@ def test_an_overlay_that_would_not_render_is_never_pushed(play, built):
     assert "kubectl kustomize environments/dev failed:" in result.err
     assert "gone.yaml" in result.err
     assert play.remote_head() == head
+
+
+def test_an_overlay_that_would_not_render_is_the_error_before_a_missing_approval(play, built):
+    """The render runs while the approval and the trust root are checked (commands/promote.py
+    `_attempt`); its failure still comes first, as when it ran before them: exit 1, not 4."""
+    to_staging(play, built)
+    play.proj.git("pull", "-q", "--ff-only", "origin", "main")
+    path = play.clone / "environments/prod/kustomization.yaml"
+    path.write_text(path.read_text().replace("  - ../base\n", "  - ../base\n  - gone.yaml\n"))
+    play.proj.commit("a resource that is not there")
+    play.proj.git("push", "-q", "origin", "main")
+    head = play.remote_head()
+    result = promote(play, "--to", "prod", "--from", "staging")
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "kubectl kustomize environments/prod failed:" in result.err
+    assert play.remote_head() == head
+    path.write_text(path.read_text().replace("  - gone.yaml\n", ""))
+    play.proj.commit("the resource list fixed")
+    play.proj.git("push", "-q", "origin", "main")
+    result = promote(play, "--to", "prod", "--from", "staging")
+    assert result.code == 4 and "approve" in result.err, result.err  # now the approval's turn

@@ -75,3 +75,44 @@ def test_verify_digests_asks_once_per_image_and_refuses_a_missing_one(registry):
                           images={"d": rel.Image(f"{ns}/d", "sha256:" + "0" * 64)})
     with pytest.raises(RegistryError, match="is not in the registry; refusing to promote it"):
         verify_digests(missing, regs)
+
+
+def test_prefetched_tags_are_asked_once_and_shared_with_later_callers(registry):
+    _, ns = registry
+    image, digest = _push(ns, "p", "one")
+    regs = Registries()
+    seen = _count_requests(regs, image)
+    regs.prefetch([(image, "tag-one"), (image, "tag-one"), (image, "tag-none")])
+    assert regs.served(image, "tag-one") == digest  # the prefetch's answer, maybe waited for
+    assert regs.served(image, "tag-none") is None
+    assert regs.has(image, digest)  # proven by the tag's hashed manifest
+    assert sorted(seen) == [f"GET {split_image(image)[1]}/manifests/tag-none",
+                            f"GET {split_image(image)[1]}/manifests/tag-one"]
+
+
+def test_a_failed_lookup_is_not_remembered(registry, monkeypatch):
+    """A prefetch that fails hands its error to whoever waits, then asks again when called."""
+    from mlops.adapters import stdhttp
+
+    _, ns = registry
+    image, digest = _push(ns, "q", "one")
+    monkeypatch.setenv("MLOPS_REGISTRY_RETRIES", "1")
+    regs = Registries()
+    seen = _count_requests(regs, image)
+    session = regs.client(image)._session
+    counted = session.request
+
+    def refused_once(method, url, *args, **kwargs):
+        session.request = counted
+        counted(method, url, *args, **kwargs)  # seen, then lost on the way back
+        raise stdhttp.Unreachable("connection reset")
+
+    session.request = refused_once
+    regs.prefetch([(image, "tag-one")])
+    try:
+        first = regs.served(image, "tag-one")  # joined the failing lookup, or came after it
+    except RegistryError as exc:
+        assert "connection reset" in str(exc)
+        first = regs.served(image, "tag-one")
+    assert first == digest and len(seen) == 2
+    assert regs.served(image, "tag-one") == digest and len(seen) == 2

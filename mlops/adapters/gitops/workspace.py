@@ -41,6 +41,7 @@ _REJECTED = re.compile(
 _GOOD_SIGNATURE = re.compile(r'Good "git" signature for (\S+) with')
 FALLBACK_IDENTITY = {"name": "mlops", "email": "mlops@localhost"}
 _MISSING_BRANCH = re.compile(r"Remote branch .* not found", re.IGNORECASE)
+_FULL_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64}):")  # a spec whose blob cannot change
 _PUSHED_REF = "refs/mlops/pushed"  # where a push that lost its answer is looked for
 # What a workspace checks out (git's non-cone sparse patterns): everything but the
 # folders components/<name>/, which no command reads in a workspace (the index says
@@ -82,8 +83,9 @@ def check_clean_branch(root: Path) -> str:
 
 def identity(root: Path) -> dict[str, str]:
     """Who commits: the user's git identity, else a neutral fallback."""
-    name = _config(root, "user.name") or os.environ.get("GIT_AUTHOR_NAME")
-    email = _config(root, "user.email") or os.environ.get("GIT_AUTHOR_EMAIL")
+    found = _user_settings(root)
+    name = found.get("user.name") or os.environ.get("GIT_AUTHOR_NAME")
+    email = found.get("user.email") or os.environ.get("GIT_AUTHOR_EMAIL")
     return {
         "name": str(name or FALLBACK_IDENTITY["name"]),
         "email": str(email or FALLBACK_IDENTITY["email"]),
@@ -94,6 +96,21 @@ def signing_key(root: Path) -> Path | None:
     """git's user.signingkey for this repository, if set."""
     value = _config(root, "user.signingkey")
     return Path(value) if value else None
+
+
+def _user_settings(root: Path) -> dict[str, str]:
+    """user.name and user.email as git sees them in `root`, read in one process.
+
+    `-z` ends each entry with NUL and puts a newline between key and value, so a
+    value cannot pass for a key; of repeated keys the last wins, as in git.
+    """
+    out = _local(root, "config", "-z", "--get-regexp", r"^user\.(name|email)$").stdout
+    found = {}
+    for entry in out.split("\0"):
+        key, _, value = entry.partition("\n")
+        if key:
+            found[key.lower()] = value.strip()
+    return found
 
 
 def _config(root: Path, key: str) -> str:
@@ -131,6 +148,7 @@ class Workspace:
         _sweep_stale_workspaces()
         self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
         self.root = self.path / "repo"
+        self._shown: dict[str, bytes | None] = {}  # "<commit id>:<path>" -> its blob
 
     def __enter__(self) -> Workspace:
         try:
@@ -176,13 +194,23 @@ class Workspace:
         return out.split()
 
     def show_many(self, specs: Sequence[str]) -> list[bytes | None]:
-        """`git show REV:PATH` for each spec in one `git cat-file --batch`; None if absent."""
-        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
-                              input="".join(f"{s}\n" for s in specs).encode(),
-                              capture_output=True)
-        if proc.returncode != 0:
-            raise GitError(f"git cat-file failed: {transport.reason(proc.stderr.decode())}")
-        return _batch_blobs(proc.stdout, len(specs))
+        """`git show REV:PATH` for each spec in one `git cat-file --batch`; None if absent.
+
+        What a full commit id names never changes, so those answers are kept for
+        the workspace's life: the trust root reads the same commits' files twice.
+        """
+        wanted = [s for s in dict.fromkeys(specs) if s not in self._shown]
+        if wanted:
+            proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
+                                  input="".join(f"{s}\n" for s in wanted).encode(),
+                                  capture_output=True)
+            if proc.returncode != 0:
+                raise GitError(f"git cat-file failed: {transport.reason(proc.stderr.decode())}")
+            found = dict(zip(wanted, _batch_blobs(proc.stdout, len(wanted)), strict=True))
+            self._shown.update((k, v) for k, v in found.items() if _FULL_ID.match(k))
+        else:
+            found = {}
+        return [self._shown[s] if s in self._shown else found[s] for s in specs]
 
     def verify_commit(self, sha: str, allowed_signers: Path) -> tuple[str | None, str]:
         """(principal, detail): who signed, if git verifies the commit; else None and why."""
@@ -207,10 +235,11 @@ class Workspace:
             cmd.append("--allow-empty")
         if signing_key is not None:
             cmd.append("-S")
-        self._run(*cmd, stdin=message)
+        # A workspace lives for one command: git's automatic upkeep would be wasted.
+        self._run("-c", "maintenance.auto=false", *cmd, stdin=message)
         return self.head()
 
-    def push(self, target_ref: str | None = None) -> None:
+    def push(self, target_ref: str | None = None, sha: str | None = None) -> None:
         """Push HEAD; PushRejected when the remote moved on.
 
         A network failure is retried. When one came between us and the answer,
@@ -220,7 +249,7 @@ class Workspace:
         nothing is recomputed (which would make the change a second time).
         """
         ref = target_ref or f"refs/heads/{self.branch}"
-        sha = self.head()
+        sha = sha or self.head()  # the commit `commit` returned, or HEAD
         interrupted = False
 
         def once() -> None:
@@ -248,7 +277,7 @@ class Workspace:
     def _clone(self) -> None:
         dest = self.root
         options = ["--quiet", "--no-tags", "--single-branch", "--branch", self.branch,
-                   "--no-checkout"]
+                   "--no-checkout", "--config", "core.sparseCheckout=true"]
         if self.reference is not None and (self.reference / ".git").is_dir():
             options += ["--reference-if-able", str(self.reference)]
 
@@ -269,8 +298,7 @@ class Workspace:
         """Check out all but the component folders (`SPARSE_CHECKOUT`)."""
         info = self.root / ".git" / "info"
         info.mkdir(exist_ok=True)
-        (info / "sparse-checkout").write_text(SPARSE_CHECKOUT)
-        self._run("config", "core.sparseCheckout", "true")
+        (info / "sparse-checkout").write_text(SPARSE_CHECKOUT)  # core.sparseCheckout: clone
         self._run("read-tree", "-mu", "HEAD")
 
     def _push_once(self, ref: str) -> None:

@@ -86,3 +86,59 @@ def test_files_exported_from_a_commit_are_read_as_they_are(tmp_path):
 
     write_files(tmp_path, {"components/a/component.yaml": "name: a\n", "components/b/x": ""})
     assert checkout.component_folders(tmp_path) == ["a"]  # no .git: not asked of git
+
+
+def test_the_commit_identity_is_read_in_one_call_with_the_last_value_winning(
+        tmp_path, monkeypatch):
+    from tests.conftest import git
+
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "global"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", str(repo))
+    assert workspace.identity(repo) == workspace.FALLBACK_IDENTITY
+    git(tmp_path, "config", "--file", str(tmp_path / "global"), "user.email", "g@example.org")
+    git(repo, "config", "user.name", "first")
+    git(repo, "config", "--add", "user.name", "Ada Q. Lovelace")  # a second value: it wins
+    assert workspace.identity(repo) == {"name": "Ada Q. Lovelace", "email": "g@example.org"}
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "env@example.org")
+    git(tmp_path, "config", "--file", str(tmp_path / "global"), "--unset", "user.email")
+    assert workspace.identity(repo)["email"] == "env@example.org"
+
+
+def test_files_of_a_commit_id_are_read_from_git_once(tmp_path):
+    from tests.conftest import git
+
+    remote = _remote_with_components(tmp_path)
+    sha = git(remote, "rev-parse", "main")
+    with workspace.Workspace(str(remote), "main") as ws:
+        spec = f"{sha}:mlops.yaml"
+        assert ws.show_many([spec, f"{sha}:nope"]) == [b"registry: r\n", None]
+        (ws.root / ".git").rename(ws.root / "git-away")  # git cannot answer any more
+        assert ws.show_many([spec, spec, f"{sha}:nope"]) == [b"registry: r\n"] * 2 + [None]
+        try:
+            ws.show_many(["main:mlops.yaml"])  # a name that can move is asked each time
+        except workspace.GitError:
+            pass
+        else:
+            raise AssertionError("a branch name was answered from memory")
+        (ws.root / "git-away").rename(ws.root / ".git")
+
+
+def test_a_workspace_commit_runs_no_automatic_upkeep(tmp_path, monkeypatch):
+    """`git commit` starts `git maintenance run --auto` unless told not to; a workspace
+    is removed when the command ends, so that would be work thrown away."""
+    remote = _remote_with_components(tmp_path)
+    ours, plain = tmp_path / "trace-ours", tmp_path / "trace-plain"
+    with workspace.Workspace(str(remote), "main") as ws:
+        (ws.root / "mlops.yaml").write_text("registry: s\n")
+        monkeypatch.setenv("GIT_TRACE", str(ours))
+        ws.commit("a change")
+        (ws.root / "mlops.yaml").write_text("registry: t\n")
+        monkeypatch.setenv("GIT_TRACE", str(plain))
+        ws._run("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qam", "for contrast")
+    assert "built-in: git commit" in ours.read_text()
+    assert "maintenance" not in ours.read_text()
+    assert "maintenance run --auto" in plain.read_text()
