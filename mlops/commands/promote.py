@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops import config as cfg
 from mlops import imagecheck, modeluri
@@ -44,9 +44,10 @@ from mlops.services import promotion as steps
 from mlops.services.changes import commit_change, in_workspace
 from mlops.services.compiler import COMPILE_CACHE
 from mlops.services.envdir import EnvDir, environment
-from mlops.services.evidence import read_metrics
 from mlops.services.registries import Registries, verify_digests
-from mlops.services.tracking import Mirrored, mirror_promotion
+
+if TYPE_CHECKING:
+    from mlops.services.tracking import Mirrored
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
     if opts.model_uri is not None:  # before the registry is asked about the build record
         modeluri.check(opts.model_uri, target.model_schemes, target.name)
     build = read_build_record(opts.build) if opts.build else None
-    metrics = read_metrics(opts.metrics, ctx.root) if opts.metrics else None
+    metrics = _metrics(ctx, opts.metrics) if opts.metrics else None
     registries = Registries()  # one HTTP session per host for every attempt
     if build is not None:  # asked while the remote is cloned; each attempt checks the answers
         registries.prefetch(imagecheck.lookups_ahead(local.registry, build.entries()))
@@ -98,12 +99,22 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
     return _report(ctx, outcome, _mirror(ctx, outcome, opts))
 
 
+def _metrics(ctx: Context, given: Path) -> dict[str, float]:
+    # Imported here: run records and their store are needed only with --metrics.
+    from mlops.services.evidence import read_metrics
+
+    return read_metrics(given, ctx.root)
+
+
 def _mirror(ctx: Context, outcome: Outcome, opts: PromoteOptions) -> Mirrored | None:
     """MLflow's alias for the environment, once the commit is on the branch (a --pr
     promotion has not entered the environment yet). A rerun that finds the release
     there already sets it again: the way to repair an alias MLflow missed."""
-    if outcome.status not in ("promoted", "unchanged") or opts.pr:
+    if outcome.status not in ("promoted", "unchanged") or opts.pr or \
+            not outcome.tracking.enabled:
         return None
+    from mlops.services.tracking import mirror_promotion  # only with tracking configured
+
     mirrored = mirror_promotion(outcome.tracking, outcome.env, outcome.release)
     warning = mirrored.warning(f"alias {outcome.env}") if mirrored else None
     if warning:

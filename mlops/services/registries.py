@@ -11,7 +11,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,6 +71,29 @@ def _credentials(host: str) -> tuple[str, str] | None:
     return registry_credentials(host)
 
 
+class _Answer:
+    """One lookup's outcome, waited for by whoever asks while it is on its way.
+
+    (Not concurrent.futures.Future: a build plan imports this module and must not
+    pay for that package.)
+    """
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+
+    def settle(self, digest: str | None = None, error: BaseException | None = None) -> None:
+        self._digest, self._error = digest, error
+        self._done.set()
+
+    def result(self) -> str | None:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._digest
+
+
 class Registries:
     """The registry clients of one command run, one per host, and what their GETs proved.
 
@@ -85,7 +107,7 @@ class Registries:
     def __init__(self) -> None:
         self._hosts: dict[str, RegistryAccess] = {}
         self._proven: set[tuple[str, str]] = set()
-        self._asked: dict[tuple[str, str], Future] = {}  # (image, tag) -> the registry's answer
+        self._asked: dict[tuple[str, str], _Answer] = {}  # (image, tag) -> the registry's answer
         self._lock = threading.Lock()
 
     def client(self, image: str) -> Registry:
@@ -105,23 +127,23 @@ class Registries:
             answer = self._asked.get(key)
             mine = answer is None
             if mine:
-                answer = self._asked[key] = Future()
+                answer = self._asked[key] = _Answer()
         if mine:
             self._ask(key, answer)
         return answer.result()
 
-    def _ask(self, key: tuple[str, str], answer: Future) -> None:
+    def _ask(self, key: tuple[str, str], answer: _Answer) -> None:
         image, tag = key
         try:
             digest = self.client(image).manifest_digest(split_image(image)[1], tag)
         except BaseException as exc:  # noqa: BLE001  handed to every waiter by result()
             with self._lock:
                 self._asked.pop(key, None)
-            answer.set_exception(exc)
+            answer.settle(error=exc)
             return
         if digest is not None:
             self._proven.add((image, digest))
-        answer.set_result(digest)
+        answer.settle(digest)
 
     def prefetch(self, lookups: Iterable[tuple[str, str]], workers: int = 8) -> None:
         """Start asking for each (image, tag) now; `served` then answers from it.

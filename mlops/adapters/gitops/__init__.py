@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import tarfile
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +167,8 @@ def export_tree(root: Path, commit: str, files: Sequence[str], dest: Path) -> No
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace")
         raise GitError(f"git archive failed: {_first_line(err) or proc.returncode}")
+    import tarfile  # only exports need it
+
     with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
         tar.extractall(dest, filter="data")
 
