@@ -99,3 +99,76 @@ def test_mlops_yaml_declares_it(tmp_path):
         "        max_relative_drop: 0.1\n")
     [env] = load_config(tmp_path, environ={}).environments
     assert env.gates == (LATENCY,)
+
+
+# min_relative_change against the champion, as MLflow's MetricThreshold: the gain is
+# (candidate - champion) when greater is better, (champion - candidate) otherwise, over
+# |champion|; it must be at least the bound.
+RELATIVE = MetricGate("accuracy", min_relative_change=0.01)
+FASTER = MetricGate("latency_ms", min_relative_change=0.05, greater_is_better=False)
+
+
+@pytest.mark.parametrize(("gate", "value", "base", "passed", "detail"), [
+    (RELATIVE, 0.99, 0.95, True, "accuracy relative change +4.2105%, needs >= +1.0000%"),
+    (RELATIVE, 0.955, 0.95, False, "accuracy relative change +0.5263%, needs >= +1.0000%"),
+    (RELATIVE, 0.9, 0.95, False, "accuracy relative change -5.2632%, needs >= +1.0000%"),
+    (MetricGate("accuracy", min_relative_change=0.1), 110, 100, True,  # exactly the bound
+     "accuracy relative change +10.0000%, needs >= +10.0000%"),
+    (MetricGate("accuracy", min_relative_change=-0.02), 0.94, 0.95, True,  # a tolerance
+     "accuracy relative change -1.0526%, needs >= -2.0000%"),
+    (MetricGate("loglik", min_relative_change=0.05), -90, -100, True,  # over |champion|
+     "loglik relative change +10.0000%, needs >= +5.0000%"),
+    (MetricGate("loglik", min_relative_change=0.05), -110, -100, False,
+     "loglik relative change -10.0000%, needs >= +5.0000%"),
+    (FASTER, 90, 100, True, "latency_ms relative change +10.0000%, needs >= +5.0000%"),
+    (FASTER, 98, 100, False, "latency_ms relative change +2.0000%, needs >= +5.0000%"),
+    (FASTER, 110, 100, False, "latency_ms relative change -10.0000%, needs >= +5.0000%"),
+    (FASTER, 95, 100, True, "latency_ms relative change +5.0000%, needs >= +5.0000%"),
+], ids=["better-enough", "better-too-little", "worse", "at-the-bound", "negative-tolerance",
+        "negative-champion-better", "negative-champion-worse", "lower-is-better-faster",
+        "lower-is-better-too-little", "lower-is-better-slower", "lower-is-better-at-the-bound"])
+def test_min_relative_change_against_the_champion(gate, value, base, passed, detail):
+    result = one(gate, value, {gate.metric: base})
+    assert (result.name, result.passed, result.detail) == (
+        f"{gate.metric}-vs-champion", passed, detail)
+
+
+@pytest.mark.parametrize("gate", [
+    RELATIVE, FASTER, MetricGate("accuracy", min_relative_change=-1.0)],
+    ids=["greater-is-better", "lower-is-better", "any-change-allowed"])
+@pytest.mark.parametrize("value", [0.5, 0.0, -0.5])
+def test_a_champion_value_of_zero_fails_a_relative_rule(gate, value):
+    result = one(gate, value, {gate.metric: 0.0})
+    assert (result.name, result.passed, result.detail) == (
+        f"{gate.metric}-vs-champion", False,
+        f"champion {gate.metric} is 0: relative change is undefined")
+
+
+def test_a_champion_value_of_zero_is_fine_for_an_absolute_rule():
+    gate = MetricGate("accuracy", min_absolute_change=0.1, min_relative_change=0.1)
+    absolute, relative = evaluate_metric_gates([gate], {"accuracy": 0.5}, {"accuracy": 0.0})
+    assert (absolute.passed, absolute.detail) == (
+        True, "accuracy 0.5 vs champion 0: change +0.5, needs >= +0.1")
+    assert (relative.passed, relative.detail) == (
+        False, "champion accuracy is 0: relative change is undefined")
+
+
+@pytest.mark.parametrize(("value", "passed", "detail"), [
+    (150, True, "latency_ms 150 <= 200"),
+    (200, True, "latency_ms 200 <= 200"),
+    (200.5, False, "latency_ms 200.5 <= 200 is false"),
+    (-math.inf, False, "latency_ms is -inf, not a measurement"),  # would pass every <= bound
+], ids=["below", "at-the-bound", "above", "minus-inf"])
+def test_a_lower_is_better_threshold_is_an_upper_bound(value, passed, detail):
+    gate = MetricGate("latency_ms", threshold=200, greater_is_better=False)
+    result = one(gate, value, None)
+    assert (result.name, result.passed, result.detail) == ("latency_ms-threshold", passed, detail)
+
+
+def test_mlops_yaml_declares_a_relative_rule_for_lower_is_better(tmp_path):
+    (tmp_path / "mlops.yaml").write_text(
+        "registry: r:1/n\nenvironments:\n  - name: prod\n    gates:\n"
+        "      - metric: latency_ms\n        greater_is_better: false\n"
+        "        min_relative_change: 0.05\n")
+    [env] = load_config(tmp_path, environ={}).environments
+    assert env.gates == (FASTER,)
