@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import common
+from _promote_cpu import CPU_HEADERS, Cpu, cpu_rows
 from _promote_fixture import ENV
 from _promote_race import RACERS, Round, race_rows
 from common import Timing, fmt_ratio, fmt_seconds
@@ -100,7 +101,8 @@ def busy_note(before: float | None, during: float | None) -> str:
 
 def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timing,
            args: argparse.Namespace, setup_seconds: float, same_edit: bool, profile: str,
-           revision_at_start: str, busy: float | None, during: float | None) -> str:
+           revision_at_start: str, busy: float | None, during: float | None,
+           cpu: dict[str, Cpu]) -> str:
     """Print the figures and return the Markdown section; `script` is promote.py's path."""
     main_rows = common.timing_rows([res[k] for k in ("cli", "inproc", "floor_cli",
                                                       "floor_inproc", "peer", "large_cli",
@@ -121,6 +123,7 @@ def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timin
               f"{fmt_seconds(max(res['cli'].median - inproc, 0.0))} over the in-process run "
               f"(start-up and imports measure {fmt_seconds(res['startup'].median)}).")
     ratios = ratio_rows(res, args.components, args.large)
+    cpus = cpu_rows(cpu)
     races = race_rows(rounds, race, args.race_components)
     race_table = common.timing_rows([race])
     print()
@@ -129,6 +132,8 @@ def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timin
     print("breakdown (each piece on its own):")
     print(common.text_table(common.TIMING_HEADERS, part_rows))
     print(shares)
+    print()
+    print(common.text_table(CPU_HEADERS, cpus))
     print()
     print(common.text_table(common.TARGET_HEADERS, ratios))
     print()
@@ -194,6 +199,13 @@ Where a promotion's time goes: each piece measured on its own.
 {common.md_table(common.TIMING_HEADERS, part_rows)}
 
 {shares}
+
+Where its CPU time goes ({args.repeat} fresh promotions, the peer script, a bare
+interpreter and a promotion's imports in turns; `waitid(WNOWAIT)` reads each
+process' own and its children's CPU time before it is reaped, the registry's from
+its /proc entry: benchmarks/_promote_cpu.py):
+
+{common.md_table(CPU_HEADERS, cpus)}
 
 {common.md_table(common.TARGET_HEADERS, ratios)}
 

@@ -64,6 +64,7 @@ from _promote_fixture import (
     commit_count,
     setup,
 )
+from _promote_cpu import PROMOTE_IMPORTS, measure_cpu
 from _promote_floor import FLOOR_SCRIPT, check_floor_is_same_edit, current_variant, load_floor
 from _promote_peer import PEER_NOTE, Peer, measure_at
 from _promote_race import measure_race
@@ -73,11 +74,6 @@ from common import BenchError, LocalRegistry, Timing, run
 SECTION = "promote"
 PROFILE_TOP = 20
 PROFILE_TOP_OWN = 12
-# What a promotion imports beyond `import mlops.cli` (the command and its registry
-# client; the docker SDK only when a ~/.docker/config.json holds credentials, which
-# the benchmark has not); the start-up row imports them all.
-PROMOTE_IMPORTS = ("import mlops.cli, mlops.commands.promote, mlops.services.registries, "
-                   "mlops.adapters.registry")
 CHECK_THREADS = 8  # what imagecheck and verify_digests use
 
 
@@ -366,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         others.begin()
         results = measure_promote(s, args.repeat)
         same_edit = check_floor_is_same_edit(s)
+        cpu = measure_cpu(s, args.repeat, registry.proc.pid if registry.proc else None)
         profile, _ = profile_promote(s)
         if args.large and args.large != args.components:
             results["large_cli"], results["large_peer"] = measure_at(tmp, registry, args.large,
@@ -375,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measured in {time.perf_counter() - start:.0f}s; {busy_note(busy, during)}",
               flush=True)
         section = report(__file__, results, rounds, race, args, setup_seconds, same_edit,
-                         profile, revision, busy, during)
+                         profile, revision, busy, during, cpu)
         if not args.no_readme:
             common.write_section(SECTION, section)
             print(f"\nwrote the {SECTION} section of {common.README}")
