@@ -67,6 +67,18 @@ def _run_demo(demo: Path, port: int) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
 
 
+def _work_tree_state() -> dict[str, str]:
+    """What `make demo` must leave as it was in the repository it runs from: the files git
+    tracks or would add (ignored ones, like __pycache__, aside), HEAD, every ref, the config."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout
+
+    return {"status": git("status", "--porcelain=v1", "--untracked-files=all"),
+            "diff": git("diff", "HEAD"), "head": git("rev-parse", "HEAD"),
+            "refs": git("for-each-ref"), "config": git("config", "--local", "--list")}
+
+
 def _stop_registry(demo: Path) -> None:
     pidfile = demo / "registry" / "pid"
     if pidfile.exists():
@@ -85,9 +97,11 @@ def demo(tmp_path_factory):
             pytest.fail(f"the demo needs {tool}; run hack/setup.sh as root")
     path = tmp_path_factory.mktemp("demo") / "demo"
     try:
+        before = _work_tree_state()
         result = _run_demo(path, free_port())
         leftovers = {"containers": _containers(str(path)),
-                     "processes": _processes_mentioning(str(path / "canary"))}
+                     "processes": _processes_mentioning(str(path / "canary")),
+                     "work tree": (before, _work_tree_state())}
         yield path, result, leftovers
     finally:
         subprocess.run([shutil.which("python3") or "python3", "hack/demo_canary.py", "down",
@@ -177,4 +191,11 @@ def test_a_tampered_image_was_refused_and_put_back(demo):
 
 def test_nothing_the_demo_started_is_left_running(demo):
     _, _, leftovers = demo
-    assert leftovers == {"containers": [], "processes": []}
+    assert (leftovers["containers"], leftovers["processes"]) == ([], [])
+
+
+def test_the_demo_never_touches_the_work_tree(demo):
+    """README: `make demo` runs in its own directory "and never touches your work tree"."""
+    _finished(demo)
+    before, after = demo[2]["work tree"]
+    assert after == before
