@@ -7,8 +7,8 @@ plus the metrics), and `mlops approve` accepted only the source's id. Now
 recomputes it (with `--metrics`, `--model-uri` or both), refuses any other id in
 one line naming the id given, the source's id and the id this evidence gives, and
 prints the digests, model and metrics it approves; promote accepts exactly that id.
-(The canary path, where the
-id is the one `rollout start` wrote, is tests/commands/test_rollout.py.)
+(The canary path, where the id is the one `rollout start` wrote, is
+tests/commands/test_rollout.py.)
 """
 
 from __future__ import annotations
