@@ -6,6 +6,8 @@ that is no repository. One line each, and nothing written.
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -169,3 +171,24 @@ def test_json_error_is_one_document(bare, capsys, args):
     assert code == 2 and err.count("\n") == 1, err
     assert json.loads(out) == {"ok": False, "error": err.removeprefix("mlops: error: ").strip(),
                                "exit_code": 2}
+
+
+@pytest.mark.parametrize("args", [["build"], ["build", "--plan", "--shards", "2"]],
+                         ids=["build", "build-plan"])
+def test_output_never_replaces_a_fifo(bare, capsys, args):
+    """A FIFO at --output is refused before anything is built, and left a FIFO."""
+    (bare.base / "out").mkdir()
+    fifo = bare.base / "out" / "record.json"
+    os.mkfifo(fifo)
+    # A reader already open: were mlops to open the FIFO for writing, it would neither
+    # block (the test cannot hang) nor go unseen (its bytes would be read below).
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        check(bare, Case("output-is-a-fifo", "bare", nothing,
+                         [*args, "--output", "{base}/out/record.json"], 2,
+                         f"--output {fifo} is not a regular file; name a file to write",
+                         extra=("out",)), capsys)  # nothing new under out/: not renamed over
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+        assert os.read(reader, 1) == b""  # no writer now, and nothing was written
+    finally:
+        os.close(reader)

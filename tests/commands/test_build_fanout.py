@@ -8,10 +8,14 @@ test_build_fanout_e2e.py; these are the rules, each on a few tiny components.
 from __future__ import annotations
 
 import json
+import subprocess
+import urllib.request
+import uuid
 
 import pytest
 
 from tests.conftest import mlops_yaml, tiny_component
+from tests.support.untouched import Snapshot
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -38,10 +42,26 @@ def plan_of(proj, tmp_path, *args: str) -> tuple[dict, str]:
     return result.json, str(path)
 
 
-def shard(proj, tmp_path, plan: str, k: int, *args: str):
+def shard(proj, tmp_path, plan: str, k: int, *args: str, env=None):
     part = tmp_path / f"part-{k}.json"
-    result = proj.run("build", "--shard", str(k), "--plan", plan, "--output", str(part), *args)
+    result = proj.run("build", "--shard", str(k), "--plan", plan, "--output", str(part), *args,
+                      env=env)
     return result, part
+
+
+def unrelated_commit(proj) -> str:
+    """A commit that changes no component's inputs; its short id."""
+    proj.write({"NOTES.md": "not an input of any component\n"})
+    return proj.commit("notes")[:7]
+
+
+def delete_image(server, repository: str, digest: str) -> None:
+    """Delete a manifest through the registry's API (the test registry allows it); its
+    tags go with it."""
+    req = urllib.request.Request(f"http://{server.host}/v2/{repository}/manifests/{digest}",
+                                 method="DELETE")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 202
 
 
 def test_plan_balances_shards_and_builds_nothing(four, tmp_path):
@@ -70,6 +90,11 @@ def test_plan_without_output_prints_the_shards(four):
 def test_shards_and_merge_make_the_one_runner_record(four, tmp_path):
     proj, server, ns = four
     assert proj.run("build", "tiny").code == 0  # in the registry already: reused
+    # Planned at a later commit with the same inputs: tiny is reused, and this commit's
+    # version tag is not in the registry until the merge puts it there.
+    short = unrelated_commit(proj)
+    tiny_repo = f"{ns.split('/', 1)[1]}/tiny"
+    assert f"0.1.0-{short}" not in server.tags(tiny_repo)
     plan, path = plan_of(proj, tmp_path, "--shards", "2")
     assert [c["component"] for c in plan["components"] if c["action"] == "reuse"] == ["tiny"]
     parts = []
@@ -86,6 +111,11 @@ def test_shards_and_merge_make_the_one_runner_record(four, tmp_path):
     assert result.code == 0, result.err
     merged = json.loads(merged_path.read_text())
     assert "plan" not in merged
+    tiny = next(b for b in merged["builds"] if b["component"] == "tiny")
+    assert tiny["status"] == "reused" and tiny["built"] is False
+    assert f"0.1.0-{short}" in tiny["tags"]
+    # Tagged by the merge (the one-runner build below would tag it too: check first).
+    assert server.digest(tiny_repo, f"0.1.0-{short}") == tiny["digest"]
     single = tmp_path / "single.json"
     assert proj.run("build", "--output", str(single)).code == 0
     one = json.loads(single.read_text())
@@ -93,10 +123,6 @@ def test_shards_and_merge_make_the_one_runner_record(four, tmp_path):
     reused_now = [{**{k: b[k] for k in keys}, "status": "reused"} for b in merged["builds"]]
     assert [{k: b[k] for k in keys} for b in one["builds"]] == reused_now
     assert merged["source_commit"] == one["source_commit"]
-    tiny = next(b for b in merged["builds"] if b["component"] == "tiny")
-    assert tiny["status"] == "reused" and tiny["built"] is False
-    short = merged["source_commit"][:7]
-    assert f"0.1.0-{short}" in server.tags(f"{ns.split('/', 1)[1]}/tiny")  # tagged by the merge
 
 
 def test_a_shard_of_another_commit_is_refused_before_building(four, tmp_path):
@@ -110,6 +136,23 @@ def test_a_shard_of_another_commit_is_refused_before_building(four, tmp_path):
     assert len(result.err.strip().splitlines()) == 1
     assert not part.exists()
     assert server.tags(f"{ns.split('/', 1)[1]}/big") == []
+
+
+def test_a_shard_with_another_registry_is_refused_before_building(four, tmp_path):
+    proj, server, ns = four
+    _, path = plan_of(proj, tmp_path, "--shards", "2")
+    other = f"{server.host}/other{uuid.uuid4().hex[:8]}"
+    before = Snapshot.take(repo=proj.path, registry=server)
+    result, part = shard(proj, tmp_path, path, 0, env={"MLOPS_REGISTRY": other})
+    assert result.code == 1, result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert f"puts big in {ns}/big, but here it goes to {other}/big" in result.err
+    assert "give every job the same registry" in result.err
+    assert not part.exists()
+    before.assert_same(Snapshot.take(repo=proj.path, registry=server))  # nothing pushed
+    built_here = subprocess.run(["docker", "image", "ls", "-q", "--filter",
+                                 f"reference={other}/*"], capture_output=True, text=True)
+    assert built_here.returncode == 0 and built_here.stdout == ""  # nor built
 
 
 def test_a_dirty_checkout_that_changes_inputs_is_refused(four, tmp_path):
@@ -182,6 +225,28 @@ def test_merge_refuses_a_part_of_another_commit(parts, tmp_path):
     made[0].write_text(json.dumps(record))
     result, _ = merge(proj, tmp_path, path, *made)
     assert result.code == 1 and "merge the parts of one plan" in result.err
+
+
+def test_a_merge_whose_reused_image_is_gone_says_plan_again(project, registry, tmp_path):
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("kept"),
+                    **tiny_component("lost")})
+    assert proj.run("build").code == 0
+    unrelated_commit(proj)
+    plan, path = plan_of(proj, tmp_path, "--shards", "2")
+    assert plan["shards"] == 0
+    reused = {c["component"]: c for c in plan["components"] if c["action"] == "reuse"}
+    assert set(reused) == {"kept", "lost"}
+    lost = f"{ns.split('/', 1)[1]}/lost"
+    delete_image(server, lost, reused["lost"]["digest"])  # gone between plan and merge
+    assert server.tags(lost) == []
+    before = Snapshot.take(repo=proj.path, registry=server)
+    result, out = merge(proj, tmp_path, path)
+    assert result.code == 1, result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert "lost was planned for reuse, but" in result.err and "plan again" in result.err
+    assert not out.exists()
+    before.assert_same(Snapshot.take(repo=proj.path, registry=server))  # kept not tagged
 
 
 def test_nothing_to_build_plans_no_shard_and_merges_no_part(four, tmp_path):

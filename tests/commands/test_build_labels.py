@@ -1,0 +1,71 @@
+"""The OCI labels `mlops build` puts on an image, read back from the registry.
+
+Real Docker Engine and registry, one tiny component. The pushed image's config
+blob is fetched with plain HTTP (not mlops's registry client), so what is
+checked is what a puller gets.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.conftest import mlops_yaml, tiny_component
+from tests.support.services import MANIFEST_ACCEPT
+
+pytestmark = pytest.mark.usefixtures("docker_engine")
+
+PREFIX = "org.opencontainers.image."
+TOKEN = "ghp_labelSecret7Qz9"  # a git token, as CI checkouts put it in the remote URL
+REMOTE = f"https://ci-bot:{TOKEN}@git.example.test/acme/ml.git"
+# A committer time far from the wall clock: a `created` taken from `now` cannot match it.
+COMMITTED = 981173106  # 2001-02-03T04:05:06Z
+
+
+def pushed_config(host: str, repository: str, digest: str) -> bytes:
+    """The raw config blob of the image the registry serves under `digest`."""
+    req = urllib.request.Request(f"http://{host}/v2/{repository}/manifests/{digest}",
+                                 headers={"Accept": MANIFEST_ACCEPT})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        manifest = json.load(resp)
+    config = manifest["config"]["digest"]
+    with urllib.request.urlopen(f"http://{host}/v2/{repository}/blobs/{config}",
+                                timeout=10) as resp:
+        return resp.read()
+
+
+def build_labels(proj, host: str, repository: str, *args: str) -> tuple[dict, bytes]:
+    result = proj.run("build", "--json", *args)
+    assert result.code == 0, result.err
+    (entry,) = result.json["builds"]
+    assert entry["built"] is True, entry
+    blob = pushed_config(host, repository, entry["digest"])
+    return json.loads(blob)["config"]["Labels"], blob
+
+
+def test_labels_name_the_commit_and_a_source_without_credentials(project, registry,
+                                                                  monkeypatch):
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("tiny")}, commit=False)
+    proj.git("remote", "add", "origin", REMOTE)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{COMMITTED} +0000")
+    head = proj.commit("initial")
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
+    repository = f"{ns.split('/', 1)[1]}/tiny"
+
+    labels, blob = build_labels(proj, server.host, repository)
+    ours = {k: v for k, v in labels.items() if k.startswith(PREFIX)}
+    assert ours == {
+        PREFIX + "source": "https://git.example.test/acme/ml.git",  # userinfo dropped
+        PREFIX + "revision": head,
+        PREFIX + "version": "0.1.0",
+        PREFIX + "created": "2001-02-03T04:05:06Z",  # the commit's time, not the build's
+    }
+    # Nowhere in the pushed config either (a label is also recorded in the history).
+    assert TOKEN.encode() not in blob and b"ci-bot" not in blob
+
+    # Built again from the same commit (the wall clock has moved on): the same labels.
+    again, _ = build_labels(proj, server.host, repository, "--force")
+    assert again == labels
