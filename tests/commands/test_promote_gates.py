@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
-from tests.commands.conftest import GOOD, promote, release_of
-from tests.support.promotion import Playground, repo_files
+from tests.commands.conftest import GOOD, promote, release_of, to_staging
+from tests.support.promotion import Playground, repo_files, ssh_key
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -152,3 +153,48 @@ def test_soak_time_is_read_from_history(soaking, built):
     assert late.code == 0, late.err
     assert {g["gate"] for g in release_of(soaking, "prod")["gates"]} == {
         "roc_auc-threshold", "soak"}
+
+
+def error_document(result, code: int) -> str:
+    """Under --json a command that fails before printing its result prints exactly one
+    document on stdout, the error's, and the same one line on stderr; that line."""
+    assert result.code == code, result.err
+    [line] = result.err.splitlines()
+    assert line.startswith("mlops: error: "), line
+    assert json.loads(result.out) == {  # one document: a second one is "Extra data"
+        "ok": False, "error": line.removeprefix("mlops: error: "), "exit_code": code}
+    return line
+
+
+def test_a_failing_gate_under_json_prints_the_error_document(play, built):
+    into_dev(play, built)
+    head = play.remote_head()
+    result = promote(play, "--to", "staging", "--from", "dev", "--metrics",
+                     str(play.metrics("m", {**GOOD, "accuracy": 0.5})), "--json")
+    line = error_document(result, 3)
+    assert "accuracy-threshold: accuracy 0.5 >= 0.9 is false" in line
+    assert play.remote_head() == head and play.proj.status() == ""
+
+
+@pytest.fixture
+def signed(project, built, tmp_path):
+    """prod's release manager alice has a key in the trust root, and has approved nothing."""
+    _, public = ssh_key(tmp_path, "alice")
+    files = {**repo_files(built[0]), ".mlops/allowed_signers": f"alice@example.com {public}\n"}
+    return Playground(tmp_path, project(files))
+
+
+def test_a_missing_approval_under_json_prints_the_error_document(signed, built):
+    play = signed
+    to_staging(play, built)
+    head = play.remote_head()
+    result = promote(play, "--to", "prod", "--from", "staging", "--json")
+    line = error_document(result, 4)
+    staging = release_of(play, "staging")["id"]
+    assert staging in line and "none found" in line, line
+    assert play.remote_head() == head and play.proj.status() == ""
+    # A plan is the result itself: printed first, it stays the one document, exit 4 still.
+    plan = promote(play, "--to", "prod", "--from", "staging", "--plan", "--json")
+    assert plan.code == 4 and plan.err.splitlines() == [line], plan.err
+    assert plan.json["status"] == "planned" and plan.json["approval"]["release"] == staging
+    assert "ok" not in plan.json and play.remote_head() == head
