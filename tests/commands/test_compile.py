@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -94,6 +95,56 @@ def test_unchanged_pipeline_is_not_recompiled(pipeline_project):
                 + "\n# a comment changes the source hash\n"})
     third = proj.run("compile", "--env", "dev", "--build", str(build), "--json")
     assert [p["status"] for p in third.json["pipelines"]] == ["compiled"]
+
+
+# Any Python process started with the shim on its PYTHONPATH (the CLI and its compile
+# child) appends its pid to $KFP_PROBE the moment something imports kfp.
+KFP_SHIM = """\
+import os, sys
+
+
+class _Probe:
+    def find_spec(self, name, path=None, target=None):
+        if name == "kfp":
+            with open(os.environ["KFP_PROBE"], "a") as f:
+                f.write(f"{os.getpid()}\\n")
+        return None
+
+
+sys.meta_path.insert(0, _Probe())
+"""
+CLI = """
+import sys
+import mlops.cli
+code = mlops.cli.main(sys.argv[1:])
+print("--- kfp loaded:", "kfp" in sys.modules, code)
+"""
+
+
+def test_an_unchanged_pipeline_does_not_even_import_kfp(pipeline_project, tmp_path):
+    """README: an unchanged pipeline is not recompiled, and kfp is not even imported,
+    neither by mlops nor by a compile child. A fresh process, as a user runs it."""
+    proj, build = pipeline_project
+    shim, probe = tmp_path / "kfp-probe", tmp_path / "kfp-imports"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(KFP_SHIM)
+    env = {**os.environ, "KFP_PROBE": str(probe), "PYTHONPATH": os.pathsep.join(
+        [str(shim), *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+    def compile_in_a_fresh_process() -> tuple[str, str]:
+        probe.unlink(missing_ok=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", CLI, "compile", "--env", "dev", "--build", str(build),
+             "--json", "--repo", str(proj.path)], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        doc, _, tail = proc.stdout.rpartition("--- kfp loaded:")
+        assert tail.split() == ["False", "0"], tail  # mlops itself never imports kfp
+        [status] = [p["status"] for p in json.loads(doc)["pipelines"]]
+        return status, probe.read_text() if probe.exists() else ""
+
+    status, imports = compile_in_a_fresh_process()  # cold: the compile child imports kfp
+    assert status == "compiled" and imports, imports
+    assert compile_in_a_fresh_process() == ("unchanged", "")  # warm: no process imports it
 
 
 def test_one_digest_changes_exactly_that_image_and_the_version_name(pipeline_project, tmp_path):
