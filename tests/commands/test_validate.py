@@ -124,6 +124,24 @@ def test_a_bad_component_spec(repo):
     assert line.startswith("components/train/component.yaml:2:"), line
 
 
+def test_every_bad_component_spec_is_reported_not_just_the_first(repo):
+    edit(repo, "components/train/component.yaml", "version: 0.1.0", "version: one")
+    edit(repo, "components/evaluate/component.yaml", "version: 0.1.0", "version: [0.1.0")
+    result = validate(repo, "--json")
+    assert result.code == 1, result.err
+    doc = json.loads(result.out)
+    assert [(p["check"], p["message"].split(":")[0]) for p in doc["problems"]] == [
+        ("components", "components/evaluate/component.yaml"),
+        ("components", "components/train/component.yaml")], doc["problems"]
+    assert {"check": "components", "count": 2} in doc["checks"]  # preprocess and serve
+    human = validate(repo)
+    assert human.code == 1 and human.out.splitlines()[-1] == "2 problems", human.out
+    assert "components: 2 loaded" in human.out.splitlines()
+    assert [line.split(":")[0] for line in human.out.splitlines()
+            if line.startswith("components/")] == [
+        "components/evaluate/component.yaml", "components/train/component.yaml"]
+
+
 def test_an_overlay_that_does_not_render(repo):
     edit(repo, "environments/staging/kustomization.yaml", "  - ../base", "  - ../base\n  - gone.yaml")
     line = only_problem(validate(repo))
