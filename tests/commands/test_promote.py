@@ -55,6 +55,21 @@ def test_release_file_and_trailers_agree(play, built):
     for gate in record["gates"]:
         assert f"Mlops-Gate: {gate['gate']}={gate['result']}" in message
     assert [g["result"] for g in record["gates"]] == ["pass", "pass"]
+    # Every trailer, as git itself parses them, in order: source commit and pipeline too.
+    parsed = git(play.remote, "log", "-1", "--format=%(trailers:only,unfold)",
+                 "refs/heads/main").splitlines()
+    source = json.loads(built[1].read_text())["source_commit"]
+    [(pipeline, version)] = record["pipelines"].items()
+    compiled = play.remote_show(f"environments/staging/pipelines/{pipeline}.yaml")
+    assert (pipeline, record["source_commit"]) == ("training", source)
+    assert f"kind: PipelineVersion\nmetadata:\n  name: {version}\n" in compiled
+    assert parsed == [
+        "Mlops-Action: promote", f"Mlops-Release: {record['id']}",
+        "Mlops-Environment: staging", "Mlops-From: dev", f"Mlops-Source-Commit: {source}",
+        *(f"Mlops-Digest: {name}={image['digest']}"
+          for name, image in sorted(record["images"].items())),
+        f"Mlops-Pipeline: training={version}",
+        "Mlops-Gate: accuracy-threshold=pass", "Mlops-Gate: accuracy-vs-champion=pass"]
 
 
 def test_kustomization_diff_touches_only_pinned_lines(play, built):
