@@ -236,9 +236,10 @@ class Session:
             return None
         import urllib.request
 
-        host = netloc.rsplit(":", 1)[0] if not netloc.startswith("[") else netloc
         url = urllib.request.getproxies().get(scheme)
-        if not url or urllib.request.proxy_bypass(host):
+        # host:port, as requests and Docker read no_proxy: an entry matches the host alone
+        # or the host with this port (urllib tries both).
+        if not url or urllib.request.proxy_bypass(netloc):
             return None
         return urlsplit(url if "://" in url else f"http://{url}")
 

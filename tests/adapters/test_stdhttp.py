@@ -312,14 +312,15 @@ class ConnectProxy:
         self.listener.close()
 
 
+@pytest.mark.parametrize("bundle", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
 def test_https_trusts_a_named_ca_bundle_and_refuses_an_unknown_certificate(
-        monkeypatch, no_proxy_env, certificate):
+        monkeypatch, no_proxy_env, certificate, bundle):
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     with TlsRecorder(lambda h: reply(h, body=b"secure"), certificate) as server:
         with pytest.raises(stdhttp.Unreachable, match="CERTIFICATE_VERIFY_FAILED"):
             stdhttp.Session(trust_env=True).get(server.base + "/v2/")
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+        monkeypatch.setenv(bundle, str(certificate[0]))
         assert stdhttp.Session(trust_env=True).get(server.base + "/v2/").content == b"secure"
         with pytest.raises(stdhttp.Unreachable, match="CERTIFICATE_VERIFY_FAILED"):
             stdhttp.Session(trust_env=False).get(server.base + "/v2/")  # env not read
@@ -341,3 +342,30 @@ def test_https_goes_through_the_environments_connect_proxy(monkeypatch, no_proxy
     assert proxy.asked == [f"CONNECT 127.0.0.1:{port}"]  # one tunnel, kept alive
     assert proxy.auth == ["Basic " + base64.b64encode(b"tunnel:pw").decode()]
     assert server.connections == 1
+
+
+@pytest.mark.parametrize(("variable", "names", "proxied"), [
+    ("no_proxy", "registry.example.com", True),  # names another host: the tunnel is used
+    ("no_proxy", "127.0.0.1", False),
+    ("no_proxy", "registry.example.com, 127.0.0.1", False),
+    ("NO_PROXY", "127.0.0.1", False),
+    ("no_proxy", "*", False),
+    ("no_proxy", "127.0.0.1:{port}", False),  # as requests and Docker read a host:port
+    ("no_proxy", "127.0.0.1:1", True),  # the same host on another port is not named
+], ids=["another-host", "this-host", "in-a-list", "upper-case", "everything", "host-and-port",
+        "another-port"])
+def test_https_skips_the_proxy_for_a_host_no_proxy_names(monkeypatch, no_proxy_env,
+                                                          certificate, variable, names,
+                                                          proxied):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    proxy = ConnectProxy()
+    try:
+        with TlsRecorder(lambda h: reply(h, body=b"direct"), certificate) as server:
+            monkeypatch.setenv("https_proxy", proxy.url)
+            monkeypatch.setenv(variable, names.format(port=server.server_address[1]))
+            assert stdhttp.Session(trust_env=True).get(server.base + "/v2/").content == b"direct"
+    finally:
+        proxy.close()
+    port = server.server_address[1]
+    assert proxy.asked == ([f"CONNECT 127.0.0.1:{port}"] if proxied else [])
+    assert [s[2] for s in server.seen] == ["/v2/"]
