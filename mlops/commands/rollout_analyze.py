@@ -220,12 +220,15 @@ def wait_for_step(ctx: Context, opts: AnalyzeOptions, promoted: dict[str, Any]) 
 
 
 def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision) -> dict[str, Any]:
+    """Promote; with --wait-approval, look again every APPROVAL_POLL seconds, the last
+    time when --timeout runs out (a timeout shorter than the poll still waits it out)."""
     deadline = time.monotonic() + opts.timeout
     while True:
         try:
             return canary.promote_step(ctx, ropts, decision)
         except ApprovalError as exc:
-            if not opts.wait_approval or time.monotonic() + APPROVAL_POLL > deadline:
+            left = deadline - time.monotonic()
+            if not opts.wait_approval or left <= 0:
                 raise
             ctx.out.note(f"waiting for a release manager's approval: {exc.message}")
-            time.sleep(APPROVAL_POLL)
+            time.sleep(min(APPROVAL_POLL, left))

@@ -112,14 +112,15 @@ class Change:
     approver: str | None = field(default=None)
 
 
-def refuse_hold(current: rel.EnvRecord | None, env: str, clear_hold: bool) -> None:
-    """A rollback's hold stops every automatic promotion until one clears it on purpose."""
+def refuse_hold(current: rel.EnvRecord | None, env: str, clear_hold: bool,
+                lift: str = "`mlops promote --clear-hold` lifts it with this promotion") -> None:
+    """A rollback's hold stops every automatic promotion until one clears it on purpose.
+
+    `lift` names the command that does, for the environment's kind (a canary
+    environment takes releases only through `mlops rollout start`)."""
     if current is not None and current.hold and not clear_hold:
         reason = current.hold.get("reason", "a rollback")
-        raise GateFailed(
-            f"environment {env} is on hold ({reason}); "
-            "`mlops promote --clear-hold` lifts it with this promotion"
-        )
+        raise GateFailed(f"environment {env} is on hold ({reason}); {lift}")
 
 
 def passed(result: Mapping[str, Any]) -> bool:

@@ -121,7 +121,8 @@ def started_text(doc: Mapping[str, Any]) -> str:
 def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str, Any]:
     source = Source.environment(config.previous(env.name).name)
     current = EnvDir(ws.root, env.name).read_record()
-    refuse_hold(current, env.name, opts.clear_hold)
+    refuse_hold(current, env.name, opts.clear_hold,
+                f"`mlops rollout start --env {env.name} --clear-hold` lifts it with this rollout")
     release = steps.compose_release(ws.root, config, source, None, None, None)
     if current is not None and state_machine.in_progress(current.rollout):
         if current.release.id == release.id:

@@ -33,7 +33,7 @@ def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str |
     if path.exists():  # render the base without our last patch, whose tests may be stale
         write_text_atomic(path, isvc.render_patch(isvc.NEUTRAL_PATCH))
     where = EnvDir(root, env.name).where
-    target = isvc.find_service(kustomize.render(overlay_dir), env.service, where)
+    target = isvc.find_service(kustomize.render(overlay_dir, where), env.service, where)
     if percent is not None or env.canary is not None:  # a canary environment's first release too
         isvc.check_canary_mode(target)
     write_text_atomic(path, isvc.render_patch(isvc.patch_ops(target, model_uri, percent)))
@@ -47,7 +47,7 @@ def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str |
 
 def _check_rendered(overlay_dir: Path, where: str, target, model_uri, percent) -> dict:
     name = target["metadata"]["name"]
-    rendered = isvc.find_service(kustomize.render(overlay_dir), name, where)
+    rendered = isvc.find_service(kustomize.render(overlay_dir, where), name, where)
     seen = (isvc.storage_uri(rendered) if model_uri is not None else None,
             isvc.canary_percent(rendered))
     if seen != (model_uri, percent):

@@ -117,11 +117,21 @@ STARTS = [
          ["rollout", "start", "--env", "prod"], 1, "is in progress in prod; promote or abort it"),
     Case("start-while-on-hold", "canary", _held,
          ["rollout", "start", "--env", "prod"], 3,
-         "environment prod is on hold (errors at 50%)"),
+         "environment prod is on hold (errors at 50%); "
+         "`mlops rollout start --env prod --clear-hold` lifts it"),
     Case("start-in-raw-deployment-mode", "staged",
          _mode("    serving.kserve.io/deploymentMode: RawDeployment\n"),
          ["rollout", "start", "--env", "prod"], 1,
          "KServe ignores canaryTrafficPercent outside Serverless (Knative) mode"),
+    Case("start-in-standard-mode", "staged",  # KServe 0.16's name for RawDeployment
+         _mode("    serving.kserve.io/deploymentMode: Standard\n"),
+         ["rollout", "start", "--env", "prod"], 1,
+         "InferenceService cancer is annotated serving.kserve.io/deploymentMode: Standard; "
+         "KServe ignores canaryTrafficPercent"),
+    Case("start-without-a-storage-uri-env", "staged",
+         _then(_canary_config, lambda w: w.edit(ISVC, "- name: STORAGE_URI", "- name: MODEL")),
+         ["rollout", "start", "--env", "prod"], 1,
+         "InferenceService cancer has no predictor container with a STORAGE_URI env var"),
     Case("start-without-a-deployment-mode", "staged", _mode(""),
          ["rollout", "start", "--env", "prod"], 1,
          "has no serving.kserve.io/deploymentMode annotation"),

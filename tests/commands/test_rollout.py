@@ -306,3 +306,204 @@ def test_plain_promote_into_a_canary_environment_points_to_rollout(roll):
     play, _ = roll
     result = promote(play, "--to", "prod", "--from", "staging")
     assert result.code == 2 and "mlops rollout start --env prod" in result.err
+
+
+# -- the hold an abort sets, and what lifts it ---------------------------------------------
+
+def test_start_with_clear_hold_lifts_the_hold_an_abort_set(roll):
+    """README: abort sets the hold "so nothing rolls forward until `rollout start
+    --clear-hold`". The held start names that command; the one with --clear-hold starts
+    the canary again and the record is no longer held, so the canary can move on."""
+    play, _ = roll
+    v1 = release_of(play, "prod")["id"]
+    v2 = rollout(play, "start", "--json").json["release"]
+    assert rollout(play, "abort", "--reason", "errors at 10%").code == 0
+    assert release_of(play, "prod")["hold"]["reason"] == "errors at 10%"
+    head = play.remote_head()
+    held = rollout(play, "start")
+    assert held.code == 3 and held.err.count("\n") == 1, held.err
+    assert "environment prod is on hold (errors at 10%)" in held.err
+    # the way out it names must be one that works in a canary environment
+    assert "`mlops rollout start --env prod --clear-hold`" in held.err, held.err
+    assert play.remote_head() == head
+
+    result = rollout(play, "start", "--clear-hold", "--json")
+    assert result.code == 0, result.err
+    assert (result.json["status"], result.json["release"], result.json["baseline"],
+            result.json["percent"]) == ("started", v2, v1, 10)
+    record = release_of(play, "prod")
+    assert record["hold"] is None, record["hold"]
+    assert record["id"] == v2 and record["rollout"]["state"] == "canary"
+    assert "Mlops-Hold: cleared" in last_message(play)
+    history = play.proj.run("history", "--env", "prod", "--json").json["entries"]
+    assert history[0]["action"] == "rollout-start" and history[0]["hold"] == "cleared"
+    # lifted for good: the next step needs no --clear-hold
+    step = rollout(play, "promote", "--analysis", passing(play), "--json")
+    assert step.code == 0 and step.json["percent"] == 50, step.err
+
+
+# -- deployment modes ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("world", ["fresh", "roll"])  # a first release, and a canary
+def test_serverless_the_old_name_of_knative_is_accepted_with_a_note(world, request):
+    """KServe <= 0.15 knows only `Serverless`: rollout takes it as Knative (and leaves the
+    annotation as written); `mlops validate` notes that KServe >= 0.16 wants `Knative`."""
+    play, keys = request.getfixturevalue(world)
+    approve(play, keys, release=release_of(play, "staging")["id"])
+    push_edit(play, "environments/base/inferenceservice.yaml", lambda t: t.replace(
+        "deploymentMode: Knative", "deploymentMode: Serverless"))
+    result = rollout(play, "start", "--json")
+    assert result.code == 0, result.err
+    assert result.json["status"] == ("complete" if world == "fresh" else "started")
+    isvc = rendered_isvc(play)
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    assert isvc["spec"]["predictor"].get("canaryTrafficPercent") == (
+        None if world == "fresh" else 10)
+    report = validate_prod(play)
+    assert [n for n in report["notes"] if "deploymentMode" in n] == [
+        "environments/prod: InferenceService cancer is annotated serving.kserve.io/"
+        "deploymentMode: Serverless, the pre-0.16 name of Knative; KServe 0.16 records Knative "
+        "and may refuse later updates, and 0.17+ rewrites it (Argo CD then sees a difference), "
+        "so write Knative unless the cluster runs KServe <= 0.15"]
+    assert not [p for p in report["problems"] if "deploymentMode" in p["message"]]
+
+
+def validate_prod(play) -> dict:
+    """`mlops validate --env prod --json` on the pulled clone. (Its image and pipeline
+    checks always have problems in this playground, whose `serve` image is never built.)"""
+    play.pull()
+    return play.proj.run("validate", "--env", "prod", "--json").json
+
+
+def test_standard_mode_is_refused_and_nothing_is_committed(roll):
+    """`Standard` is KServe 0.16's name for RawDeployment: no Knative, no traffic split."""
+    play, _ = roll
+    push_edit(play, "environments/base/inferenceservice.yaml", lambda t: t.replace(
+        "deploymentMode: Knative", "deploymentMode: Standard"))
+    head = play.remote_head()
+    result = rollout(play, "start")
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert ("InferenceService cancer is annotated serving.kserve.io/deploymentMode: Standard; "
+            "KServe ignores canaryTrafficPercent") in result.err
+    assert play.remote_head() == head and release_of(play, "prod")["rollout"]["state"] == \
+        "complete"
+
+
+# -- the `test` op guarding each JSON-patch value ------------------------------------------
+
+STORAGE_ENTRY = "          - name: STORAGE_URI\n            value: pvc://models/cancer\n"
+LOG_LEVEL = "          - name: LOG_LEVEL\n            value: info\n"
+# A patch of the team's own, listed after mlops's: it puts an env var in front of the
+# predictor's, so the list mlops's patch sees is not the one the full render shows.
+LATER_PATCH = """\
+  - target:
+      kind: InferenceService
+      name: cancer
+    patch: |-
+      - op: add
+        path: /spec/predictor/containers/0/env/0
+        value: {name: EXTRA, value: "1"}
+"""
+
+
+def replacing(old: str, new: str):
+    """An edit for push_edit that fails the test if `old` is not there to replace."""
+    def edit(text: str) -> str:
+        assert old in text, f"{old!r} not in {text!r}"
+        return text.replace(old, new)
+    return edit
+
+
+def patch_ops(play) -> list[dict]:
+    return yaml.safe_load(play.remote_show("environments/prod/inferenceservice-patch.yaml"))
+
+
+def test_a_json_patch_whose_guard_no_longer_matches_fails_the_render(roll):
+    """Each replaced value is guarded by a `test` op on the name it expects. When the list
+    it indexes is not the one it was computed from, the render fails (one line, nothing
+    committed) instead of writing the model URI into another variable."""
+    play, _ = roll
+    push_edit(play, "environments/base/inferenceservice.yaml",
+              replacing(STORAGE_ENTRY, STORAGE_ENTRY + LOG_LEVEL))
+    assert rollout(play, "start").code == 0
+    ops = patch_ops(play)
+    assert {"op": "test", "path": "/spec/predictor/containers/0/env/0/name",
+            "value": "STORAGE_URI"} in ops
+    # mlops's own patches: entry ends the file; the team's goes after it
+    push_edit(play, "environments/prod/kustomization.yaml",
+              replacing("      name: cancer\n", "      name: cancer\n" + LATER_PATCH))
+    head, record = play.remote_head(), release_of(play, "prod")
+    # the full render shows STORAGE_URI at env/1, where mlops's patch finds LOG_LEVEL
+    result = rollout(play, "promote", "--analysis", passing(play))
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert result.err == ("mlops: error: kubectl kustomize environments/prod failed: testing "
+                          "value /spec/predictor/containers/0/env/1/name failed: test failed\n")
+    assert play.remote_head() == head and release_of(play, "prod") == record
+    assert play.proj.status() == ""
+
+
+def render_problems(report: dict) -> list[str]:
+    return [p["message"] for p in report["problems"] if "kustomize" in p["message"]]
+
+
+def test_a_reordered_base_breaks_the_committed_render_until_the_next_step(roll):
+    """After a commit, a base edit that moves STORAGE_URI makes the committed overlay fail
+    to render (Argo CD and `mlops validate` see it) rather than patch the wrong variable;
+    the next rollout step computes the patch against the new base."""
+    play, _ = roll
+    assert rollout(play, "start").code == 0
+    assert not render_problems(validate_prod(play))
+    push_edit(play, "environments/base/inferenceservice.yaml",
+              replacing(STORAGE_ENTRY, LOG_LEVEL + STORAGE_ENTRY))
+    assert render_problems(validate_prod(play)) == [
+        "environments/prod: kubectl kustomize environments/prod failed: testing value "
+        "/spec/predictor/containers/0/env/0/name failed: test failed"]
+    step = rollout(play, "promote", "--analysis", passing(play), "--json")
+    assert step.code == 0 and step.json["percent"] == 50, step.err
+    assert {"op": "test", "path": "/spec/predictor/containers/0/env/1/name",
+            "value": "STORAGE_URI"} in patch_ops(play)
+    env = rendered_isvc(play)["spec"]["predictor"]["containers"][0]["env"]
+    assert env == [{"name": "LOG_LEVEL", "value": "info"},
+                   {"name": "STORAGE_URI", "value": "pvc://models/cancer-v2"}]
+
+
+# -- a trust root pinned outside the branch, on `rollout` ----------------------------------
+
+def test_rollout_approvals_are_judged_by_a_pinned_trust_root(fresh, built, tmp_path,
+                                                             monkeypatch):
+    """README: `$MLOPS_TRUST_ROOT` or `--trust-root FILE` on `promote` and `rollout`. carol
+    is a release manager only in the pinned root; the branch lists alice alone."""
+    play, keys = fresh
+    carol = ssh_key(tmp_path, "carol")
+    root = tmp_path / "trust-root.yaml"
+    root.write_text("allowed_signers: |\n"
+                    f"  carol@example.com {carol[1]}\n"
+                    "release_managers: [carol@example.com]\n")
+
+    def approve_as_carol(release):
+        result = play.proj.run("approve", "--env", "prod", "--release", release,
+                               "--key", str(carol[0]), "--principal", "carol@example.com")
+        assert result.code == 0, result.err
+
+    approve_as_carol(release_of(play, "staging")["id"])
+    head = play.remote_head()
+    branch = rollout(play, "start")  # the branch's root: carol's key is not in it
+    assert branch.code == 4 and "No principal matched" in branch.err, branch.err
+    assert play.remote_head() == head
+    first = rollout(play, "start", "--trust-root", str(root), "--json")
+    assert first.code == 0 and first.json["approver"] == "carol@example.com", first.err
+
+    to_staging(play, built, "pvc://models/cancer-v2")
+    monkeypatch.setenv("MLOPS_TRUST_ROOT", str(root))
+    assert rollout(play, "start").code == 0
+    assert rollout(play, "promote", "--analysis", passing(play)).code == 0
+    approve(play, keys)  # alice, trusted by the branch but not by the pinned root
+    head = play.remote_head()
+    pinned = rollout(play, "promote", "--analysis", passing(play, (50, 2)))
+    assert pinned.code == 4 and "No principal matched" in pinned.err, pinned.err
+    assert play.remote_head() == head
+    approve_as_carol(release_of(play, "prod")["id"])
+    final = rollout(play, "promote", "--analysis", passing(play, (50, 2)), "--json")
+    assert final.code == 0, final.err
+    assert final.json["state"] == "complete" and final.json["approver"] == "carol@example.com"
+    assert release_of(play, "prod")["approval"]["approver"] == "carol@example.com"

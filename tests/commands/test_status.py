@@ -242,3 +242,36 @@ def test_status_after_a_real_promotion(play, built, stub, tmp_path):
     assert doc["converged"] is True
     assert doc["expected"]["revision"] == head
     assert doc["release"] == release_of(play, "dev")["id"]
+
+
+def test_wait_counts_missing_objects_as_not_converged_until_they_appear(setup, stub):
+    """README: with --wait, missing objects count as not converged yet. Nothing is in the
+    cluster when the wait begins; Argo CD creates both objects a second later."""
+    play, env = setup
+    head = play.remote_head()
+    stub.later(1.0, app(head), ks.inference_service("cancer", "dev"))
+    started = time.monotonic()
+    result = status(play, env, "--json", "--wait", "--timeout", "30")
+    assert result.code == 0, result.err
+    assert result.json["converged"] is True and result.json["pending"] == []
+    assert 1.0 <= time.monotonic() - started < 30
+    assert ("waiting for dev: Argo CD Application argocd/mlops-dev not found; "
+            "InferenceService dev/cancer not found") in result.err
+    assert "mlops: error" not in result.err
+
+
+def test_wait_for_objects_that_never_appear_times_out_with_exit_1(setup, stub):
+    play, env = setup
+    started = time.monotonic()
+    result = status(play, env, "--json", "--wait", "--timeout", "1")
+    assert result.code == 1
+    assert time.monotonic() - started < 15
+    doc = result.json  # the report is still printed
+    assert doc["converged"] is False and doc["application"] is None and doc["service"] is None
+    assert doc["pending"] == ["Argo CD Application argocd/mlops-dev not found",
+                              "InferenceService dev/cancer not found"]
+    errors = [line for line in result.err.splitlines() if line.startswith("mlops: error:")]
+    assert errors == [
+        "mlops: error: dev did not converge within 1s: Argo CD Application argocd/mlops-dev "
+        "not found; InferenceService dev/cancer not found"]
+    assert len(stub.requests) >= 4  # it kept asking: two objects, more than one poll
