@@ -94,8 +94,8 @@ def check_canary_mode(isvc: Mapping[str, Any]) -> None:
     if mode not in CANARY_MODES:
         raise ConfigError(
             f"InferenceService {name} is annotated {MODE_ANNOTATION}: {mode}; KServe ignores "
-            "canaryTrafficPercent outside Serverless (Knative) mode, so mlops refuses to "
-            "roll it out as a canary")
+            "canaryTrafficPercent outside Knative mode (called Serverless before KServe "
+            "0.16), so mlops refuses to roll it out as a canary")
 
 
 def _storage_paths(isvc: Mapping[str, Any]) -> tuple[str, str] | None:

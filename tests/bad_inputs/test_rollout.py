@@ -122,7 +122,8 @@ STARTS = [
     Case("start-in-raw-deployment-mode", "staged",
          _mode("    serving.kserve.io/deploymentMode: RawDeployment\n"),
          ["rollout", "start", "--env", "prod"], 1,
-         "KServe ignores canaryTrafficPercent outside Serverless (Knative) mode"),
+         "KServe ignores canaryTrafficPercent outside Knative mode (called Serverless "
+         "before KServe 0.16)"),
     Case("start-in-standard-mode", "staged",  # KServe 0.16's name for RawDeployment
          _mode("    serving.kserve.io/deploymentMode: Standard\n"),
          ["rollout", "start", "--env", "prod"], 1,
