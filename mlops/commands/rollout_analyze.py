@@ -55,6 +55,7 @@ class AnalyzeOptions:
     wait_approval: bool = False
     timeout: float = 3600.0
     sync_timeout: float = SYNC_TIMEOUT
+    max_age: float = state_machine.ANALYSIS_MAX_AGE  # of the analysis a step is promoted on
 
 
 def analyze(ctx: Context, opts: AnalyzeOptions) -> int:
@@ -153,7 +154,8 @@ def run(ctx: Context, opts: AnalyzeOptions) -> int:
         ctx.out.result({**doc, "state": "complete", "release": done, "commit": None},
                        f"{opts.env} runs release {done} at 100%; no canary to analyse")
         return 0
-    ropts = canary.RolloutOptions(env=opts.env)
+    ropts = canary.RolloutOptions(env=opts.env, max_age=opts.max_age)
+    deadline: float | None = None  # of the wait for the approval, set when it begins
     while True:
         decision = decide(ctx, opts)
         steps.append(_step_entry(decision))
@@ -167,7 +169,11 @@ def run(ctx: Context, opts: AnalyzeOptions) -> int:
             raise_unless_pass(decision)
         if not decision.get("final", True):
             cluster.configure(ctx.environ, opts.context)  # before the commit it must wait for
-        promoted = _promote_when_approved(ctx, opts, ropts, decision)
+        if deadline is None and decision.get("final", True):
+            deadline = time.monotonic() + opts.timeout
+        promoted = _promote_when_approved(ctx, opts, ropts, decision, deadline)
+        if promoted is None:
+            continue  # the analysis grew old while the approval was awaited: analyse again
         steps[-1].update(promoted_to=promoted["percent"], commit=promoted["commit"])
         ctx.out.note(canary.promoted_text(promoted))
         if promoted["state"] == state_machine.COMPLETE:
@@ -219,10 +225,18 @@ def wait_for_step(ctx: Context, opts: AnalyzeOptions, promoted: dict[str, Any]) 
     return time.time()
 
 
-def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision) -> dict[str, Any]:
+def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision,
+                           deadline: float | None) -> dict[str, Any] | None:
     """Promote; with --wait-approval, look again every APPROVAL_POLL seconds, the last
-    time when --timeout runs out (a timeout shorter than the poll still waits it out)."""
-    deadline = time.monotonic() + opts.timeout
+    time when --timeout runs out (a timeout shorter than the poll still waits it out).
+
+    None when the analysis is about to grow older than --max-age while the approval is
+    awaited: promoting on it would then be refused (exit 3) however long --timeout is,
+    so the caller analyses the canary again and waits on with the fresh decision.
+    """
+    deadline = time.monotonic() + opts.timeout if deadline is None else deadline
+    stale_at = float(decision.get("finished_at", 0)) + opts.max_age
+    margin = min(30.0, opts.max_age / 10)  # a promotion attempt takes a moment
     while True:
         try:
             return canary.promote_step(ctx, ropts, decision)
@@ -230,5 +244,11 @@ def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision) -> dict[s
             left = deadline - time.monotonic()
             if not opts.wait_approval or left <= 0:
                 raise
+            fresh_for = stale_at - margin - time.time()
+            if fresh_for <= 0:
+                ctx.out.note(f"the analysis of {decision.get('percent')}% is "
+                             f"{opts.max_age / 60:g} minutes old and the approval has not "
+                             "come: analysing the canary again")
+                return None
             ctx.out.note(f"waiting for a release manager's approval: {exc.message}")
-            time.sleep(min(APPROVAL_POLL, left))
+            time.sleep(min(APPROVAL_POLL, left, fresh_for))

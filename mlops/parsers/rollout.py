@@ -108,6 +108,9 @@ def _add_run(sub) -> None:
                    help="wait for the approval at the final step instead of exiting 4")
     p.add_argument("--timeout", metavar="DURATION", type=_duration, default=3600.0,
                    help="how long --wait-approval waits (default 1h)")
+    p.add_argument("--max-age", metavar="DURATION", type=_duration, default=3600.0,
+                   help="promote on an analysis at most this old; when --wait-approval "
+                   "waits longer, the canary is analysed again (default 1h)")
     p.add_argument("--sync-timeout", metavar="DURATION", type=_duration, default=600.0,
                    help="how long to wait after a step for Argo CD to sync it and KServe to "
                    "serve its split (default 10m)")
@@ -150,6 +153,7 @@ def _handler(verb: str):
                 context=args.context, output=getattr(args, "output", None),
                 wait_approval=getattr(args, "wait_approval", False),
                 timeout=getattr(args, "timeout", 3600.0),
+                max_age=getattr(args, "max_age", 3600.0),
                 sync_timeout=getattr(args, "sync_timeout", rollout_analyze.SYNC_TIMEOUT))
             return getattr(rollout_analyze, verb)(ctx, aopts)
         return getattr(rollout, verb)(ctx, opts)
