@@ -109,68 +109,31 @@ def test_wait_approval_polls_until_the_timeout_then_exits_4(final_step):
     assert release_of(play, "prod")["rollout"]["percent"] == 50
 
 
-def _run_until(play, seen: str, *args: str):
-    """A real `mlops rollout run --wait-approval` process; returns (process, its stderr lines
-    so far, an event set once a line contains `seen`, the reader thread)."""
+def _approved_while_running(play, keys, seen: str, *args: str) -> tuple[dict, str]:
+    """Run a real `mlops rollout run --wait-approval` process; once a line of its stderr
+    contains `seen`, check nothing moved and approve as alice. (Its --json document, the
+    remote head it was approved on.) Fails if the run exits non-zero."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlops", "rollout", "run", "--env", "prod", *REVISIONS,
          "--wait-approval", *args, "--json", "--repo", str(play.clone)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     lines: list[str] = []
-    waiting = threading.Event()
+    saw = threading.Event()
 
     def read_stderr() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
             lines.append(line)
             if seen in line:
-                waiting.set()
+                saw.set()
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
-    return proc, lines, waiting, reader
-
-
-def test_an_analysis_that_grows_old_while_the_approval_is_awaited_is_made_again(final_step):
-    """Promoting on an analysis older than --max-age is refused (exit 3), so a wait longer
-    than that (the scaffold's prod job waits 2h, the default --max-age is 1h) analyses the
-    canary again instead of failing once the first analysis is an hour old."""
-    play, keys = final_step
-    again = "analysing the canary again"
-    proc, lines, analysed_again, reader = _run_until(play, again, "--timeout", "2m",
-                                                     "--max-age", "4s")
-    try:
-        deadline = time.monotonic() + 90
-        while not analysed_again.wait(0.2) and reader.is_alive() and time.monotonic() < deadline:
-            pass
-        assert analysed_again.is_set(), "".join(lines)
-        assert release_of(play, "prod")["rollout"]["percent"] == 50  # nothing moved yet
-        approve(play, keys)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    reader.join(timeout=10)
-    assert proc.returncode == 0, "".join(lines)  # not exit 3: "older than ... minutes"
-    doc = json.loads(out)
-    assert doc["state"] == "complete", doc
-    analyses = [step for step in doc["steps"] if step["percent"] == 50]
-    assert len(analyses) >= 2 and all(a["analysis"] == "pass" for a in analyses), doc
-    assert analyses[-1]["promoted_to"] == 100 and "promoted_to" not in analyses[0], doc
-    assert release_of(play, "prod")["approval"]["approver"] == "alice@example.com"
-
-
-def test_wait_approval_goes_on_once_an_approval_lands(final_step, tmp_path):
-    """The run is a real process; the release manager approves once it says it waits."""
-    play, keys = final_step
-    proc, lines, waiting, reader = _run_until(play, WAITING, "--timeout", "5m")
-
     try:
         deadline = time.monotonic() + 120
-        while not waiting.wait(0.2) and reader.is_alive() and time.monotonic() < deadline:
-            pass  # until it says it waits (or ends without waiting)
-        assert waiting.is_set(), "".join(lines)
+        while not saw.wait(0.2) and reader.is_alive() and time.monotonic() < deadline:
+            pass  # until it says so (or ends without saying it)
+        assert saw.is_set(), "".join(lines)
         head = play.remote_head()
         assert release_of(play, "prod")["rollout"]["percent"] == 50  # nothing moved yet
         approve(play, keys)
@@ -181,7 +144,27 @@ def test_wait_approval_goes_on_once_an_approval_lands(final_step, tmp_path):
             proc.wait()
     reader.join(timeout=10)
     assert proc.returncode == 0, "".join(lines)
-    doc = json.loads(out)
+    return json.loads(out), head
+
+
+def test_an_analysis_that_grows_old_while_the_approval_is_awaited_is_made_again(final_step):
+    """Promoting on an analysis older than --max-age is refused (exit 3), so a wait longer
+    than that (the scaffold's prod job waits 2h, the default --max-age is 1h) analyses the
+    canary again instead of failing once the first analysis is an hour old."""
+    play, keys = final_step
+    doc, _ = _approved_while_running(play, keys, "analysing the canary again",
+                                     "--timeout", "2m", "--max-age", "4s")  # not exit 3
+    assert doc["state"] == "complete", doc
+    analyses = [step for step in doc["steps"] if step["percent"] == 50]
+    assert len(analyses) >= 2 and all(a["analysis"] == "pass" for a in analyses), doc
+    assert analyses[-1]["promoted_to"] == 100 and "promoted_to" not in analyses[0], doc
+    assert release_of(play, "prod")["approval"]["approver"] == "alice@example.com"
+
+
+def test_wait_approval_goes_on_once_an_approval_lands(final_step, tmp_path):
+    """The run is a real process; the release manager approves once it says it waits."""
+    play, keys = final_step
+    doc, head = _approved_while_running(play, keys, WAITING, "--timeout", "5m")
     assert doc["state"] == "complete" and doc["steps"][-1]["promoted_to"] == 100, doc
     record = release_of(play, "prod")
     assert record["rollout"]["state"] == "complete"
