@@ -56,6 +56,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import common
+from _promote_cpu import PROMOTE_IMPORTS, measure_cpu
 from _promote_fixture import (
     ENV,
     MANIFEST_V2,
@@ -64,7 +65,6 @@ from _promote_fixture import (
     commit_count,
     setup,
 )
-from _promote_cpu import PROMOTE_IMPORTS, measure_cpu
 from _promote_floor import FLOOR_SCRIPT, check_floor_is_same_edit, current_variant, load_floor
 from _promote_peer import PEER_NOTE, Peer, measure_at
 from _promote_race import measure_race

@@ -124,12 +124,12 @@ class Registries:
         """
         key = (image, tag)
         with self._lock:
-            answer = self._asked.get(key)
-            mine = answer is None
-            if mine:
+            asked = self._asked.get(key)
+            if asked is None:
                 answer = self._asked[key] = _Answer()
-        if mine:
-            self._ask(key, answer)
+        if asked is not None:
+            return asked.result()
+        self._ask(key, answer)
         return answer.result()
 
     def _ask(self, key: tuple[str, str], answer: _Answer) -> None:
