@@ -46,10 +46,11 @@ def signing_from(key: Path | None, builder: str | None, environ: Mapping[str, st
                  push: bool) -> tuple[Path, str] | None:
     """(key, builder) when the build should sign, None when it should not."""
     key = key or (Path(environ[KEY_ENV]) if environ.get(KEY_ENV) else None)
+    named = "--builder" if builder else f"${BUILDER_ENV}"  # what the user gave, in errors
     builder = builder or environ.get(BUILDER_ENV) or None
     if key is None:
         if builder:
-            raise UsageError(f"--builder needs a signing key (--sign-key FILE or ${KEY_ENV})")
+            raise UsageError(f"{named} needs a signing key (--sign-key FILE or ${KEY_ENV})")
         return None
     if not builder:
         raise UsageError(f"signing provenance needs the builder's principal, as the "

@@ -419,8 +419,8 @@ def test_the_signing_flags_default_to_the_environment(signed, project, tmp_path)
     only_key = _mlops("build", "--repo", str(c), env={"MLOPS_SIGNING_KEY": str(key)})
     assert only_key.returncode == 2 and "builder's principal" in only_key.stderr, only_key.stderr
     only_builder = _mlops("build", "--repo", str(c), env={"MLOPS_BUILDER": env_builder})
-    assert only_builder.returncode == 2 and "needs a signing key" in only_builder.stderr, \
-        only_builder.stderr
+    assert only_builder.returncode == 2, only_builder.stderr
+    assert "$MLOPS_BUILDER needs a signing key" in only_builder.stderr, only_builder.stderr
 
     by_env = _build(c, tmp_path / "c.json", env=env)
     assert {e["provenance"]["builder"] for e in by_env["builds"]} == {env_builder}
