@@ -115,6 +115,44 @@ def test_failing_test_stops_only_that_push(project, registry, tmp_path):
     assert server.digest(f"{repo_ns}/good", "0.1.0") == builds["good"]["digest"]
 
 
+def test_a_flaky_test_in_the_image_is_not_retried_into_a_pass(project, registry, tmp_path):
+    """README: "A test that fails inside its image ... [is] not retried into a pass". The test
+    fails on its first run and would pass on the second (a server on 127.0.0.1 counts its
+    runs; builds use the host network), so one retry would turn the build green."""
+    import http.server
+    import threading
+
+    runs: list[str] = []
+
+    class Counter(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            runs.append(self.path)
+            body = b"fail" if len(runs) == 1 else b"pass"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/run"
+    flaky = ("import sys, urllib.request; "
+             f"sys.exit(0 if urllib.request.urlopen('{url}').read() == b'pass' else 3)")
+    try:
+        registry_server, ns = registry
+        proj = project({"mlops.yaml": mlops_yaml(ns),
+                        **tiny_component("flaky", test=json.dumps(["python3", "-c", flaky]))})
+        result = proj.run("build", "--output", str(tmp_path / "build.json"))
+    finally:
+        server.shutdown()
+    assert result.code == 1 and "flaky: test command exited 3" in result.err, result.err
+    assert runs == ["/run"]  # run once: a retry would have passed
+    assert registry_server.tags(f"{ns.split('/', 1)[1]}/flaky") == []
+
+
 def test_dry_run_plans_without_building(three):
     proj, server, ns = three
     result = proj.run("build", "--dry-run", "--json")
