@@ -59,9 +59,9 @@ def lookups_ahead(registry: str, entries: Iterable[Mapping[str, Any]]) -> list[t
     """The (image, tag) lookups `check_record_entries` will make for these entries, so that
     they can be asked before the checkout that names the components is ready. An entry it
     would refuse is left out: only this project's image names reach the network."""
+    last = {entry.get("component"): entry for entry in entries}  # as the check keeps them
     found = []
-    for entry in entries:
-        name = entry.get("component")
+    for name, entry in last.items():
         if component_name_problem(name) is None:
             try:
                 found.append((str(entry["image"]), _tag_of(registry, "", str(name), entry)))

@@ -237,9 +237,11 @@ class Session:
         import urllib.request
 
         url = urllib.request.getproxies().get(scheme)
-        # host:port, as requests and Docker read no_proxy: an entry matches the host alone
-        # or the host with this port (urllib tries both).
-        if not url or urllib.request.proxy_bypass(netloc):
+        # As requests and Docker read no_proxy, an entry matches the host alone or the host
+        # with this port: the environment's reader tries both for host:port; the system
+        # settings' (macOS, Windows) match the string whole, so the host goes in alone too.
+        host = urlsplit(f"//{netloc}").hostname or netloc
+        if not url or urllib.request.proxy_bypass(netloc) or urllib.request.proxy_bypass(host):
             return None
         return urlsplit(url if "://" in url else f"http://{url}")
 

@@ -87,10 +87,10 @@ def promote(ctx: Context, opts: PromoteOptions) -> int:
         modeluri.check(opts.model_uri, target.model_schemes, target.name)
     build = read_build_record(opts.build) if opts.build else None
     metrics = _metrics(ctx, opts.metrics) if opts.metrics else None
+    check_clean_branch(ctx.root)
     registries = Registries()  # one HTTP session per host for every attempt
     if build is not None:  # asked while the remote is cloned; each attempt checks the answers
         registries.prefetch(imagecheck.lookups_ahead(local.registry, build.entries()))
-    check_clean_branch(ctx.root)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)
     outcome = in_workspace(
         ctx, local, lambda ws: _attempt(ctx, ws, opts, source, build, metrics, cache, registries)
@@ -162,7 +162,11 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
     try:
         release = steps.write_overlay(ws.root, target, release, cache, rendering=rendering)
     finally:
-        checking.wait()  # a record the registry refuses is the error, before the overlay's
+        try:
+            checking.wait()  # a record the registry refuses is the error, before the overlay's
+        except BaseException:
+            rendering.wait_quietly()  # no kubectl left running in a workspace being removed
+            raise
     if current is not None and current.release.id == release.id:
         if not (opts.clear_hold and current.hold):
             rendering.wait()

@@ -236,19 +236,49 @@ def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision,
     """
     deadline = time.monotonic() + opts.timeout if deadline is None else deadline
     stale_at = float(decision.get("finished_at", 0)) + opts.max_age
-    margin = min(30.0, opts.max_age / 10)  # a promotion attempt takes a moment
+    analysing = _analysis_seconds(decision)
     while True:
+        began = time.monotonic()
         try:
             return canary.promote_step(ctx, ropts, decision)
+        except state_machine.StaleAnalysis:
+            # it aged between the last look at the clock and the check (a slow clone)
+            if not opts.wait_approval or deadline - time.monotonic() <= analysing:
+                raise
+            _note_analysing_again(ctx, opts, decision)
+            return None
         except ApprovalError as exc:
+            took = time.monotonic() - began
             left = deadline - time.monotonic()
             if not opts.wait_approval or left <= 0:
                 raise
-            fresh_for = stale_at - margin - time.time()
+            # the next look must be over before the analysis is too old to promote on
+            fresh_for = stale_at - time.time() - max(1.0, 2 * took)
             if fresh_for <= 0:
-                ctx.out.note(f"the analysis of {decision.get('percent')}% is "
-                             f"{opts.max_age / 60:g} minutes old and the approval has not "
-                             "come: analysing the canary again")
+                if left <= analysing + took:  # no time to analyse and look again: exit 4
+                    raise
+                _note_analysing_again(ctx, opts, decision)
                 return None
             ctx.out.note(f"waiting for a release manager's approval: {exc.message}")
             time.sleep(min(APPROVAL_POLL, left, fresh_for))
+
+
+def _note_analysing_again(ctx, opts: AnalyzeOptions, decision) -> None:
+    ctx.out.note(f"the analysis of {decision.get('percent')}% would be older than "
+                 f"--max-age ({_duration_text(opts.max_age)}) by the time an approval is "
+                 "seen: analysing the canary again")
+
+
+def _analysis_seconds(decision) -> float:
+    """How long the analysis took: about what another one will take."""
+    started, finished = decision.get("started_at"), decision.get("finished_at")
+    if not isinstance(started, (int, float)) or not isinstance(finished, (int, float)):
+        return 0.0
+    return max(float(finished) - float(started), 0.0)
+
+
+def _duration_text(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"

@@ -89,6 +89,11 @@ def aborted(state: Mapping[str, Any], release_id: str) -> dict[str, Any]:
             "since": now_utc()}
 
 
+class StaleAnalysis(GateFailed):
+    """The analysis is older than the age a step may be promoted on (exit 3, as any
+    refused analysis); `rollout run`, waiting for an approval, analyses again instead."""
+
+
 def check_analysis(decision: Mapping[str, Any] | None, release_id: str,
                    state: Mapping[str, Any], env: str, now: float,
                    max_age: float = ANALYSIS_MAX_AGE) -> Mapping[str, Any]:
@@ -104,7 +109,7 @@ def check_analysis(decision: Mapping[str, Any] | None, release_id: str,
     if finished > now + CLOCK_SKEW:  # a record from the future would never grow old
         raise GateFailed(f"{where} is dated in the future; run {again}")
     if now - finished > max_age:
-        raise GateFailed(f"{where} is older than {max_age / 60:g} minutes; run {again}")
+        raise StaleAnalysis(f"{where} is older than {max_age / 60:g} minutes; run {again}")
     if not passed(decision):
         reasons = decision.get("reasons") or ["no reason recorded"]
         raise GateFailed(f"{where} did not pass ({decision.get('result')}): {reasons[0]}")

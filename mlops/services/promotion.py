@@ -62,6 +62,14 @@ class Background:
         if error is not None:
             raise error
 
+    def wait_quietly(self) -> None:
+        """Join, dropping what it raised: the caller has a graver error to report, and the
+        work must not go on past it (a render in a workspace about to be removed)."""
+        try:
+            self.wait()
+        except BaseException:  # noqa: BLE001, S110  the caller's error is the one reported
+            pass
+
 
 def compose_release(root, config, source: Source, build, metrics, model_uri,
                     registries: Registries | None = None,
@@ -184,7 +192,12 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
             kustomize.render(where.path, where.where)
         else:
             rendering.start(lambda: kustomize.render(where.path, where.where))
-    enable_automated_sync(root, env)  # pinned now: Argo CD may deploy it (argocd.py)
+    try:
+        enable_automated_sync(root, env)  # pinned now: Argo CD may deploy it (argocd.py)
+    except BaseException:
+        if rendering is not None:
+            rendering.wait()  # the render's error first, as when it ran before this
+        raise
     return replace(release, pipelines=versions)
 
 

@@ -151,22 +151,25 @@ class Registries:
         A promotion knows the build record's lookups before its checkout of the
         remote is ready, so the registry's round trips overlap the clone. The
         threads are daemons: a promotion that fails first does not wait for them.
+        After the first failed lookup they ask nothing more: a registry that is down
+        or refuses the credentials is the caller's to report, once.
         """
         pending: queue.SimpleQueue = queue.SimpleQueue()
         keys = list(dict.fromkeys(lookups))
         for key in keys:
             pending.put(key)
+        failed = threading.Event()  # a registry that fails once is left to the caller
 
         def drain() -> None:
-            while True:
+            while not failed.is_set():
                 try:
                     key = pending.get_nowait()
                 except queue.Empty:
                     return
                 try:
                     self.served(*key)
-                except BaseException:  # noqa: BLE001, S112  the caller that needs it asks again
-                    continue
+                except BaseException:  # noqa: BLE001  the caller that needs it asks again
+                    failed.set()
 
         for n in range(min(workers, len(keys))):
             threading.Thread(target=drain, name=f"mlops-registry-{n}", daemon=True).start()

@@ -109,6 +109,26 @@ def test_wait_approval_polls_until_the_timeout_then_exits_4(final_step):
     assert release_of(play, "prod")["rollout"]["percent"] == 50
 
 
+def test_a_wait_shorter_than_the_analyses_it_needs_ends_in_exit_4_not_in_an_abort(final_step):
+    """Analysing again while the approval is awaited is bounded by --timeout: with a 2 s
+    --max-age and a 6 s wait the run analyses a few times, then exits 4 as a plain wait
+    would, leaving the canary where it was (no abort, no hold)."""
+    play, _ = final_step
+    head = play.remote_head()
+    started = time.monotonic()
+    result = rollout(play, "run", *REVISIONS, "--wait-approval", "--timeout", "6s",
+                     "--max-age", "2s")
+    assert result.code == 4, result.err
+    assert time.monotonic() - started < 60
+    assert "analysing the canary again" in result.err, result.err
+    [error] = errors(result.err)
+    assert approve_command(play) in error, error
+    assert play.remote_head() == head
+    record = release_of(play, "prod")
+    assert record["rollout"]["percent"] == 50 and record["rollout"]["state"] == "canary"
+    assert record.get("hold") is None
+
+
 def _approved_while_running(play, keys, seen: str, *args: str) -> tuple[dict, str]:
     """Run a real `mlops rollout run --wait-approval` process; once a line of its stderr
     contains `seen`, check nothing moved and approve as alice. (Its --json document, the

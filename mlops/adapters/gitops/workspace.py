@@ -41,7 +41,7 @@ _REJECTED = re.compile(
 _GOOD_SIGNATURE = re.compile(r'Good "git" signature for (\S+) with')
 FALLBACK_IDENTITY = {"name": "mlops", "email": "mlops@localhost"}
 _MISSING_BRANCH = re.compile(r"Remote branch .* not found", re.IGNORECASE)
-_FULL_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64}):")  # a spec whose blob cannot change
+_FULL_ID = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64}):")
 _PUSHED_REF = "refs/mlops/pushed"  # where a push that lost its answer is looked for
 # What a workspace checks out (git's non-cone sparse patterns): everything but the
 # folders components/<name>/, which no command reads in a workspace (the index says
@@ -196,8 +196,9 @@ class Workspace:
     def show_many(self, specs: Sequence[str]) -> list[bytes | None]:
         """`git show REV:PATH` for each spec in one `git cat-file --batch`; None if absent.
 
-        What a full commit id names never changes, so those answers are kept for
-        the workspace's life: the trust root reads the same commits' files twice.
+        What a full commit id names never changes, so the blobs found that way are
+        kept for the workspace's life: the trust root reads the same commits' files
+        twice. (An absent file is asked again: it may be an object not fetched.)
         """
         wanted = [s for s in dict.fromkeys(specs) if s not in self._shown]
         if wanted:
@@ -206,8 +207,11 @@ class Workspace:
                                   capture_output=True)
             if proc.returncode != 0:
                 raise GitError(f"git cat-file failed: {transport.reason(proc.stderr.decode())}")
-            found = dict(zip(wanted, _batch_blobs(proc.stdout, len(wanted)), strict=True))
-            self._shown.update((k, v) for k, v in found.items() if _FULL_ID.match(k))
+            answers = _batch_objects(proc.stdout, len(wanted))
+            found = {spec: blob for spec, (_, blob) in zip(wanted, answers, strict=True)}
+            self._shown.update((spec, blob) for spec, (oid, blob) in zip(wanted, answers,
+                                                                          strict=True)
+                               if blob is not None and _names_an_object(spec, oid))
         else:
             found = {}
         return [self._shown[s] if s in self._shown else found[s] for s in specs]
@@ -236,7 +240,7 @@ class Workspace:
         if signing_key is not None:
             cmd.append("-S")
         # A workspace lives for one command: git's automatic upkeep would be wasted.
-        self._run("-c", "maintenance.auto=false", *cmd, stdin=message)
+        self._run("-c", "maintenance.auto=false", "-c", "gc.auto=0", *cmd, stdin=message)
         return self.head()
 
     def push(self, target_ref: str | None = None, sha: str | None = None) -> None:
@@ -364,21 +368,28 @@ def _parse_commit(entry: str) -> Commit:
     return Commit(sha.strip(), int(ts or 0), subject, tuple(pairs))
 
 
-def _batch_blobs(out: bytes, count: int) -> list[bytes | None]:
-    """Parse `git cat-file --batch` output: a header line, then the content, per object."""
-    found: list[bytes | None] = []
+def _names_an_object(spec: str, oid: str) -> bool:
+    """Whether `spec` starts with a whole object id of this repository (as long as the
+    found blob's id), so that its answer can never change; a ref name cannot be that."""
+    match = _FULL_ID.match(spec)
+    return match is not None and len(match.group(1)) == len(oid)
+
+
+def _batch_objects(out: bytes, count: int) -> list[tuple[str, bytes | None]]:
+    """(the object id, the blob or None) per answer of `git cat-file --batch`."""
+    found: list[tuple[str, bytes | None]] = []
     pos = 0
     for _ in range(count):
         end = out.index(b"\n", pos)
         header = out[pos:end].split()
         pos = end + 1
         if len(header) != 3 or header[1] != b"blob":  # "<spec> missing", or a tree
-            found.append(None)
+            found.append((header[0].decode(errors="replace") if header else "", None))
             if len(header) == 3:
                 pos += int(header[2]) + 1
             continue
         size = int(header[2])
-        found.append(out[pos:pos + size])
+        found.append((header[0].decode(), out[pos:pos + size]))
         pos += size + 1
     return found
 
