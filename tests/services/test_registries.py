@@ -116,3 +116,33 @@ def test_a_failed_lookup_is_not_remembered(registry, monkeypatch):
         first = regs.served(image, "tag-one")
     assert first == digest and len(seen) == 2
     assert regs.served(image, "tag-one") == digest and len(seen) == 2
+
+
+def test_a_prefetch_stops_asking_after_its_first_failure(registry, monkeypatch):
+    """A registry that is down (or refuses the credentials) is the caller's to report: the
+    prefetch does not go on asking it for every other image meanwhile."""
+    import time
+
+    from mlops.adapters import stdhttp
+
+    _, ns = registry
+    image, _ = _push(ns, "s", "one")
+    monkeypatch.setenv("MLOPS_REGISTRY_RETRIES", "1")
+    regs = Registries()
+    seen = _count_requests(regs, image)
+    session = regs.client(image)._session
+    counted = session.request
+
+    def refused(method, url, *args, **kwargs):
+        seen.append("refused")
+        raise stdhttp.Unreachable("connection refused")
+
+    session.request = refused
+    regs.prefetch([(image, f"tag-{n}") for n in range(6)], workers=1)
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)  # room for more lookups, were they made
+    assert seen == ["refused"]
+    session.request = counted
+    assert regs.served(image, "tag-one") is not None  # the caller asks for itself
