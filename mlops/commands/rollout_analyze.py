@@ -56,6 +56,7 @@ class AnalyzeOptions:
     timeout: float = 3600.0
     sync_timeout: float = SYNC_TIMEOUT
     max_age: float = state_machine.ANALYSIS_MAX_AGE  # of the analysis a step is promoted on
+    approval_poll: float = APPROVAL_POLL
 
 
 def analyze(ctx: Context, opts: AnalyzeOptions) -> int:
@@ -227,7 +228,7 @@ def wait_for_step(ctx: Context, opts: AnalyzeOptions, promoted: dict[str, Any]) 
 
 def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision,
                            deadline: float | None) -> dict[str, Any] | None:
-    """Promote; with --wait-approval, look again every APPROVAL_POLL seconds, the last
+    """Promote; with --wait-approval, look again every --approval-poll seconds, the last
     time when --timeout runs out (a timeout shorter than the poll still waits it out).
 
     None when the analysis is about to grow older than --max-age while the approval is
@@ -260,7 +261,7 @@ def _promote_when_approved(ctx, opts: AnalyzeOptions, ropts, decision,
                 _note_analysing_again(ctx, opts, decision)
                 return None
             ctx.out.note(f"waiting for a release manager's approval: {exc.message}")
-            time.sleep(min(APPROVAL_POLL, left, fresh_for))
+            time.sleep(min(opts.approval_poll, left, fresh_for))
 
 
 def _note_analysing_again(ctx, opts: AnalyzeOptions, decision) -> None:

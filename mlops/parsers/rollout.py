@@ -18,6 +18,13 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive_duration(text: str) -> float:
+    seconds = _duration(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be longer than 0s")
+    return seconds
+
+
 def _env(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", required=True, help="environment with a canary: in mlops.yaml")
 
@@ -111,6 +118,8 @@ def _add_run(sub) -> None:
     p.add_argument("--max-age", metavar="DURATION", type=_duration, default=3600.0,
                    help="promote on an analysis at most this old; when --wait-approval "
                    "waits longer, the canary is analysed again (default 1h)")
+    p.add_argument("--approval-poll", metavar="DURATION", type=_positive_duration, default=15.0,
+                   help="how often --wait-approval looks for the approval (default 15s)")
     p.add_argument("--sync-timeout", metavar="DURATION", type=_duration, default=600.0,
                    help="how long to wait after a step for Argo CD to sync it and KServe to "
                    "serve its split (default 10m)")
@@ -154,6 +163,7 @@ def _handler(verb: str):
                 wait_approval=getattr(args, "wait_approval", False),
                 timeout=getattr(args, "timeout", 3600.0),
                 max_age=getattr(args, "max_age", 3600.0),
+                approval_poll=getattr(args, "approval_poll", rollout_analyze.APPROVAL_POLL),
                 sync_timeout=getattr(args, "sync_timeout", rollout_analyze.SYNC_TIMEOUT))
             return getattr(rollout_analyze, verb)(ctx, aopts)
         return getattr(rollout, verb)(ctx, opts)

@@ -99,6 +99,7 @@ def test_wait_approval_polls_until_the_timeout_then_exits_4(final_step):
     head = play.remote_head()
     started = time.monotonic()
     result = rollout(play, "run", *REVISIONS, "--wait-approval", "--timeout", "3s")
+    # (the default 15 s poll: a --timeout shorter than it still waits it out)
     elapsed = time.monotonic() - started
     assert result.code == 4, result.err
     assert result.err.count(WAITING) >= 1, result.err
@@ -129,10 +130,11 @@ def test_a_wait_shorter_than_the_analyses_it_needs_ends_in_exit_4_not_in_an_abor
     assert record.get("hold") is None
 
 
-def _approved_while_running(play, keys, seen: str, *args: str) -> tuple[dict, str]:
+def _approved_while_running(play, keys, seen: str, *args: str) -> tuple[dict, str, float]:
     """Run a real `mlops rollout run --wait-approval` process; once a line of its stderr
     contains `seen`, check nothing moved and approve as alice. (Its --json document, the
-    remote head it was approved on.) Fails if the run exits non-zero."""
+    remote head it was approved on, the seconds it ran on after the approval landed.)
+    Fails if the run exits non-zero."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlops", "rollout", "run", "--env", "prod", *REVISIONS,
          "--wait-approval", *args, "--json", "--repo", str(play.clone)],
@@ -157,14 +159,16 @@ def _approved_while_running(play, keys, seen: str, *args: str) -> tuple[dict, st
         head = play.remote_head()
         assert release_of(play, "prod")["rollout"]["percent"] == 50  # nothing moved yet
         approve(play, keys)
+        approved = time.monotonic()
         out, _ = proc.communicate(timeout=120)
+        after = time.monotonic() - approved
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     reader.join(timeout=10)
     assert proc.returncode == 0, "".join(lines)
-    return json.loads(out), head
+    return json.loads(out), head, after
 
 
 def test_an_analysis_that_grows_old_while_the_approval_is_awaited_is_made_again(final_step):
@@ -172,8 +176,8 @@ def test_an_analysis_that_grows_old_while_the_approval_is_awaited_is_made_again(
     than that (the scaffold's prod job waits 2h, the default --max-age is 1h) analyses the
     canary again instead of failing once the first analysis is an hour old."""
     play, keys = final_step
-    doc, _ = _approved_while_running(play, keys, "analysing the canary again",
-                                     "--timeout", "2m", "--max-age", "4s")  # not exit 3
+    doc, _, _ = _approved_while_running(play, keys, "analysing the canary again",
+                                        "--timeout", "2m", "--max-age", "4s")  # not exit 3
     assert doc["state"] == "complete", doc
     analyses = [step for step in doc["steps"] if step["percent"] == 50]
     assert len(analyses) >= 2 and all(a["analysis"] == "pass" for a in analyses), doc
@@ -184,7 +188,9 @@ def test_an_analysis_that_grows_old_while_the_approval_is_awaited_is_made_again(
 def test_wait_approval_goes_on_once_an_approval_lands(final_step, tmp_path):
     """The run is a real process; the release manager approves once it says it waits."""
     play, keys = final_step
-    doc, head = _approved_while_running(play, keys, WAITING, "--timeout", "5m")
+    doc, head, after = _approved_while_running(play, keys, WAITING, "--timeout", "5m",
+                                               "--approval-poll", "1s")
+    assert after < 10, after  # a look every second, not every 15 (the default)
     assert doc["state"] == "complete" and doc["steps"][-1]["promoted_to"] == 100, doc
     record = release_of(play, "prod")
     assert record["rollout"]["state"] == "complete"
