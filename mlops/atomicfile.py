@@ -14,13 +14,19 @@ from pathlib import Path
 from typing import Any
 
 
-def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
-    """Write `document` so readers see the old file or the whole new one, never half."""
-    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+def write_json_atomic(path: Path, document: dict[str, Any], exclusive: bool = False) -> None:
+    """Write `document` so readers see the old file or the whole new one, never half
+    (`exclusive`: only if there is no file yet, see `write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n", exclusive)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temp file beside `path`, fsync, then rename over it."""
+def write_text_atomic(path: Path, text: str, exclusive: bool = False) -> None:
+    """Write to a temp file beside `path`, fsync, then rename over it.
+
+    `exclusive`: link it into place instead, which fails with FileExistsError when
+    `path` exists, so that of two writers racing for a new file one wins and the
+    other learns it (a rename would silently replace the first).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -28,7 +34,11 @@ def write_text_atomic(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            Path(tmp).unlink()
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -183,7 +183,7 @@ def _check_fanout_flags(opts: BuildOptions) -> None:
                                    ("--merge", opts.merge is not None)) if on]
     if len(modes) > 1:
         raise UsageError(f"{modes[0]} and {modes[1]} are separate steps; give one")
-    if modes != ["--plan"] and (opts.shards != 1 or opts.timings is not None):
+    if modes != ["--plan"] and (opts.shards is not None or opts.timings is not None):
         raise UsageError("--shards and --timings shape a plan: give them with --plan alone")
     if not modes:
         return
@@ -206,7 +206,7 @@ def _plan_shards(ctx: Context, opts: BuildOptions) -> int:
     planned.cache.save()
     sizes = sizes_for(ctx.root, planned.specs, planned.index, opts.timings)
     plan = make_fanout_plan(planned.head, planned.config.registry, planned.plan, sizes,
-                            after_relation(planned.specs), opts.shards)
+                            after_relation(planned.specs), opts.shards or 1)
     doc = plan.dump()
     if target is not None:
         write_json_atomic(target, doc)

@@ -85,7 +85,7 @@ def _add_fanout(p: argparse.ArgumentParser) -> None:
                        help="alone: plan the shards (write the plan with --output, print it "
                             "with --json) and build nothing; with --shard or --merge: the "
                             "plan to carry out")
-    group.add_argument("--shards", type=positive, default=1, metavar="N",
+    group.add_argument("--shards", type=positive, default=None, metavar="N",
                        help="with --plan: at most N shards, balanced by size (default: 1)")
     group.add_argument("--timings", metavar="FILE", type=Path,
                        help="with --plan: a past build record whose build times weigh the "

@@ -43,7 +43,7 @@ class BuildOptions:
     sign_key: Path | None = None  # else $MLOPS_SIGNING_KEY: sign and attach provenance
     builder: str | None = None  # else $MLOPS_BUILDER: the key's principal
     plan: bool = False  # fan-out: write the shards' plan, build nothing
-    shards: int = 1
+    shards: int | None = None  # --shards given (with --plan); None: one shard
     timings: Path | None = None  # a past build record whose build times weigh the shards
     plan_file: Path | None = None  # fan-out: the plan a --shard or --merge carries out
     shard: int | None = None

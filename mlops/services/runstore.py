@@ -61,9 +61,11 @@ def finish(root: Path, started: Started, **fields) -> RunRecord:
 def write(root: Path, run: RunRecord) -> RunRecord:
     """Write `run` once; a record with its id is never overwritten."""
     path = _path(root, run.id)
-    if path.exists():  # ids carry 24 random bits; a second run in the same second is new
-        raise MlopsError(f"{path}: a run record with this id exists already; run again")
-    write_json_atomic(path, run.dump())
+    try:  # ids carry 24 random bits; a second run in the same second is new
+        write_json_atomic(path, run.dump(), exclusive=True)
+    except FileExistsError:
+        raise MlopsError(f"{path}: a run record with this id exists already; "
+                         "run again") from None
     return run
 
 

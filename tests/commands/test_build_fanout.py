@@ -290,6 +290,7 @@ def test_past_build_times_weigh_the_shards(four, tmp_path):
     (["--merge"], "--merge carries out a plan: give --plan FILE"),
     (["--plan", "--dry-run"], "--plan and --dry-run do not go together"),
     (["--shards", "3"], "give them with --plan alone"),
+    (["--shards", "1"], "give them with --plan alone"),  # the default, given: refused too
     (["--plan", "--shards", "300"], "--shards must be between 1 and 256"),
     (["--shard", "0", "--merge", "--plan", "p.json"], "separate steps"),
     (["--shard", "-1", "--plan", "p.json"], "shards are numbered from 0"),

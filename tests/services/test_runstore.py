@@ -50,6 +50,36 @@ def test_ids_are_unique_and_a_record_is_never_overwritten(repo):
     assert runstore.read(repo, started.id).metrics == {"accuracy": 0.9}
 
 
+def test_of_two_writers_racing_for_one_id_exactly_one_wins(repo):
+    """A check for the file and then a rename would let both pass the check and the
+    second silently replace the first; the record is linked into place instead."""
+    import threading
+
+    started = runstore.start()
+    gate, outcomes = threading.Barrier(8), []
+
+    def write(n: int) -> None:
+        gate.wait()
+        try:
+            runstore.record(repo, started, **{**FIELDS, "metrics": {"accuracy": n / 10}})
+            outcomes.append(n)
+        except MlopsError:
+            outcomes.append(None)
+
+    for _ in range(20):  # rounds: the race is the OS scheduler's
+        outcomes.clear()
+        path = repo / ".mlops/runs" / f"{started.id}.json"
+        path.unlink(missing_ok=True)
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        [winner] = [n for n in outcomes if n is not None]
+        assert runstore.read(repo, started.id).metrics == {"accuracy": winner / 10}
+        assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
+
+
 def test_unknown_bad_and_corrupt_ids(repo):
     assert runstore.find(repo, "20250101T120000-abcdef") is None
     with pytest.raises(UsageError, match="unknown run 20250101T120000-abcdef"):
