@@ -22,6 +22,8 @@ pytestmark = pytest.mark.usefixtures("docker_engine")
 SCORE = """\
 import json, os, sys
 metrics, model, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+if float(sys.argv[4]) < 0:
+    sys.exit("f1 must not be negative")  # the failing run of the test below
 for path in (metrics, model):
     os.makedirs(os.path.dirname(path), exist_ok=True)
 with open(metrics, "w") as f:
@@ -105,3 +107,18 @@ def test_without_output_dir_each_run_gets_its_own_folder_under_mlops_runs(compil
     assert json.loads((runs / first["run_id"] / "metrics.json").read_text())["f1"] == 0.5
     assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == sorted(
         [first["run_id"], second["run_id"]])
+
+
+def test_a_run_that_fails_records_nothing(compiled):
+    """docs/continuous-training.md: "A run that fails records nothing"; `runs list` shows
+    only the run that succeeded."""
+    proj = compiled
+    failed = proj.run("run", "tiny", "--env", "dev", "--local", "--param", "f1=-1", "--json")
+    assert failed.code != 0, failed.err[-3000:]
+    runs = proj.path / ".mlops" / "runs"
+    assert not runs.exists() or list(runs.glob("*.json")) == []
+    ok = proj.run("run", "tiny", "--env", "dev", "--local", "--json")
+    assert ok.code == 0, ok.err[-3000:]
+    listed = proj.run("runs", "list", "--json")
+    assert listed.code == 0, listed.err
+    assert [r["id"] for r in listed.json["runs"]] == [ok.json["run_id"]]
