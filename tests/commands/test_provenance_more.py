@@ -31,6 +31,7 @@ from mlops.adapters.registry import Registry
 from mlops.core import provenance as prov
 from mlops.names import split_image
 from tests.commands.conftest import GOOD, build_repo, promote, release_of
+from tests.commands.test_rollout import CANARY
 from tests.conftest import git
 from tests.support.promotion import CONFIG, Playground, repo_files, ssh_key
 from tests.support.untouched import Snapshot
@@ -231,15 +232,6 @@ def test_a_pinned_root_without_builders_ignores_the_branchs_builders(signed, pro
 
 # -- 2. rollout start verifies provenance ---------------------------------------------------
 
-CANARY = """\
-    canary:
-      steps: [10, 50]
-      analysis:
-        metrics:
-          - name: error-rate
-            query: sum(rate(errors{revision="{{ revision }}"}[{{ interval }}]))
-            max: 0.01
-"""
 BUILDERS_ON = {"mlops.yaml": _replace("approvals:\n", f"approvals:\n  builders: [{BUILDER}]\n")}
 
 

@@ -90,17 +90,23 @@ def test_prefetched_tags_are_asked_once_and_shared_with_later_callers(registry):
                             f"GET {split_image(image)[1]}/manifests/tag-one"]
 
 
-def test_a_failed_lookup_is_not_remembered(registry, monkeypatch):
-    """A prefetch that fails hands its error to whoever waits, then asks again when called."""
-    from mlops.adapters import stdhttp
-
+def _one_try_client(registry, monkeypatch, name: str):
+    """A pushed `name:tag-one`, and Registries making one try per request: (registries,
+    image, digest, the requests seen, the client's session, its counting request)."""
     _, ns = registry
-    image, digest = _push(ns, "q", "one")
+    image, digest = _push(ns, name, "one")
     monkeypatch.setenv("MLOPS_REGISTRY_RETRIES", "1")
     regs = Registries()
     seen = _count_requests(regs, image)
     session = regs.client(image)._session
-    counted = session.request
+    return regs, image, digest, seen, session, session.request
+
+
+def test_a_failed_lookup_is_not_remembered(registry, monkeypatch):
+    """A prefetch that fails hands its error to whoever waits, then asks again when called."""
+    from mlops.adapters import stdhttp
+
+    regs, image, digest, seen, session, counted = _one_try_client(registry, monkeypatch, "q")
 
     def refused_once(method, url, *args, **kwargs):
         session.request = counted
@@ -125,13 +131,7 @@ def test_a_prefetch_stops_asking_after_its_first_failure(registry, monkeypatch):
 
     from mlops.adapters import stdhttp
 
-    _, ns = registry
-    image, _ = _push(ns, "s", "one")
-    monkeypatch.setenv("MLOPS_REGISTRY_RETRIES", "1")
-    regs = Registries()
-    seen = _count_requests(regs, image)
-    session = regs.client(image)._session
-    counted = session.request
+    regs, image, _, seen, session, counted = _one_try_client(registry, monkeypatch, "s")
 
     def refused(method, url, *args, **kwargs):
         seen.append("refused")
