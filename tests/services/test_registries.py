@@ -124,25 +124,24 @@ def test_a_failed_lookup_is_not_remembered(registry, monkeypatch):
     assert regs.served(image, "tag-one") == digest and len(seen) == 2
 
 
-def test_a_prefetch_stops_asking_after_its_first_failure(registry, monkeypatch):
+def test_a_prefetch_stops_asking_after_its_first_failure(monkeypatch):
     """A registry that is down (or refuses the credentials) is the caller's to report: the
-    prefetch does not go on asking it for every other image meanwhile."""
+    prefetch does not go on asking it for every other image meanwhile. The registry here is
+    a port on 127.0.0.1 nothing listens on."""
     import time
 
-    from mlops.adapters import stdhttp
+    from tests.support.services import free_port
 
-    regs, image, _, seen, session, counted = _one_try_client(registry, monkeypatch, "s")
-
-    def refused(method, url, *args, **kwargs):
-        seen.append("refused")
-        raise stdhttp.Unreachable("connection refused")
-
-    session.request = refused
+    monkeypatch.setenv("MLOPS_REGISTRY_RETRIES", "1")
+    image = f"127.0.0.1:{free_port()}/gone/s"
+    regs = Registries()
+    seen = _count_requests(regs, image)
     regs.prefetch([(image, f"tag-{n}") for n in range(6)], workers=1)
     deadline = time.monotonic() + 10
     while not seen and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.5)  # room for more lookups, were they made
-    assert seen == ["refused"]
-    session.request = counted
-    assert regs.served(image, "tag-one") is not None  # the caller asks for itself
+    assert seen == ["GET gone/s/manifests/tag-0"]
+    with pytest.raises(RegistryError):
+        regs.served(image, "tag-0")  # the caller asks for itself, and is refused
+    assert len(seen) == 2
