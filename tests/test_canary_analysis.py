@@ -43,6 +43,7 @@ pytest_plugins = ["tests.support.canary"]
 pytestmark = pytest.mark.slow  # canary_fleet needs docker_engine and Prometheus
 
 INTERVAL, COUNT = 3.0, 2
+LATENCY_FLOOR = 0.01  # the clamp_min of MEAN_LATENCY_QUERY
 WARMUP = INTERVAL + 2.5  # a whole window of traffic, scraped, before the first measurement
 CANARY_SHARE = 0.25  # of 40 requests/s: ~30 per window; the slow canary stays below
 # saturation, where its /metrics would time out and the test would be about that
@@ -109,6 +110,10 @@ def test_a_slow_canary_fails_against_the_stable_revision(canary_fleet):
     stable, slow = (median_seconds(canary_fleet[r], rows) for r in (STABLE, SLOW))
     print(f"median of one request: stable {stable:.4f}s, slow {slow:.4f}s")
     assert slow > 5 * stable, f"the slow model is not slow: {slow:.4f}s vs {stable:.4f}s"
+    # The query counts anything under 10 ms as 10 ms, so the limit is 2 x 10 ms;
+    # a slow model near 20 ms would pass or fail by chance (it did, at 500 trees).
+    assert MEAN_LATENCY_QUERY.endswith(f", {LATENCY_FLOOR})")
+    assert slow > 3 * LATENCY_FLOOR, f"the slow model is too near the limit: {slow:.4f}s"
     report, load = under_load(canary_fleet, SLOW)
     assert report.result == FAIL, explain(report, load)
     # latency fails at once; error-rate, cut short, proved nothing either way

@@ -96,7 +96,7 @@ for name, (model, features) in models.items():
 (out / "scores.json").write_text(json.dumps(scores))
 (out / "rows.json").write_text(json.dumps(xte.tolist()))
 """
-SLOW_TREES = 500
+SLOW_TREES = 1000
 
 
 @functools.cache
@@ -124,7 +124,7 @@ class CanaryModels:
     stable: Path  # LogisticRegression, as components/train fits it
     good: Path  # a retrained LogisticRegression (C=0.5): a healthy canary
     errors: Path  # fitted on 31 features: every real 30-feature request is a 400
-    slow: Path  # a 500-tree random forest: right answers, many times slower
+    slow: Path  # a 1000-tree random forest: right answers, many times slower
     rows: list[list[float]]  # standardised held-out rows, 30 features each
     scores: Mapping[str, float]  # held-out accuracy of stable, good and slow
 
