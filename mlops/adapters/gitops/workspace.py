@@ -323,7 +323,10 @@ class Workspace:
 
     def _fetch(self, refspec: str) -> None:
         def once() -> None:
-            proc = transport.run(self.root, ["fetch", "-q", "--no-tags", "origin", refspec],
+            # --no-auto-gc: a throwaway clone gains nothing from maintenance, and
+            # the process git would start for it only delays the retry.
+            proc = transport.run(self.root, ["fetch", "-q", "--no-tags", "--no-auto-gc",
+                                             "--no-write-fetch-head", "origin", refspec],
                                  self.policy)
             if proc.returncode != 0:
                 raise transport.failure(f"git fetch from {self.url} failed", proc.stderr)
