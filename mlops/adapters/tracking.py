@@ -201,21 +201,23 @@ def _unreachable(exc: BaseException) -> bool:
 
 
 def _message(exc: BaseException, uri: str) -> str:
-    """One redacted line: the error code first (when there is one), no URL credentials."""
+    """One redacted line: the error code first (when there is one), no URL credentials.
+    Redacted before it is cut short: a cut inside `user:password@` would hide the `@`
+    the redaction looks for."""
     if _unreachable(exc):
         return redact(f"MLflow at {uri} is unreachable: {_short(exc.__cause__ or exc.__context__)}")
     text = " ".join(str(getattr(exc, "message", exc)).split())
     code = getattr(exc, "error_code", "")
     if code and not text.startswith(code):
         text = f"{code}: {text}"
-    return redact(text[:500])
+    return redact(text)[:500]
 
 
 def _short(exc: BaseException | None) -> str:
     text = " ".join(str(exc).split())
     if "Connection refused" in text:
         return "connection refused"
-    return text[:200]
+    return redact(text)[:200]
 
 
 @contextlib.contextmanager
