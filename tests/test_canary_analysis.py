@@ -25,6 +25,7 @@ from tests.support.canary import (
     ERRORS,
     GOOD,
     IDLE,
+    LOAD_RATE,
     MEAN_LATENCY_QUERY,
     NAMESPACE,
     REPO_ROOT,
@@ -112,8 +113,12 @@ def test_a_slow_canary_fails_against_the_stable_revision(canary_fleet):
     assert slow > 5 * stable, f"the slow model is not slow: {slow:.4f}s vs {stable:.4f}s"
     # The query counts anything under 10 ms as 10 ms, so the limit is 2 x 10 ms;
     # a slow model near 20 ms would pass or fail by chance (it did, at 500 trees).
+    # Not far above either: its server answers /metrics on the loop that predicts,
+    # and near saturation the scrapes time out and the test is about that instead.
     assert MEAN_LATENCY_QUERY.endswith(f", {LATENCY_FLOOR})")
-    assert slow > 3 * LATENCY_FLOOR, f"the slow model is too near the limit: {slow:.4f}s"
+    busy = slow * CANARY_SHARE * LOAD_RATE  # of the slow server's one loop
+    assert slow > 2.5 * LATENCY_FLOOR and busy < 0.5, \
+        f"the slow model is {slow:.4f}s a request, {busy:.0%} busy: too near a limit"
     report, load = under_load(canary_fleet, SLOW)
     assert report.result == FAIL, explain(report, load)
     # latency fails at once; error-rate, cut short, proved nothing either way
