@@ -189,8 +189,8 @@ def gated_project(project, ns: str, **components: str):
 
 
 @pytest.mark.usefixtures("docker_engine")
-def test_in_github_actions_a_failed_gate_is_an_annotation_and_an_error_section(project, registry,
-                                                                               tmp_path):
+def test_in_github_actions_a_failed_gate_is_a_gate_table_an_annotation_and_an_error(
+        project, registry, tmp_path):
     _, ns = registry
     proj = gated_project(project, ns, model='["python3", "-c", "print(1)"]')
     build = tmp_path / "build.json"
@@ -204,7 +204,12 @@ def test_in_github_actions_a_failed_gate_is_an_annotation_and_an_error_section(p
     assert result.code == 3
     message = "1 gate(s) failed; accuracy-threshold: accuracy 0.5 >= 0.9 is false"
     assert result.err == f"mlops: error: {message}\n::error::{message}\n"
-    assert summary.read_text() == f"### ❌ `mlops promote` failed (exit 3)\n\n{message}\n\n"
+    # The result section first (every gate's verdict: what "Kept the champion" points
+    # to as "the table above"), then the error's.
+    table, error = summary.read_text().split("### ❌ `mlops promote` failed (exit 3)")
+    assert table.startswith("### ❌ `mlops promote`\n") and "**status:** `refused`" in table
+    assert "| accuracy-threshold | fail | accuracy 0.5 >= 0.9 is false |" in table
+    assert error == f"\n\n{message}\n\n"
 
 
 @pytest.mark.usefixtures("docker_engine")

@@ -54,6 +54,7 @@ class GitLabReporter:
         self.stderr = stderr
         folder = Path(environ.get(REPORTS_DIR_ENV) or DEFAULT_REPORTS_DIR)
         self.folder = Path(environ.get("CI_PROJECT_DIR") or ".") / folder
+        self.reported: set[str] = set()  # commands whose result made a JUnit report
 
     def result(self, command: str, document: Mapping[str, Any]) -> None:
         found = checks(command, document)
@@ -61,12 +62,14 @@ class GitLabReporter:
         self.stderr.write(section(command, headline(document), found, int(time.time()), bad))
         self.stderr.flush()
         self._write_junit(command, junit(command, found))
+        self.reported.add(command)
         outcome = {"MLOPS_OUTCOME": "failure" if bad else "success"}
         self._write_dotenv({"MLOPS_COMMAND": command, **outcome, **facts(document)})
 
     def error(self, command: str, message: str, exit_code: int) -> None:
         title = f"mlops {command}".strip()
-        self._write_junit(command, junit(command, [Check(title, False, message)]))
+        if command not in self.reported:  # else its result's failed cases already say it
+            self._write_junit(command, junit(command, [Check(title, False, message)]))
         self._write_dotenv({"MLOPS_COMMAND": command, "MLOPS_OUTCOME": "error",
                             "MLOPS_EXIT_CODE": str(exit_code)})
 

@@ -64,7 +64,7 @@ class PromoteOptions:
 
 @dataclass
 class Outcome:
-    status: str  # promoted | unchanged | planned
+    status: str  # promoted | unchanged | planned | refused (by its gates)
     env: str
     release: Release
     source: str
@@ -182,6 +182,10 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
         rendering.wait()  # an overlay that does not render is the error, before the gates'
     transition = Transition(Action.PROMOTE, target.name, release, source, results, approval,
                             needs_approval=target.approval)
+    if not opts.plan and gate_refusal(results) is not None:  # the table, then exit 3
+        return Outcome("refused", target.name, release, str(source), results,
+                       previous=current.release.id if current else None,
+                       provenance=provenance)
     if opts.plan:
         EnvDir(ws.root, target.name).write_record(record_of(transition))
         planned = _planned(ws, target.name, release, str(source), results, approval, missing)
@@ -226,6 +230,7 @@ def _planned(ws, env, release, source, results, approver, missing) -> Outcome:
 
 def _report(ctx: Context, outcome: Outcome, mirrored: Mirrored | None = None) -> int:
     doc = {
+        **({"ok": False} if outcome.status == "refused" else {}),
         "status": outcome.status,
         "env": outcome.env,
         "release": outcome.release.id,
@@ -247,9 +252,9 @@ def _report(ctx: Context, outcome: Outcome, mirrored: Mirrored | None = None) ->
         doc["diff"] = outcome.diff
         doc["approval"] = _plan_approval(outcome)
     ctx.out.result(doc, _human(outcome) + _mirrored_line(mirrored))
-    if outcome.status == "planned":
-        if outcome.approval_missing:  # the order promote itself fails in
-            raise ApprovalError(outcome.approval_missing)
+    if outcome.status == "planned" and outcome.approval_missing:  # promote's own order
+        raise ApprovalError(outcome.approval_missing)
+    if outcome.status in ("planned", "refused"):
         failed = gate_refusal(outcome.gates)
         if failed is not None:
             raise failed
@@ -274,6 +279,8 @@ def _human(o: Outcome) -> str:
                     f"({o.commit[:12] if o.commit else ''} -> {o.pushed_to})",
         "unchanged": f"{o.env} already runs release {o.release.id}; nothing to do",
         "planned": f"plan: release {o.release.id} from {o.source} to {o.env} (nothing changed)",
+        "refused": f"refused: release {o.release.id} from {o.source} to {o.env} did not pass "
+                   f"its gates; nothing was committed",
     }[o.status]
     lines = [head]
     lines += [f"  {g['result']:<4} {g['gate']}: {g['detail']}" for g in o.gates]

@@ -117,6 +117,19 @@ def test_each_run_of_a_command_gets_its_own_junit_file(tmp_path):
     assert 'failures="1"' in (tmp_path / "out" / "junit-status-2.xml").read_text()
 
 
+def test_an_error_after_the_result_adds_no_second_junit_file(tmp_path):
+    # A refused promotion prints its gate table, then exits 3 with the error.
+    ci, _ = reporter(tmp_path, MLOPS_REPORTS_DIR="out")
+    ci.result("promote", {"ok": False, "status": "refused", "gates": [
+        {"gate": "accuracy-threshold", "result": "fail", "detail": "0.5 >= 0.9 is false"}]})
+    ci.error("promote", "1 gate(s) failed", 3)
+    ci.error("history", "unknown environment", 2)  # no result of its own: a case of its own
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["junit-history.xml", "junit-promote.xml", "mlops.env"]
+    assert 'failures="1"' in (tmp_path / "out" / "junit-promote.xml").read_text()
+    assert "MLOPS_EXIT_CODE=2" in (tmp_path / "out" / "mlops.env").read_text()
+
+
 def test_an_unwritable_report_is_one_warning(tmp_path):
     (tmp_path / "file").write_text("")
     ci, stderr = reporter(tmp_path, MLOPS_REPORTS_DIR="file/reports")
