@@ -31,14 +31,18 @@ def in_workspace(
             ctx.out.note(f"the remote moved on; recomputing on its new head (attempt {n + 1})")
             ws.refresh()
 
-        return with_retries(
-            lambda: attempt(ws),
-            lambda exc: isinstance(exc, PushRejected),
-            attempts=PUSH_ATTEMPTS,
-            initial=0.1,
-            max_wait=2.0,
-            on_retry=refresh,
-        )
+        try:
+            return with_retries(
+                lambda: attempt(ws),
+                lambda exc: isinstance(exc, PushRejected),
+                attempts=PUSH_ATTEMPTS,
+                initial=0.1,
+                max_wait=2.0,
+                on_retry=refresh,
+            )
+        except PushRejected as exc:
+            raise PushRejected(f"{exc.message} (gave up after {PUSH_ATTEMPTS} attempts)") \
+                from None
 
 
 def commit_change(ws: Workspace, change: Change, ref: str | None = None) -> str:
