@@ -69,3 +69,24 @@ def test_labels_name_the_commit_and_a_source_without_credentials(project, regist
     # Built again from the same commit (the wall clock has moved on): the same labels.
     again, _ = build_labels(proj, server.host, repository, "--force")
     assert again == labels
+
+
+def test_a_reused_image_keeps_the_labels_of_the_commit_that_built_it(project, registry):
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("tiny")})
+    first = proj.git("rev-parse", "HEAD").strip()
+    repository = f"{ns.split('/', 1)[1]}/tiny"
+    labels, _ = build_labels(proj, server.host, repository)
+    assert labels[PREFIX + "revision"] == first
+
+    proj.write({"README.md": "not part of any component\n"})
+    second = proj.commit("docs only")
+    result = proj.run("build", "--json")
+    assert result.code == 0, result.err
+    (entry,) = result.json["builds"]
+    # Not rebuilt: the same inputs, the same image, so the labels still name the
+    # first commit, while the record names the commit this build ran at.
+    assert entry["status"] == "reused" and entry["built"] is False, entry
+    assert result.json["source_commit"] == second != first
+    reused = json.loads(pushed_config(server.host, repository, entry["digest"]))
+    assert reused["config"]["Labels"] == labels
