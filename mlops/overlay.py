@@ -314,8 +314,8 @@ def _replace_scalar(line: str, col: int, value: str) -> str:
     if quote:
         end = line.index(quote, col + 1) + 1
         return line[:col] + quote + value + quote + line[end:]
-    end = col
-    while end < len(line) and line[end] not in "\n" and not line[end:].startswith(" #"):
-        end += 1
+    # The scalar runs to the line's end or to a comment (" #"), whichever comes first.
+    end = min((i for i in (line.find("\n", col), line.find(" #", col)) if i >= 0),
+              default=len(line))
     token_end = col + len(line[col:end].rstrip())
     return line[:col] + value + line[token_end:]
