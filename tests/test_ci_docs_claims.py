@@ -9,8 +9,6 @@ are checked with the real mlops, git, Docker Engine and registry.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,15 @@ from tests.conftest import git, mlops_yaml, tiny_component
 from tests.support.ghrunner import load_workflow
 from tests.support.promotion import kustomization
 from tests.support.workflowcheck import zizmor
-from tests.test_workflow_runs import IDENTITY, REGISTRY, SECRETS, VARS, argvs, calls, make_runner
+from tests.test_workflow_runs import (  # noqa: F401 - scaffold_remote: a fixture
+    REGISTRY,
+    SECRETS,
+    VARS,
+    argvs,
+    calls,
+    make_runner,
+    scaffold_remote,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CI_DIR = REPO / ".github" / "workflows"
@@ -28,14 +34,9 @@ STATUS = ["status", "--env", "prod", "--wait", "--timeout", "600"]
 
 
 @pytest.fixture(scope="module")
-def remote(tmp_path_factory) -> tuple[Path, str]:
+def remote(scaffold_remote) -> tuple[Path, str]:  # noqa: F811
     """A bare remote holding what `mlops init` commits; (remote, head)."""
-    base = tmp_path_factory.mktemp("scaffold")
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(base), **IDENTITY}
-    subprocess.run([sys.executable, "-m", "mlops", "init", "ml", "--registry", REGISTRY],
-                   cwd=base, env=env, check=True, capture_output=True)
-    git(base, "clone", "-q", "--bare", str(base / "ml"), str(base / "remote.git"))
-    return base / "remote.git", git(base / "remote.git", "rev-parse", "main")
+    return scaffold_remote
 
 
 def workflow(name: str) -> dict:
