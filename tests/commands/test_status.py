@@ -132,13 +132,14 @@ def test_wait_converges_when_argo_cd_and_kserve_catch_up(setup, stub):
     old = play.remote_head()
     head = push(play, {"environments/dev/release.yaml": record(rollout=CANARY)}, "canary")
     stub.put(app(old, sync="OutOfSync"), ks.inference_service("cancer", "dev"))
-    stub.later(1.0, app(head), ks.inference_service("cancer", "dev", latest=2, previous=1,
-                                                    percent=10))
+    # caught up once status's first poll (both objects) was answered
+    stub.after(2, app(head), ks.inference_service("cancer", "dev", latest=2, previous=1,
+                                                  percent=10))
     started = time.monotonic()
     result = status(play, env, "--json", "--wait", "--timeout", "30")
     assert result.code == 0, result.err
     assert result.json["converged"] is True
-    assert 1.0 <= time.monotonic() - started < 30
+    assert time.monotonic() - started < 30
     assert "waiting for dev: Argo CD Application argocd/mlops-dev is OutOfSync" in result.err
     assert len(stub.requests) >= 4  # polled more than once, two objects each time
 
@@ -246,15 +247,16 @@ def test_status_after_a_real_promotion(play, built, stub, tmp_path):
 
 def test_wait_counts_missing_objects_as_not_converged_until_they_appear(setup, stub):
     """README: with --wait, missing objects count as not converged yet. Nothing is in the
-    cluster when the wait begins; Argo CD creates both objects a second later."""
+    cluster when the wait begins; Argo CD creates both objects after status's first poll."""
     play, env = setup
     head = play.remote_head()
-    stub.later(1.0, app(head), ks.inference_service("cancer", "dev"))
+    stub.after(2, app(head), ks.inference_service("cancer", "dev"))
     started = time.monotonic()
     result = status(play, env, "--json", "--wait", "--timeout", "30")
     assert result.code == 0, result.err
     assert result.json["converged"] is True and result.json["pending"] == []
-    assert 1.0 <= time.monotonic() - started < 30
+    assert time.monotonic() - started < 30
+    assert len(stub.requests) >= 4  # polled more than once, two objects each time
     assert ("waiting for dev: Argo CD Application argocd/mlops-dev not found; "
             "InferenceService dev/cancer not found") in result.err
     assert "mlops: error" not in result.err

@@ -2,12 +2,15 @@
 
 No controller can run here, so `Follower` does what they would do with our
 commits, late, as they are: it polls the bare remote's branch, and `delay`
-seconds after each new head it reports that commit in the stub as Argo CD
-would after a sync (Application `status.sync.revision`, Synced, Healthy) and
-the InferenceService as KServe would (`status.components.predictor.traffic`,
-the latest revision at the percent of the environment's release.yaml
-`rollout`). Until then the stub keeps serving the previous state, which is
-what `mlops rollout run` must wait out. The field names are KServe's
+seconds after each new head, and not before the stub has answered two more
+GETs of objects (one poll of both by the command waiting for the sync, so it
+always sees the state before, however slow the machine), it reports that
+commit in the stub as Argo CD would after a sync (Application
+`status.sync.revision`, Synced, Healthy) and the InferenceService as KServe
+would (`status.components.predictor.traffic`, the latest revision at the
+percent of the environment's release.yaml `rollout`). Until then the stub
+keeps serving the previous state, which is what `mlops rollout run` must
+wait out. The field names are KServe's
 (kserve/kserve pkg/apis/serving/v1beta1/inference_service_status.go:
 ComponentStatusSpec.Traffic, Knative TrafficTarget) and Argo CD's
 (argo-cd pkg/apis/application/v1alpha1/types.go: SyncStatus.Revision), and
@@ -76,8 +79,12 @@ class Follower:
             if head == seen:
                 continue
             seen = head
+            answered = self.stub.answered
             if self._stop.wait(self.delay):  # Argo CD's poll, the sync, KServe's rollout
                 return
+            while not self.stub.wait_answered(answered + 2, timeout=0.1):
+                if self._stop.is_set():
+                    return
             self.show(head)
 
 

@@ -7,7 +7,8 @@ a resource it does not serve), checks a bearer token when given one (401
 otherwise), and speaks TLS with a certificate made by `openssl` for the test.
 Every object put into it is validated against its upstream CRD schema first,
 so the adapter never sees a shape a real cluster would not serve. Tests may
-replace objects while it runs, also from a timer thread (`later`).
+replace objects while it runs, also from a timer thread (`later`) or once it
+has answered a number of requests (`after`, `wait_answered`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class KubeStub:
         self.requests: list[tuple[str, str | None]] = []  # (path, Authorization header)
         self._objects: dict[tuple[str, str, str, str, str], dict] = {}
         self._lock = threading.Lock()
+        self._answered = 0  # object GETs answered so far; see wait_answered
+        self._answered_changed = threading.Condition()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -123,6 +126,36 @@ class KubeStub:
         timer.start()
         return timer
 
+    def after(self, requests: int, *objects: dict) -> threading.Thread:
+        """Put `objects` once the stub has answered `requests` GETs of objects in all,
+        from another thread: those saw the state before, every later one sees these.
+        Other paths (kubectl asks for /version now and then) are not counted."""
+        for obj in objects:
+            crds.validate(obj)  # fail now, in the test's thread, not silently in the thread
+
+        def put_when_answered() -> None:
+            self.wait_answered(requests)
+            self.put(*objects)
+        thread = threading.Thread(target=put_when_answered, daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def answered(self) -> int:
+        """How many GETs of objects the stub has answered (each one's reply written)."""
+        with self._answered_changed:
+            return self._answered
+
+    def wait_answered(self, requests: int, timeout: float | None = None) -> bool:
+        """Block until the stub has answered `requests` GETs of objects; False on timeout."""
+        with self._answered_changed:
+            return self._answered_changed.wait_for(lambda: self._answered >= requests, timeout)
+
+    def _count_answer(self) -> None:
+        with self._answered_changed:
+            self._answered += 1
+            self._answered_changed.notify_all()
+
     def lookup(self, group: str, version: str, ns: str, plural: str, name: str) -> dict | None:
         with self._lock:
             found = self._objects.get((group, version, ns, plural, name))
@@ -188,6 +221,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         stub: KubeStub = self.server.stub  # type: ignore[attr-defined]
+        try:
+            self._answer(stub)
+        finally:
+            if _PATH.match(self.path.split("?", 1)[0]):
+                stub._count_answer()
+
+    def _answer(self, stub: KubeStub) -> None:
         path = self.path.split("?", 1)[0]
         auth = self.headers.get("Authorization")
         stub.requests.append((path, auth))
