@@ -200,7 +200,8 @@ def test_a_stalled_answer_times_out(no_proxy_env):
         started = time.monotonic()
         with pytest.raises(stdhttp.Unreachable, match="timed out"):
             stdhttp.Session(trust_env=False).get(server.base + "/", timeout=(2, 0.3))
-    assert time.monotonic() - started < 1.4
+        elapsed = time.monotonic() - started  # not the server's shutdown (up to 0.5 s)
+    assert elapsed < 1.4
 
 
 def test_a_body_cut_short_is_interrupted(no_proxy_env):

@@ -128,7 +128,7 @@ def test_a_prefetch_stops_asking_after_its_first_failure(monkeypatch):
     """A registry that is down (or refuses the credentials) is the caller's to report: the
     prefetch does not go on asking it for every other image meanwhile. The registry here is
     a port on 127.0.0.1 nothing listens on."""
-    import time
+    import threading
 
     from tests.support.services import free_port
 
@@ -136,11 +136,14 @@ def test_a_prefetch_stops_asking_after_its_first_failure(monkeypatch):
     image = f"127.0.0.1:{free_port()}/gone/s"
     regs = Registries()
     seen = _count_requests(regs, image)
+    before = set(threading.enumerate())
     regs.prefetch([(image, f"tag-{n}") for n in range(6)], workers=1)
-    deadline = time.monotonic() + 10
-    while not seen and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.5)  # room for more lookups, were they made
+    # wait for the prefetch's own thread to end: then it has made every lookup it will make
+    drains = [t for t in threading.enumerate()
+              if t not in before and t.name.startswith("mlops-registry-")]
+    for drain in drains:
+        drain.join(timeout=30)
+        assert not drain.is_alive(), "the prefetch is still asking after 30 s"
     assert seen == ["GET gone/s/manifests/tag-0"]
     with pytest.raises(RegistryError):
         regs.served(image, "tag-0")  # the caller asks for itself, and is refused
