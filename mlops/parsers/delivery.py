@@ -100,6 +100,7 @@ def _add_fanout(p: argparse.ArgumentParser) -> None:
 def _run_build(ctx, args: argparse.Namespace) -> int:
     from mlops.commands.build import BuildOptions, build
 
+    fanout = _fanout_options(args)  # first: it may move --plan's value into the components
     return build(
         ctx,
         BuildOptions(
@@ -113,7 +114,7 @@ def _run_build(ctx, args: argparse.Namespace) -> int:
             force=args.force,
             sign_key=args.sign_key,
             builder=args.builder,
-            **_fanout_options(args),
+            **fanout,
         ),
     )
 

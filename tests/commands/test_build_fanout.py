@@ -87,6 +87,17 @@ def test_plan_without_output_prints_the_shards(four):
                                        "plan: 4 to build in 3 shards, 0 to reuse"]
 
 
+def test_a_component_named_right_after_plan_is_planned_alone(four):
+    # `--plan` takes an optional value (the plan file of --shard or --merge); without
+    # those, that value is a component, as in `mlops build tiny --plan`.
+    proj, _, _ = four
+    for argv in (["--plan", "tiny", "mid"], ["tiny", "mid", "--plan"]):
+        result = proj.run("build", *argv, "--shards", "2")
+        assert result.code == 0, result.err
+        assert result.out.splitlines() == ["shard 0: mid", "shard 1: tiny",
+                                           "plan: 2 to build in 2 shards, 0 to reuse"], argv
+
+
 def test_shards_and_merge_make_the_one_runner_record(four, tmp_path):
     proj, server, ns = four
     assert proj.run("build", "tiny").code == 0  # in the registry already: reused
