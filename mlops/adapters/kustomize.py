@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,11 @@ from mlops.errors import MlopsError
 # kubectl logs errors through klog: 'E1123 08:52:38.421803   26510 run.go:72] "command failed"'
 _KLOG_PREFIX = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] (?:"command failed" )?')
 TIMEOUT = 120.0  # remote bases can make kustomize fetch; a hang must still end
+# Rendering needs no cluster, but some kubectl builds ask one anyway: the Google Cloud
+# SDK's version dispatcher sends GET /version to the kubeconfig's cluster (waiting ~5 s
+# for one that does not answer) to pick a kubectl, even for `kubectl kustomize`. A
+# kubeconfig whose current context does not exist leaves it nothing to ask.
+_OFFLINE_KUBECONFIG = "apiVersion: v1\nkind: Config\ncurrent-context: mlops-render-offline\n"
 
 
 class KustomizeError(MlopsError):
@@ -30,8 +37,7 @@ def render(overlay_dir: Path, display: str | None = None) -> list[dict[str, Any]
     if kubectl is None:
         raise KustomizeError(f"kubectl not found on PATH; it renders {where}")
     try:
-        proc = subprocess.run([kubectl, "kustomize", str(overlay_dir)],
-                              capture_output=True, text=True, timeout=TIMEOUT)
+        proc = _kustomize(kubectl, overlay_dir)
     except subprocess.TimeoutExpired:
         raise KustomizeError(f"kubectl kustomize {where} took over {TIMEOUT:.0f}s") from None
     if proc.returncode != 0:
@@ -42,6 +48,14 @@ def render(overlay_dir: Path, display: str | None = None) -> list[dict[str, Any]
         raise KustomizeError(f"kubectl kustomize {where} printed invalid YAML: "
                              f"{_first_line(str(exc))}") from None
     return [doc for doc in docs if isinstance(doc, dict)]
+
+
+def _kustomize(kubectl: str, overlay_dir: Path) -> subprocess.CompletedProcess[str]:
+    with tempfile.NamedTemporaryFile("w", prefix="mlops-kubeconfig-", suffix=".yaml") as kc:
+        kc.write(_OFFLINE_KUBECONFIG)
+        kc.flush()
+        return subprocess.run([kubectl, "kustomize", str(overlay_dir)], capture_output=True,
+                              text=True, timeout=TIMEOUT, env={**os.environ, "KUBECONFIG": kc.name})
 
 
 def _first_line(text: str) -> str:
