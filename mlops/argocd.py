@@ -34,13 +34,15 @@ HEADER = """\
 # (`application:`, argocd.namespace): `mlops status` reads those Applications.
 #
 # An environment syncs automatically from its first promotion on: until then
-# its overlay renders the base's placeholder image (`image: serve`), which no
+# its overlay renders the base's placeholder image, which no
 # cluster can pull, so its Application has no `automated:` and `mlops promote`
 # adds it in the commit that writes the first release.yaml. root.yaml's
 # Application keeps this file synced, so that commit reaches Argo CD too.
 # After that mlops deploys only by commit, and a prod commit has already passed
 # its gates, approval or canary analysis. selfHeal reverts a `kubectl edit`;
-# prune deletes what a commit removed (PruneLast: after the rest has synced).
+# prune deletes what a commit removed (PruneLast: after the rest has synced),
+# except what a controller owns: KFP's webhook makes each PipelineVersion owned
+# by its Pipeline, so replaced versions stay until deleted by hand.
 # retry: a failed sync (e.g. while KServe's webhook restarts) is retried on this
 # schedule, written out rather than left to Argo CD's defaults, which vary by version.
 # ignoreDifferences: KServe >= 0.17's webhook rewrites a legacy deploymentMode
