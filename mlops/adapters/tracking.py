@@ -5,7 +5,8 @@ the client on its first call, so a repository without `tracking:` (and without
 $MLFLOW_TRACKING_URI) never imports it. Every failure, an unreachable server, a
 refusal, a missing client, is one `TrackingError` whose text is redacted;
 credentials ($MLFLOW_TRACKING_TOKEN, a password) are read by the client itself
-and never pass through here.
+and never pass through here, except to be masked where a server's answer
+repeats them.
 
 The client's own HTTP retries (seven, with backoff, by default: minutes against
 a server that is down) are turned off unless the user set them; a connection
@@ -31,6 +32,8 @@ ATTEMPTS = 3
 # What the client reads from the environment; a user's own setting wins (setdefault).
 CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 LOCAL_SCHEMES = ("file", "")
+# Masked wherever an error repeats them, also bare, where no pattern of `redact` sees them.
+SECRET_VARIABLES = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
 
 
 class TrackingError(MlopsError):
@@ -205,19 +208,32 @@ def _message(exc: BaseException, uri: str) -> str:
     Redacted before it is cut short: a cut inside `user:password@` would hide the `@`
     the redaction looks for."""
     if _unreachable(exc):
-        return redact(f"MLflow at {uri} is unreachable: {_short(exc.__cause__ or exc.__context__)}")
+        cause = _short(exc.__cause__ or exc.__context__, uri)
+        return redact(f"MLflow at {uri} is unreachable: {cause}")
     text = " ".join(str(getattr(exc, "message", exc)).split())
     code = getattr(exc, "error_code", "")
     if code and not text.startswith(code):
         text = f"{code}: {text}"
-    return redact(text)[:500]
+    return redact(_unsecret(text, uri))[:500]
 
 
-def _short(exc: BaseException | None) -> str:
+def _short(exc: BaseException | None, uri: str) -> str:
     text = " ".join(str(exc).split())
     if "Connection refused" in text:
         return "connection refused"
-    return redact(text)[:200]
+    return redact(_unsecret(text, uri))[:200]
+
+
+def _unsecret(text: str, uri: str) -> str:
+    """`text` with the client's secrets masked: its variables', and the URI's password."""
+    from urllib.parse import unquote, urlsplit
+
+    password = urlsplit(uri).password
+    secrets = [os.environ.get(name, "") for name in SECRET_VARIABLES]
+    for value in [*secrets, *((password, unquote(password)) if password else ())]:
+        if len(value) >= 4:  # a shorter one would mask ordinary words
+            text = text.replace(value, "***")
+    return text
 
 
 @contextlib.contextmanager

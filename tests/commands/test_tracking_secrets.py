@@ -83,8 +83,10 @@ class Refusing:
         self.seen.append(auth)
         kind, _, value = auth.partition(" ")
         plain = base64.b64decode(value).decode() if kind == "Basic" else value
+        bare = plain.partition(":")[2] if kind == "Basic" else value
         lines = (f"login at http://{plain}@127.0.0.1:{self.port}/login\n"
                  f"Authorization: {auth}\ntoken={TOKEN}\npassword: {PASSWORD}\n"
+                 f"no account has {bare}\n"  # as sent, bare: no pattern sees it
                  f"refused {req.command} {req.path}\n")
         body = json.dumps({"error_code": "PERMISSION_DENIED", "message": lines}) \
             if self.as_json else lines
@@ -186,6 +188,7 @@ def test_a_refusal_is_one_redacted_line_with_its_error_code(tracked, built, stat
     assert error.startswith(f"{'PERMISSION_DENIED' if as_json else CODES[status]}: ")
     assert as_json or f"error code {status}" in error
     assert "login at http://***@127.0.0.1" in error  # the server's own words, masked
+    assert "no account has ***" in error, error
     if which != "url":  # (the long password's line is cut at 500 characters)
         assert "Authorization: ***" in error and "token=***" in error
     assert_nowhere(play, done.stdout, done.stderr)
