@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from mlops.adapters.registry import Credentials, Registry, RetryPolicy, is_loopback_host
@@ -101,3 +106,47 @@ def test_a_loopback_registry_is_never_reached_through_a_proxy(registry_server, m
         client = Registry(registry_server.host, policy=FAST)
         assert client.manifest_digest("nobody/nothing", "latest") is None
         assert counting.connections == 0
+
+
+class Echoing:
+    """A registry (or a proxy in front of one) that refuses with HTTP 400 and an error
+    message repeating, bare and over several lines, the password it was sent."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                auth = self.headers.get("Authorization", "")
+                kind, _, value = auth.partition(" ")
+                password = base64.b64decode(value).decode().partition(":")[2] \
+                    if kind == "Basic" else value
+                body = json.dumps({"errors": [{"code": "UNSUPPORTED", "message":
+                                   f"bad request\nfrom a client holding {password}\nbye"}]})
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_error_repeating_the_password_bare_is_one_line_without_it():
+    server = Echoing()
+    try:
+        client = Registry(server.host, Credentials("ci-bot", "pw-Echo9xQ"), policy=FAST)
+        with pytest.raises(RegistryError) as err:
+            client.ping()
+    finally:
+        server.close()
+    message = err.value.message
+    assert "\n" not in message and "pw-Echo9xQ" not in message, message
+    assert message.endswith("HTTP 400: UNSUPPORTED: bad request from a client holding *** bye")
