@@ -74,9 +74,18 @@ class Prometheus:
             raise PrometheusError(f"Prometheus answered HTTP {resp.status_code} without JSON") \
                 from None
         if body.get("status") != "success":
-            raise PrometheusError(f"query failed: {body.get('error', resp.status_code)}: "
-                                  f"{promql[:200]}")
+            error = self._scrubbed(body.get("error", resp.status_code))
+            raise PrometheusError(f"query failed: {error}: {promql[:200]}")
         return dict(body["data"])
+
+    def _scrubbed(self, error: object) -> str:
+        """Prometheus' (or its proxy's) error as one redacted line: it may repeat the token
+        or password it was sent, bare. It ends up in decision records, which are committed."""
+        text = " ".join(str(error).split())
+        for secret in filter(None, (self._token, self._basic[1] if self._basic else None)):
+            if len(secret) >= 4:  # a shorter one would mask ordinary words
+                text = text.replace(secret, "***")
+        return redact(text)[:300]
 
 
 def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:

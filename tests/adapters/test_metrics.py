@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,3 +97,39 @@ def test_the_token_variable_is_the_one_the_configuration_reference_documents():
     from mlops.adapters import metrics
 
     assert metrics.TOKEN_ENV == config.PROMETHEUS_TOKEN_ENV == "MLOPS_PROMETHEUS_TOKEN"
+
+
+class EchoingError(BaseHTTPRequestHandler):
+    """A Prometheus (or its auth proxy) whose error repeats, bare and over several lines,
+    the credential it was sent."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        kind, _, value = self.headers.get("Authorization", "").partition(" ")
+        secret = base64.b64decode(value).decode().partition(":")[2] if kind == "Basic" else value
+        body = json.dumps({"status": "error", "errorType": "bad_data",
+                           "error": f"not allowed\nfor {secret}\n"}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(("userinfo", "token", "secret"), [
+    ("", "tok-Echo7Rq", "tok-Echo7Rq"), ("ops:pw-Echo7Rq@", None, "pw-Echo7Rq")])
+def test_an_error_repeating_the_credential_is_one_line_without_it(userinfo, token, secret):
+    # Its text goes into decision records, which are committed.
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoingError)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://{userinfo}127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(PrometheusError) as err:
+            Prometheus(url, token=token).query("up")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert err.value.message == "query failed: not allowed for ***: up"
+    assert secret not in err.value.message
