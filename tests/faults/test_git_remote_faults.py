@@ -313,3 +313,17 @@ def test_history_rides_out_a_transient_fault_and_reports_a_persistent_one(remote
     assert result.code == 0, result.err
     assert retry_notes(result.err)
     assert [e["action"] for e in result.json["entries"]] == ["promote"]
+
+
+def test_a_server_repeating_the_token_in_its_refusal_is_masked(remote):
+    # A pre-receive hook stands in for a git host whose refusal names the credentials
+    # it was sent (its `remote:` line is the one mlops reports), here bare.
+    hook = remote.play.remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\necho 'push refused for {USER} with token {TOKEN}' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    result = remote.promote()
+    clean(result)
+    assert result.code == 1
+    [error] = [line for line in result.err.splitlines() if line.startswith("mlops: error:")]
+    assert error.startswith("mlops: error: git push to http://***@127.0.0.1:"), error
+    assert error.endswith(": remote: push refused for *** with token ***"), error

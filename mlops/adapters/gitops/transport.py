@@ -110,9 +110,27 @@ def run(cwd: Path, args: Sequence[str], policy: TransportPolicy) -> subprocess.C
 
 
 def failure(what: str, stderr: str) -> GitError:
-    """`what: git's reason`, redacted; a TransientGitError when another try may work."""
+    """`what: git's reason`, redacted; a TransientGitError when another try may work.
+    The credentials of a URL in `what` are masked in git's reason too: a server's
+    `remote:` lines may repeat the token they were sent, bare."""
     cls = TransientGitError if is_transient(stderr) else GitError
-    return cls(f"{redact(what)}: {reason(stderr)}")
+    text = stderr
+    for secret in _url_credentials(what):
+        text = text.replace(secret, "***")
+    return cls(f"{redact(what)}: {reason(text)}")
+
+
+_USERINFO = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://([^/@\s]+)@")
+
+
+def _url_credentials(text: str) -> list[str]:
+    """The user and password parts (as written, and decoded) of URLs in `text`, longest
+    first; parts under 4 characters are left alone, they would mask ordinary words."""
+    from urllib.parse import unquote
+
+    parts = {p for m in _USERINFO.finditer(text) for p in m.group(1).split(":", 1)}
+    found = {v for p in parts for v in (p, unquote(p)) if len(v) >= 4}
+    return sorted(found, key=len, reverse=True)
 
 
 _NOISE = re.compile(r"^(fatal|error): (unable to access '[^']*': )?")
