@@ -75,6 +75,8 @@ def _attempt(ctx: Context, ws: Workspace, opts: RollbackOptions, cache: JsonCach
     check_expected(ws, env.name, now.release.id if now else None,
                    opts.expect or seen.current, "rolled back")
     current, earlier = restore_previous(ws, env, opts.to or seen.target)
+    if env.approval:  # history is anyone's to write: only what a manager approved goes back
+        steps.find_approval(ws, config, env, earlier.release)
     seen.remember(current.release.id, earlier.release.id)
     release = steps.write_overlay(ws.root, env, earlier.release, cache)
     hold = {

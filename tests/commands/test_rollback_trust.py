@@ -1,0 +1,82 @@
+"""A rollback of an approval-gated environment puts back only what a release manager approved.
+
+The environment's history is commits anyone who can push can write: a commit
+with the right trailers and a release record of its own making looks, to the
+history alone, like a release that once ran in prod. Rolling back must not
+deploy it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops.release import EnvRecord, Image, Release, render
+from tests.commands.conftest import GOOD, built, promote, release_of, to_staging  # noqa: F401
+from tests.conftest import git
+from tests.support.promotion import Playground, repo_files, ssh_key
+
+pytestmark = pytest.mark.usefixtures("docker_engine")
+
+TO_PROD = ("--to", "prod", "--from", "staging")
+
+
+@pytest.fixture
+def prod(project, built, tmp_path):  # noqa: F811 - pytest fixtures
+    """prod runs a release alice approved; (playground, alice's key)."""
+    key, public = ssh_key(tmp_path, "alice")
+    files = {**repo_files(built[0]), ".mlops/allowed_signers": f"alice@example.com {public}\n"}
+    play = Playground(tmp_path, project(files))
+    to_staging(play, built)
+    release = release_of(play, "staging")["id"]
+    approved = play.proj.run("approve", "--env", "prod", "--release", release, "--key", str(key),
+                             "--principal", "alice@example.com")
+    assert approved.code == 0, approved.err
+    assert promote(play, *TO_PROD).code == 0
+    return play
+
+
+def push_forged_entry(play) -> Release:
+    """Two unsigned commits: prod's record set to a release of the pusher's making (with the
+    trailers a promotion writes), then the good record put back, as a "formatting fix"."""
+    git(play.clone, "pull", "-q", "--ff-only")
+    path = play.clone / "environments/prod/release.yaml"
+    good_text = path.read_text()
+    good = release_of(play, "prod")
+    evil = Release(source_commit="0" * 40,
+                   images={n: Image(v["image"], v["digest"]) for n, v in good["images"].items()},
+                   pipelines=good["pipelines"], model_uri="s3://attacker/model",
+                   metrics={"roc_auc": 0.01})
+    path.write_text(render(EnvRecord("prod", evil, "staging")))
+    git(play.clone, "commit", "-qam", f"promote(prod): release {evil.id} from staging\n\n"
+        f"Mlops-Action: promote\nMlops-Release: {evil.id}\nMlops-Environment: prod\n")
+    path.write_text(good_text)
+    git(play.clone, "commit", "-qam", "fix formatting")
+    git(play.clone, "push", "-q", "origin", "main")
+    return evil
+
+
+def test_a_rollback_never_puts_back_a_release_no_manager_approved(prod):
+    good = release_of(prod, "prod")["id"]
+    evil = push_forged_entry(prod)
+    head = prod.remote_head()
+    result = prod.proj.run("rollback", "--env", "prod", "--json")
+    assert result.code == 4, result.err
+    [line] = result.err.splitlines()
+    assert f"signed approval of {evil.id}" in line and "none found" in line, line
+    assert prod.remote_head() == head and release_of(prod, "prod")["id"] == good
+
+
+def test_a_rollback_to_an_approved_release_still_works(prod, built):  # noqa: F811
+    first = release_of(prod, "prod")["id"]
+    # A second release into staging and prod, approved by alice too.
+    metrics = prod.metrics("m2", {**GOOD, "accuracy": 0.951})
+    assert promote(prod, "--to", "staging", "--from", "dev", "--metrics", str(metrics)).code == 0
+    second = release_of(prod, "staging")["id"]
+    assert second != first
+    key = prod.base / "alice_ed25519"
+    assert prod.proj.run("approve", "--env", "prod", "--release", second, "--key", str(key),
+                         "--principal", "alice@example.com").code == 0
+    assert promote(prod, *TO_PROD).code == 0
+    result = prod.proj.run("rollback", "--env", "prod")
+    assert result.code == 0, result.err
+    assert release_of(prod, "prod")["id"] == first
