@@ -4,7 +4,7 @@ schedules."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,10 +182,12 @@ ENVIRONMENT_KEYS: dict[str, Key] = {
         "the overlay). Its STORAGE_URI gets the release's model URI; a canary splits it.",
     ),
     "namespace": Key(
-        _k8s_name, "Kubernetes namespace the environment deploys to (default: its name)."
+        _k8s_name, "Kubernetes namespace the environment deploys to (default: its name); "
+        "no two environments may share one."
     ),
     "application": Key(
-        _k8s_name, "Argo CD Application that syncs the overlay (default: mlops-<name>)."
+        _k8s_name, "Argo CD Application that syncs the overlay (default: mlops-<name>); "
+        "no two environments may share one."
     ),
     "canary": Key(
         lambda v, w: v, "Roll out as a KServe canary (see canary.*); only for serverless mode."
@@ -275,7 +277,22 @@ def read_environments(doc: Located, node: Any) -> tuple[Environment, ...]:
         if env.name in seen:
             raise ConfigError(f"{doc.where(node, i)}: environment {env.name!r} is listed twice")
         seen.add(env.name)
+    _refuse_shared(doc, node, envs, "namespace", lambda e: e.k8s_namespace)
+    _refuse_shared(doc, node, envs, "application", lambda e: e.argocd_application)
     return envs
+
+
+def _refuse_shared(doc: Located, node: Any, envs: tuple[Environment, ...], key: str,
+                   value: Callable[[Environment], str]) -> None:
+    """Two environments in one namespace would each own the other's objects (Argo CD's
+    SharedResourceWarning, then two Applications undoing each other's syncs); two with
+    one Application name make applications.yaml fail to render."""
+    first: dict[str, str] = {}
+    for i, env in enumerate(envs):
+        taken = first.setdefault(value(env), env.name)
+        if taken != env.name:
+            raise ConfigError(f"{doc.where(node, i)}: environments {taken} and {env.name} "
+                              f"share the {key} {value(env)!r}; each needs its own")
 
 
 def _environment(doc: Located, item: Any) -> Environment:

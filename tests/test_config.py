@@ -48,6 +48,13 @@ def test_environments_keep_their_order(tmp_path):
         ("registry: http://a:1/b\n", "mlops.yaml:1: registry must look like host[:port]"),
         ("registry: a:1/b\nenvironments:\n  - name: dev\n  - name: dev\n", "listed twice"),
         ("registry: a:1/b\nenvironments:\n  - name: ../x\n", "must not contain '..'"),
+        ("registry: a:1/b\nenvironments:\n  - name: dev\n    namespace: ml\n  - name: prod\n"
+         "    namespace: ml\n", "mlops.yaml:5: environments dev and prod share the namespace "
+         "'ml'; each needs its own"),
+        ("registry: a:1/b\nenvironments:\n  - name: dev\n  - name: staging\n    namespace: dev\n",
+         "mlops.yaml:4: environments dev and staging share the namespace 'dev'"),
+        ("registry: a:1/b\nenvironments:\n  - name: dev\n    application: ml\n  - name: prod\n"
+         "    application: ml\n", "environments dev and prod share the application 'ml'"),
         ("x: &a [1]\ny: *a\nregistry: a:1/b\n", "mlops.yaml:2: YAML anchors and aliases are not allowed"),
         ("", "mlops.yaml:1: file is empty"),
     ],
