@@ -89,10 +89,26 @@ def candidates(listed: list[str], wanted: Collection[str]) -> list[str]:
 
 # -- plumbing -------------------------------------------------------------
 
+_KEYGEN: list[str] = []  # the absolute path found first, kept for the process's life
+
+
+def keygen() -> str:
+    """The absolute path of ssh-keygen, looked up on PATH once per process.
+
+    A promotion asks before any pipeline code from the branch runs
+    (`Workspace`), so a program that code puts on PATH later is never used
+    to verify a signature, by git (`gpg.ssh.program`) or by this module.
+    """
+    if not _KEYGEN:
+        exe = shutil.which("ssh-keygen")
+        if exe is None:
+            raise ConfigError("ssh-keygen not found on PATH; install OpenSSH (8.2 or newer)")
+        _KEYGEN.append(os.path.abspath(exe))
+    return _KEYGEN[0]
+
+
 def _run(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("ssh-keygen")
-    if exe is None:
-        raise ConfigError("ssh-keygen not found on PATH; install OpenSSH (8.2 or newer)")
+    exe = keygen()
     env = {**os.environ, "SSH_ASKPASS_REQUIRE": "never", "LC_ALL": "C"}
     env.pop("DISPLAY", None)
     try:

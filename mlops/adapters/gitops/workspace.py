@@ -27,9 +27,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops.adapters import sshsig
 from mlops.adapters.gitops import remote_url, transport  # noqa: F401 - remote_url: re-exported
 from mlops.adapters.gitops.transport import TransientGitError
-from mlops.errors import GitError
+from mlops.errors import ConfigError, GitError
 from mlops.redact import redact
 
 TMP_PREFIX = "mlops-workspace-"
@@ -149,6 +150,7 @@ class Workspace:
         self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
         self.root = self.path / "repo"
         self._shown: dict[str, bytes | None] = {}  # "<commit id>:<path>" -> its blob
+        self._keygen = _keygen()  # before any code from the branch runs: `verify_commit`
 
     def __enter__(self) -> Workspace:
         try:
@@ -217,9 +219,24 @@ class Workspace:
         return [self._shown[s] if s in self._shown else found[s] for s in specs]
 
     def verify_commit(self, sha: str, allowed_signers: Path) -> tuple[str | None, str]:
-        """(principal, detail): who signed, if git verifies the commit; else None and why."""
-        proc = _local(self.root, "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}",
-                      "verify-commit", sha)
+        """(principal, detail): who signed, if git verifies the commit; else None and why.
+
+        Pipeline code from the branch runs in this clone before approvals are
+        checked (`compile`), and may have rewritten its `.git/config`. So every
+        setting the check depends on is given on the command line, which wins over
+        any file: the ssh-keygen found before that code ran, the trusted signers,
+        and no program at all for OpenPGP or X.509 signatures (`/dev/null` cannot
+        be run), whose output could otherwise imitate ssh-keygen's verdict.
+        """
+        if self._keygen is None:
+            return None, "ssh-keygen not found on PATH; install OpenSSH (8.2 or newer)"
+        pinned = {"gpg.format": "ssh", "gpg.ssh.program": self._keygen,
+                  "gpg.ssh.allowedSignersFile": str(allowed_signers),
+                  "gpg.program": os.devnull,
+                  "gpg.openpgp.program": os.devnull, "gpg.x509.program": os.devnull,
+                  "core.hooksPath": os.devnull, "core.fsmonitor": "false"}
+        options = [arg for key, value in pinned.items() for arg in ("-c", f"{key}={value}")]
+        proc = _local(self.root, "--no-replace-objects", *options, "verify-commit", sha)
         text = proc.stderr
         match = _GOOD_SIGNATURE.search(text)
         if proc.returncode == 0 and match:
@@ -343,6 +360,13 @@ class Workspace:
             raise GitError(f"git {what} failed: "
                            f"{redact(transport.reason(proc.stderr)) or proc.returncode}")
         return proc.stdout
+
+
+def _keygen() -> str | None:
+    try:
+        return sshsig.keygen()
+    except ConfigError:
+        return None
 
 
 STALE_AFTER = 3600.0

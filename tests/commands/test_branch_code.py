@@ -1,0 +1,121 @@
+"""Pipeline code from the branch runs during a promotion (`compile`), before the approval
+check: what it writes into the workspace's clone must not make a forged approval count."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlops.adapters.gitops.workspace import Workspace
+from mlops.trailers import approval_message
+from tests.commands.conftest import release_of, to_staging
+from tests.conftest import git, write_files
+from tests.support.promotion import Playground, repo_files, ssh_key
+
+ALICE = "alice@example.com"
+SAYS_ALICE = f"echo 'Good \"git\" signature for {ALICE} with ED25519 key SHA256:x'"
+FAKE_KEYGEN = ("#!/bin/sh\n"  # find-principals names alice; verify says it is hers
+               f"case \"$2\" in find-principals) echo {ALICE};; *) {SAYS_ALICE};; esac\n")
+FAKE_GPG = ("#!/bin/sh\ncat >/dev/null\necho '[GNUPG:] NEWSIG'\n"  # "good", in ssh-keygen's words
+            "echo '[GNUPG:] GOODSIG 0123456789ABCDEF alice'\n"
+            "echo '[GNUPG:] VALIDSIG 0123456789ABCDEF 2024-01-01 0 4 0 1 10 00 0123'\n"
+            f"echo '[GNUPG:] TRUST_ULTIMATE 0 pgp'\n{SAYS_ALICE} >&2\n")
+PGP_SIG = ("gpgsig -----BEGIN PGP SIGNATURE-----\n \n iQEzBAABCAAdFiEE\n"
+           " -----END PGP SIGNATURE-----\n")
+
+
+def _remote(base: Path, signing_key: Path) -> tuple[Path, str]:
+    """A bare remote whose head commit is signed with `signing_key`; (remote, its id)."""
+    work, remote = base / "work", base / "remote.git"
+    git(base, "init", "-q", "--bare", "-b", "main", str(remote))
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    write_files(work, {"mlops.yaml": "registry: r\n"})
+    git(work, "add", "-A")
+    git(work, "-c", "user.name=m", "-c", "user.email=m@x", "-c", "gpg.format=ssh",
+        "-c", f"user.signingkey={signing_key}", "commit", "-q", "-S", "-m", "approve")
+    git(work, "push", "-q", str(remote), "main")
+    return remote, git(work, "rev-parse", "HEAD").strip()
+
+
+def _plant(ws: Workspace, name: str, script: str, section: str, key: str) -> None:
+    """What branch code can do in the clone: a program, and git config that runs it."""
+    fake = ws.root / ".git" / name
+    fake.write_text(script)
+    fake.chmod(0o755)
+    with open(ws.root / ".git" / "config", "a") as config:
+        config.write(f"[{section}]\n\t{key} = {fake}\n")
+
+
+def _old_check(ws: Workspace, sha: str, signers: Path) -> subprocess.CompletedProcess:
+    """verify-commit as it ran before: only the signers file given, the rest from config."""
+    return subprocess.run(["git", "-c", f"gpg.ssh.allowedSignersFile={signers}",
+                           "verify-commit", sha], cwd=ws.root, capture_output=True, text=True)
+
+
+def test_a_rewritten_gpg_ssh_program_does_not_verify_an_unlisted_key(tmp_path):
+    alice, mallory = ssh_key(tmp_path, "alice"), ssh_key(tmp_path, "mallory")
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"{ALICE} {alice[1]}\n")
+    remote, sha = _remote(tmp_path, mallory[0])
+    with Workspace(str(remote), "main") as ws:
+        assert ws.verify_commit(sha, signers)[0] is None
+        _plant(ws, "ssh-keygen", FAKE_KEYGEN, 'gpg "ssh"', "program")
+        assert _old_check(ws, sha, signers).returncode == 0  # the planted program is obeyed
+        principal, detail = ws.verify_commit(sha, signers)
+    assert principal is None and "No principal matched" in detail
+
+
+def test_an_openpgp_signature_is_not_verified_by_a_planted_gpg(tmp_path):
+    alice = ssh_key(tmp_path, "alice")
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"{ALICE} {alice[1]}\n")
+    remote, head = _remote(tmp_path, alice[0])
+    with Workspace(str(remote), "main") as ws:
+        raw = git(ws.root, "cat-file", "commit", head)
+        headers, _, message = raw.partition("\n\n")
+        kept = [line for line in headers.split("\n")
+                if not line.startswith(("gpgsig", " "))]  # alice's own signature: away
+        forged = "\n".join(kept) + "\n" + PGP_SIG + "\n" + message
+        sha = subprocess.run(["git", "hash-object", "-w", "-t", "commit", "--stdin"],
+                             cwd=ws.root, input=forged, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        _plant(ws, "gpg", FAKE_GPG, "gpg", "program")
+        old = _old_check(ws, sha, signers)
+        assert old.returncode == 0 and f"signature for {ALICE}" in old.stderr  # obeyed
+        assert ws.verify_commit(sha, signers)[0] is None
+
+
+PAYLOAD = r'''
+# --- appended by someone who can push to the branch ---
+import json as _j, sys as _s, pathlib as _p, tempfile as _t
+_req = _j.loads(_p.Path(_s.argv[1]).read_text())
+if _req.get("env") == "prod":  # every workspace clone it can find, wherever it runs
+    for _git in _p.Path(_t.gettempdir()).glob("mlops-workspace-*/repo/.git"):
+        _fake = _git / "ssh-keygen"
+        _fake.write_text(FAKE)
+        _fake.chmod(0o755)
+        with open(_git / "config", "a") as _f:
+            _f.write(f'[gpg "ssh"]\n\tprogram = {_fake}\n')
+'''
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_pipeline_code_cannot_make_an_unlisted_keys_approval_count(project, built, tmp_path):
+    keys = {name: ssh_key(tmp_path, name) for name in ("alice", "mallory")}
+    files = {**repo_files(built[0]), ".mlops/allowed_signers": f"{ALICE} {keys['alice'][1]}\n"}
+    files["pipelines/training.py"] = (files["pipelines/training.py"].decode()
+                                      + f"FAKE = {FAKE_KEYGEN!r}\n" + PAYLOAD)
+    play = Playground(tmp_path, project(files))
+    to_staging(play, built)
+    play.pull()
+    git(play.clone, "-c", "gpg.format=ssh", "-c", f"user.signingkey={keys['mallory'][0]}",
+        "commit", "-q", "--allow-empty", "-S", "-m",
+        approval_message("prod", release_of(play, "staging")["id"], ALICE))
+    git(play.clone, "push", "-q", "origin", "main")
+    head = play.remote_head()
+    result = play.proj.run("promote", "--to", "prod", "--from", "staging")
+    assert result.code == 4 and "No principal matched" in result.err, result.err
+    assert play.remote_head() == head
