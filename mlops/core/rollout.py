@@ -59,7 +59,11 @@ def require_in_progress(state: Mapping[str, Any] | None, env: str) -> Mapping[st
     assert state is not None
     steps, step = state.get("steps"), state.get("step")
     # A hand-edited record must fail here, not as a KeyError inside a promote.
+    # Steps within 1-99, increasing, as canary.steps allows: a step of 100 would put the
+    # canary at 100% without the approval the last promote needs.
     if not isinstance(steps, list) or not steps or not all(_whole(s) for s in steps) \
+            or not all(1 <= s <= 99 for s in steps) \
+            or any(a >= b for a, b in zip(steps, steps[1:], strict=False)) \
             or not isinstance(step, int) or not _whole(step) or not 1 <= step <= len(steps):
         raise ConfigError(f"environments/{env}/release.yaml: rollout step {step!r} of steps "
                           f"{steps!r} is not a canary step mlops wrote")

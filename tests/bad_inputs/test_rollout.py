@@ -58,6 +58,13 @@ def _step_by_hand(world):
     decision(world.clone, path=world.base / "decision.json")
 
 
+def _step_of_100_by_hand(world):
+    # A step of 100 would take the canary to 100% as a plain step, with no approval.
+    world.edit("environments/prod/release.yaml", "  step: 2\n", "  step: 1\n")
+    world.edit("environments/prod/release.yaml", "- 50\n", "- 100\n")
+    decision(world.clone, path=world.base / "decision.json")
+
+
 ANALYSES = [
     Case("promote-without-analysis", "canary", nothing, ["rollout", "promote", "--env", "prod"],
          3, "no analysis of the canary in prod yet; run `mlops rollout analyze --env prod`"),
@@ -95,6 +102,8 @@ ANALYSES = [
          "is malformed: reasons must be a list of strings"),
     Case("rollout-step-edited-by-hand", "canary", _step_by_hand, PROMOTE, 1,
          "rollout step 'two' of steps [10, 50] is not a canary step mlops wrote"),
+    Case("rollout-step-of-100-by-hand", "canary", _step_of_100_by_hand, PROMOTE, 1,
+         "rollout step 1 of steps [10, 100] is not a canary step mlops wrote"),
 ]
 
 FINAL_STEP = [
