@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from mlops.adapters.gitops.workspace import Workspace
-from mlops.trailers import approval_message
 from tests.commands.conftest import release_of, to_staging
 from tests.conftest import git, write_files
 from tests.support.promotion import Playground, repo_files, ssh_key
@@ -88,6 +87,13 @@ def test_an_openpgp_signature_is_not_verified_by_a_planted_gpg(tmp_path):
         assert ws.verify_commit(sha, signers)[0] is None
 
 
+def approve(play, key: Path, principal: str) -> None:
+    result = play.proj.run("approve", "--env", "prod", "--release",
+                           release_of(play, "staging")["id"], "--key", str(key),
+                           "--principal", principal)
+    assert result.code == 0, result.err
+
+
 PAYLOAD = r'''
 # --- appended by someone who can push to the branch ---
 import json as _j, sys as _s, pathlib as _p, tempfile as _t
@@ -110,12 +116,40 @@ def test_pipeline_code_cannot_make_an_unlisted_keys_approval_count(project, buil
                                       + f"FAKE = {FAKE_KEYGEN!r}\n" + PAYLOAD)
     play = Playground(tmp_path, project(files))
     to_staging(play, built)
-    play.pull()
-    git(play.clone, "-c", "gpg.format=ssh", "-c", f"user.signingkey={keys['mallory'][0]}",
-        "commit", "-q", "--allow-empty", "-S", "-m",
-        approval_message("prod", release_of(play, "staging")["id"], ALICE))
-    git(play.clone, "push", "-q", "origin", "main")
+    approve(play, keys["mallory"][0], ALICE)  # mallory's key, alice's name
     head = play.remote_head()
     result = play.proj.run("promote", "--to", "prod", "--from", "staging")
     assert result.code == 4 and "No principal matched" in result.err, result.err
     assert play.remote_head() == head
+
+
+REWRITE_ROOT = r'''
+# --- appended by someone who can push to the branch ---
+import json as _j, sys as _s, pathlib as _p
+if _j.loads(_p.Path(_s.argv[1]).read_text()).get("env") == "prod":
+    _p.Path(ROOT).write_text(TRUSTED)
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="the pinned trust root is read when the approval is "
+                   "checked, after compile (mlops/trustroot.py resolve -> read_pinned); it "
+                   "must be read before any branch code runs")
+@pytest.mark.usefixtures("docker_engine")
+def test_a_pinned_root_is_read_before_pipeline_code_runs(project, built, tmp_path,
+                                                         monkeypatch):
+    keys = {name: ssh_key(tmp_path, name) for name in ("alice", "mallory")}
+    root = tmp_path / "trust-root.yaml"
+    pinned = "allowed_signers: |\n  {} {}\nrelease_managers: [{}]\n"
+    root.write_text(pinned.format(ALICE, keys["alice"][1], ALICE))
+    files = {**repo_files(built[0]), ".mlops/allowed_signers": f"{ALICE} {keys['alice'][1]}\n"}
+    trusted = pinned.format("mallory@example.com", keys["mallory"][1], "mallory@example.com")
+    files["pipelines/training.py"] = (files["pipelines/training.py"].decode()
+                                      + f"ROOT, TRUSTED = {str(root)!r}, {trusted!r}\n"
+                                      + REWRITE_ROOT)
+    play = Playground(tmp_path, project(files))
+    to_staging(play, built)
+    approve(play, keys["mallory"][0], "mallory@example.com")
+    monkeypatch.setenv("MLOPS_TRUST_ROOT", str(root))
+    result = play.proj.run("promote", "--to", "prod", "--from", "staging")
+    assert "mallory" in root.read_text()  # the pipeline did rewrite the pinned file
+    assert result.code == 4, result.err
