@@ -17,6 +17,8 @@ Pure: the history and the signature checks come in as data and a callback.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -59,10 +61,12 @@ class TrustRoot:
 
 @dataclass(frozen=True)
 class Change:
-    """A commit (oldest first) that touched the files the trust root is read from."""
+    """A commit (parents before children) that touched the files the trust root is read from,
+    or a merge; `parents`: the changes it descends from directly (None: the one before it)."""
 
     sha: str
     state: TrustState | None  # None: the trust root cannot be read at this commit
+    parents: tuple[str, ...] | None = None
 
 
 # (commit, the state trusted before it) -> the principal whose verified signature it
@@ -70,49 +74,115 @@ class Change:
 SignerOf = Callable[[str, TrustState], tuple[str | None, str]]
 
 
-@dataclass
-class _Walk:
-    trusted: TrustState | None = None
-    since: str | None = None
+@dataclass(frozen=True)
+class _Trusted:
+    since: str  # the commit that made `state` trusted
+    state: TrustState
+
+
+@dataclass(frozen=True)
+class _Node:
+    """What is trusted at a commit: one state, or (when histories that trust different
+    states meet, unsigned) several, each of which must agree to a change."""
+
+    trusted: tuple[_Trusted, ...] = ()
     offending: tuple[str, str] | None = None  # (commit, why) of a change not yet trusted
 
 
 def settle(changes: Sequence[Change], signer_of: SignerOf) -> TrustRoot:
-    """The trust root in force at the newest change, or ApprovalError naming the bad commit."""
-    walk = _Walk()
-    for change in changes:
-        _step(walk, change, signer_of)
-    if walk.offending is not None:
-        sha, why = walk.offending
+    """The trust root in force at the newest change, or ApprovalError naming the bad commit.
+
+    Settled over every parent of a merge, not only the first: what a merge's tree
+    states must agree with what each parent's history trusts, so a first parent that
+    is a new root (trusted on first use) or an older state overrides nothing.
+    """
+    walk = _Dag()
+    tip = _Node()
+    for index, change in enumerate(changes):
+        parents = change.parents if change.parents is not None else (
+            (changes[index - 1].sha,) if index else ())
+        tip = walk.add(change, parents, signer_of)
+    return _root(tip)
+
+
+class _Dag:
+    """The nodes settled so far, with each one's ancestors as a bit set over their order."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, _Node] = {}
+        self.order: dict[str, int] = {}
+        self.ancestors: dict[str, int] = {}
+
+    def add(self, change: Change, parents: Sequence[str], signer_of: SignerOf) -> _Node:
+        known = [p for p in dict.fromkeys(parents) if p in self.nodes]
+        self.ancestors[change.sha] = functools.reduce(
+            operator.or_, (self.ancestors[p] | 1 << self.order[p] for p in known), 0)
+        self.order[change.sha] = len(self.order)
+        before = self._newest([t for p in known for t in self.nodes[p].trusted])
+        offending = next((n.offending for p in known if (n := self.nodes[p]).offending), None)
+        node = _step(change, before, offending, signer_of)
+        self.nodes[change.sha] = node
+        return node
+
+    def _newest(self, trusted: list[_Trusted]) -> tuple[_Trusted, ...]:
+        """The parents' trusted states, less those an other one superseded (its ancestors)."""
+        unique = {t.since: t for t in trusted}
+        return tuple(t for t in unique.values()
+                     if not any(self._ancestor_of(t.since, u) for u in unique))
+
+    def _ancestor_of(self, sha: str, other: str) -> bool:
+        return sha != other and bool(self.ancestors[other] >> self.order[sha] & 1)
+
+
+def _step(change: Change, before: tuple[_Trusted, ...], offending: tuple[str, str] | None,
+          signer_of: SignerOf) -> _Node:
+    state = change.state
+    if not before:  # trust on first use: the first commit that sets any of it
+        if state is not None and not state.empty():
+            return _Node((_Trusted(change.sha, state),))
+        return _Node()
+    if state is not None and all(t.state == state for t in before):  # e.g. a revert
+        return _Node(before if len(before) == 1 else (_Trusted(change.sha, state),))
+    why = _refusal(change.sha, state, before, signer_of)
+    if why is None:
+        return _Node((_Trusted(change.sha, state),)) if state is not None else _Node(before)
+    return _Node(before, offending or (change.sha, why))
+
+
+def _refusal(sha: str, state: TrustState | None, before: tuple[_Trusted, ...],
+             signer_of: SignerOf) -> str | None:
+    """Why `sha` may not change what is trusted, or None when each trusted state agrees."""
+    if state is None:
+        return "which leaves mlops.yaml or the allowed-signers file unreadable"
+    for trusted in before:
+        if state == trusted.state:
+            continue
+        principal, why = signer_of(sha, trusted.state)
+        if principal not in trusted.state.release_managers:
+            return _unsigned_reason(principal, why, before)
+    return None
+
+
+def _unsigned_reason(principal: str | None, why: str, before: tuple[_Trusted, ...]) -> str:
+    if len(before) > 1:
+        since = " and ".join(t.since[:10] for t in before)
+        return (f"which joins histories trusting different states (since commits {since}) "
+                f"without the signature of a release manager of each")
+    if principal is None:
+        return f"which is not signed by a trusted key ({why})"
+    return f"which {principal} signed, who is not a release manager"
+
+
+def _root(tip: _Node) -> TrustRoot:
+    if tip.offending is not None:
+        sha, why = tip.offending
         raise ApprovalError(
             f"the trust root (allowed signers, release managers, builders) was changed by "
             f"commit {sha[:10]}, {why}: a change of who is trusted counts only when signed by "
             f"a release manager trusted before it; revert it, re-make it as a signed commit, "
             f"or pin the trust root with ${TRUST_ROOT_ENV}"
         )
-    if walk.trusted is None:
+    if not tip.trusted:
         return TrustRoot(TrustState(), "the branch (no allowed signers or release managers yet)")
-    return TrustRoot(walk.trusted, f"the branch, trusted since commit {walk.since}")
-
-
-def _step(walk: _Walk, change: Change, signer_of: SignerOf) -> None:
-    if walk.trusted is None:  # trust on first use: the first commit that sets any of it
-        if change.state is not None and not change.state.empty():
-            walk.trusted, walk.since = change.state, change.sha[:10]
-        return
-    if change.state == walk.trusted:  # back to what is trusted (e.g. a revert)
-        walk.offending = None
-        return
-    principal, why = signer_of(change.sha, walk.trusted)
-    if change.state is not None and principal in walk.trusted.release_managers:
-        walk.trusted, walk.since, walk.offending = change.state, change.sha[:10], None
-    elif walk.offending is None:
-        walk.offending = (change.sha, _unsigned_reason(principal, why, change.state))
-
-
-def _unsigned_reason(principal: str | None, why: str, state: TrustState | None) -> str:
-    if state is None:
-        return "which leaves mlops.yaml or the allowed-signers file unreadable"
-    if principal is None:
-        return f"which is not signed by a trusted key ({why})"
-    return f"which {principal} signed, who is not a release manager"
+    return TrustRoot(tip.trusted[0].state, f"the branch, trusted since commit "
+                                            f"{tip.trusted[0].since[:10]}")
