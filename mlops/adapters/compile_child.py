@@ -9,6 +9,12 @@ wrote its result, and turns anything else into one located line.
 
 The child side (`main`) is the only part that imports kfp (through `kfpc`);
 the parent side (`compile_file`) only runs the process and reads JSON.
+
+In `promote`, the file comes from the branch, and anyone who can push runs it
+with the promoter's rights. So the child gets only what Python and kfp need
+from the environment (`child_env`: no tokens, passwords, `MLOPS_*` or `GIT_*`
+settings, no trust root path) and runs in its own temp dir, not in the clone.
+What keeps it from swaying the approval check is in `Workspace.verify_commit`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,21 @@ from mlops.errors import ConfigError, MlopsError, UsageError
 
 TIMEOUT_ENV = "MLOPS_COMPILE_TIMEOUT"
 DEFAULT_TIMEOUT = 120.0
+# What the child does not inherit: mlops' and its tools' settings and anything that looks
+# like a credential. A secret a pipeline needs at import is not one mlops should hand it.
+_DROPPED_PREFIXES = ("MLOPS_", "MLFLOW_", "GIT_", "DOCKER_", "REGISTRY", "AWS_", "SSH_")
+_DROPPED_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "CREDENTIAL", "AUTH", "KEY")
+
+
+def child_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What of `environ` the child sees: all but `_DROPPED_*`; and this mlops first on
+    its path (it no longer runs where the parent does)."""
+    env = {k: v for k, v in environ.items()
+           if not k.upper().startswith(_DROPPED_PREFIXES)
+           and not any(word in k.upper() for word in _DROPPED_WORDS)}
+    here = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def timeout_from(environ: Mapping[str, str]) -> float:
@@ -52,17 +73,19 @@ def compile_file(path: Path, display: str, name: str, version_name: str,
         req, res = Path(tmp) / "request.json", Path(tmp) / "result.json"
         req.write_text(json.dumps(request))
         proc = _run([sys.executable, "-m", "mlops.adapters.compile_child", str(req), str(res)],
-                    display, timeout)
+                    display, timeout, Path(tmp))
         result = _read_result(res, display, proc)
     if not result.get("ok"):
         raise ConfigError(str(result.get("error")))
     return list(result["docs"]), tuple(result["components"])
 
 
-def _run(argv: list[str], display: str, timeout: float) -> subprocess.CompletedProcess:
+def _run(argv: list[str], display: str, timeout: float,
+         cwd: Path) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, check=False)
+                              stdin=subprocess.DEVNULL, check=False, cwd=cwd,
+                              env=child_env(os.environ))
     except subprocess.TimeoutExpired:
         raise ConfigError(f"{display}: importing and compiling it took longer than "
                           f"{timeout:g}s (${TIMEOUT_ENV}); does it wait on something at "

@@ -3,12 +3,14 @@ check: what it writes into the workspace's clone must not make a forged approval
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from mlops.adapters.gitops.workspace import Workspace
+from tests.commands import test_compile
 from tests.commands.conftest import release_of, to_staging
 from tests.conftest import git, write_files
 from tests.support.promotion import Playground, repo_files, ssh_key
@@ -62,7 +64,7 @@ def test_a_rewritten_gpg_ssh_program_does_not_verify_an_unlisted_key(tmp_path):
     with Workspace(str(remote), "main") as ws:
         assert ws.verify_commit(sha, signers)[0] is None
         _plant(ws, "ssh-keygen", FAKE_KEYGEN, 'gpg "ssh"', "program")
-        assert _old_check(ws, sha, signers).returncode == 0  # the planted program is obeyed
+        assert f"signature for {ALICE}" in _old_check(ws, sha, signers).stderr  # obeyed
         principal, detail = ws.verify_commit(sha, signers)
     assert principal is None and "No principal matched" in detail
 
@@ -153,3 +155,34 @@ def test_a_pinned_root_is_read_before_pipeline_code_runs(project, built, tmp_pat
     result = play.proj.run("promote", "--to", "prod", "--from", "staging")
     assert "mallory" in root.read_text()  # the pipeline did rewrite the pinned file
     assert result.code == 4, result.err
+
+
+SNOOP = r'''
+# --- appended: what a pipeline sees while it is compiled ---
+import json as _j, os as _o, pathlib as _p
+_p.Path(OUT).write_text(_j.dumps({"env": dict(_o.environ), "cwd": _o.getcwd()}))
+'''
+SECRETS = {"MLOPS_TRUST_ROOT": "/etc/mlops/root.yaml", "MLOPS_PROMETHEUS_TOKEN": "t0k",
+           "MLFLOW_TRACKING_TOKEN": "t1k", "MLFLOW_TRACKING_PASSWORD": "pw",
+           "GIT_ASKPASS": "/bin/echo", "GIT_CONFIG_PARAMETERS": "'a.b'='c'",
+           "DOCKER_CONFIG": "/x", "REGISTRY_PASSWORD": "pw2", "GITHUB_TOKEN": "t2k"}
+
+
+def test_the_compile_child_sees_no_secrets_and_runs_outside_the_clone(
+        project, tmp_path, monkeypatch):
+    proj = project({"mlops.yaml": test_compile.mlops_yaml("127.0.0.1:5000/mlops"),
+                    **test_compile.repo_files("pipelines", "components", "environments")})
+    build = tmp_path / "build.json"
+    build.write_text(json.dumps(test_compile.build_record()))
+    out = tmp_path / "seen.json"
+    source = (proj.path / "pipelines/training.py").read_text()
+    proj.write({"pipelines/training.py": f"{source}OUT = {str(out)!r}\n{SNOOP}"})
+    proj.commit("snoop")
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    result = proj.run("compile", "training", "--env", "dev", "--build", str(build))
+    assert result.code == 0, result.err
+    seen = json.loads(out.read_text())
+    assert not set(SECRETS) & set(seen["env"]), seen["env"]
+    assert {"PATH", "HOME"} <= set(seen["env"])
+    assert not Path(seen["cwd"]).resolve().is_relative_to(proj.path.resolve())
