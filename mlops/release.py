@@ -57,9 +57,16 @@ class Release:
         }
 
     @property
-    def id(self) -> str:
+    def digest(self) -> str:
+        """`sha256:<64 hex>` of the content: what an approval binds to (`mlops approve`)."""
         canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
-        return "r-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def id(self) -> str:
+        """The digest's first 12 hex digits, for people: 48 bits, so two releases can share
+        one on purpose (a birthday search); nothing that grants trust may go by it alone."""
+        return "r-" + self.digest.removeprefix("sha256:")[:12]
 
     def image_refs(self) -> dict[str, str]:
         return {name: img.ref for name, img in self.images.items()}

@@ -22,6 +22,7 @@ PIPELINE = "Mlops-Pipeline"
 GATE = "Mlops-Gate"
 APPROVER = "Mlops-Approver"
 APPROVE = "Mlops-Approve"
+APPROVE_DIGEST = "Mlops-Approve-Digest"  # the approved release's full content digest
 HOLD = "Mlops-Hold"
 ACTION = "Mlops-Action"
 CANARY = "Mlops-Canary"
@@ -86,11 +87,16 @@ def _body(release: Release, gates: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def approval_message(env: str, release_id: str, approver: str) -> str:
+def approval_message(env: str, release_id: str, approver: str, digest: str | None = None) -> str:
+    """What `mlops approve` commits, and the only message an approval may have.
+
+    `digest` binds it to the release's content (`Release.digest`); without it
+    this is the message of approvals written before, which no longer count."""
+    bound = f"{APPROVE_DIGEST}: {digest}\n" if digest is not None else ""
     return (
         f"approve({env}): release {release_id}\n\n"
         f"Release manager {approver} approves release {release_id} for {env}.\n\n"
-        f"{ACTION}: approve\n{APPROVE}: {release_id}\n{ENVIRONMENT}: {env}\n"
+        f"{ACTION}: approve\n{APPROVE}: {release_id}\n{bound}{ENVIRONMENT}: {env}\n"
         f"{APPROVER}: {approver}\n"
     )
 

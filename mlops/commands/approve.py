@@ -5,11 +5,13 @@ The approval is an empty commit signed with the release manager's SSH key
 `mlops promote` accepts it only if `git verify-commit` checks it against the
 trust root's allowed signers and the signer is one of its release managers.
 
-An approval binds to the release id that enters the environment: the source
+An approval binds to the release that enters the environment: the source
 environment's release with the evidence the promotion attaches (`--metrics`,
 `--model-uri`), which is a new id. So `approve` takes the same evidence
-options as `promote`, recomputes that id, and refuses any other; `mlops
-promote --plan --json` prints it (`approval.release`).
+options as `promote`, recomputes that release, and refuses any other id; `mlops
+promote --plan --json` prints it (`approval.release`). The commit carries the
+release's full content digest too (`Mlops-Approve-Digest`): the 12-hex id is
+for people, and two releases can be made to share one.
 """
 
 from __future__ import annotations
@@ -51,9 +53,9 @@ def approve(ctx: Context, opts: ApproveOptions) -> int:
     commit, release = in_workspace(
         ctx, local, lambda ws: _attempt(ctx, ws, target.name, opts, key, principal, metrics),
         who=who)
-    doc = {"approved": opts.release, "env": target.name, "approver": principal,
-           "commit": commit, "images": release.image_refs(), "model_uri": release.model_uri,
-           "metrics": dict(release.metrics)}
+    doc = {"approved": opts.release, "digest": release.digest, "env": target.name,
+           "approver": principal, "commit": commit, "images": release.image_refs(),
+           "model_uri": release.model_uri, "metrics": dict(release.metrics)}
     ctx.out.result(doc, _human(doc))
     return 0
 
@@ -91,8 +93,8 @@ def _attempt(ctx, ws: Workspace, env: str, opts: ApproveOptions, key: Path, prin
              metrics):
     config = cfg.load_config(ws.root, ctx.environ)
     release = _about_to_enter(ws, config, env, opts, metrics)
-    commit = ws.commit(trailers.approval_message(env, opts.release, principal),
-                       allow_empty=True, signing_key=key)
+    message = trailers.approval_message(env, opts.release, principal, release.digest)
+    commit = ws.commit(message, allow_empty=True, signing_key=key)
     ws.push()
     return commit, release
 

@@ -222,7 +222,10 @@ def find_approval(ws: Workspace, config, target, release: rel.Release,
     """A commit approving exactly this release for `target`, signed by a release manager.
 
     Who counts comes from the trust root (`mlops.trustroot`), not from the
-    branch head: a key added by an unsigned commit approves nothing.
+    branch head: a key added by an unsigned commit approves nothing. What
+    counts is a commit as `mlops approve` makes it (`_not_an_approval`), bound
+    to the release's full digest, and given after the environment's hold, if
+    it is on hold (`_given_before_hold`).
     """
     root = trustroot.resolve(ws, config)
     if not root.state.signers:
@@ -230,6 +233,7 @@ def find_approval(ws: Workspace, config, target, release: rel.Release,
                             f"{config.approvals.allowed_signers} on the branch): "
                             "no release manager can approve")
     signers = trustroot.signers_file(ws, root)
+    after_hold = _commits_after_hold(ws, target.name)
     reasons = []
     for commit in ws.log():
         if (commit.trailer(trailers.APPROVE) != release.id
@@ -237,16 +241,77 @@ def find_approval(ws: Workspace, config, target, release: rel.Release,
             continue
         principal, detail = ws.verify_commit(commit.sha, signers)
         if principal is None:
-            reasons.append(f"{commit.sha[:10]}: {detail}")
+            problem: str | None = detail
         elif principal not in root.state.release_managers:
-            reasons.append(f"{commit.sha[:10]}: {principal} is not a release manager")
+            problem = f"{principal} is not a release manager"
         else:
-            return {"approver": principal, "commit": commit.sha}
+            problem = (_not_an_approval(ws, commit, target.name, release)
+                       or _given_before_hold(commit.sha, target.name, after_hold))
+        if problem is None:
+            return {"approver": str(principal), "commit": commit.sha}
+        reasons.append(f"{commit.sha[:10]}: {problem}")
     why = "; ".join(reasons) if reasons else "none found"
     raise ApprovalError(
         f"{target.name} needs a release manager's signed approval of {release.id} "
         f"(`mlops approve --env {target.name} --release {release.id}{evidence}`): {why}"
     )
+
+
+def _not_an_approval(ws: Workspace, commit, env: str, release: rel.Release) -> str | None:
+    """Why a signed commit naming the release is not an approval, or None.
+
+    Only the commit `mlops approve` makes counts: one parent, its parent's
+    tree (it changes no file), and exactly the message `approve` writes,
+    digest included. A signed commit that merely ends in the trailers (a
+    cherry-pick or rebase by a manager who signs every commit) is not consent.
+    """
+    tree, parents, message = _raw_commit(ws, commit.sha)
+    if len(parents) != 1:
+        return f"has {len(parents)} parents; an approval (`mlops approve`) has one"
+    if _tree_of(ws, parents[0]) != tree:
+        return "changes files; an approval (`mlops approve`) changes none"
+    digest = commit.trailer(trailers.APPROVE_DIGEST)
+    if digest is None:
+        return "names no release digest (an approval older than digests); approve again"
+    if digest != release.digest:
+        return (f"approves another release with the same id ({digest}, this one is "
+                f"{release.digest}); approve again")
+    approver = commit.trailer(trailers.APPROVER) or ""
+    if message != trailers.approval_message(env, release.id, approver, release.digest):
+        return "its message is not the one `mlops approve` writes"
+    return None
+
+
+def _raw_commit(ws: Workspace, sha: str) -> tuple[str, list[str], str]:
+    """(tree, parents, message) of a commit, as git stores it."""
+    raw = ws._run("cat-file", "commit", sha)  # Workspace has no public reader
+    header, _, message = raw.partition("\n\n")
+    fields = [line.split(" ", 1) for line in header.splitlines() if not line.startswith(" ")]
+    tree = next((value for key, value in fields if key == "tree"), "")
+    return tree, [value for key, value in fields if key == "parent"], message
+
+
+def _tree_of(ws: Workspace, commit: str) -> str:
+    return ws._run("rev-parse", "--verify", f"{commit}^{{tree}}").strip()
+
+
+def _commits_after_hold(ws: Workspace, env: str) -> set[str] | None:
+    """While `env`'s record (at HEAD) holds it, the first-parent commits after the last one
+    that wrote the record (the rollback that set the hold); None when it is not on hold."""
+    where = EnvDir(ws.root, env)
+    text = ws.show("HEAD", where.record_display)
+    if text is None or not where.parse_record(text, where.record_display).hold:
+        return None
+    line = ws.first_parent_commits([])
+    held = ws.first_parent_commits([where.record_display])
+    return set(line[line.index(held[-1]) + 1:]) if held else set(line)
+
+
+def _given_before_hold(sha: str, env: str, after_hold: set[str] | None) -> str | None:
+    if after_hold is None or sha in after_hold:
+        return None
+    return (f"given before {env} was put on hold; a held environment takes only an "
+            "approval given after its hold was set (approve again)")
 
 
 def verify_provenance(ws: Workspace, config, release: rel.Release,
