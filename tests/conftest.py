@@ -118,14 +118,19 @@ def project(tmp_path, capsys, monkeypatch) -> Callable[..., Project]:
 def _no_stale_registry_tags():
     """Before and after the session: the local tags of test registries that are gone
     (tests/support/staletags.py says why they cost minutes)."""
-    from tests.support.staletags import forget_stale_tags
+    from tests.support.staletags import SessionLock, forget_stale_tags
 
     components = Path(__file__).resolve().parents[1] / "components"
-    if docker_problem() is None:
-        forget_stale_tags(components)
-    yield
-    if docker_problem() is None:
-        forget_stale_tags(components)
+    lock = SessionLock()
+    try:
+        if lock.alone() and docker_problem() is None:
+            forget_stale_tags(components)
+        lock.share()
+        yield
+        if lock.alone() and docker_problem() is None:
+            forget_stale_tags(components)
+    finally:
+        lock.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,16 @@ Tags of a registry that no longer accepts connections are removed. One image
 per component of this repository is tagged `mlops-test/keep-<component>`
 first, so the layer cache of its `pip install` (hundreds of MB, from the
 network) survives for the next build.
+
+Only a session alone on this engine cleans (`SessionLock`): another session's
+registry may refuse connections for a while on purpose (a fault test), and
+its tags are not stale.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import socket
 import subprocess
@@ -79,6 +85,30 @@ def forget_stale_tags(components_dir: Path) -> int:
     for start in range(0, len(tags), BATCH):
         _docker("rmi", *tags[start:start + BATCH])  # an image a container uses stays
     return len(tags)
+
+
+class SessionLock:
+    """Held shared by every test session for its whole run; `alone()` says whether this
+    session may take it exclusively for a moment, that is, no other session is running."""
+
+    PATH = Path("/tmp/mlops-test-sessions.lock")  # not $TMPDIR: sessions may differ in it
+
+    def __init__(self) -> None:
+        self.fd = os.open(self.PATH, os.O_RDWR | os.O_CREAT, 0o666)
+
+    def alone(self) -> bool:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # converts our shared lock
+        except BlockingIOError:
+            self.share()  # a failed conversion may have dropped the lock we held
+            return False
+        return True
+
+    def share(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 if __name__ == "__main__":

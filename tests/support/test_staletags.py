@@ -32,3 +32,20 @@ def test_only_tags_of_closed_local_ports_are_stale_and_each_port_is_asked_once()
 def test_the_newest_image_of_each_repository_component_is_kept():
     stale = stale_tags(ROWS, lambda port: False)
     assert keepers(stale, {"train", "serve", "evaluate"}) == {"train": "aaa", "serve": "ccc"}
+
+
+def test_a_session_is_alone_only_when_no_other_holds_the_lock(tmp_path, monkeypatch):
+    from tests.support.staletags import SessionLock
+
+    monkeypatch.setattr(SessionLock, "PATH", tmp_path / "sessions.lock")
+    first, second = SessionLock(), SessionLock()
+    try:
+        assert first.alone()
+        first.share()
+        assert not second.alone()  # the first session is running
+        second.share()
+        assert not first.alone() and not second.alone()
+        first.close()
+        assert second.alone()  # the last one left
+    finally:
+        second.close()
