@@ -21,7 +21,7 @@ from mlops.adapters import compile_child, kfpc
 from mlops.atomicfile import write_text_atomic
 from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache
-from mlops.errors import UsageError
+from mlops.errors import ConfigError, UsageError
 from mlops.services import checkout, scheduling
 from mlops.services.envdir import EnvDir
 
@@ -92,7 +92,21 @@ def discover(root: Path, wanted: Sequence[str]) -> list[PipelineSource]:
     for stem in names:
         display = f"{pl.PIPELINES_DIR}/{found[stem].name}"
         sources.append(PipelineSource(pl.resource_name(stem, display), found[stem], display))
+    _refuse_same_names(root, found)
     return sources
+
+
+def _refuse_same_names(root: Path, found: dict[str, Path]) -> None:
+    """Two files whose names become one Kubernetes name (`my_train.py`, `my-train.py`)
+    would write one manifest, the last compiled winning: refused, whichever is asked for."""
+    seen: dict[str, str] = {}
+    for stem, path in sorted(found.items()):
+        display = f"{pl.PIPELINES_DIR}/{path.name}"
+        name = stem.replace("_", "-")  # as pl.resource_name makes it (and checks it, if asked)
+        other = seen.setdefault(name, display)
+        if other != display:
+            raise ConfigError(f"{other} and {display} both compile to the pipeline {name!r}; "
+                              "rename one")
 
 
 def _sources_digest(root: Path) -> str:

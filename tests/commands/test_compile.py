@@ -263,6 +263,10 @@ BAD = [
     ("tag-not-digest", {"build.json": "tag"}, [], 1,
      "executor exec-evaluate uses image 'registry.example.com/mlops/evaluate:0.1.0', not pinned by digest; environment dev requires digests"),
     ("malformed-build", {"build.json": "{nope"}, [], 1, "not a readable JSON build record"),
+    ("two-files-one-name", {"pipelines/train_ing.py": "X = 1\n",
+                            "pipelines/train-ing.py": "X = 2\n"}, [], 1,
+     "pipelines/train-ing.py and pipelines/train_ing.py both compile to the pipeline "
+     "'train-ing'; rename one"),
 ]
 
 
