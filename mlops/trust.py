@@ -1,13 +1,15 @@
 """Who is trusted to approve releases and sign builds: the trust root, and how it may change.
 
-The trust root is three things: the allowed-signers text (git's
-`gpg.ssh.allowedSignersFile` format), the release managers and the builders.
+The trust root is four things: the allowed-signers text (git's
+`gpg.ssh.allowedSignersFile` format), the release managers, the builders and
+the environments whose promotions need an approval.
 Read naively from the branch it protects, anyone who can push could add their
 own key and principal, then approve anything. So, read from the branch, it is
 settled over the branch's history: the first commit that sets any of it is
 trusted on first use, and every later change counts only if the commit that
-makes it is signed by a release manager of the state before it. An unsigned
-change that is still in force refuses every approval, naming the commit.
+makes it is signed by a release manager of the state before it (only gating one
+more environment needs no signature: it tightens). An unsigned change that is
+still in force refuses every approval, naming the commit.
 
 A root pinned outside the branch (`$MLOPS_TRUST_ROOT`, `--trust-root FILE`)
 replaces all of that; the branch's files are then ignored.
@@ -39,15 +41,23 @@ class TrustState:
     signers: tuple[str, ...] = ()  # key lines, see `signer_lines`
     release_managers: tuple[str, ...] = ()
     builders: tuple[str, ...] = ()
+    gated: tuple[str, ...] = ()  # environments with `approval: true`
 
     @classmethod
     def of(cls, signers_text: str | None, release_managers: Sequence[str],
-           builders: Sequence[str]) -> TrustState:
+           builders: Sequence[str], gated: Sequence[str] = ()) -> TrustState:
         return cls(signer_lines(signers_text or ""), tuple(sorted(set(release_managers))),
-                   tuple(sorted(set(builders))))
+                   tuple(sorted(set(builders))), tuple(sorted(set(gated))))
 
     def empty(self) -> bool:
+        """Nobody trusted yet (gated environments alone are not trusted on first use)."""
         return not (self.signers or self.release_managers or self.builders)
+
+    def tightens(self, before: TrustState) -> bool:
+        """The same people, and approval needed in more environments."""
+        return (self.signers, self.release_managers, self.builders) == (
+            before.signers, before.release_managers, before.builders) and set(
+            self.gated) >= set(before.gated)
 
     def signers_text(self) -> str:
         return "".join(f"{line}\n" for line in self.signers)
@@ -155,7 +165,7 @@ def _refusal(sha: str, state: TrustState | None, before: tuple[_Trusted, ...],
     if state is None:
         return "which leaves mlops.yaml or the allowed-signers file unreadable"
     for trusted in before:
-        if state == trusted.state:
+        if state == trusted.state or state.tightens(trusted.state):
             continue
         principal, why = signer_of(sha, trusted.state)
         if principal not in trusted.state.release_managers:
@@ -178,9 +188,9 @@ def _root(tip: _Node) -> TrustRoot:
         sha, why = tip.offending
         raise ApprovalError(
             f"the trust root (allowed signers, release managers, builders) was changed by "
-            f"commit {sha[:10]}, {why}: a change of who is trusted counts only when signed by "
-            f"a release manager trusted before it; revert it, re-make it as a signed commit, "
-            f"or pin the trust root with ${TRUST_ROOT_ENV}"
+            f"commit {sha[:10]}, {why}: a change of who is trusted (or that drops an approval) "
+            f"counts only when signed by a release manager trusted before it; revert it, "
+            f"re-make it as a signed commit, or pin the trust root with ${TRUST_ROOT_ENV}"
         )
     if not tip.trusted:
         return TrustRoot(TrustState(), "the branch (no allowed signers or release managers yet)")

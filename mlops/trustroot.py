@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops import schema, trust
 from mlops.adapters import safeyaml
@@ -22,7 +23,10 @@ from mlops.config import (
 )
 from mlops.errors import ConfigError
 
-PINNED_KEYS = ("allowed_signers", "release_managers", "builders")
+if TYPE_CHECKING:
+    from mlops.envconfig import Environment
+
+PINNED_KEYS = ("allowed_signers", "release_managers", "builders", "approval_environments")
 MAX_PINNED_BYTES = 1 << 20
 
 
@@ -31,6 +35,12 @@ def resolve(ws: Workspace, config: MlopsConfig) -> trust.TrustRoot:
     if config.trust_root is not None:
         return read_pinned(config.trust_root)
     return trust.settle(_changes(ws), lambda sha, state: _signer(ws, sha, state))
+
+
+def approval_needed(ws: Workspace, config: MlopsConfig, env: Environment) -> bool:
+    """Whether entering `env` needs an approval: as the trust root has it (so an unsigned
+    commit cannot drop it), or as the branch's mlops.yaml asks (which only tightens)."""
+    return env.approval or env.name in resolve(ws, config).state.gated
 
 
 def signers_file(ws: Workspace, root: trust.TrustRoot) -> Path:
@@ -57,7 +67,9 @@ def read_pinned(path: Path) -> trust.TrustRoot:
     state = trust.TrustState.of(
         signers,
         schema.string_list(data.get("release_managers") or [], f"{display}: release_managers"),
-        schema.string_list(data.get("builders") or [], f"{display}: builders"))
+        schema.string_list(data.get("builders") or [], f"{display}: builders"),
+        schema.string_list(data.get("approval_environments") or [],
+                           f"{display}: approval_environments"))
     return trust.TrustRoot(state, f"pinned in {path}")
 
 
@@ -108,14 +120,30 @@ def _states_at(ws: Workspace, commits: list[str]) -> list[trust.TrustState | Non
     approvals = _approvals_at(ws, commits)
     specs = [f"{sha}:{a.allowed_signers if a else Approvals().allowed_signers}"
              for sha, a in zip(commits, approvals, strict=True)]
+    configs = ws.show_many([f"{sha}:{CONFIG_FILE}" for sha in commits])
     states: list[trust.TrustState | None] = []
-    for a, signers in zip(approvals, ws.show_many(specs), strict=True):
+    for a, signers, config in zip(approvals, ws.show_many(specs), configs, strict=True):
         if a is None:
             states.append(None)
             continue
         text = signers.decode("utf-8", errors="replace") if signers is not None else None
-        states.append(trust.TrustState.of(text, a.release_managers, a.builders))
+        states.append(trust.TrustState.of(text, a.release_managers, a.builders,
+                                          _gated_of(config) if config is not None else ()))
     return states
+
+
+@functools.lru_cache(maxsize=256)
+def _gated_of(text: bytes) -> tuple[str, ...]:
+    """The environments with `approval: true`, read leniently (an older commit's
+    environments need not pass today's checks; what is not read is not gated)."""
+    try:
+        data = safeyaml.load(text.decode("utf-8"), CONFIG_FILE)
+    except (ConfigError, UnicodeDecodeError):
+        return ()
+    envs = data.get("environments") if isinstance(data, dict) else None
+    return tuple(env["name"] for env in envs if isinstance(env, dict)
+                 and env.get("approval") is True and isinstance(env.get("name"), str)
+                 ) if isinstance(envs, list) else ()
 
 
 def _signer(ws: Workspace, sha: str, state: trust.TrustState) -> tuple[str | None, str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops import config as cfg
-from mlops import imagecheck, modeluri
+from mlops import imagecheck, modeluri, trustroot
 from mlops.adapters import gitops
 from mlops.adapters.gitops.workspace import check_clean_branch
 from mlops.buildrecord import read_build_record
@@ -175,13 +175,14 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
                            [dict(g) for g in current.gates], tracking=config.tracking)
     try:
         results = steps.evaluate_gates(ws, target, source, release, current)
-        approval, missing = _approval(ws, config, target, release, opts)
+        gated = trustroot.approval_needed(ws, config, target)
+        approval, missing = _approval(ws, config, target, release, opts, gated)
         verify_digests(release, registries)
         provenance = steps.verify_provenance(ws, config, release, registries)
     finally:
         rendering.wait()  # an overlay that does not render is the error, before the gates'
     transition = Transition(Action.PROMOTE, target.name, release, source, results, approval,
-                            needs_approval=target.approval)
+                            needs_approval=gated)
     if not opts.plan and gate_refusal(results) is not None:  # the table, then exit 3
         return Outcome("refused", target.name, release, str(source), results,
                        previous=current.release.id if current else None,
@@ -201,10 +202,10 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
                    tracking=config.tracking)
 
 
-def _approval(ws, config, target, release, opts: PromoteOptions):
+def _approval(ws, config, target, release, opts: PromoteOptions, gated: bool):
     """(approval, why it is missing): a plan reports a missing approval instead of raising,
     so that it can print the release id a release manager must approve."""
-    if not target.approval:
+    if not gated:
         return None, None
     try:
         return steps.find_approval(ws, config, target, release, evidence_flags(opts)), None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import trailers
+from mlops import trailers, trustroot
 from mlops.adapters import gitops
 from mlops.adapters.gitops.workspace import Workspace, check_clean_branch
 from mlops.cache import JsonCache
@@ -166,7 +166,8 @@ def _first_release(ws: Workspace, config, env, cache, release, source, gates) ->
     failed = gate_refusal(gates)
     if failed is not None:  # before asking for an approval, as every gated entry does
         raise failed
-    approval = steps.find_approval(ws, config, env, release) if env.approval else None
+    approval = (steps.find_approval(ws, config, env, release)
+                if trustroot.approval_needed(ws, config, env) else None)
     state = state_machine.first_release(env.canary)
     change = decide(
         Transition(Action.ROLLOUT_COMPLETE, env.name, release, source, gates, approval,

@@ -11,7 +11,7 @@ import pytest
 
 from mlops.errors import ApprovalError
 from mlops.trust import Change, TrustState, settle
-from tests.commands.conftest import promote
+from tests.commands.conftest import promote, release_of
 from tests.commands.test_trust_root import TO_PROD, approve, team, trust_carol
 from tests.conftest import git
 
@@ -144,3 +144,76 @@ def test_pure_the_newer_of_two_related_states_is_the_one_before_a_merge():
         settle(history, by({"b" * 40: "alice@example.com", "m" * 40: "mallory@example.com"}))
     merged = [*history[:2], Change("m" * 40, ALICE, ("a" * 40, "b" * 40))]
     assert settle(merged, by({"b" * 40: "alice@example.com"})).state == ALICE
+
+
+# -- H1: which environments need an approval is part of the trust root ----------------
+
+
+def edit_config(play, old: str, new: str, signer: str | None = None, keys=None) -> None:
+    play.pull()
+    config = play.clone / "mlops.yaml"
+    text = config.read_text()
+    assert old in text
+    config.write_text(text.replace(old, new))
+    signing = [*sign(keys, signer), "commit", "-S"] if signer else ["commit"]
+    git(play.clone, *signing, "-qam", "tidy config")
+    git(play.clone, "push", "-q", "origin", "main")
+
+
+PROD_GATED = "    approval: true\n    gates:\n      - metric: roc_auc"
+PROD_OPEN = "    gates:\n      - metric: roc_auc"
+
+
+def test_an_unsigned_commit_cannot_drop_an_approval(team):
+    play, keys = team
+    edit_config(play, PROD_GATED, PROD_OPEN)
+    head = play.remote_head()
+    result = promote(play, *TO_PROD)
+    assert result.code == 4 and "was changed by commit" in result.err, result.err
+    assert play.remote_head() == head
+
+
+def test_a_release_manager_may_drop_an_approval(team):
+    play, keys = team
+    edit_config(play, PROD_GATED, PROD_OPEN, signer="alice", keys=keys)
+    result = promote(play, *TO_PROD, "--json")
+    assert result.code == 0, result.err
+    assert release_of(play, "prod")["approval"] is None
+
+
+def test_an_unsigned_commit_may_add_an_approval_but_not_take_it_back(team):
+    play, keys = team
+    edit_config(play, "  - name: staging\n", "  - name: staging\n    approval: true\n")
+    approve(play, keys, "alice")
+    planned = promote(play, *TO_PROD, "--plan")
+    assert planned.code == 0, planned.err  # tightening is no unsigned trust change
+    edit_config(play, "  - name: staging\n    approval: true\n", "  - name: staging\n")
+    result = promote(play, *TO_PROD)
+    assert result.code == 4 and "was changed by commit" in result.err, result.err
+
+
+def test_a_pinned_root_gates_what_the_branch_no_longer_gates(team, tmp_path):
+    play, keys = team
+    root = tmp_path / "trust-root.yaml"
+    root.write_text("allowed_signers: |\n"
+                    f"  alice@example.com {keys['alice'][1]}\n"
+                    "release_managers: [alice@example.com]\n"
+                    "approval_environments: [prod]\n")
+    edit_config(play, PROD_GATED, PROD_OPEN)
+    refused = promote(play, *TO_PROD, "--trust-root", str(root))
+    assert refused.code == 4 and "needs a release manager's signed approval" in refused.err
+    approve(play, keys, "alice")
+    result = promote(play, *TO_PROD, "--trust-root", str(root), "--json")
+    assert result.code == 0, result.err
+    assert release_of(play, "prod")["approval"]["approver"] == "alice@example.com"
+
+
+def test_pure_gating_more_needs_no_signature_gating_less_does():
+    gated = TrustState.of("alice@example.com ssh-ed25519 AAAA1\n", ["alice@example.com"], [],
+                          ["prod"])
+    history = [Change("a" * 40, ALICE, ()), Change("b" * 40, gated, ("a" * 40,))]
+    assert settle(history, by({})).state == gated
+    opened = [*history, Change("c" * 40, ALICE, ("b" * 40,))]
+    with pytest.raises(ApprovalError, match="cccccccccc, which is not signed"):
+        settle(opened, by({}))
+    assert settle(opened, by({"c" * 40: "alice@example.com"})).state == ALICE
