@@ -8,6 +8,7 @@ commit that changed either (on all parents), and each such commit's signature.
 from __future__ import annotations
 
 import functools
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,10 +31,23 @@ PINNED_KEYS = ("allowed_signers", "release_managers", "builders", "approval_envi
 MAX_PINNED_BYTES = 1 << 20
 
 
+# A pinned root as read when its workspace was made, before any branch code ran (a
+# pipeline compiled later runs with the promoter's rights and could rewrite the file).
+_PINNED_EARLY: weakref.WeakKeyDictionary[Workspace, trust.TrustRoot] = \
+    weakref.WeakKeyDictionary()
+
+
+def pin_early(ws: Workspace, config: MlopsConfig) -> None:
+    """Read the pinned root now, for `resolve` to use in `ws` whatever happens to the file."""
+    if config.trust_root is not None:
+        _PINNED_EARLY[ws] = read_pinned(config.trust_root)
+
+
 def resolve(ws: Workspace, config: MlopsConfig) -> trust.TrustRoot:
     """The trust root in force for promotions made in `ws`."""
     if config.trust_root is not None:
-        return read_pinned(config.trust_root)
+        early = _PINNED_EARLY.get(ws)
+        return early if early is not None else read_pinned(config.trust_root)
     return trust.settle(_changes(ws), lambda sha, state: _signer(ws, sha, state))
 
 

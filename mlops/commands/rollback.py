@@ -23,6 +23,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from mlops import config as cfg
+from mlops import trustroot
 from mlops.adapters import gitops
 from mlops.adapters.gitops.workspace import Workspace, check_clean_branch
 from mlops.cache import JsonCache
@@ -75,7 +76,9 @@ def _attempt(ctx: Context, ws: Workspace, opts: RollbackOptions, cache: JsonCach
     check_expected(ws, env.name, now.release.id if now else None,
                    opts.expect or seen.current, "rolled back")
     current, earlier = restore_previous(ws, env, opts.to or seen.target)
-    if env.approval:  # history is anyone's to write: only what a manager approved goes back
+    # History is anyone's to write: in a gated environment only what a manager approved
+    # goes back (gated as the trust root has it, so an unsigned commit cannot drop that).
+    if trustroot.approval_needed(ws, config, env):
         steps.find_approval(ws, config, env, earlier.release)
     seen.remember(current.release.id, earlier.release.id)
     release = steps.write_overlay(ws.root, env, earlier.release, cache)

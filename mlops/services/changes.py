@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from mlops import config as cfg
+from mlops import trustroot
 from mlops.adapters.gitops.workspace import PushRejected, Workspace, identity, remote_url
 from mlops.adapters.retry import with_retries
 from mlops.context import Context
@@ -26,6 +27,7 @@ def in_workspace(
     url = remote_url(ctx.root, config.git.remote)
     with Workspace(url, config.git.branch, reference=ctx.root,
                    who=who or identity(ctx.root), note=ctx.out.note) as ws:
+        trustroot.pin_early(ws, config)  # before any pipeline code from the branch runs
 
         def refresh(n: int, exc: BaseException) -> None:
             ctx.out.note(f"the remote moved on; recomputing on its new head (attempt {n + 1})")

@@ -133,9 +133,6 @@ if _j.loads(_p.Path(_s.argv[1]).read_text()).get("env") == "prod":
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="the pinned trust root is read when the approval is "
-                   "checked, after compile (mlops/trustroot.py resolve -> read_pinned); it "
-                   "must be read before any branch code runs")
 @pytest.mark.usefixtures("docker_engine")
 def test_a_pinned_root_is_read_before_pipeline_code_runs(project, built, tmp_path,
                                                          monkeypatch):
