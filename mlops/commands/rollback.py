@@ -79,7 +79,7 @@ def _attempt(ctx: Context, ws: Workspace, opts: RollbackOptions, cache: JsonCach
     # History is anyone's to write: in a gated environment only what a manager approved
     # goes back (gated as the trust root has it, so an unsigned commit cannot drop that).
     if trustroot.approval_needed(ws, config, env):
-        steps.find_approval(ws, config, env, earlier.release)
+        steps.find_approval(ws, config, env, earlier.release, after_hold=False)
     seen.remember(current.release.id, earlier.release.id)
     release = steps.write_overlay(ws.root, env, earlier.release, cache)
     hold = {

@@ -218,7 +218,7 @@ def evaluate_gates(ws, target, source: Source, release, current) -> list[dict[st
 
 
 def find_approval(ws: Workspace, config, target, release: rel.Release,
-                  evidence: str = "") -> dict[str, str]:
+                  evidence: str = "", after_hold: bool = True) -> dict[str, str]:
     """A commit approving exactly this release for `target`, signed by a release manager.
 
     Who counts comes from the trust root (`mlops.trustroot`), not from the
@@ -233,7 +233,8 @@ def find_approval(ws: Workspace, config, target, release: rel.Release,
                             f"{config.approvals.allowed_signers} on the branch): "
                             "no release manager can approve")
     signers = trustroot.signers_file(ws, root)
-    after_hold = _commits_after_hold(ws, target.name)
+    # A rollback may put back, while held, what was approved before the hold.
+    since_hold = _commits_after_hold(ws, target.name) if after_hold else None
     reasons = []
     for commit in ws.log():
         if (commit.trailer(trailers.APPROVE) != release.id
@@ -246,7 +247,7 @@ def find_approval(ws: Workspace, config, target, release: rel.Release,
             problem = f"{principal} is not a release manager"
         else:
             problem = (_not_an_approval(ws, commit, target.name, release)
-                       or _given_before_hold(commit.sha, target.name, after_hold))
+                       or _given_before_hold(commit.sha, target.name, since_hold))
         if problem is None:
             return {"approver": str(principal), "commit": commit.sha}
         reasons.append(f"{commit.sha[:10]}: {problem}")

@@ -66,17 +66,22 @@ def test_a_rollback_never_puts_back_a_release_no_manager_approved(prod):
     assert prod.remote_head() == head and release_of(prod, "prod")["id"] == good
 
 
-def test_a_rollback_to_an_approved_release_still_works(prod, built):  # noqa: F811
-    first = release_of(prod, "prod")["id"]
-    # A second release into staging and prod, approved by alice too.
-    metrics = prod.metrics("m2", {**GOOD, "accuracy": 0.951})
-    assert promote(prod, "--to", "staging", "--from", "dev", "--metrics", str(metrics)).code == 0
-    second = release_of(prod, "staging")["id"]
-    assert second != first
+def test_approved_releases_still_roll_back_also_twice_while_held(prod, built):  # noqa: F811
+    releases = [release_of(prod, "prod")["id"]]
     key = prod.base / "alice_ed25519"
-    assert prod.proj.run("approve", "--env", "prod", "--release", second, "--key", str(key),
-                         "--principal", "alice@example.com").code == 0
-    assert promote(prod, *TO_PROD).code == 0
+    for n, accuracy in ((2, 0.951), (3, 0.952)):  # two more releases, approved by alice
+        metrics = prod.metrics(f"m{n}", {**GOOD, "accuracy": accuracy})
+        assert promote(prod, "--to", "staging", "--from", "dev", "--metrics",
+                       str(metrics)).code == 0
+        releases.append(release_of(prod, "staging")["id"])
+        assert prod.proj.run("approve", "--env", "prod", "--release", releases[-1], "--key",
+                             str(key), "--principal", "alice@example.com").code == 0
+        assert promote(prod, *TO_PROD).code == 0
+    assert release_of(prod, "prod")["id"] == releases[2] and len(set(releases)) == 3
     result = prod.proj.run("rollback", "--env", "prod")
     assert result.code == 0, result.err
-    assert release_of(prod, "prod")["id"] == first
+    assert release_of(prod, "prod")["id"] == releases[1]
+    # Held now; the first release was approved before the hold, and may still go back.
+    result = prod.proj.run("rollback", "--env", "prod", "--to", releases[0])
+    assert result.code == 0, result.err
+    assert release_of(prod, "prod")["id"] == releases[0]
