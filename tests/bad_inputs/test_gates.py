@@ -21,7 +21,13 @@ def _metrics(text: str | bytes):
 
 
 def _soak_of_an_hour(world):
-    world.edit("mlops.yaml", "    soak: 0s\n    approval: true\n", "    soak: 1h\n")
+    """Prod needs an hour in staging; staging's release is approved for prod (dropping the
+    approval instead would be an unsigned change of the trust root, refused first)."""
+    from tests.bad_inputs.conftest import mlops
+
+    world.edit("mlops.yaml", "    soak: 0s\n", "    soak: 1h\n")
+    mlops(world.clone, "approve", "--env", "prod", "--release", world.ids()["staging"],
+          "--key", str(world.base / "alice_ed25519"), "--principal", "alice@example.com")
 
 
 def _max_drop(metric: str, metrics: str):
