@@ -376,12 +376,30 @@ def approvals_from_text(text: str, display: str) -> Approvals:
 
     Content this process validated already (the branch's own mlops.yaml, most
     often) is not parsed again."""
+    doc = _document(text, display)
+    return Approvals(
+        **_section_or_empty(doc, doc.data.get("approvals"), APPROVAL_KEYS, "approvals"))
+
+
+def gated_from_text(text: str, display: str) -> tuple[str, ...]:
+    """The environments an mlops.yaml (e.g. of an older commit) marks `approval: true`,
+    read leniently: an older commit's environments need not pass today's checks, and
+    what is not read as `true` is not gated."""
+    envs = _document(text, display).data.get("environments")
+    if not isinstance(envs, list):
+        return ()
+    return tuple(env["name"] for env in envs if isinstance(env, Mapping)
+                 and env.get("approval") is True and isinstance(env.get("name"), str))
+
+
+def _document(text: str, display: str) -> Located:
+    """An mlops.yaml's top-level mapping, parsed as the configuration is (content this
+    process validated already, most often the branch's own, is not parsed again)."""
     seen = _SEEN.get(ParseCache.key(CONFIG_FILE, git_blob_id(text.encode("utf-8"))))
     doc = Located(display, seen if seen is not None else loads(text, display))
     if not isinstance(doc.data, Mapping):
         raise ConfigError(f"{display}:1: not a mapping")
-    return Approvals(
-        **_section_or_empty(doc, doc.data.get("approvals"), APPROVAL_KEYS, "approvals"))
+    return doc
 
 
 def _prometheus(doc: Located, environ: Mapping[str, str]) -> Prometheus:

@@ -21,6 +21,7 @@ from mlops.config import (
     Approvals,
     MlopsConfig,
     approvals_from_text,
+    gated_from_text,
 )
 from mlops.errors import ConfigError
 
@@ -136,28 +137,25 @@ def _states_at(ws: Workspace, commits: list[str]) -> list[trust.TrustState | Non
              for sha, a in zip(commits, approvals, strict=True)]
     configs = ws.show_many([f"{sha}:{CONFIG_FILE}" for sha in commits])
     states: list[trust.TrustState | None] = []
-    for a, signers, config in zip(approvals, ws.show_many(specs), configs, strict=True):
+    for sha, a, signers, config in zip(commits, approvals, ws.show_many(specs), configs,
+                                       strict=True):
         if a is None:
             states.append(None)
             continue
         text = signers.decode("utf-8", errors="replace") if signers is not None else None
-        states.append(trust.TrustState.of(text, a.release_managers, a.builders,
-                                          _gated_of(config) if config is not None else ()))
+        gated = _gated_of(config, sha) if config is not None else ()
+        states.append(trust.TrustState.of(text, a.release_managers, a.builders, gated))
     return states
 
 
 @functools.lru_cache(maxsize=256)
-def _gated_of(text: bytes) -> tuple[str, ...]:
-    """The environments with `approval: true`, read leniently (an older commit's
-    environments need not pass today's checks; what is not read is not gated)."""
+def _gated_of(text: bytes, sha: str) -> tuple[str, ...]:
+    """Memoized, and parsed as the configuration is, so that what counts as `approval:
+    true` here is what the branch's own mlops.yaml means by it."""
     try:
-        data = safeyaml.load(text.decode("utf-8"), CONFIG_FILE)
+        return gated_from_text(text.decode("utf-8"), f"{CONFIG_FILE}@{sha[:10]}")
     except (ConfigError, UnicodeDecodeError):
         return ()
-    envs = data.get("environments") if isinstance(data, dict) else None
-    return tuple(env["name"] for env in envs if isinstance(env, dict)
-                 and env.get("approval") is True and isinstance(env.get("name"), str)
-                 ) if isinstance(envs, list) else ()
 
 
 def _signer(ws: Workspace, sha: str, state: trust.TrustState) -> tuple[str | None, str]:
