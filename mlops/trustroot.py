@@ -92,23 +92,15 @@ def _changes(ws: Workspace) -> list[trust.Change]:
     """Each commit, parents first, that changed mlops.yaml or any allowed-signers file it
     named, and every merge: the history on all parents, not only the first (a first parent
     may be a history of the pusher's making that merely includes the old tip)."""
-    configs = [sha for sha, _ in _history(ws, [CONFIG_FILE])]
+    configs = [sha for sha, _ in ws.history([CONFIG_FILE])]
     paths = {Approvals().allowed_signers}
     for approvals in _approvals_at(ws, configs):
         if approvals is not None:
             paths.add(approvals.allowed_signers)
-    history = _history(ws, [CONFIG_FILE, *sorted(paths)])
+    history = ws.history([CONFIG_FILE, *sorted(paths)])
     commits = [sha for sha, _ in history]
     return [trust.Change(sha, state, parents) for (sha, parents), state
             in zip(history, _states_at(ws, commits), strict=True)]
-
-
-def _history(ws: Workspace, paths: list[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """(commit, parents) oldest first: those that changed `paths`, and every merge, with
-    parents rewritten to the nearest such commit (git's --full-history --parents)."""
-    out = ws._run("rev-list", "--full-history", "--parents", "--topo-order", "--reverse",
-                  "HEAD", "--", *paths)
-    return [(shas[0], tuple(shas[1:])) for line in out.splitlines() if (shas := line.split())]
 
 
 def _approvals_at(ws: Workspace, commits: list[str]) -> list[Approvals | None]:

@@ -266,10 +266,10 @@ def _not_an_approval(ws: Workspace, commit, env: str, release: rel.Release) -> s
     digest included. A signed commit that merely ends in the trailers (a
     cherry-pick or rebase by a manager who signs every commit) is not consent.
     """
-    tree, parents, message = _raw_commit(ws, commit.sha)
+    tree, parents, message = ws.raw_commit(commit.sha)
     if len(parents) != 1:
         return f"has {len(parents)} parents; an approval (`mlops approve`) has one"
-    if _tree_of(ws, parents[0]) != tree:
+    if ws.tree_of(parents[0]) != tree:
         return "changes files; an approval (`mlops approve`) changes none"
     digest = commit.trailer(trailers.APPROVE_DIGEST)
     if digest is None:
@@ -281,19 +281,6 @@ def _not_an_approval(ws: Workspace, commit, env: str, release: rel.Release) -> s
     if message != trailers.approval_message(env, release.id, approver, release.digest):
         return "its message is not the one `mlops approve` writes"
     return None
-
-
-def _raw_commit(ws: Workspace, sha: str) -> tuple[str, list[str], str]:
-    """(tree, parents, message) of a commit, as git stores it."""
-    raw = ws._run("cat-file", "commit", sha)  # Workspace has no public reader
-    header, _, message = raw.partition("\n\n")
-    fields = [line.split(" ", 1) for line in header.splitlines() if not line.startswith(" ")]
-    tree = next((value for key, value in fields if key == "tree"), "")
-    return tree, [value for key, value in fields if key == "parent"], message
-
-
-def _tree_of(ws: Workspace, commit: str) -> str:
-    return ws._run("rev-parse", "--verify", f"{commit}^{{tree}}").strip()
 
 
 def _commits_after_hold(ws: Workspace, env: str) -> set[str] | None:

@@ -195,6 +195,26 @@ class Workspace:
                         *paths)
         return out.split()
 
+    def history(self, paths: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
+        """(commit, parents) oldest first, on every parent: the commits that changed
+        `paths`, and every merge, parents rewritten to the nearest such commit."""
+        out = self._run("rev-list", "--full-history", "--parents", "--topo-order",
+                        "--reverse", "HEAD", "--", *paths)
+        return [(shas[0], tuple(shas[1:])) for line in out.splitlines()
+                if (shas := line.split())]
+
+    def raw_commit(self, sha: str) -> tuple[str, list[str], str]:
+        """(tree, parents, message) of a commit, as git stores it."""
+        raw = self._run("cat-file", "commit", sha)
+        header, _, message = raw.partition("\n\n")
+        fields = [line.split(" ", 1) for line in header.splitlines()
+                  if not line.startswith(" ")]
+        tree = next((value for key, value in fields if key == "tree"), "")
+        return tree, [value for key, value in fields if key == "parent"], message
+
+    def tree_of(self, commit: str) -> str:
+        return self._run("rev-parse", "--verify", f"{commit}^{{tree}}").strip()
+
     def show_many(self, specs: Sequence[str]) -> list[bytes | None]:
         """`git show REV:PATH` for each spec in one `git cat-file --batch`; None if absent.
 
