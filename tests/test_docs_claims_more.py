@@ -21,9 +21,8 @@ from tests.commands.conftest import GOOD, build_repo
 from tests.commands.test_build_fanout import delete_image, plan_of, shard
 from tests.commands.test_runs import NEW, OLD, run_record
 from tests.conftest import REPO_ROOT, git, mlops_yaml, tiny_component
-from tests.services.test_tracking import record, release
+from tests.services.test_tracking import record, release, tracked_playground
 from tests.support import canary
-from tests.support.promotion import Playground, repo_files
 
 RUN = ".mlops/runs/20250101T120000-abcdef.json"
 
@@ -123,14 +122,9 @@ def built(tmp_path_factory, registry_server, docker_engine):
 
 def test_a_plan_or_a_pr_promotion_sets_no_alias(project, built, tmp_path, mlflow_server):
     """"A `--plan` or a `--pr` promotion sets no alias"; the promotion itself then does."""
-    model = f"plan-{uuid.uuid4().hex[:8]}"
-    files = repo_files(built[0])
-    files["mlops.yaml"] = f"{files['mlops.yaml']}tracking:\n  model: {model}\n"
-    play = Playground(tmp_path, project(files))
-    uri = f"s3://models/{model}/1"
-    logged = tracking.log_run(cfg.Tracking(uri=mlflow_server.url, model=model),
-                              record("20260103T120000-000001", uri))
-    assert logged is not None and logged.ok, logged
+    play, model, uri, version = tracked_playground(project, tmp_path, built[0],
+                                                   mlflow_server.url, "plan",
+                                                   "20260103T120000-000001")
     env = {"MLFLOW_TRACKING_URI": mlflow_server.url}
     args = ("promote", "--to", "dev", "--build", str(built[1]), "--model-uri", uri,
             "--metrics", str(play.metrics("m", GOOD)), "--json")
@@ -141,7 +135,7 @@ def test_a_plan_or_a_pr_promotion_sets_no_alias(project, built, tmp_path, mlflow
         assert mlflow_server.alias(model, "dev") is None
     promoted = play.proj.run(*args, env=env)
     assert promoted.code == 0 and promoted.json["tracking"]["ok"], promoted.err
-    assert mlflow_server.alias(model, "dev") == logged.detail["version"]
+    assert mlflow_server.alias(model, "dev") == version
 
 
 # -- fan-out-builds.md ------------------------------------------------------------------

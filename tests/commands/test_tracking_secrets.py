@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,12 +23,12 @@ import pytest
 
 from mlops import config as cfg
 from mlops.commands import run as run_command
-from mlops.services import runstore, tracking
+from mlops.services import runstore
 from tests.commands.test_run_tracking import SPEC, collected
 from tests.commands.test_run_tracking import repo as git_repo
 from tests.conftest import git
-from tests.services.test_tracking import record
-from tests.support.promotion import Playground, repo_files
+from tests.services.test_tracking import tracked_playground
+from tests.support.promotion import Playground
 from tests.support.services import free_port
 
 MARK = "S3CR3T"
@@ -127,14 +126,8 @@ def assert_nowhere(play: Playground, *outputs: str) -> None:
 @pytest.fixture
 def tracked(project, built, tmp_path, mlflow_server):
     """A playground tracking its own registered model, with one version logged in MLflow."""
-    model = f"secret-{uuid.uuid4().hex[:8]}"
-    files = repo_files(built[0])
-    files["mlops.yaml"] = f"{files['mlops.yaml']}tracking:\n  model: {model}\n"
-    play = Playground(tmp_path, project(files))
-    uri = f"s3://models/{model}/1"
-    logged = tracking.log_run(cfg.Tracking(uri=mlflow_server.url, model=model),
-                              record("20260101T120000-000001", uri))
-    assert logged is not None and logged.ok, logged
+    play, model, uri, _ = tracked_playground(project, tmp_path, built[0], mlflow_server.url,
+                                             "secret", "20260101T120000-000001")
     return play, model, uri
 
 

@@ -21,6 +21,7 @@ from mlops.adapters.tracking import Tracker, is_local
 from mlops.core.runs import RunRecord, parse
 from mlops.release import Release
 from mlops.services import tracking
+from tests.support.promotion import Playground, repo_files
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,20 @@ def record(run_id: str = "20260101T120000-abc123", model_uri: str | None = None,
                   metrics={"accuracy": 0.95, "roc_auc": 0.97}, model_uri=model_uri,
                   source_commit=COMMIT)
     return RunRecord(**{**fields, **over})
+
+
+def tracked_playground(project, tmp_path, ns: str, server_url: str, prefix: str,
+                       run_id: str) -> tuple[Playground, str, str, str]:
+    """A promotion playground whose mlops.yaml tracks a registered model of its own, with one
+    run of it logged to MLflow: (playground, model, model URI, the version registered)."""
+    model = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    files = repo_files(ns)
+    files["mlops.yaml"] = f"{files['mlops.yaml']}tracking:\n  model: {model}\n"
+    play = Playground(tmp_path, project(files))
+    uri = f"s3://models/{model}/1"
+    logged = tracking.log_run(cfg.Tracking(uri=server_url, model=model), record(run_id, uri))
+    assert logged is not None and logged.ok, logged
+    return play, model, uri, logged.detail["version"]
 
 
 def release(model_uri: str | None = None) -> Release:
