@@ -28,3 +28,9 @@ def test_secrets_are_masked(text, secret):
 ])
 def test_plain_text_is_untouched(text):
     assert redact(text) == text
+
+
+def test_secrets_the_caller_sent_are_masked_bare_longest_first_and_not_when_tiny():
+    text = "denied for tok-abc and tok-abc-long; ok, see token: x"
+    assert redact(text, ["tok-abc", "tok-abc-long", None, "ok"]) == \
+        "denied for *** and ***; ok, see token: ***"

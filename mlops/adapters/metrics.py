@@ -81,11 +81,8 @@ class Prometheus:
     def _scrubbed(self, error: object) -> str:
         """Prometheus' (or its proxy's) error as one redacted line: it may repeat the token
         or password it was sent, bare. It ends up in decision records, which are committed."""
-        text = " ".join(str(error).split())
-        for secret in filter(None, (self._token, self._basic[1] if self._basic else None)):
-            if len(secret) >= 4:  # a shorter one would mask ordinary words
-                text = text.replace(secret, "***")
-        return redact(text)[:300]
+        secrets = [self._token, self._basic[1] if self._basic else None]
+        return redact(" ".join(str(error).split()), secrets)[:300]
 
 
 def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:

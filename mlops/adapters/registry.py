@@ -279,12 +279,8 @@ class Registry:
     def _scrubbed(self, resp: stdhttp.Response) -> str:
         """The registry's error text as one redacted line: a registry (or a proxy in front
         of it) may repeat what it was sent, the password and token included, bare."""
-        text = " ".join(_error_text(resp).split())
         secrets = [self._token, self.credentials.password if self.credentials else None]
-        for secret in filter(None, secrets):
-            if len(secret) >= 4:  # a shorter one would mask ordinary words
-                text = text.replace(secret, "***")
-        return redact(text)[:300]
+        return redact(" ".join(_error_text(resp).split()), secrets)[:300]
 
     def _authenticate(self, resp: stdhttp.Response) -> bool:
         """Follow a Bearer challenge; Basic needs nothing beyond the stored creds."""

@@ -21,7 +21,7 @@ import math
 import os
 import re
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -114,34 +114,30 @@ def failure(what: str, stderr: str) -> GitError:
     The credentials of a URL in `what` are masked in git's reason too: a server's
     `remote:` lines may repeat the token they were sent, bare."""
     cls = TransientGitError if is_transient(stderr) else GitError
-    text = stderr
-    for secret in _url_credentials(what):
-        text = text.replace(secret, "***")
-    return cls(f"{redact(what)}: {reason(text)}")
+    return cls(f"{redact(what)}: {reason(stderr, _url_credentials(what))}")
 
 
 _USERINFO = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://([^/@\s]+)@")
 
 
-def _url_credentials(text: str) -> list[str]:
-    """The user and password parts (as written, and decoded) of URLs in `text`, longest
-    first; parts under 4 characters are left alone, they would mask ordinary words."""
+def _url_credentials(text: str) -> set[str]:
+    """The user and password parts (as written, and decoded) of URLs in `text`."""
     from urllib.parse import unquote
 
     parts = {p for m in _USERINFO.finditer(text) for p in m.group(1).split(":", 1)}
-    found = {v for p in parts for v in (p, unquote(p)) if len(v) >= 4}
-    return sorted(found, key=len, reverse=True)
+    return {v for p in parts for v in (p, unquote(p))}
 
 
 _NOISE = re.compile(r"^(fatal|error): (unable to access '[^']*': )?")
 
 
-def reason(text: str) -> str:
-    """The informative line of git's stderr: not a hint, and without git's own prefixes."""
+def reason(text: str, secrets: Iterable[str] = ()) -> str:
+    """The informative line of git's stderr: not a hint, and without git's own prefixes;
+    redacted, `secrets` masked wherever they appear."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     useful = [ln for ln in lines if not ln.startswith("hint:")]
     first = (useful or lines or ["unknown error"])[0]
-    return redact(_NOISE.sub("", first) or first)[:300]
+    return redact(_NOISE.sub("", first) or first, secrets)[:300]
 
 
 def retrying(fn: Callable[[], T], policy: TransportPolicy,
