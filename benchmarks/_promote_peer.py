@@ -21,6 +21,9 @@ from _promote_fixture import ENV, Alternator, Setup, setup
 from common import LocalRegistry, Timing, run
 
 PEER_NOTE = "no digest checked; the edit in-process, the clone removed untimed"
+VERIFYING_NOTE = ("the peer plus every manifest GET by digest and hashed, 8 connections, "
+                  "during the clone; a fresh python3, standard library only")
+VERIFYING_SCRIPT = Path(__file__).with_name("_promote_verifying_peer.py")
 GIT = ["git", "-c", "user.name=peer", "-c", "user.email=peer@127.0.0.1",
        "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
 
@@ -58,19 +61,31 @@ class Peer:
         run(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=work)
 
 
+class VerifyingPeer(Peer):
+    """The peer with every digest checked (`_promote_verifying_peer.py`, a fresh process)."""
+
+    def __call__(self) -> None:
+        self.runs += 1
+        work = self.base / f"work-{self.runs}"
+        run([sys.executable, str(VERIFYING_SCRIPT), str(self.remote), str(work),
+             str(self.records.next())])
+
+
 def promote_argv(s: Setup, records: Alternator) -> list[str]:
     return [sys.executable, "-m", "mlops", "promote", "--to", ENV, "--build",
             str(records.next()), "--repo", str(s.clone)]
 
 
 def measure_at(tmp: Path, registry: LocalRegistry, count: int, repeat: int) -> list[Timing]:
-    """mlops promote (fresh process) and the peer, in turns, on a repository of `count`."""
+    """mlops promote (fresh process) and both peers, in turns, on a repository of `count`."""
     base = tmp / f"pins-{count}"
     base.mkdir()
     s, _ = setup(base, registry, count)
     records, peer = Alternator(s.records), Peer(s, str(count))
-    print(f"measuring at {count} pins: {repeat} pairs in turns after one warm-up", flush=True)
+    verifying = VerifyingPeer(s, f"{count}-verifying")
+    print(f"measuring at {count} pins: {repeat} rounds in turns after one warm-up", flush=True)
     return common.measure_turns([
         (f"mlops promote, {count} pins (fresh process)",
          lambda: run(promote_argv(s, records), cwd=s.clone, capture=False), ""),
-        (f"peer script, {count} pins", peer, PEER_NOTE)], repeat)
+        (f"peer script, {count} pins", peer, PEER_NOTE),
+        (f"verifying peer script, {count} pins", verifying, VERIFYING_NOTE)], repeat)

@@ -29,10 +29,25 @@ def ratio_rows(res: dict[str, Timing], pins: int, large: int) -> list[list[str]]
     if "large_cli" in res:
         rows.append(peer_row(f"promote / clone-edit-push script ({large} pins)",
                              res["large_cli"].median, res["large_peer"]))
+    rows += verifying_rows(pins, cli, res["peer"], res["verifying"])
+    if "large_cli" in res:
+        rows += verifying_rows(large, res["large_cli"].median, res["large_peer"],
+                               res["large_verifying"])
     return rows + [
         ["promote / floor (fresh processes)", fmt_ratio(cli / floor_cli), "—", "info"],
         ["promote / floor (in-process)", fmt_ratio(inproc / floor_in), "—", "info"],
         ["promote (fresh process) / floor (in-process)", fmt_ratio(cli / floor_in), "—", "info"],
+    ]
+
+
+def verifying_rows(pins: int, promote: float, peer: Timing, verifying: Timing) -> list[list[str]]:
+    """What checking every digest costs any tool, and what mlops adds beyond that."""
+    return [
+        [f"verifying script / clone-edit-push script ({pins} pins)",
+         fmt_ratio(verifying.median / peer.median),
+         "— (the checks the target keeps, at their cheapest)", "info"],
+        [f"promote / verifying script ({pins} pins)", fmt_ratio(promote / verifying.median),
+         "— (mlops' own share)", "info"],
     ]
 
 
@@ -105,8 +120,9 @@ def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timin
            cpu: dict[str, Cpu]) -> str:
     """Print the figures and return the Markdown section; `script` is promote.py's path."""
     main_rows = common.timing_rows([res[k] for k in ("cli", "inproc", "floor_cli",
-                                                      "floor_inproc", "peer", "large_cli",
-                                                      "large_peer") if k in res])
+                                                      "floor_inproc", "peer", "verifying",
+                                                      "large_cli", "large_peer",
+                                                      "large_verifying") if k in res])
     parts = ["bare", "startup", "clone", "heads", "raw_heads", "overlay", "render", "push"]
     part_rows = common.timing_rows([res[k] for k in parts])
     inproc = res["inproc"].median
@@ -142,7 +158,7 @@ def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timin
     print(common.text_table(("what", "measured", "target", "result"), races))
     print()
     print(f"floor writes the same bytes as mlops promote: {'yes' if same_edit else 'NO'}")
-    for row in [*ratios[:2], races[0]]:  # the peer rows, then the racers
+    for row in [*(r for r in ratios if r[3] != "info"), races[0]]:  # targets, then racers
         print(f"target {row[0]} {row[2]}: {row[3]} ({row[1]})")
     print()
     print(profile)
@@ -152,7 +168,7 @@ def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timin
     git_version = common.tool_version(["git", "--version"]).removeprefix("git version ")
     large = f" and {args.large:,}" if "large_cli" in res else ""
     large_method = (f" At {args.large:,} pins, a repository of its own: a fresh `mlops "
-                    "promote` and the peer, in pairs run in turns." if large else "")
+                    "promote` and both peers, run in turns." if large else "")
     title = f"Promotion (`mlops promote`, {args.components}{large} pinned images into one overlay)"
     return f"""### {title}
 
@@ -168,7 +184,7 @@ clone one already has; the old target was {FLOOR_TARGET:g}× of it) is context.
 - Machine: nproc {m['nproc']} ({m['cpu']}), {m['python']}, {m['os']},
   git {git_version}; {busy_note(busy, during)}
 - Reproduce: `{common.command_line(script)}` (or `make bench`)
-- Method: median of {args.repeat} runs after one warm-up; the five measurements of
+- Method: median of {args.repeat} runs after one warm-up; the six measurements of
   the first table run interleaved, round-robin. A generated repository of
   {args.components} components (`component.yaml`, a 3-line Dockerfile, two sources
   and a test each; no `pipelines/`, so no kfp compile), a bare remote, and a local
@@ -185,7 +201,15 @@ clone one already has; the old target was {FLOOR_TARGET:g}× of it) is context.
   and `{Path(sys.executable).name} -c FLOOR`, so both pay the same interpreter
   start-up. The peer script (benchmarks/_promote_peer.py, the fifth measurement)
   clones a copy of the remote with `--depth 1`, re-pins every image in the
-  overlay, commits and pushes, and checks no digest.{large_method}
+  overlay, commits and pushes, and checks no digest. The verifying peer
+  (benchmarks/_promote_verifying_peer.py, the sixth) is the same script with
+  the check the target keeps: a fresh `{Path(sys.executable).name}` that fetches
+  every pinned manifest by digest over 8 keep-alive connections and hashes it,
+  while it clones, edits and commits, and pushes only if all match. It is the
+  cheapest verifying promotion we could write, so `verifying / peer` is what the
+  verification costs any tool and `promote / verifying` is mlops' own share (the
+  render, trust root, approval, gates and provenance checks, the release
+  record, its imports).{large_method}
 - Racers: {RACERS} `mlops promote --to {ENV} --build RECORD_i --metrics METRICS_i`
   processes started together on a repository of {args.race_components} components
   (records A/B alternating, accuracy 0.90 + i/1000 shifted by 0.010 per round, so

@@ -66,7 +66,7 @@ from _promote_fixture import (
     setup,
 )
 from _promote_floor import FLOOR_SCRIPT, check_floor_is_same_edit, current_variant, load_floor
-from _promote_peer import PEER_NOTE, Peer, measure_at
+from _promote_peer import PEER_NOTE, VERIFYING_NOTE, Peer, VerifyingPeer, measure_at
 from _promote_race import measure_race
 from _promote_report import BUSY, OtherWork, busy_note, report
 from common import BenchError, LocalRegistry, Timing, run
@@ -175,7 +175,7 @@ def measure_promote(s: Setup, n: int) -> dict[str, Timing]:
     before = commit_count(s.remote)
     # Fresh processes run in the clone, as a user would run them (and so that
     # `python3 -c` cannot pick up a package from our own cwd).
-    cli, inproc, floor_cli, floor_inproc, peer = measure_interleaved([
+    cli, inproc, floor_cli, floor_inproc, peer, verifying = measure_interleaved([
         (f"mlops promote --to {ENV} --build A|B (fresh process)",
          lambda: run([sys.executable, "-m", "mlops", *argv()], cwd=s.clone, capture=False),
          ""),
@@ -189,13 +189,15 @@ def measure_promote(s: Setup, n: int) -> dict[str, Timing]:
          lambda: floor_fn(str(s.floor_clone), str(floor_records.next())), ""),
         ("peer script: git clone --depth 1, set-image edit, commit, push", Peer(s, "main"),
          PEER_NOTE),
+        ("verifying peer script: the peer with every digest checked",
+         VerifyingPeer(s, "main-verifying"), VERIFYING_NOTE),
     ], n)
     gained = commit_count(s.remote) - before
-    if gained != 2 * (n + 1):
+    if gained != 2 * (n + 1):  # the peers push to copies of the remote
         raise BenchError(f"the remote gained {gained} commits, not {2 * (n + 1)}: "
                          "not every promotion pinned a new release")
     results = {"cli": cli, "inproc": inproc, "floor_cli": floor_cli,
-               "floor_inproc": floor_inproc, "peer": peer}
+               "floor_inproc": floor_inproc, "peer": peer, "verifying": verifying}
     results.update(measure_breakdown(s, n, floor_fn, floor_records))
     return results
 
@@ -365,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu = measure_cpu(s, args.repeat, registry.proc.pid if registry.proc else None)
         profile, _ = profile_promote(s)
         if args.large and args.large != args.components:
-            results["large_cli"], results["large_peer"] = measure_at(tmp, registry, args.large,
-                                                                     args.repeat)
+            (results["large_cli"], results["large_peer"],
+             results["large_verifying"]) = measure_at(tmp, registry, args.large, args.repeat)
         rounds, race = measure_race(s, args.race_components, args.rounds)
         during = others.share()
         print(f"measured in {time.perf_counter() - start:.0f}s; {busy_note(busy, during)}",

@@ -44,12 +44,23 @@ def pin_early(ws: Workspace, config: MlopsConfig) -> None:
         _PINNED_EARLY[ws] = read_pinned(config.trust_root)
 
 
+# The root settled from `ws`'s history, by the workspace's generation: a promotion asks
+# two or three times at one HEAD (whether approval is needed, the approval, provenance).
+_SETTLED: weakref.WeakKeyDictionary[Workspace, tuple[int, trust.TrustRoot]] = \
+    weakref.WeakKeyDictionary()
+
+
 def resolve(ws: Workspace, config: MlopsConfig) -> trust.TrustRoot:
     """The trust root in force for promotions made in `ws`."""
     if config.trust_root is not None:
         early = _PINNED_EARLY.get(ws)
         return early if early is not None else read_pinned(config.trust_root)
-    return trust.settle(_changes(ws), lambda sha, state: _signer(ws, sha, state))
+    settled = _SETTLED.get(ws)
+    if settled is not None and settled[0] == ws.generation:
+        return settled[1]
+    root = trust.settle(_changes(ws), lambda sha, state: _signer(ws, sha, state))
+    _SETTLED[ws] = (ws.generation, root)
+    return root
 
 
 def approval_needed(ws: Workspace, config: MlopsConfig, env: Environment) -> bool:

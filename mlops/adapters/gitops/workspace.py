@@ -148,6 +148,9 @@ class Workspace:
         self.policy = transport.TransportPolicy.from_env()
         _sweep_stale_workspaces()
         self.path = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+        # Bumped whenever HEAD may move (commit, refresh): what was read at one HEAD
+        # may be reused until then (`mlops.trustroot.resolve`).
+        self.generation = 0
         self.root = self.path / "repo"
         self._shown: dict[str, bytes | None] = {}  # "<commit id>:<path>" -> its blob
         self._keygen = _keygen()  # before any code from the branch runs: `verify_commit`
@@ -277,6 +280,7 @@ class Workspace:
         if signing_key is not None:
             cmd.append("-S")
         # A workspace lives for one command: git's automatic upkeep would be wasted.
+        self.generation += 1
         self._run("-c", "maintenance.auto=false", "-c", "gc.auto=0", *cmd, stdin=message)
         return self.head()
 
@@ -309,6 +313,7 @@ class Workspace:
 
     def refresh(self) -> None:
         """Drop local work and move to the remote branch's newest commit."""
+        self.generation += 1
         self._fetch(f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}")
         self._run("reset", "-q", "--hard", f"origin/{self.branch}")
         self._run("clean", "-qfdx")
