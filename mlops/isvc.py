@@ -37,6 +37,12 @@ LEGACY_MODES = {"Serverless": KNATIVE, "RawDeployment": "Standard"}
 # case-sensitively and treats anything else as its default mode (Standard).
 CANARY_MODES = (KNATIVE, "Serverless")
 STORAGE_ENV = "STORAGE_URI"
+# The release id, set on the predictor container so that every release is a new revision.
+# KServe splits canary traffic between revisions; a release whose pod template equals the
+# stable one's would make none, and KServe then reads the split over one revision as a
+# rollback and serves the revision before it (pkg/apis/serving/v1beta1/
+# inference_service_status.go PropagateStatus, "traffic is split over the same revision").
+RELEASE_ENV = "MLOPS_RELEASE"
 PATCH_HEADER = (
     "# Written by mlops: the release's model URI and the canary split. Do not edit by hand.\n"
 )
@@ -109,9 +115,40 @@ def _storage_paths(isvc: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _env_paths(isvc: Mapping[str, Any], name: str) -> tuple[int, int | None] | None:
+    """(container index, index of env var `name` in it, or None) for the container that
+    has `name`, else for the one with STORAGE_URI, else the first with an env list."""
+    containers = isvc.get("spec", {}).get("predictor", {}).get("containers") or []
+    with_env = [(c, [v.get("name") if isinstance(v, Mapping) else None for v in
+                     container.get("env") or []])
+                for c, container in enumerate(containers)
+                if isinstance(container, Mapping) and isinstance(container.get("env"), list)]
+    for wanted in (name, STORAGE_ENV):
+        for c, names in with_env:
+            if wanted in names:
+                return c, names.index(name) if name in names else None
+    return (with_env[0][0], None) if with_env else None
+
+
+def _release_ops(isvc: Mapping[str, Any], release_id: str) -> list[dict[str, Any]]:
+    """Set RELEASE_ENV on the predictor container: replaced (guarded by a test of its name)
+    when the base has it, else appended to the env list, which leaves the others as they
+    are. Without a container that has an env list, nothing (no list to append to safely)."""
+    found = _env_paths(isvc, RELEASE_ENV)
+    if found is None:
+        return []
+    c, e = found
+    if e is not None:
+        base = f"/spec/predictor/containers/{c}/env/{e}"
+        return [{"op": "test", "path": f"{base}/name", "value": RELEASE_ENV},
+                {"op": "replace", "path": f"{base}/value", "value": release_id}]
+    return [{"op": "add", "path": f"/spec/predictor/containers/{c}/env/-",
+             "value": {"name": RELEASE_ENV, "value": release_id}}]
+
+
 def patch_ops(isvc: Mapping[str, Any], model_uri: str | None,
-              percent: int | None) -> list[dict[str, Any]]:
-    """JSON 6902 ops putting the model URI and the canary split on `isvc`."""
+              percent: int | None, release_id: str | None = None) -> list[dict[str, Any]]:
+    """JSON 6902 ops putting the model URI, the release id and the canary split on `isvc`."""
     # The kind test first: it is always true, and it keeps the list from being
     # empty, which kustomize cannot tell from a strategic-merge patch.
     ops: list[dict[str, Any]] = [{"op": "test", "path": "/kind", "value": KIND}]
@@ -124,6 +161,8 @@ def patch_ops(isvc: Mapping[str, Any], model_uri: str | None,
                 "var to take the release's model URI; add one (any placeholder value)")
         ops += [{"op": "test", "path": paths[0], "value": STORAGE_ENV},
                 {"op": "replace", "path": paths[1], "value": model_uri}]
+    if release_id is not None:
+        ops += _release_ops(isvc, release_id)
     if percent is not None:
         ops.append({"op": "add", "path": "/spec/predictor/canaryTrafficPercent",
                     "value": int(percent)})

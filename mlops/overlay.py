@@ -49,7 +49,10 @@ def read_text(root: Path, env: str) -> str:
 
 def parse(text: str, display: str) -> Any:
     """The kustomization as plain data (a mapping), or a located one-line error."""
-    data = safeyaml.load(text, display)  # no aliases (a bomb), no duplicate keys
+    return _as_kustomization(safeyaml.load(text, display), display)  # no aliases, no dup keys
+
+
+def _as_kustomization(data: Any, display: str) -> Any:
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -218,8 +221,9 @@ def set_images(text: str, pins: Mapping[str, tuple[str, str]], display: str) -> 
     entries are appended. Entries for other images are not touched. The file
     is parsed once and every edit is applied bottom-up, so cost is linear.
     """
-    parse(text, display)  # a located error for broken YAML, before any edit
-    top = _compose(text, display)
+    node = safeyaml.compose(text, display)
+    _as_kustomization(safeyaml.construct(node, display), display)  # its errors, before any edit
+    top = _Map(node) if node is not None else None
     images = top.value("images") if top is not None and "images" in top else None
     if images is None or not isinstance(images, safeyaml.SequenceNode) or not images.value:
         if images is not None and not _empty(images):

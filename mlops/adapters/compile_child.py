@@ -62,6 +62,11 @@ def timeout_from(environ: Mapping[str, str]) -> float:
     return value
 
 
+# How many times this process ran pipeline code from a branch: a workspace that was
+# open while it ran may have been rewritten by it (services/changes.py re-clones).
+runs = 0
+
+
 def compile_file(path: Path, display: str, name: str, version_name: str,
                  images: Mapping[str, str], known: Sequence[str], env: str,
                  timeout: float) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
@@ -69,6 +74,8 @@ def compile_file(path: Path, display: str, name: str, version_name: str,
     request = {"path": str(path), "display": display, "name": name,
                "version_name": version_name, "images": dict(images), "known": sorted(known),
                "env": env}
+    global runs
+    runs += 1
     with tempfile.TemporaryDirectory(prefix="mlops-compile-") as tmp:
         req, res = Path(tmp) / "request.json", Path(tmp) / "result.json"
         req.write_text(json.dumps(request))

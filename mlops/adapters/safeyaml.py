@@ -80,7 +80,11 @@ def load_all(text: str, display: str) -> list[Any]:
 
 def load(text: str, display: str) -> Any:
     """The document as plain data (dicts, lists, scalars), or a located one-line error."""
-    node = compose(text, display)
+    return construct(compose(text, display), display)
+
+
+def construct(node: yaml.Node | None, display: str) -> Any:
+    """A tree from `compose` as plain data: for a caller that needs both."""
     if node is None:
         return None
     loader = _Loader("")

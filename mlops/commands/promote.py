@@ -40,6 +40,7 @@ from mlops.core.promotion import (
 )
 from mlops.errors import ApprovalError, UsageError
 from mlops.release import Release
+from mlops.services import approvals
 from mlops.services import promotion as steps
 from mlops.services.changes import commit_change, in_workspace
 from mlops.services.compiler import COMPILE_CACHE
@@ -159,6 +160,11 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
     checking, rendering = steps.Background("registry-checks"), steps.Background("render")
     release = steps.compose_release(ws.root, config, source, build, metrics, opts.model_uri,
                                     registries, checking)
+    # What git says about trust and approvals is read before write_overlay runs the
+    # branch's pipeline code, which could rewrite the clone's .git (services/approvals.py).
+    gated = trustroot.approval_needed(ws, config, target)
+    found = _approvals(ws, config, target, release, gated)
+    results = steps.evaluate_gates(ws, target, source, release, current)  # soak reads git
     try:
         release = steps.write_overlay(ws.root, target, release, cache, rendering=rendering)
     finally:
@@ -174,9 +180,7 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
             return Outcome("unchanged", target.name, release, str(source),
                            [dict(g) for g in current.gates], tracking=config.tracking)
     try:
-        results = steps.evaluate_gates(ws, target, source, release, current)
-        gated = trustroot.approval_needed(ws, config, target)
-        approval, missing = _approval(ws, config, target, release, opts, gated)
+        approval, missing = _approval(found, release, opts)
         verify_digests(release, registries)
         provenance = steps.verify_provenance(ws, config, release, registries)
     finally:
@@ -202,13 +206,21 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
                    tracking=config.tracking)
 
 
-def _approval(ws, config, target, release, opts: PromoteOptions, gated: bool):
+def _approvals(ws, config, target, release, gated: bool) -> approvals.Approvals | None:
+    """The target's approvals, read from git; of this release only when compiling cannot
+    change its id (its pipelines are pinned already), else of any."""
+    if not gated:
+        return None
+    return approvals.gather(ws, config, target, release.id if release.pipelines else None)
+
+
+def _approval(found: approvals.Approvals | None, release, opts: PromoteOptions):
     """(approval, why it is missing): a plan reports a missing approval instead of raising,
     so that it can print the release id a release manager must approve."""
-    if not gated:
+    if found is None:
         return None, None
     try:
-        return steps.find_approval(ws, config, target, release, evidence_flags(opts)), None
+        return found.of(release, evidence_flags(opts)), None
     except ApprovalError as exc:
         if not opts.plan:
             raise

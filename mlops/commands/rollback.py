@@ -28,8 +28,11 @@ from mlops.adapters import gitops
 from mlops.adapters.gitops.workspace import Workspace, check_clean_branch
 from mlops.cache import JsonCache
 from mlops.commands import Context
+from mlops.core import rollout as state_machine
 from mlops.core.promotion import ROLLBACK, Action, Message, Transition, decide
+from mlops.errors import ConfigError
 from mlops.release import Release
+from mlops.services import approvals
 from mlops.services import promotion as steps
 from mlops.services.changes import commit_change, in_workspace
 from mlops.services.compiler import COMPILE_CACHE
@@ -73,13 +76,21 @@ def _attempt(ctx: Context, ws: Workspace, opts: RollbackOptions, cache: JsonCach
     config = cfg.load_config(ws.root, ctx.environ)
     env = environment(config, opts.env)
     now = EnvDir(ws.root, env.name).read_record()
+    if now is not None and state_machine.in_progress(now.rollout):
+        # Written without canaryTrafficPercent, the earlier release would be KServe's
+        # latest revision at 100%, served by the latest *ready* one, the canary, until it
+        # starts (ksvc_reconciler.go); abort keeps the stable revision at 100% instead.
+        raise ConfigError(
+            f"a canary of {now.release.id} is in progress in {env.name}; "
+            f"`mlops rollout abort --env {env.name}` returns it to its baseline (a rollback "
+            "now would send all traffic to the canary until the earlier release starts)")
     check_expected(ws, env.name, now.release.id if now else None,
                    opts.expect or seen.current, "rolled back")
     current, earlier = restore_previous(ws, env, opts.to or seen.target)
     # History is anyone's to write: in a gated environment only what a manager approved
     # goes back (gated as the trust root has it, so an unsigned commit cannot drop that).
     if trustroot.approval_needed(ws, config, env):
-        steps.find_approval(ws, config, env, earlier.release, after_hold=False)
+        approvals.find_approval(ws, config, env, earlier.release, after_hold=False)
     seen.remember(current.release.id, earlier.release.id)
     release = steps.write_overlay(ws.root, env, earlier.release, cache)
     hold = {

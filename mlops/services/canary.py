@@ -35,6 +35,7 @@ from mlops.core.promotion import (
     refuse_hold,
 )
 from mlops.errors import ConfigError, UsageError
+from mlops.services import approvals
 from mlops.services import decisions as records
 from mlops.services import promotion as steps
 from mlops.services.changes import commit_change, in_workspace
@@ -136,6 +137,7 @@ def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str,
     if current is None:
         return _first_release(ws, config, env, cache, release, source, gates)
     state = state_machine.start(env.canary, current.release.id)
+    trustroot.resolve(ws, config)  # settled before branch code runs: provenance uses it
     release = steps.write_overlay(ws.root, env, release, cache, percent=state["percent"])
     verify_digests(release)
     provenance = steps.verify_provenance(ws, config, release)
@@ -160,14 +162,17 @@ FIRST_RELEASE_WHY = ("no stable release runs there, so there is no baseline to s
 def _first_release(ws: Workspace, config, env, cache, release, source, gates) -> dict:
     """All of the traffic at once, after the offline gates, provenance and the approval."""
     _refuse_a_lost_record(ws, env.name)
+    # Read before the branch's pipeline code runs in write_overlay (services/approvals.py);
+    # the release's id is known only once its pipelines are compiled.
+    found = (approvals.gather(ws, config, env, _id_if_known(release))
+             if trustroot.approval_needed(ws, config, env) else None)
     release = steps.write_overlay(ws.root, env, release, cache)  # no canaryTrafficPercent
     verify_digests(release)
     provenance = steps.verify_provenance(ws, config, release)
     failed = gate_refusal(gates)
     if failed is not None:  # before asking for an approval, as every gated entry does
         raise failed
-    approval = (steps.find_approval(ws, config, env, release)
-                if trustroot.approval_needed(ws, config, env) else None)
+    approval = found.of(release) if found is not None else None
     state = state_machine.first_release(env.canary)
     change = decide(
         Transition(Action.ROLLOUT_COMPLETE, env.name, release, source, gates, approval,
@@ -184,6 +189,12 @@ def _first_release(ws: Workspace, config, env, cache, release, source, gates) ->
             "state": state["state"], "percent": 100, "step": None, "steps": state["steps"],
             "baseline": None, "first_release": True, "approver": approver, "gates": gates,
             "provenance": provenance, "commit": commit}
+
+
+def _id_if_known(release) -> str | None:
+    """The release's id, if compiling cannot change it: its pipelines are already pinned
+    (`write_overlay` refuses other versions). Else None: every approval is read."""
+    return release.id if release.pipelines else None
 
 
 def _refuse_a_lost_record(ws: Workspace, env: str) -> None:
@@ -224,7 +235,7 @@ def _promote(ws: Workspace, config, env, cache, decision, opts: RolloutOptions) 
                                  opts.max_age)
     approval = None
     if state_machine.is_final(state):
-        approval = steps.find_approval(ws, config, env, current.release)
+        approval = approvals.find_approval(ws, config, env, current.release)
     new_state = state_machine.advance(state)
     percent = None if new_state["state"] == state_machine.COMPLETE else new_state["percent"]
     release = steps.write_overlay(ws.root, env, current.release, cache, percent=percent)
@@ -246,7 +257,7 @@ def abort_canary(ctx: Context, opts: RolloutOptions) -> dict[str, Any]:
     decision = records.load_decision(ctx.root, opts.env)
     seen = Seen()
     doc = _run(ctx, opts, lambda ws, config, env, cache:
-               _abort(ws, env, cache, decision, opts, seen))
+               _abort(ws, config, env, cache, decision, opts, seen))
     records.forget_decision(ctx.root, opts.env)
     return doc
 
@@ -256,7 +267,8 @@ def aborted_text(doc: Mapping[str, Any]) -> str:
             f"{doc['release']} is back, canary at 0%, hold set (commit {doc['commit'][:12]})")
 
 
-def _abort(ws: Workspace, env, cache, decision, opts: RolloutOptions, seen: Seen) -> dict:
+def _abort(ws: Workspace, config, env, cache, decision, opts: RolloutOptions,
+           seen: Seen) -> dict:
     current = EnvDir(ws.root, env.name).read_record()
     state = state_machine.require_in_progress(current.rollout if current else None, env.name)
     assert current is not None  # require_in_progress raised otherwise
@@ -271,8 +283,14 @@ def _abort(ws: Workspace, env, cache, decision, opts: RolloutOptions, seen: Seen
                           f"against {state['baseline']}, not {seen.target}; nothing aborted: "
                           f"see `mlops history --env {env.name}`")
     _, earlier = restore_previous(ws, env, state["baseline"])
+    # The baseline is found by trailers anyone can write: in a gated environment only a
+    # release a manager approved goes back to full traffic, as in `mlops rollback`.
+    if trustroot.approval_needed(ws, config, env):
+        approvals.find_approval(ws, config, env, earlier.release, after_hold=False)
     seen.remember(current.release.id, state["baseline"])
     release = steps.write_overlay(ws.root, env, earlier.release, cache, percent=0)
+    verify_digests(release)
+    steps.verify_provenance(ws, config, release)
     hold = {"reason": opts.reason or f"canary of {current.release.id} aborted",
             "rolled_back_from": current.release.id, "since": state_machine.now_utc()}
     new_state = state_machine.aborted(state, current.release.id)

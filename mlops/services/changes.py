@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from mlops import config as cfg
 from mlops import trustroot
+from mlops.adapters import compile_child
 from mlops.adapters.gitops.workspace import PushRejected, Workspace, identity, remote_url
 from mlops.adapters.retry import with_retries
 from mlops.context import Context
@@ -23,19 +26,40 @@ def in_workspace(
     attempt: Callable[[Workspace], T],
     who: dict[str, str] | None = None,
 ) -> T:
-    """Clone the remote branch, run `attempt`, and on a rejected push refetch and rerun."""
+    """Clone the remote branch, run `attempt`, and on a rejected push refetch and rerun.
+
+    An attempt that ran the branch's pipeline code leaves a clone that code could
+    have rewritten (its `.git`, or the user's clone it borrows objects from), so
+    the retry after it works in a new clone that borrows nothing.
+    """
     url = remote_url(ctx.root, config.git.remote)
-    with Workspace(url, config.git.branch, reference=ctx.root,
-                   who=who or identity(ctx.root), note=ctx.out.note) as ws:
-        trustroot.pin_early(ws, config)  # before any pipeline code from the branch runs
+    with contextlib.ExitStack() as stack:
+        def clone(reference: Path | None) -> Workspace:
+            ws = stack.enter_context(Workspace(url, config.git.branch, reference=reference,
+                                               who=who or identity(ctx.root),
+                                               note=ctx.out.note))
+            trustroot.pin_early(ws, config)  # before any pipeline code from the branch runs
+            return ws
+
+        ws, runs = clone(ctx.root), compile_child.runs
+
+        def run() -> T:
+            nonlocal runs
+            runs = compile_child.runs
+            return attempt(ws)
 
         def refresh(n: int, exc: BaseException) -> None:
+            nonlocal ws
             ctx.out.note(f"the remote moved on; recomputing on its new head (attempt {n + 1})")
-            ws.refresh()
+            if compile_child.runs != runs:
+                ws.close()
+                ws = clone(None)
+            else:
+                ws.refresh()
 
         try:
             return with_retries(
-                lambda: attempt(ws),
+                run,
                 lambda exc: isinstance(exc, PushRejected),
                 attempts=PUSH_ATTEMPTS,
                 initial=0.1,

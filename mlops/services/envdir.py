@@ -8,6 +8,7 @@ through `EnvDir`, so a caller never spells a path by hand.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +89,28 @@ class EnvDir:
     def has_record(self) -> bool:
         return self.record_path.is_file()
 
+    def refuse_links(self) -> None:
+        """Refuse a symbolic link at `environments/`, `environments/<env>` or anywhere in it.
+
+        mlops writes an environment's files in place: through a link, a promotion into
+        an ungated environment would write another one's overlay and record (a gated
+        one's), or files outside the repository. Git cannot tell such a link from a
+        folder in a diff's summary, so a push could slip one in.
+        """
+        top = self.root / ENVIRONMENTS_DIR
+        for path in (top, self.path):
+            if path.is_symlink():
+                raise ConfigError(_link_message(path.relative_to(self.root).as_posix(),
+                                                self.name))
+        for folder, dirs, files in os.walk(self.path):
+            for name in (*dirs, *files):
+                if os.path.islink(os.path.join(folder, name)):
+                    where = Path(folder, name).relative_to(self.root).as_posix()
+                    raise ConfigError(_link_message(where, self.name))
+
     def read_record(self) -> rel.EnvRecord | None:
         """The release record, or None when the environment has had no release."""
+        self.refuse_links()
         try:
             text = safeyaml.read_text(self.record_path, self.record_display)
         except FileNotFoundError:
@@ -104,4 +125,11 @@ class EnvDir:
         return record
 
     def write_record(self, record: rel.EnvRecord) -> None:
+        self.refuse_links()
         write_text_atomic(self.record_path, rel.render(record))
+
+
+def _link_message(where: str, env: str) -> str:
+    return (f"{where}: is a symbolic link; mlops writes environment {env}'s files in place "
+            f"and refuses links in {ENVIRONMENTS_DIR}/{env} (one could point at another "
+            "environment or outside the repository): commit a real folder or file")

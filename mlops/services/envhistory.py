@@ -75,8 +75,11 @@ def restore_previous(ws: Workspace, env: cfg.Environment, wanted: str | None):
         if release_id == current.release.id or (wanted and release_id != wanted):
             continue
         text = ws.show(sha, EnvDir(ws.root, env.name).record_display)
-        if text:
-            return current, rel.parse(text, f"{sha[:10]}:{env.name}/{rel.RELEASE_FILE}")
+        if not text:
+            continue
+        earlier = rel.parse(text, f"{sha[:10]}:{env.name}/{rel.RELEASE_FILE}")
+        if earlier.release.id == release_id:  # else its trailers name a release it is not
+            return current, earlier
     if wanted:
         raise ConfigError(f"release {wanted} was never in {env.name} (or is the current one)")
     raise ConfigError(f"environment {env.name} has no earlier release to roll back to")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import config as cfg
-from mlops import imagecheck, overlay, trailers, trustroot, validation
+from mlops import imagecheck, overlay, trustroot, validation
 from mlops import release as rel
 from mlops.adapters import kustomize
 from mlops.adapters.gitops.workspace import Workspace
@@ -172,6 +172,7 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
 
     With `rendering`, an overlay without a serving patch is rendered there: the caller
     must `wait()` before committing it."""
+    EnvDir(root, env.name).refuse_links()  # before anything is written through one
     text = overlay.read_text(root, env.name)
     results = compile_environment(root, env, release.image_refs(), cache)
     text = write_results(root, env, results, text)
@@ -181,11 +182,12 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
             f"recompiled pipelines {versions} differ from release {release.id}'s "
             f"{dict(release.pipelines)}; recompile it in the source environment"
         )
+    release = replace(release, pipelines=versions)  # its id, as the serving patch names it
     pins = {n: (img.image, img.digest) for n, img in release.images.items()}
     new_text = overlay.set_images(text, pins, overlay.display_path(env.name))
     if new_text != text:
         write_text_atomic(overlay.kustomization_path(root, env.name), new_text)
-    if write_serving_patch(root, env, release.model_uri, percent) is None:
+    if write_serving_patch(root, env, release.model_uri, percent, release.id) is None:
         # what is committed must render: the serving patch renders it, else render it here
         where = EnvDir(root, env.name)
         if rendering is None:
@@ -198,7 +200,7 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
         if rendering is not None:
             rendering.wait()  # the render's error first, as when it ran before this
         raise
-    return replace(release, pipelines=versions)
+    return release
 
 
 def write_record(root, env, release, source, gates, approver, hold=None, rollout=None) -> None:
@@ -215,91 +217,6 @@ def evaluate_gates(ws, target, source: Source, release, current) -> list[dict[st
         entered = entered_at(ws, source.env, release.id)
         results.append(gate_logic.soak_gate(target.soak, entered, time.time(), source.env))
     return [r.as_dict() for r in results]
-
-
-def find_approval(ws: Workspace, config, target, release: rel.Release,
-                  evidence: str = "", after_hold: bool = True) -> dict[str, str]:
-    """A commit approving exactly this release for `target`, signed by a release manager.
-
-    Who counts comes from the trust root (`mlops.trustroot`), not from the
-    branch head: a key added by an unsigned commit approves nothing. What
-    counts is a commit as `mlops approve` makes it (`_not_an_approval`), bound
-    to the release's full digest, and given after the environment's hold, if
-    it is on hold (`_given_before_hold`).
-    """
-    root = trustroot.resolve(ws, config)
-    if not root.state.signers:
-        raise ApprovalError(f"no allowed signers in the trust root ({root.origin}; "
-                            f"{config.approvals.allowed_signers} on the branch): "
-                            "no release manager can approve")
-    signers = trustroot.signers_file(ws, root)
-    # A rollback may put back, while held, what was approved before the hold.
-    since_hold = _commits_after_hold(ws, target.name) if after_hold else None
-    reasons = []
-    for commit in ws.log():
-        if (commit.trailer(trailers.APPROVE) != release.id
-                or commit.trailer(trailers.ENVIRONMENT) != target.name):
-            continue
-        principal, detail = ws.verify_commit(commit.sha, signers)
-        if principal is None:
-            problem: str | None = detail
-        elif principal not in root.state.release_managers:
-            problem = f"{principal} is not a release manager"
-        else:
-            problem = (_not_an_approval(ws, commit, target.name, release)
-                       or _given_before_hold(commit.sha, target.name, since_hold))
-        if problem is None:
-            return {"approver": str(principal), "commit": commit.sha}
-        reasons.append(f"{commit.sha[:10]}: {problem}")
-    why = "; ".join(reasons) if reasons else "none found"
-    raise ApprovalError(
-        f"{target.name} needs a release manager's signed approval of {release.id} "
-        f"(`mlops approve --env {target.name} --release {release.id}{evidence}`): {why}"
-    )
-
-
-def _not_an_approval(ws: Workspace, commit, env: str, release: rel.Release) -> str | None:
-    """Why a signed commit naming the release is not an approval, or None.
-
-    Only the commit `mlops approve` makes counts: one parent, its parent's
-    tree (it changes no file), and exactly the message `approve` writes,
-    digest included. A signed commit that merely ends in the trailers (a
-    cherry-pick or rebase by a manager who signs every commit) is not consent.
-    """
-    tree, parents, message = ws.raw_commit(commit.sha)
-    if len(parents) != 1:
-        return f"has {len(parents)} parents; an approval (`mlops approve`) has one"
-    if ws.tree_of(parents[0]) != tree:
-        return "changes files; an approval (`mlops approve`) changes none"
-    digest = commit.trailer(trailers.APPROVE_DIGEST)
-    if digest is None:
-        return "names no release digest (an approval older than digests); approve again"
-    if digest != release.digest:
-        return (f"approves another release with the same id ({digest}, this one is "
-                f"{release.digest}); approve again")
-    approver = commit.trailer(trailers.APPROVER) or ""
-    if message != trailers.approval_message(env, release.id, approver, release.digest):
-        return "its message is not the one `mlops approve` writes"
-    return None
-
-
-def _commits_after_hold(ws: Workspace, env: str) -> set[str] | None:
-    """While `env`'s record (at HEAD) holds it, the first-parent commits after the last one
-    that wrote the record (the rollback that set the hold); None when it is not on hold."""
-    where = EnvDir(ws.root, env)
-    text = ws.show("HEAD", where.record_display)
-    if text is None or not where.parse_record(text, where.record_display).hold:
-        return None
-    line = ws.first_parent_commits([])
-    held = ws.first_parent_commits([where.record_display])
-    return set(line[line.index(held[-1]) + 1:]) if held else set(line)
-
-
-def _given_before_hold(sha: str, env: str, after_hold: set[str] | None) -> str | None:
-    if after_hold is None or sha in after_hold:
-        return None
-    return (f"given before {env} was put on hold; a held environment takes only an "
-            "approval given after its hold was set (approve again)")
 
 
 def verify_provenance(ws: Workspace, config, release: rel.Release,

@@ -18,7 +18,8 @@ def patch_path(root: Path, env: str) -> Path:
 
 
 def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str | None,
-                        percent: int | None) -> dict[str, Any] | None:
+                        percent: int | None, release_id: str | None = None
+                        ) -> dict[str, Any] | None:
     """Patch the environment's InferenceService; None when it has nothing to patch.
 
     Works on a clone, so it may write before it knows the result renders; the
@@ -36,7 +37,8 @@ def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str |
     target = isvc.find_service(kustomize.render(overlay_dir, where), env.service, where)
     if percent is not None or env.canary is not None:  # a canary environment's first release too
         isvc.check_canary_mode(target)
-    write_text_atomic(path, isvc.render_patch(isvc.patch_ops(target, model_uri, percent)))
+    ops = isvc.patch_ops(target, model_uri, percent, release_id)
+    write_text_atomic(path, isvc.render_patch(ops))
     text = overlay.read_text(root, env.name)
     new_text = overlay.add_patch(text, isvc.PATCH_FILE, isvc.patch_target(target),
                                  overlay.display_path(env.name))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlops.adapters.gitops.workspace import Workspace
+from mlops.errors import GitError
 from tests.commands import test_compile
 from tests.commands.conftest import release_of, to_staging
 from tests.conftest import git, write_files
@@ -123,6 +124,108 @@ def test_pipeline_code_cannot_make_an_unlisted_keys_approval_count(project, buil
     result = play.proj.run("promote", "--to", "prod", "--from", "staging")
     assert result.code == 4 and "No principal matched" in result.err, result.err
     assert play.remote_head() == head
+
+
+REPLACE_SIGNED_COMMITS = r'''
+# --- appended by someone who can push: every commit alice signed reads as her approval ---
+import json as _j, sys as _s, pathlib as _p, tempfile as _t, subprocess as _sp
+if _j.loads(_p.Path(_s.argv[1]).read_text()).get("env") == "prod":
+    from mlops import trailers as _tr
+    from mlops.services.envdir import EnvDir as _E
+    for _root in _p.Path(_t.gettempdir()).glob("mlops-workspace-*/repo"):
+        def _g(*a, i=None):
+            return _sp.run(["git", *a], cwd=_root, input=i, capture_output=True, text=True,
+                           check=True).stdout.strip()
+        _rel = _E(_root, "staging").read_record().release
+        _msg = _tr.approval_message("prod", _rel.id, "alice@example.com", _rel.digest)
+        for _sha in _g("rev-list", "HEAD").split():
+            if "\ngpgsig " in "\n" + _g("cat-file", "commit", _sha):
+                _par = _g("rev-parse", _sha + "^")
+                _tree = _g("rev-parse", _par + "^{tree}")
+                _new = _g("hash-object", "-w", "-t", "commit", "--stdin",
+                          i=f"tree {_tree}\nparent {_par}\nauthor a <a@x> 1 +0000\n"
+                            f"committer a <a@x> 1 +0000\n\n{_msg}")
+                _g("update-ref", "refs/replace/" + _sha, _new)
+'''
+CUT_HISTORY = r'''
+# --- appended by someone who can push: history starts at their own unsigned take-over ---
+import json as _j, sys as _s, pathlib as _p, tempfile as _t, subprocess as _sp
+if _j.loads(_p.Path(_s.argv[1]).read_text()).get("env") == "prod":
+    for _root in _p.Path(_t.gettempdir()).glob("mlops-workspace-*/repo"):
+        _out = _sp.run(["git", "log", "--format=%H", "--grep=take over", "HEAD"], cwd=_root,
+                       capture_output=True, text=True, check=True).stdout.split()
+        if _out:
+            (_root / ".git" / "shallow").write_text(_out[0] + "\n")
+'''
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_pipeline_code_cannot_make_a_signed_commit_read_as_an_approval(project, built,
+                                                                      tmp_path):
+    """Replace refs planted during compile: any commit alice ever signed would read as her
+    approval of this release (services/approvals.py reads approvals before compiling)."""
+    alice = ssh_key(tmp_path, "alice")
+    files = {**repo_files(built[0]), ".mlops/allowed_signers": f"{ALICE} {alice[1]}\n"}
+    files["pipelines/training.py"] = (files["pipelines/training.py"].decode()
+                                      + REPLACE_SIGNED_COMMITS)
+    play = Playground(tmp_path, project(files))
+    to_staging(play, built)
+    play.pull()
+    (play.clone / "NOTES.md").write_text("release notes\n")  # alice signs all her commits
+    play.proj.git("add", "-A")
+    play.proj.git("-c", f"user.email={ALICE}", "-c", "gpg.format=ssh",
+                  "-c", f"user.signingkey={alice[0]}", "commit", "-q", "-S", "-m", "docs")
+    play.proj.git("push", "-q", "origin", "main")
+    head = play.remote_head()
+    result = play.proj.run("promote", "--to", "prod", "--from", "staging")
+    assert result.code == 4 and "needs a release manager's signed approval" in result.err, \
+        result.err
+    assert play.remote_head() == head
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_pipeline_code_cannot_cut_history_at_an_unsigned_trust_change(project, built,
+                                                                      tmp_path):
+    """A .git/shallow written during compile would make the pusher's unsigned take-over the
+    first commit, trusted on first use (the trust root is settled before compiling)."""
+    keys = {name: ssh_key(tmp_path, name) for name in ("alice", "mallory")}
+    files = {**repo_files(built[0]), ".mlops/allowed_signers": f"{ALICE} {keys['alice'][1]}\n"}
+    files["pipelines/training.py"] = files["pipelines/training.py"].decode() + CUT_HISTORY
+    play = Playground(tmp_path, project(files))
+    to_staging(play, built)
+    play.pull()
+    mallory = "mallory@example.com"
+    (play.clone / ".mlops/allowed_signers").write_text(f"{mallory} {keys['mallory'][1]}\n")
+    config = play.clone / "mlops.yaml"
+    config.write_text(config.read_text().replace(ALICE, mallory))
+    play.proj.git("add", "-A")
+    play.proj.git("commit", "-q", "-m", "take over")
+    play.proj.git("push", "-q", "origin", "main")
+    approve(play, keys["mallory"][0], mallory)
+    head = play.remote_head()
+    result = play.proj.run("promote", "--to", "prod", "--from", "staging")
+    assert result.code == 4 and "not signed by a trusted key" in result.err, result.err
+    assert play.remote_head() == head
+
+
+def test_a_workspace_reads_commits_as_stored_and_refuses_a_shallow_file(tmp_path):
+    alice = ssh_key(tmp_path, "alice")
+    remote, sha = _remote(tmp_path, alice[0])
+    with Workspace(str(remote), "main") as ws:
+        tree = git(ws.root, "rev-parse", f"{sha}^{{tree}}")
+        body = f"tree {tree}\nauthor a <a@x> 1 +0000\ncommitter a <a@x> 1 +0000\n\nforged\n"
+        forged = subprocess.run(["git", "hash-object", "-w", "-t", "commit", "--stdin"],
+                                cwd=ws.root, input=body, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        git(ws.root, "update-ref", f"refs/replace/{sha}", forged)
+        assert git(ws.root, "log", "-1", "--format=%s", sha) == "forged"  # git obeys it
+        assert ws.log()[0].subject == "approve"
+        assert ws.raw_commit(sha)[2] == "approve\n"
+        (ws.root / ".git" / "shallow").write_text(sha + "\n")
+        with pytest.raises(GitError, match=r"\.git/shallow appeared"):
+            ws.log()
+        with pytest.raises(GitError, match=r"\.git/shallow appeared"):
+            ws.show_many([f"{sha}:mlops.yaml"])
 
 
 REWRITE_ROOT = r'''

@@ -464,7 +464,8 @@ def test_a_reordered_base_breaks_the_committed_render_until_the_next_step(roll):
             "value": "STORAGE_URI"} in patch_ops(play)
     env = rendered_isvc(play)["spec"]["predictor"]["containers"][0]["env"]
     assert env == [{"name": "LOG_LEVEL", "value": "info"},
-                   {"name": "STORAGE_URI", "value": "pvc://models/cancer-v2"}]
+                   {"name": "STORAGE_URI", "value": "pvc://models/cancer-v2"},
+                   {"name": "MLOPS_RELEASE", "value": release_of(play, "prod")["id"]}]
 
 
 # -- a trust root pinned outside the branch, on `rollout` ----------------------------------

@@ -48,3 +48,25 @@ def test_an_unknown_environment_is_a_usage_error():
     assert environment(config, "dev").name == "dev"
     with pytest.raises(UsageError, match="qa"):
         environment(config, "qa")
+
+
+@pytest.mark.parametrize("link, target", [
+    ("environments/staging", "prod"),  # the whole folder: staging's writes land in prod
+    ("environments/staging/release.yaml", "../prod/release.yaml"),
+    ("environments/staging/pipelines", "/tmp"),  # outside the repository
+    ("environments", "/tmp"),
+])
+def test_a_symbolic_link_in_an_environment_is_refused_before_any_write(tmp_path, link, target):
+    (tmp_path / "environments/prod/pipelines").mkdir(parents=True)
+    staging = tmp_path / "environments/staging"
+    if link != "environments/staging":
+        staging.mkdir(parents=True, exist_ok=True)
+    if link == "environments":
+        (tmp_path / "environments").rename(tmp_path / "real")
+    (tmp_path / link).symlink_to(target)
+    env = EnvDir(tmp_path, "staging")
+    with pytest.raises(ConfigError, match=rf"^{link}: is a symbolic link"):
+        env.write_record(RECORD)
+    with pytest.raises(ConfigError, match=rf"^{link}: is a symbolic link"):
+        env.read_record()
+    assert not (tmp_path / "environments/prod/release.yaml").exists()

@@ -227,9 +227,10 @@ class Workspace:
         """
         wanted = [s for s in dict.fromkeys(specs) if s not in self._shown]
         if wanted:
+            self._refuse_rewired_history()
             proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root,
                                   input="".join(f"{s}\n" for s in wanted).encode(),
-                                  capture_output=True)
+                                  capture_output=True, env=_read_as_stored())
             if proc.returncode != 0:
                 raise GitError(f"git cat-file failed: {transport.reason(proc.stderr.decode())}")
             answers = _batch_objects(proc.stdout, len(wanted))
@@ -377,14 +378,36 @@ class Workspace:
 
     def _run(self, *args: str, stdin: str | None = None) -> str:
         """`git ARGS` in the clone (no network): its output, or GitError with git's reason."""
+        self._refuse_rewired_history()
         proc = subprocess.run(["git", *args], cwd=self.root, input=stdin, text=True,
                               encoding="utf-8", errors="surrogateescape", capture_output=True,
-                              env={**os.environ, "LC_ALL": "C"})
+                              env=_read_as_stored())
         if proc.returncode != 0:
             what = next((a for a in args if not a.startswith("-") and "=" not in a), "")
             raise GitError(f"git {what} failed: "
                            f"{redact(transport.reason(proc.stderr)) or proc.returncode}")
         return proc.stdout
+
+
+    def _refuse_rewired_history(self) -> None:
+        """A shallow file or grafts make git read a history other than the one stored.
+
+        This clone is never shallow, so either one was written by code from the
+        branch (a pipeline compiled in it): refuse rather than read that history.
+        Replace refs are ignored outright (`_read_as_stored`).
+        """
+        git_dir = self.root / ".git"
+        for name in ("shallow", "info/grafts"):
+            if (git_dir / name).exists():
+                raise GitError(f"the workspace clone's .git/{name} appeared after it was "
+                               "cloned (written by the branch's pipeline code?); refusing "
+                               "to read its history")
+
+
+def _read_as_stored() -> dict[str, str]:
+    """Every read in a workspace sees objects as stored: no replace refs (which pipeline
+    code could plant to make one commit read as another)."""
+    return {**os.environ, "LC_ALL": "C", "GIT_NO_REPLACE_OBJECTS": "1"}
 
 
 def _keygen() -> str | None:
