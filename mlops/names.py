@@ -42,8 +42,10 @@ def repo_path_problem(path: object) -> str | None:
     """Why `path` is not a safe repo-relative path, or None when it is."""
     if not isinstance(path, str) or not path.strip():
         return "must be a non-empty string"
-    if "\\" in path or "\0" in path:
-        return f"{path!r} must use '/' separators and no NUL"
+    if "\\" in path or any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return f"{path!r} must use '/' separators and no control characters"
+    if path.startswith(":"):  # git would read it as pathspec magic (`:!*`, `:(glob)`)
+        return f"{path!r} starts with ':'; name the file itself"
     pure = PurePosixPath(path)
     if pure.is_absolute():
         return f"{path!r} is absolute; paths are relative to the repository root"

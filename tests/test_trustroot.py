@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from mlops import config as cfg
-from mlops import trustroot
+from mlops import names, trustroot
 from mlops.adapters.gitops.workspace import Workspace
+from mlops.errors import ApprovalError
 from tests.conftest import git, write_files
 from tests.support.promotion import CONFIG, ssh_key
 
@@ -101,3 +102,29 @@ def test_a_commit_in_the_workspace_settles_again(tmp_path, counted):
         trustroot.resolve(ws, config)
         trustroot.resolve(ws, config)
     assert len(counted) == 2
+
+
+@pytest.mark.parametrize("path", [":!*ml*", ":(exclude)mlops.yaml", ":(glob)**"])
+def test_a_pathspec_as_allowed_signers_cannot_hide_the_trust_history(tmp_path, path):
+    """An unsigned commit naming a pathspec as its signers file, then an unsigned take-over:
+    had git read `:!*ml*` as "exclude", every commit that touched mlops.yaml (the first
+    trust root among them) would vanish and the take-over would be trusted on first use."""
+    remote, clone, keys = _repo(tmp_path)
+    config = clone / "mlops.yaml"
+    config.write_text(config.read_text() + f"  allowed_signers: '{path}'\n")
+    git(clone, "commit", "-q", "-am", "innocuous-looking")
+    (clone / "evil_signers").write_text(f"mallory@example.com {keys['carol'][1]}\n")
+    config.write_text(config.read_text().replace(f"'{path}'", "evil_signers").replace(
+        "release_managers: [alice@example.com]", "release_managers: [mallory@example.com]"))
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "take over")
+    git(clone, "push", "-q", "origin", "main")
+    with Workspace(str(remote), "main") as ws:
+        with pytest.raises(ApprovalError, match="leaves mlops.yaml or the allowed-signers file unreadable"):
+            trustroot.resolve(ws, cfg.load_config(clone, {}))
+
+
+def test_a_path_that_git_would_read_as_magic_is_refused_in_the_config():
+    assert "starts with ':'" in names.repo_path_problem(":!*ml*")
+    assert "control characters" in names.repo_path_problem("a\nb")
+    assert names.repo_path_problem(".mlops/allowed_signers") is None

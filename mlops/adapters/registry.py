@@ -257,6 +257,8 @@ class Registry:
             return self._session.request(
                 method, self.base + path, headers=headers, auth=auth, timeout=timeout, **kw
             )
+        except stdhttp.TooLarge as exc:
+            raise RegistryError(f"registry {self.host}: {method} {path}: {exc}") from None
         except stdhttp.HTTPError as exc:
             raise TransientRegistryError(f"{method} {path}: {_reason(exc)}") from None
 
@@ -287,10 +289,15 @@ class Registry:
         challenge = resp.headers.get("WWW-Authenticate", "")
         if not challenge.lower().startswith("bearer") or self._token:
             return False
+        if not _same_origin(resp.url, self.base):
+            return False  # a host we were redirected to: it gets no credentials of ours
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = params.pop("realm", "")
         if not realm:
             return False
+        if urlsplit(self.base).scheme == "https" and urlsplit(realm).scheme != "https":
+            raise RegistryError(f"registry {self.host} sends its token requests to {realm!r}, "
+                                "not https: mlops sends no credentials there in clear text")
         auth = (self.credentials.username, self.credentials.password) if self.credentials else None
         try:
             token_resp = self._session.get(realm, params=params, auth=auth, timeout=10)
@@ -302,11 +309,16 @@ class Registry:
         return True
 
 
+def _same_origin(url: str, base: str) -> bool:
+    got, ours = urlsplit(url), urlsplit(base)
+    return (got.scheme, got.netloc) == (ours.scheme, ours.netloc)
+
+
 def _token_from(resp: stdhttp.Response, host: str) -> str:
     """The bearer token of a token endpoint's answer, or one line saying what came instead."""
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
@@ -326,7 +338,10 @@ def _reason(exc: Exception) -> str:
 
 def _error_text(resp: stdhttp.Response) -> str:
     try:
-        errors = resp.json().get("errors") or []
-        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or resp.reason
-    except ValueError:
+        body = resp.json()
+    except (ValueError, RecursionError):
         return resp.reason or "no details"
+    errors = body.get("errors") if isinstance(body, dict) else None
+    found = [f"{e.get('code')}: {e.get('message')}" for e in errors or []
+             if isinstance(e, dict)] if isinstance(errors, list) else []
+    return "; ".join(found) or resp.reason or "no details"

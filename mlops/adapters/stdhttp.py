@@ -30,6 +30,10 @@ from mlops import __version__
 
 REDIRECTS = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 10
+# The most of an answer read into memory: manifests, indexes, tokens and errors are
+# kilobytes (the OCI distribution spec asks registries to accept manifests of 4 MiB);
+# a server that sends more is refused, not buffered. Blobs are streamed (`stream=True`).
+MAX_BODY = 16 << 20
 USER_AGENT = f"mlops/{__version__}"
 
 
@@ -43,6 +47,10 @@ class Unreachable(HTTPError):
 
 class Interrupted(HTTPError):
     """The answer's body was cut off half-way."""
+
+
+class TooLarge(HTTPError):
+    """An answer read into memory was larger than MAX_BODY: not worth another attempt."""
 
 
 # What the socket layer raises when the peer goes away or stalls.
@@ -59,6 +67,7 @@ class Response:
         self._raw = raw
         self._release = release  # hands the connection back (True) or drops it (False)
         self._content: bytes | None = None
+        self.url = ""  # where the answer came from, after redirects (set by Session.request)
         if not stream:
             self._content = _read_all(raw, release)
 
@@ -96,11 +105,17 @@ class Response:
 
 
 def _read_all(raw: http.client.HTTPResponse, release: Any) -> bytes:
-    try:
-        body = raw.read()
+    if raw.length is not None and raw.length > MAX_BODY:
+        release(False)
+        raise TooLarge(f"an answer of {raw.length} bytes (at most {MAX_BODY} are read)")
+    try:  # with a length, read() itself reports a body cut short; without, stop past the cap
+        body = raw.read() if raw.length is not None else raw.read(MAX_BODY + 1)
     except _NETWORK_ERRORS as exc:
         release(False)
         raise Interrupted(_describe(exc)) from None
+    if len(body) > MAX_BODY:
+        release(False)
+        raise TooLarge(f"an answer of more than {MAX_BODY} bytes")
     release(not raw.will_close)
     return body
 
@@ -128,6 +143,7 @@ class Session:
             sent["Authorization"] = _basic(auth)
         for _ in range(MAX_REDIRECTS + 1):
             resp = self._send(method, url, sent, data, _timeouts(timeout), stream)
+            resp.url = url
             target = resp.headers.get("Location")
             if resp.status_code not in REDIRECTS or method not in ("GET", "HEAD") or not target:
                 return resp

@@ -255,9 +255,16 @@ def _spawn(cwd: Path, *args: str) -> subprocess.Popen[str]:
             text=True,
             encoding="utf-8",
             errors="surrogateescape",
+            env=literal_paths(),
         )
     except FileNotFoundError:
         raise GitError("git is not installed") from None
+
+
+def literal_paths() -> dict[str, str]:
+    """The environment for git: paths after `--` are paths, never pathspec magic (a
+    configured path such as `:!*` would otherwise exclude what it names)."""
+    return {**os.environ, "GIT_LITERAL_PATHSPECS": "1"}
 
 
 def _finish(proc: subprocess.Popen[str], what: str) -> str:

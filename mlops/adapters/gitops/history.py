@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops.adapters.gitops import transport
+from mlops.adapters.gitops import literal_paths, transport
 from mlops.adapters.gitops.transport import TransientGitError
 from mlops.errors import GitError
 from mlops.redact import redact
@@ -136,7 +136,8 @@ def _is_shallow(root: Path) -> bool:
 def _git(cwd: Path, *args: str) -> str:
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                              encoding="utf-8", errors="surrogateescape")
+                              encoding="utf-8", errors="surrogateescape",
+                              env=literal_paths())
     except FileNotFoundError:
         raise GitError("git is not installed") from None
     if proc.returncode != 0:

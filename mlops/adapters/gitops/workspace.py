@@ -124,7 +124,8 @@ def _local(root: Path, *args: str, check: bool = False) -> subprocess.CompletedP
     if not (root / ".git").exists():
         raise GitError(f"{root}: not a git repository")
     try:
-        proc = subprocess.run(["git", *args], cwd=root, env={**os.environ, "LC_ALL": "C"},
+        proc = subprocess.run(["git", *args], cwd=root,
+                              env={**os.environ, "LC_ALL": "C", "GIT_LITERAL_PATHSPECS": "1"},
                               capture_output=True, text=True, encoding="utf-8",
                               errors="surrogateescape", check=False)
     except FileNotFoundError:
@@ -406,8 +407,10 @@ class Workspace:
 
 def _read_as_stored() -> dict[str, str]:
     """Every read in a workspace sees objects as stored: no replace refs (which pipeline
-    code could plant to make one commit read as another)."""
-    return {**os.environ, "LC_ALL": "C", "GIT_NO_REPLACE_OBJECTS": "1"}
+    code could plant to make one commit read as another), and paths as written (a path
+    from the branch's mlops.yaml such as `:!*ml*` must not become an exclude pattern)."""
+    return {**os.environ, "LC_ALL": "C", "GIT_NO_REPLACE_OBJECTS": "1",
+            "GIT_LITERAL_PATHSPECS": "1"}
 
 
 def _keygen() -> str | None:
