@@ -43,6 +43,8 @@ STORAGE_ENV = "STORAGE_URI"
 # rollback and serves the revision before it (pkg/apis/serving/v1beta1/
 # inference_service_status.go PropagateStatus, "traffic is split over the same revision").
 RELEASE_ENV = "MLOPS_RELEASE"
+RELEASE_KEY = "mlops.dev/release"  # the same, as an annotation, for a predictor without containers
+RELEASE_ANNOTATION = RELEASE_KEY.replace("~", "~0").replace("/", "~1")  # as a JSON pointer token
 PATCH_HEADER = (
     "# Written by mlops: the release's model URI and the canary split. Do not edit by hand.\n"
 )
@@ -133,10 +135,20 @@ def _env_paths(isvc: Mapping[str, Any], name: str) -> tuple[int, int | None] | N
 def _release_ops(isvc: Mapping[str, Any], release_id: str) -> list[dict[str, Any]]:
     """Set RELEASE_ENV on the predictor container: replaced (guarded by a test of its name)
     when the base has it, else appended to the env list, which leaves the others as they
-    are. Without a container that has an env list, nothing (no list to append to safely)."""
+    are; a first container without one gets a list of its own (`add` creates it). A
+    predictor without containers (`model:`) gets the id as an annotation instead, which
+    KServe copies into the revision's template too (components/predictor.go)."""
     found = _env_paths(isvc, RELEASE_ENV)
     if found is None:
-        return []
+        predictor = isvc.get("spec", {}).get("predictor", {})
+        if predictor.get("containers"):
+            return [{"op": "add", "path": "/spec/predictor/containers/0/env",
+                     "value": [{"name": RELEASE_ENV, "value": release_id}]}]
+        if isinstance(predictor.get("annotations"), Mapping):
+            return [{"op": "add", "path": "/spec/predictor/annotations/" + RELEASE_ANNOTATION,
+                     "value": release_id}]
+        return [{"op": "add", "path": "/spec/predictor/annotations",
+                 "value": {RELEASE_KEY: release_id}}]
     c, e = found
     if e is not None:
         base = f"/spec/predictor/containers/{c}/env/{e}"
@@ -185,6 +197,17 @@ def patch_target(isvc: Mapping[str, Any]) -> dict[str, str]:
 def canary_percent(isvc: Mapping[str, Any]) -> int | None:
     value = isvc.get("spec", {}).get("predictor", {}).get("canaryTrafficPercent")
     return None if value is None else int(value)
+
+
+def release_mark(isvc: Mapping[str, Any]) -> str | None:
+    """The release id the predictor's template carries (RELEASE_ENV, else RELEASE_KEY)."""
+    predictor = isvc.get("spec", {}).get("predictor", {})
+    for container in predictor.get("containers") or []:
+        for var in container.get("env") or []:
+            if isinstance(var, Mapping) and var.get("name") == RELEASE_ENV:
+                return var.get("value")
+    annotations = predictor.get("annotations")
+    return annotations.get(RELEASE_KEY) if isinstance(annotations, Mapping) else None
 
 
 def storage_uri(isvc: Mapping[str, Any]) -> str | None:

@@ -38,10 +38,24 @@ _PINNED_EARLY: weakref.WeakKeyDictionary[Workspace, trust.TrustRoot] = \
     weakref.WeakKeyDictionary()
 
 
-def pin_early(ws: Workspace, config: MlopsConfig) -> None:
-    """Read the pinned root now, for `resolve` to use in `ws` whatever happens to the file."""
-    if config.trust_root is not None:
-        _PINNED_EARLY[ws] = read_pinned(config.trust_root)
+# Each pinned root as read before this process ran any branch code: a later workspace
+# (a retry, or the next step of `rollout run`) must not read a file that code could
+# have rewritten since.
+_PINNED_FIRST: dict[Path, trust.TrustRoot] = {}
+
+
+def pin_early(ws: Workspace, config: MlopsConfig, branch_code_ran: bool = False) -> None:
+    """Read the pinned root now, for `resolve` to use in `ws` whatever happens to the file;
+    once branch code has run in this process, the copy read before it."""
+    if config.trust_root is None:
+        return
+    path = Path(config.trust_root).absolute()
+    root = _PINNED_FIRST.get(path) if branch_code_ran else None
+    if root is None:
+        root = read_pinned(config.trust_root)
+        if not branch_code_ran:
+            _PINNED_FIRST[path] = root
+    _PINNED_EARLY[ws] = root
 
 
 # The root settled from `ws`'s history, by the workspace's generation: a promotion asks

@@ -61,10 +61,27 @@ def test_two_releases_of_one_model_render_different_templates(tmp_path):
     assert one["spec"]["predictor"]["containers"] != two["spec"]["predictor"]["containers"]
 
 
-def test_no_release_id_and_no_container_env_leave_the_template_alone():
+def test_no_release_id_leaves_the_template_alone():
     assert isvc.patch_ops(BASE, None, None) == [{"op": "test", "path": "/kind",
                                                  "value": isvc.KIND}]
+
+
+def test_a_container_without_env_gets_a_list_of_its_own(tmp_path):
     bare = copy.deepcopy(BASE)
     del bare["spec"]["predictor"]["containers"][0]["env"]
-    assert isvc.patch_ops(bare, None, 10, "r-0123456789ab")[1:] == [
-        {"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": 10}]
+    rendered = _rendered(tmp_path, bare, isvc.patch_ops(bare, None, 10, "r-0123456789ab"))
+    assert _env(rendered) == [{"name": "MLOPS_RELEASE", "value": "r-0123456789ab"}]
+    assert isvc.release_mark(rendered) == "r-0123456789ab"
+
+
+def test_a_predictor_without_containers_carries_it_as_an_annotation(tmp_path):
+    model = copy.deepcopy(BASE)
+    model["spec"]["predictor"] = {"model": {"modelFormat": {"name": "sklearn"},
+                                            "storageUri": "pvc://m/v1"}}
+    first = _rendered(tmp_path / "a", model, isvc.patch_ops(model, None, 10, "r-aaaaaaaaaaaa"))
+    assert first["spec"]["predictor"]["annotations"] == {"mlops.dev/release": "r-aaaaaaaaaaaa"}
+    model["spec"]["predictor"]["annotations"] = {"team": "ml"}
+    second = _rendered(tmp_path / "b", model, isvc.patch_ops(model, None, 10, "r-bbbbbbbbbbbb"))
+    assert second["spec"]["predictor"]["annotations"] == {"team": "ml",
+                                                          "mlops.dev/release": "r-bbbbbbbbbbbb"}
+    assert isvc.release_mark(second) == "r-bbbbbbbbbbbb"

@@ -38,7 +38,7 @@ from mlops.core.promotion import (
     record_of,
     refuse_hold,
 )
-from mlops.errors import ApprovalError, UsageError
+from mlops.errors import ApprovalError, MlopsError, UsageError
 from mlops.release import Release
 from mlops.services import approvals
 from mlops.services import promotion as steps
@@ -162,9 +162,14 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
                                     registries, checking)
     # What git says about trust and approvals is read before write_overlay runs the
     # branch's pipeline code, which could rewrite the clone's .git (services/approvals.py).
-    gated = trustroot.approval_needed(ws, config, target)
-    found = _approvals(ws, config, target, release, gated)
-    results = steps.evaluate_gates(ws, target, source, release, current)  # soak reads git
+    # Its error waits: a release already in place is "unchanged" whatever the trust root.
+    try:
+        gated = trustroot.approval_needed(ws, config, target)
+        found = _approvals(ws, config, target, release, gated)
+        results = steps.evaluate_gates(ws, target, source, release, current)  # soak: git
+        read_first: MlopsError | None = None
+    except MlopsError as exc:
+        read_first = exc
     try:
         release = steps.write_overlay(ws.root, target, release, cache, rendering=rendering)
     finally:
@@ -179,6 +184,9 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
             ws.refresh()
             return Outcome("unchanged", target.name, release, str(source),
                            [dict(g) for g in current.gates], tracking=config.tracking)
+    if read_first is not None:
+        rendering.wait_quietly()
+        raise read_first
     try:
         approval, missing = _approval(found, release, opts)
         verify_digests(release, registries)
@@ -208,10 +216,10 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
 
 def _approvals(ws, config, target, release, gated: bool) -> approvals.Approvals | None:
     """The target's approvals, read from git; of this release only when compiling cannot
-    change its id (its pipelines are pinned already), else of any."""
+    change its id, else of any."""
     if not gated:
         return None
-    return approvals.gather(ws, config, target, release.id if release.pipelines else None)
+    return approvals.gather(ws, config, target, steps.release_id_if_known(ws.root, release))
 
 
 def _approval(found: approvals.Approvals | None, release, opts: PromoteOptions):

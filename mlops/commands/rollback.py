@@ -89,10 +89,12 @@ def _attempt(ctx: Context, ws: Workspace, opts: RollbackOptions, cache: JsonCach
     current, earlier = restore_previous(ws, env, opts.to or seen.target)
     # History is anyone's to write: in a gated environment only what a manager approved
     # goes back (gated as the trust root has it, so an unsigned commit cannot drop that).
-    if trustroot.approval_needed(ws, config, env):
+    gated = trustroot.approval_needed(ws, config, env)
+    if gated:
         approvals.find_approval(ws, config, env, earlier.release, after_hold=False)
     seen.remember(current.release.id, earlier.release.id)
     release = steps.write_overlay(ws.root, env, earlier.release, cache)
+    steps.check_still_approved(release, earlier.release if gated else None)
     hold = {
         "reason": opts.reason or f"rollback from {current.release.id}",
         "rolled_back_from": current.release.id,

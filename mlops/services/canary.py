@@ -164,7 +164,7 @@ def _first_release(ws: Workspace, config, env, cache, release, source, gates) ->
     _refuse_a_lost_record(ws, env.name)
     # Read before the branch's pipeline code runs in write_overlay (services/approvals.py);
     # the release's id is known only once its pipelines are compiled.
-    found = (approvals.gather(ws, config, env, _id_if_known(release))
+    found = (approvals.gather(ws, config, env, steps.release_id_if_known(ws.root, release))
              if trustroot.approval_needed(ws, config, env) else None)
     release = steps.write_overlay(ws.root, env, release, cache)  # no canaryTrafficPercent
     verify_digests(release)
@@ -189,12 +189,6 @@ def _first_release(ws: Workspace, config, env, cache, release, source, gates) ->
             "state": state["state"], "percent": 100, "step": None, "steps": state["steps"],
             "baseline": None, "first_release": True, "approver": approver, "gates": gates,
             "provenance": provenance, "commit": commit}
-
-
-def _id_if_known(release) -> str | None:
-    """The release's id, if compiling cannot change it: its pipelines are already pinned
-    (`write_overlay` refuses other versions). Else None: every approval is read."""
-    return release.id if release.pipelines else None
 
 
 def _refuse_a_lost_record(ws: Workspace, env: str) -> None:
@@ -239,6 +233,7 @@ def _promote(ws: Workspace, config, env, cache, decision, opts: RolloutOptions) 
     new_state = state_machine.advance(state)
     percent = None if new_state["state"] == state_machine.COMPLETE else new_state["percent"]
     release = steps.write_overlay(ws.root, env, current.release, cache, percent=percent)
+    steps.check_still_approved(release, current.release if approval else None)
     action = Action.ROLLOUT_COMPLETE if percent is None else Action.ROLLOUT_STEP
     change = decide(
         Transition(action, env.name, release, Source.parse(current.promoted_from),
@@ -285,10 +280,12 @@ def _abort(ws: Workspace, config, env, cache, decision, opts: RolloutOptions,
     _, earlier = restore_previous(ws, env, state["baseline"])
     # The baseline is found by trailers anyone can write: in a gated environment only a
     # release a manager approved goes back to full traffic, as in `mlops rollback`.
-    if trustroot.approval_needed(ws, config, env):
+    gated = trustroot.approval_needed(ws, config, env)
+    if gated:
         approvals.find_approval(ws, config, env, earlier.release, after_hold=False)
     seen.remember(current.release.id, state["baseline"])
     release = steps.write_overlay(ws.root, env, earlier.release, cache, percent=0)
+    steps.check_still_approved(release, earlier.release if gated else None)
     verify_digests(release)
     steps.verify_provenance(ws, config, release)
     hold = {"reason": opts.reason or f"canary of {current.release.id} aborted",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 from mlops import config as cfg
@@ -30,18 +29,22 @@ def in_workspace(
 
     An attempt that ran the branch's pipeline code leaves a clone that code could
     have rewritten (its `.git`, or the user's clone it borrows objects from), so
-    the retry after it works in a new clone that borrows nothing.
+    the retry after it, and any workspace made once branch code has run in this
+    process (`rollout run`'s next step), works in a new clone that borrows
+    nothing, with the pinned trust root as read before that code ran.
     """
     url = remote_url(ctx.root, config.git.remote)
     with contextlib.ExitStack() as stack:
-        def clone(reference: Path | None) -> Workspace:
-            ws = stack.enter_context(Workspace(url, config.git.branch, reference=reference,
+        def clone() -> Workspace:
+            ran = compile_child.runs > 0  # branch code ran in this process: borrow nothing
+            ws = stack.enter_context(Workspace(url, config.git.branch,
+                                               reference=None if ran else ctx.root,
                                                who=who or identity(ctx.root),
                                                note=ctx.out.note))
-            trustroot.pin_early(ws, config)  # before any pipeline code from the branch runs
+            trustroot.pin_early(ws, config, ran)  # as read before any branch code ran
             return ws
 
-        ws, runs = clone(ctx.root), compile_child.runs
+        ws, runs = clone(), compile_child.runs
 
         def run() -> T:
             nonlocal runs
@@ -53,7 +56,7 @@ def in_workspace(
             ctx.out.note(f"the remote moved on; recomputing on its new head (attempt {n + 1})")
             if compile_child.runs != runs:
                 ws.close()
-                ws = clone(None)
+                ws = clone()
             else:
                 ws.refresh()
 

@@ -22,7 +22,7 @@ from mlops.core.promotion import Source
 from mlops.errors import ApprovalError, ConfigError
 from mlops.names import COMMIT, DIGEST, image_problem
 from mlops.services import checkout
-from mlops.services.compiler import compile_environment, write_results
+from mlops.services.compiler import compile_environment, discover, write_results
 from mlops.services.envdir import EnvDir
 from mlops.services.envhistory import entered_at
 from mlops.services.registries import Registries
@@ -201,6 +201,26 @@ def write_overlay(root: Path, env: cfg.Environment, release: rel.Release, cache:
             rendering.wait()  # the render's error first, as when it ran before this
         raise
     return release
+
+
+def release_id_if_known(root: Path, release: rel.Release) -> str | None:
+    """The id `release` will have once `write_overlay` compiled its pipelines, when that
+    is known before: its pipelines are pinned already (other versions are refused), or
+    the branch has none to compile. Else None, and every approval is read."""
+    if release.pipelines or not discover(root, ()):
+        return release.id
+    return None
+
+
+def check_still_approved(release: rel.Release, approved: rel.Release | None) -> None:
+    """After `write_overlay`: the release about to be committed is the one whose approval
+    was checked. Recompiling gives a record that pinned no pipelines the branch's
+    current ones, and with them another release (and id)."""
+    if approved is not None and release.id != approved.id:
+        raise ApprovalError(
+            f"release {approved.id} was approved, but recompiling the branch's pipelines "
+            f"for it made release {release.id} (its record pins no pipelines); approve "
+            f"{release.id} to put it in place")
 
 
 def write_record(root, env, release, source, gates, approver, hold=None, rollout=None) -> None:

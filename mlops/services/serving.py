@@ -44,18 +44,22 @@ def write_serving_patch(root: Path, env: envconfig.Environment, model_uri: str |
                                  overlay.display_path(env.name))
     if new_text != text:
         write_text_atomic(overlay.kustomization_path(root, env.name), new_text)
-    return _check_rendered(overlay_dir, where, target, model_uri, percent)
+    return _check_rendered(overlay_dir, where, target, (model_uri, percent, release_id))
 
 
-def _check_rendered(overlay_dir: Path, where: str, target, model_uri, percent) -> dict:
+def _check_rendered(overlay_dir: Path, where: str, target, expected: tuple) -> dict:
+    """The overlay renders with the model URI, canary split and release id just patched."""
     name = target["metadata"]["name"]
     rendered = isvc.find_service(kustomize.render(overlay_dir, where), name, where)
+    model_uri, percent, release_id = expected
     seen = (isvc.storage_uri(rendered) if model_uri is not None else None,
-            isvc.canary_percent(rendered))
-    if seen != (model_uri, percent):
+            isvc.canary_percent(rendered),
+            isvc.release_mark(rendered) if release_id is not None else None)
+    if seen != expected:
         raise ConfigError(f"{where}: after patching, InferenceService {name} renders with "
-                          f"model {seen[0]!r} and canary {seen[1]!r}, expected "
-                          f"{model_uri!r} and {percent!r}; does another patch override them?")
+                          f"model {seen[0]!r}, canary {seen[1]!r} and release {seen[2]!r}, "
+                          f"expected {model_uri!r}, {percent!r} and {release_id!r}; does "
+                          "another patch override them?")
     return dict(rendered)
 
 

@@ -129,10 +129,11 @@ def test_pipeline_code_cannot_make_an_unlisted_keys_approval_count(project, buil
 REPLACE_SIGNED_COMMITS = r'''
 # --- appended by someone who can push: every commit alice signed reads as her approval ---
 import json as _j, sys as _s, pathlib as _p, tempfile as _t, subprocess as _sp
-if _j.loads(_p.Path(_s.argv[1]).read_text()).get("env") == "prod":
+_req = _j.loads(_p.Path(_s.argv[1]).read_text())
+if _req.get("env") == "prod":
     from mlops import trailers as _tr
     from mlops.services.envdir import EnvDir as _E
-    for _root in _p.Path(_t.gettempdir()).glob("mlops-workspace-*/repo"):
+    for _root in [_p.Path(_req["path"]).parents[1]]:  # the clone being compiled in
         def _g(*a, i=None):
             return _sp.run(["git", *a], cwd=_root, input=i, capture_output=True, text=True,
                            check=True).stdout.strip()
@@ -150,8 +151,9 @@ if _j.loads(_p.Path(_s.argv[1]).read_text()).get("env") == "prod":
 CUT_HISTORY = r'''
 # --- appended by someone who can push: history starts at their own unsigned take-over ---
 import json as _j, sys as _s, pathlib as _p, tempfile as _t, subprocess as _sp
-if _j.loads(_p.Path(_s.argv[1]).read_text()).get("env") == "prod":
-    for _root in _p.Path(_t.gettempdir()).glob("mlops-workspace-*/repo"):
+_req = _j.loads(_p.Path(_s.argv[1]).read_text())
+if _req.get("env") == "prod":
+    for _root in [_p.Path(_req["path"]).parents[1]]:  # the clone being compiled in
         _out = _sp.run(["git", "log", "--format=%H", "--grep=take over", "HEAD"], cwd=_root,
                        capture_output=True, text=True, check=True).stdout.split()
         if _out:

@@ -85,3 +85,29 @@ def test_approved_releases_still_roll_back_also_twice_while_held(prod, built):  
     result = prod.proj.run("rollback", "--env", "prod", "--to", releases[0])
     assert result.code == 0, result.err
     assert release_of(prod, "prod")["id"] == releases[0]
+
+
+def test_a_rollback_that_recompiling_would_change_is_refused(project, built, tmp_path):  # noqa: F811
+    """The earlier release's record pins no pipelines (the repo had none then); the branch
+    has some now, so putting it back would commit another release than the approved one."""
+    key, public = ssh_key(tmp_path, "alice")
+    files = {**repo_files(built[0]), ".mlops/allowed_signers": f"alice@example.com {public}\n"}
+    pipeline = files.pop("pipelines/training.py")
+    play = Playground(tmp_path, project(files))
+    releases = []
+    for n, accuracy in ((1, 0.95), (2, 0.951)):
+        to_staging(play, built, {**GOOD, "accuracy": accuracy})
+        releases.append(release_of(play, "staging")["id"])
+        assert play.proj.run("approve", "--env", "prod", "--release", releases[-1], "--key",
+                             str(key), "--principal", "alice@example.com").code == 0
+        assert promote(play, *TO_PROD).code == 0, n
+    git(play.clone, "pull", "-q", "--ff-only")
+    (play.clone / "pipelines").mkdir()
+    (play.clone / "pipelines/training.py").write_bytes(pipeline)
+    play.proj.commit("add the training pipeline")
+    play.proj.git("push", "-q", "origin", "main")
+    head = play.remote_head()
+    result = play.proj.run("rollback", "--env", "prod")
+    assert result.code == 4, result.err
+    assert f"release {releases[0]} was approved, but recompiling" in result.err
+    assert play.remote_head() == head
