@@ -105,3 +105,27 @@ def test_a_token_answer_of_deep_json_is_one_line():
         client = Registry(f"127.0.0.1:{registry.server_address[1]}", CREDS, policy=FAST)
         with pytest.raises(RegistryError, match="its token endpoint answered no JSON"):
             client.manifest_digest("m/x", "latest")
+
+
+def test_an_answer_trickled_a_byte_at_a_time_ends_at_the_deadline(monkeypatch):
+    """Each read comes within the read timeout, so only a deadline for the whole answer
+    ends it: a hostile registry cannot hold a promotion open for ever."""
+    import time
+
+    monkeypatch.setattr(stdhttp, "DEADLINE", 1.0)
+
+    def trickle(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        for _ in range(1000):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            time.sleep(0.1)
+
+    with Recorder(trickle) as registry:
+        client = Registry(f"127.0.0.1:{registry.server_address[1]}", policy=FAST)
+        start = time.monotonic()
+        with pytest.raises(RegistryError, match="no whole answer within 1s"):
+            client.manifest_digest("m/x", "latest")
+        assert time.monotonic() - start < 5  # two attempts of about a second each
