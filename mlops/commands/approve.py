@@ -20,16 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops import config as cfg
+from mlops import release as rel
 from mlops import trailers
 from mlops.adapters.gitops.workspace import Workspace, identity, signing_key
 from mlops.commands import Context
 from mlops.core import rollout
 from mlops.core.promotion import Source
-from mlops.errors import ConfigError, UsageError
+from mlops.errors import ApprovalError, ConfigError, UsageError
 from mlops.services.changes import in_workspace
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_metrics
-from mlops.services.promotion import compose_release
+from mlops.services.promotion import compose_release, with_evidence
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ApproveOptions:
     principal: str | None = None
     metrics: Path | None = None
     model_uri: str | None = None
+    digest: str | None = None  # the content the manager reviewed, when given
 
 
 def approve(ctx: Context, opts: ApproveOptions) -> int:
@@ -93,6 +95,7 @@ def _attempt(ctx, ws: Workspace, env: str, opts: ApproveOptions, key: Path, prin
              metrics):
     config = cfg.load_config(ws.root, ctx.environ)
     release = _about_to_enter(ws, config, env, opts, metrics)
+    _check_content(ws, config, env, release, opts, metrics)
     message = trailers.approval_message(env, opts.release, principal, release.digest)
     commit = ws.commit(message, allow_empty=True, signing_key=key)
     ws.push()
@@ -120,6 +123,52 @@ def _about_to_enter(ws: Workspace, config, env: str, opts: ApproveOptions, metri
             f"{record.release.id}{_with_evidence(release, record.release, opts)}); approve "
             f"the release about to enter {env} (`mlops promote --plan --json` names it)")
     return release
+
+
+def _check_content(ws: Workspace, config, env: str, release, opts: ApproveOptions,
+                   metrics) -> None:
+    """The approval signs the content waiting now. With --digest it must be the content
+    the manager reviewed. Without, the id must have named no other content in the
+    environments it comes from: ids are 48 bits, and a pusher who finds a second release
+    with the reviewed one's id (a minute of one CPU) could swap it in before `approve`."""
+    if opts.digest is not None:
+        if release.digest != opts.digest:
+            raise ApprovalError(
+                f"release {release.id} waiting for {env} has content digest {release.digest}, "
+                f"not {opts.digest} as given: its content changed since it was reviewed; "
+                "nothing was signed")
+        return
+    source = config.previous(env)
+    evidence = (metrics, opts.model_uri) if metrics is not None or opts.model_uri else None
+    named = _contents_named(ws, env, opts.release, None)
+    if source is not None:
+        named |= _contents_named(ws, source.name, opts.release, evidence)
+    others = sorted(named - {release.digest})
+    if others:
+        raise ApprovalError(
+            f"release id {opts.release} has also named other content ({others[0]}) in the "
+            f"history of {env} or the environment before it, besides {release.digest}: two "
+            "releases share the id; approve by content with --digest (`mlops promote --plan "
+            "--json` prints approval.digest); nothing was signed")
+
+
+def _contents_named(ws: Workspace, where: str, release_id: str, evidence) -> set[str]:
+    """The content digests of every release `where`'s record held (with `evidence`
+    attached, as the promotion would) whose id is `release_id`."""
+    path = EnvDir(ws.root, where).record_display
+    shas = [sha for sha, _ in ws.history([path])]
+    found = set()
+    for sha, text in zip(shas, ws.show_many([f"{sha}:{path}" for sha in shas]), strict=True):
+        try:
+            release = rel.parse(text.decode("utf-8"), f"{sha[:10]}:{path}").release \
+                if text else None
+            if release is not None and evidence is not None:
+                release = with_evidence(release, *evidence)
+        except (ConfigError, UnicodeDecodeError):
+            continue
+        if release is not None and release.id == release_id:
+            found.add(release.digest)
+    return found
 
 
 def _with_evidence(release, recorded, opts: ApproveOptions) -> str:

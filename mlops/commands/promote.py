@@ -178,7 +178,7 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
         except BaseException:
             rendering.wait_quietly()  # no kubectl left running in a workspace being removed
             raise
-    if current is not None and current.release.id == release.id:
+    if current is not None and current.release.digest == release.digest:
         if not (opts.clear_hold and current.hold):
             rendering.wait()
             ws.refresh()
@@ -290,8 +290,8 @@ def _plan_approval(o: Outcome) -> dict[str, Any] | None:
     """What a release manager approves: this very id (evidence included), for this env."""
     if o.approver is None and o.approval_missing is None:
         return None
-    return {"release": o.release.id, "env": o.env, "approver": o.approver,
-            "missing": o.approval_missing}
+    return {"release": o.release.id, "digest": o.release.digest, "env": o.env,
+            "approver": o.approver, "missing": o.approval_missing}
 
 
 def _human(o: Outcome) -> str:
@@ -312,7 +312,8 @@ def _human(o: Outcome) -> str:
     if o.approver:
         lines.append(f"  approved by {o.approver}")
     if o.approval_missing:
-        lines.append(f"  needs approval of {o.release.id}: {o.approval_missing}")
+        lines.append(f"  needs approval of {o.release.id} (content {o.release.digest}): "
+                     f"{o.approval_missing}")
     if o.status == "planned":
         lines.append(o.diff.rstrip())
     return "\n".join(lines)

@@ -106,6 +106,14 @@ def release_id(text: str) -> str:
     return text
 
 
+def content_digest(text: str) -> str:
+    from mlops.names import DIGEST
+
+    if not DIGEST.match(text):
+        raise argparse.ArgumentTypeError(f"expected sha256:<64 hex>, got {text!r}")
+    return text
+
+
 def principal(text: str) -> str:
     """A name in the allowed-signers file: it becomes a commit trailer, so one plain token."""
     if not text or any(c.isspace() or c == "," or not c.isprintable() for c in text):

@@ -9,6 +9,7 @@ from mlops.parsers import (
     Subcommands,
     add,
     common,
+    content_digest,
     positive,
     principal,
     release_id,
@@ -69,6 +70,10 @@ def _add_approve(sub: Subcommands) -> None:
     p.add_argument("--env", required=True, help="environment the release is about to enter")
     p.add_argument("--release", required=True, metavar="ID", type=release_id,
                    help="release id, e.g. r-1a2b3c4d5e6f")
+    p.add_argument("--digest", metavar="SHA256", type=content_digest,
+                   help="the release's full content digest, as `mlops promote --plan --json` "
+                        "prints it (approval.digest): refuse unless the release waiting has "
+                        "exactly that content")
     p.add_argument("--key", metavar="PATH", type=Path,
                    help="SSH private key to sign with (default: git's user.signingkey)")
     p.add_argument("--principal", metavar="NAME", type=principal,
@@ -88,7 +93,7 @@ def _run_approve(ctx, args: argparse.Namespace) -> int:
 
     return approve(ctx, ApproveOptions(env=args.env, release=args.release, key=args.key,
                                        principal=args.principal, metrics=args.metrics,
-                                       model_uri=args.model_uri))
+                                       model_uri=args.model_uri, digest=args.digest))
 
 
 def _add_history(sub: Subcommands) -> None:

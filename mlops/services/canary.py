@@ -126,12 +126,12 @@ def _start(ws: Workspace, config, env, cache, opts: RolloutOptions) -> dict[str,
                 f"`mlops rollout start --env {env.name} --clear-hold` lifts it with this rollout")
     release = steps.compose_release(ws.root, config, source, None, None, None)
     if current is not None and state_machine.in_progress(current.rollout):
-        if current.release.id == release.id:
+        if current.release.digest == release.digest:
             return {"status": "unchanged", "env": env.name, "release": release.id,
                     "percent": (current.rollout or {}).get("percent"), "commit": None}
         raise ConfigError(f"a canary of {current.release.id} is in progress in {env.name}; "
                           f"promote or abort it before starting {release.id}")
-    if current is not None and current.release.id == release.id and not current.hold:
+    if current is not None and current.release.digest == release.digest and not current.hold:
         raise ConfigError(f"{env.name} already runs release {release.id}; nothing to roll out")
     gates = steps.evaluate_gates(ws, env, source, release, current)
     if current is None:

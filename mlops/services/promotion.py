@@ -86,7 +86,7 @@ def compose_release(root, config, source: Source, build, metrics, model_uri,
             raise ConfigError(f"environment {source} has no release to promote yet")
         _check_source_runs_it(root, str(source), found)
         release = found.release
-    return _with_evidence(release, metrics, model_uri)
+    return with_evidence(release, metrics, model_uri)
 
 
 def _check_source_runs_it(root: Path, source: str, record: rel.EnvRecord) -> None:
@@ -150,7 +150,8 @@ def _entries_by_component(root: Path, path: str, build: BuildRecord) -> dict[str
     return found
 
 
-def _with_evidence(release: rel.Release, metrics, model_uri) -> rel.Release:
+def with_evidence(release: rel.Release, metrics, model_uri) -> rel.Release:
+    """`release` with the evidence a promotion attaches; evidence it has already is fixed."""
     if metrics is not None:
         if release.metrics and dict(release.metrics) != metrics:
             raise ConfigError(
