@@ -58,7 +58,8 @@ class Approvals:
         why = "; ".join(reasons) if reasons else "none found"
         raise ApprovalError(
             f"{self.env} needs a release manager's signed approval of {release.id} "
-            f"(`mlops approve --env {self.env} --release {release.id}{evidence}`): {why}"
+            f"(`mlops approve --env {self.env} --release {release.id} --digest "
+            f"{release.digest}{evidence}`): {why}"
         )
 
 

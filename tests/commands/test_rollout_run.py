@@ -66,7 +66,10 @@ def final_step(project, built, tmp_path, prometheus, monkeypatch):
 
 
 def approve_command(play) -> str:
-    return f"`mlops approve --env prod --release {release_of(play, 'prod')['id']}`"
+    from mlops import release as rel
+
+    record = rel.parse(play.remote_show("environments/prod/release.yaml"), "prod").release
+    return f"`mlops approve --env prod --release {record.id} --digest {record.digest}`"
 
 
 def kept_analysis(play) -> dict:
