@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from mlops import isvc
 from mlops.names import is_digest_ref
 from mlops.overlay import ImagePin
 from mlops.release import EnvRecord
@@ -96,6 +97,24 @@ def release_disagreements(
         if want != have:
             found.append(f"release {release.id} says pipeline {name} is {want or 'absent'}, "
                          f"the overlay has {have or 'no compiled manifest'}")
+    return found
+
+
+def serving_disagreements(record: EnvRecord, docs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Where a rendered InferenceService serves another model or release than `release.yaml`
+    says: a hand-made patch in the overlay, which no gate or approval saw."""
+    release = record.release
+    found = []
+    for service in isvc.services(docs):
+        name = service.get("metadata", {}).get("name")
+        served = isvc.storage_uri(service)
+        if release.model_uri and served is not None and served != release.model_uri:
+            found.append(f"release {release.id} serves model {release.model_uri}, but "
+                         f"InferenceService {name} renders with {served}")
+        mark = isvc.release_mark(service)
+        if mark is not None and mark != release.id:
+            found.append(f"release.yaml says release {release.id}, but InferenceService "
+                         f"{name} renders with {isvc.RELEASE_ENV}={mark}")
     return found
 
 

@@ -91,6 +91,8 @@ def _check_environment(root, env: cfg.Environment, schemas, compiler, report: Re
     if docs is None:
         return
     check["resources"] = len(docs)
+    for message in validation.serving_disagreements(record, docs) if record else []:
+        report.problem("release", f"{where}/release.yaml", message)
     if schemas is not None:
         check["schema_checked"] = _check_schemas(docs, schemas, where, report)
     _check_images(root, env, record, docs, report)

@@ -14,9 +14,12 @@ from tests.commands.conftest import GOOD, built, promote, release_of  # noqa: F4
 from tests.commands.test_rollout import (  # noqa: F401
     first_release,
     fresh,
+    push_edit,
     rendered_isvc,
+    replacing,
     roll,
     rollout,
+    validate_prod,
 )
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -67,3 +70,30 @@ def test_a_release_with_the_stable_pod_template_still_makes_a_new_revision(fresh
     aborted = rollout(play, "abort", "--reason", "same model, other metrics")
     assert aborted.code == 0, aborted.err
     assert _release_env(rendered_isvc(play)) == [v1]
+
+
+HAND_MADE = """\
+  - target:
+      kind: InferenceService
+      name: cancer
+    patch: |-
+      - op: replace
+        path: /spec/predictor/containers/0/env/0/value
+        value: s3://attacker/other-model
+"""
+
+
+def test_validate_flags_a_hand_made_patch_that_serves_another_model(roll):  # noqa: F811
+    """No gate or approval sees a commit that edits environments/prod by hand: validate
+    compares what the overlay renders with what release.yaml says."""
+    play, _ = roll
+    before = validate_prod(play)
+    assert not [p for p in before["problems"] if "renders with" in p["message"]]
+    push_edit(play, "environments/prod/kustomization.yaml",
+              replacing("      name: cancer\n", "      name: cancer\n" + HAND_MADE))
+    after = [p["message"] for p in validate_prod(play)["problems"]]
+    release = release_of(play, "prod")["id"]
+    said = (f"environments/prod/release.yaml: release {release} serves model "
+            "pvc://models/cancer-v1, but InferenceService cancer renders with "
+            "s3://attacker/other-model")
+    assert said in after, after
