@@ -11,7 +11,10 @@ environment's release with the evidence the promotion attaches (`--metrics`,
 options as `promote`, recomputes that release, and refuses any other id; `mlops
 promote --plan --json` prints it (`approval.release`). The commit carries the
 release's full content digest too (`Mlops-Approve-Digest`): the 12-hex id is
-for people, and two releases can be made to share one.
+for people, and two releases can be made to share one, so `--digest` pins the
+content reviewed. A release the environment ran before can be approved again
+too: what a rollback or an abort puts back needs an approval valid under
+today's trust root.
 """
 
 from __future__ import annotations
@@ -107,6 +110,10 @@ def _about_to_enter(ws: Workspace, config, env: str, opts: ApproveOptions, metri
     release with this promotion's evidence; else a one-line refusal naming both ids."""
     if _in_canary(ws, env, opts.release):
         return EnvDir(ws.root, env).read_record().release  # type: ignore[union-attr]
+    earlier = _ran_in(ws, env, opts.release) if opts.metrics is None and \
+        opts.model_uri is None else None
+    if earlier is not None:  # a rollback's target, a canary's baseline: approved again
+        return earlier
     source = config.previous(env)
     where = source.name if source else env
     record = EnvDir(ws.root, where).read_record()
@@ -123,6 +130,30 @@ def _about_to_enter(ws: Workspace, config, env: str, opts: ApproveOptions, metri
             f"{record.release.id}{_with_evidence(release, record.release, opts)}); approve "
             f"the release about to enter {env} (`mlops promote --plan --json` names it)")
     return release
+
+
+def _ran_in(ws: Workspace, env: str, release_id: str):
+    """The release `release_id` as `env` ran it before (the newest record of it there), so
+    that a release manager can approve again what a rollback or an abort would put back
+    (an approval older than digests, or by a key since rotated out); else None."""
+    path = EnvDir(ws.root, env).record_display
+    current = EnvDir(ws.root, env).read_record()
+    if current is not None and current.release.id == release_id:
+        return None  # what runs now needs no approval to stay
+    for sha, text in zip(*_records(ws, path), strict=True):
+        try:
+            record = rel.parse(text.decode("utf-8"), f"{sha[:10]}:{path}") if text else None
+        except (ConfigError, UnicodeDecodeError):
+            continue
+        if record is not None and record.release.id == release_id:
+            return record.release
+    return None
+
+
+def _records(ws: Workspace, path: str) -> tuple[list[str], list[bytes | None]]:
+    """Every commit that changed `path`, newest first, and the file's bytes at each."""
+    shas = [sha for sha, _ in reversed(ws.history([path]))]
+    return shas, ws.show_many([f"{sha}:{path}" for sha in shas])
 
 
 def _check_content(ws: Workspace, config, env: str, release, opts: ApproveOptions,
@@ -156,9 +187,8 @@ def _contents_named(ws: Workspace, where: str, release_id: str, evidence) -> set
     """The content digests of every release `where`'s record held (with `evidence`
     attached, as the promotion would) whose id is `release_id`."""
     path = EnvDir(ws.root, where).record_display
-    shas = [sha for sha, _ in ws.history([path])]
     found = set()
-    for sha, text in zip(shas, ws.show_many([f"{sha}:{path}" for sha in shas]), strict=True):
+    for sha, text in zip(*_records(ws, path), strict=True):
         try:
             release = rel.parse(text.decode("utf-8"), f"{sha[:10]}:{path}").release \
                 if text else None

@@ -111,3 +111,40 @@ def test_a_rollback_that_recompiling_would_change_is_refused(project, built, tmp
     assert result.code == 4, result.err
     assert f"release {releases[0]} was approved, but recompiling" in result.err
     assert play.remote_head() == head
+
+
+def test_a_release_approved_by_a_key_since_removed_can_be_approved_again(project, built,  # noqa: F811
+                                                                          tmp_path):
+    """Rollback checks the earlier release's approval against today's trust root: after
+    alice is removed, what she approved goes back only once bob approves it again, with
+    `mlops approve` naming the release prod ran before."""
+    keys = {name: ssh_key(tmp_path, name) for name in ("alice", "bob")}
+    signers = "".join(f"{n}@example.com {keys[n][1]}\n" for n in keys)
+    files = {**repo_files(built[0]), ".mlops/allowed_signers": signers}
+    files["mlops.yaml"] = files["mlops.yaml"].replace(
+        "release_managers: [alice@example.com]",
+        "release_managers: [alice@example.com, bob@example.com]")
+    play = Playground(tmp_path, project(files))
+    releases = []
+    for who, accuracy in (("alice", 0.95), ("bob", 0.951)):
+        to_staging(play, built, {**GOOD, "accuracy": accuracy})
+        releases.append(release_of(play, "staging")["id"])
+        assert play.proj.run("approve", "--env", "prod", "--release", releases[-1], "--key",
+                             str(keys[who][0]), "--principal", f"{who}@example.com").code == 0
+        assert promote(play, *TO_PROD).code == 0
+    git(play.clone, "pull", "-q", "--ff-only")
+    config = play.clone / "mlops.yaml"
+    config.write_text(config.read_text().replace("alice@example.com, ", ""))
+    git(play.clone, "-c", "gpg.format=ssh", "-c", f"user.signingkey={keys['bob'][0]}",
+        "commit", "-q", "-S", "-am", "alice leaves")
+    git(play.clone, "push", "-q", "origin", "main")
+    refused = play.proj.run("rollback", "--env", "prod")
+    assert refused.code == 4 and "alice@example.com is not a release manager" in refused.err
+    command = refused.err.split("`")[1]  # the approve command the refusal names
+    assert command.startswith(f"mlops approve --env prod --release {releases[0]} --digest ")
+    again = play.proj.run(*command.split()[1:], "--key", str(keys["bob"][0]),
+                          "--principal", "bob@example.com")
+    assert again.code == 0, again.err
+    result = play.proj.run("rollback", "--env", "prod")
+    assert result.code == 0, result.err
+    assert release_of(play, "prod")["id"] == releases[0]
