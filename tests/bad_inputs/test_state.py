@@ -61,7 +61,11 @@ def _missing_source_commit(world):
     serve = (f"  - name: serve\n    newName: {world.ns}/serve\n"
              f"    digest: {record.release.images['train'].digest}\n")
     kustomization = world.text(STAGING_KUST).replace("images:\n", "images:\n" + serve, 1)
-    world.push({STAGING: rel.render(new), STAGING_KUST: kustomization})
+    files = {STAGING: rel.render(new), STAGING_KUST: kustomization}
+    patch = "environments/staging/inferenceservice-patch.yaml"  # its MLOPS_RELEASE, too
+    if (world.clone / patch).exists():
+        files[patch] = world.text(patch).replace(record.release.id, release.id)
+    world.push(files)
 
 
 def _extra_env(world):

@@ -50,7 +50,9 @@ def test_plan_names_the_id_to_approve_and_approve_recomputes_it(gated):
     assert plan.code == 4, plan.err
     wanted = plan.json["approval"]["release"]
     assert wanted == plan.json["release"] != release_of(play, "dev")["id"]
-    assert f"--release {wanted} --metrics {metrics}" in plan.json["approval"]["missing"]
+    digest = plan.json["approval"]["digest"]
+    assert (f"--release {wanted} --digest {digest} --metrics {metrics}"
+            in plan.json["approval"]["missing"])
     assert play.remote_head() == head  # a plan pushes nothing
 
     approval = approve(play, keys, wanted, "--metrics", str(metrics))
@@ -170,7 +172,9 @@ def test_a_run_id_as_evidence_names_the_same_release_in_approve_and_promote(gate
     plan = promote(play, "--to", "staging", "--from", "dev", "--metrics", run.id,
                    "--plan", "--json")
     wanted = plan.json["approval"]["release"]
-    assert f"--release {wanted} --metrics {run.id}" in plan.json["approval"]["missing"]
+    digest = plan.json["approval"]["digest"]
+    assert (f"--release {wanted} --digest {digest} --metrics {run.id}"
+            in plan.json["approval"]["missing"])
     approval = approve(play, keys, wanted, "--metrics", run.id)
     assert approval.code == 0, approval.err
     assert approval.json["metrics"] == GOOD
