@@ -201,18 +201,21 @@ def canary_percent(isvc: Mapping[str, Any]) -> int | None:
 
 def release_mark(isvc: Mapping[str, Any]) -> str | None:
     """The release id the predictor's template carries (RELEASE_ENV, else RELEASE_KEY)."""
-    predictor = isvc.get("spec", {}).get("predictor", {})
-    for container in predictor.get("containers") or []:
-        for var in container.get("env") or []:
-            if isinstance(var, Mapping) and var.get("name") == RELEASE_ENV:
-                return var.get("value")
-    annotations = predictor.get("annotations")
+    found = _env_value(isvc, RELEASE_ENV)
+    if found is not None:
+        return found
+    annotations = isvc.get("spec", {}).get("predictor", {}).get("annotations")
     return annotations.get(RELEASE_KEY) if isinstance(annotations, Mapping) else None
 
 
 def storage_uri(isvc: Mapping[str, Any]) -> str | None:
+    return _env_value(isvc, STORAGE_ENV)
+
+
+def _env_value(isvc: Mapping[str, Any], name: str) -> str | None:
+    """The value of the first predictor container variable called `name`."""
     for container in isvc.get("spec", {}).get("predictor", {}).get("containers") or []:
         for var in container.get("env") or []:
-            if isinstance(var, Mapping) and var.get("name") == STORAGE_ENV:
+            if isinstance(var, Mapping) and var.get("name") == name:
                 return var.get("value")
     return None

@@ -49,7 +49,8 @@ def read_text(root: Path, env: str) -> str:
 
 def parse(text: str, display: str) -> Any:
     """The kustomization as plain data (a mapping), or a located one-line error."""
-    return _as_kustomization(safeyaml.load(text, display), display)  # no aliases, no dup keys
+    # safeyaml refuses aliases (a billion-laughs bomb) and duplicate keys (kustomize does)
+    return _as_kustomization(safeyaml.load(text, display), display)
 
 
 def _as_kustomization(data: Any, display: str) -> Any:

@@ -28,7 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops.adapters import sshsig
-from mlops.adapters.gitops import remote_url, transport  # noqa: F401 - remote_url: re-exported
+from mlops.adapters.gitops import (  # noqa: F401 - remote_url: re-exported
+    literal_paths,
+    remote_url,
+    transport,
+)
 from mlops.adapters.gitops.transport import TransientGitError
 from mlops.errors import ConfigError, GitError
 from mlops.redact import redact
@@ -125,7 +129,7 @@ def _local(root: Path, *args: str, check: bool = False) -> subprocess.CompletedP
         raise GitError(f"{root}: not a git repository")
     try:
         proc = subprocess.run(["git", *args], cwd=root,
-                              env={**os.environ, "LC_ALL": "C", "GIT_LITERAL_PATHSPECS": "1"},
+                              env={**literal_paths(), "LC_ALL": "C"},
                               capture_output=True, text=True, encoding="utf-8",
                               errors="surrogateescape", check=False)
     except FileNotFoundError:
@@ -409,8 +413,7 @@ def _read_as_stored() -> dict[str, str]:
     """Every read in a workspace sees objects as stored: no replace refs (which pipeline
     code could plant to make one commit read as another), and paths as written (a path
     from the branch's mlops.yaml such as `:!*ml*` must not become an exclude pattern)."""
-    return {**os.environ, "LC_ALL": "C", "GIT_NO_REPLACE_OBJECTS": "1",
-            "GIT_LITERAL_PATHSPECS": "1"}
+    return {**literal_paths(), "LC_ALL": "C", "GIT_NO_REPLACE_OBJECTS": "1"}
 
 
 def _keygen() -> str | None:
