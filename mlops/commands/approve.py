@@ -19,6 +19,7 @@ today's trust root.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +107,9 @@ def _attempt(ctx, ws: Workspace, env: str, opts: ApproveOptions, key: Path, prin
 
 
 def _about_to_enter(ws: Workspace, config, env: str, opts: ApproveOptions, metrics):
-    """The release `opts.release` names: the canary waiting in `env`, or the source's
-    release with this promotion's evidence; else a one-line refusal naming both ids."""
+    """The release `opts.release` names: the canary waiting in `env`, a release `env` ran
+    before, or the source's release with this promotion's evidence; else a one-line
+    refusal naming both ids."""
     if _in_canary(ws, env, opts.release):
         return EnvDir(ws.root, env).read_record().release  # type: ignore[union-attr]
     earlier = _ran_in(ws, env, opts.release) if opts.metrics is None and \
@@ -136,24 +138,23 @@ def _ran_in(ws: Workspace, env: str, release_id: str):
     """The release `release_id` as `env` ran it before (the newest record of it there), so
     that a release manager can approve again what a rollback or an abort would put back
     (an approval older than digests, or by a key since rotated out); else None."""
-    path = EnvDir(ws.root, env).record_display
     current = EnvDir(ws.root, env).read_record()
     if current is not None and current.release.id == release_id:
         return None  # what runs now needs no approval to stay
-    for sha, text in zip(*_records(ws, path), strict=True):
+    return next((r for r in _releases_in(ws, env) if r.id == release_id), None)
+
+
+def _releases_in(ws: Workspace, env: str) -> Iterator[rel.Release]:
+    """Each release `env`'s record has held, newest first (records that do not parse,
+    hand-made or not, are skipped)."""
+    path = EnvDir(ws.root, env).record_display
+    shas = [sha for sha, _ in reversed(ws.history([path]))]
+    for sha, text in zip(shas, ws.show_many([f"{sha}:{path}" for sha in shas]), strict=True):
         try:
-            record = rel.parse(text.decode("utf-8"), f"{sha[:10]}:{path}") if text else None
+            if text:
+                yield rel.parse(text.decode("utf-8"), f"{sha[:10]}:{path}").release
         except (ConfigError, UnicodeDecodeError):
             continue
-        if record is not None and record.release.id == release_id:
-            return record.release
-    return None
-
-
-def _records(ws: Workspace, path: str) -> tuple[list[str], list[bytes | None]]:
-    """Every commit that changed `path`, newest first, and the file's bytes at each."""
-    shas = [sha for sha, _ in reversed(ws.history([path]))]
-    return shas, ws.show_many([f"{sha}:{path}" for sha in shas])
 
 
 def _check_content(ws: Workspace, config, env: str, release, opts: ApproveOptions,
@@ -186,17 +187,14 @@ def _check_content(ws: Workspace, config, env: str, release, opts: ApproveOption
 def _contents_named(ws: Workspace, where: str, release_id: str, evidence) -> set[str]:
     """The content digests of every release `where`'s record held (with `evidence`
     attached, as the promotion would) whose id is `release_id`."""
-    path = EnvDir(ws.root, where).record_display
     found = set()
-    for sha, text in zip(*_records(ws, path), strict=True):
+    for release in _releases_in(ws, where):
         try:
-            release = rel.parse(text.decode("utf-8"), f"{sha[:10]}:{path}").release \
-                if text else None
-            if release is not None and evidence is not None:
+            if evidence is not None:
                 release = with_evidence(release, *evidence)
-        except (ConfigError, UnicodeDecodeError):
+        except ConfigError:  # it carries other evidence already: not this release
             continue
-        if release is not None and release.id == release_id:
+        if release.id == release_id:
             found.add(release.digest)
     return found
 
