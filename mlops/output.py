@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,19 +26,20 @@ class Output:
         self.ci = ci.detect(environ, self.stderr)
         self.command = ""  # e.g. "rollout analyze"; set by the CLI once arguments parse
 
-    def result(self, document: dict[str, Any], human: str) -> None:
-        """Print the command's result once: JSON under --json, else the human text."""
+    def result(self, document: dict[str, Any], human: str | Callable[[], str]) -> None:
+        """Print the command's result once: JSON under --json, else the human text
+        (`human` may be a function, called only when the text is printed)."""
         self._print(document, human)
         if self.command and self.ci:
             self.ci.result(self.command, document)
 
-    def _print(self, document: dict[str, Any], human: str) -> None:
+    def _print(self, document: dict[str, Any], human: str | Callable[[], str]) -> None:
         if self.json_mode:
-            import json  # here: `mlops --help` and human output never need it
+            from mlops import jsontext  # here: `mlops --help` and human output never need it
 
-            self.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
-        elif human:
-            self.stdout.write(human.rstrip("\n") + "\n")
+            self.stdout.write(jsontext.dumps(document) + "\n")
+        elif text := human() if callable(human) else human:
+            self.stdout.write(text.rstrip("\n") + "\n")
         self.stdout.flush()
         self.emitted = True
 

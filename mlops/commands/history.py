@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mlops import config as cfg
 from mlops import trailers as tr
 from mlops.adapters.gitops import remote_url
-from mlops.adapters.gitops.history import LogEntry, read_log, remote_branch
+from mlops.adapters.gitops.history import LogEntry, read_remote
 from mlops.commands import Context
 
 ACTIONS = ("promote", "rollback", "approve", "rollout-start", "rollout-step",
@@ -25,10 +25,10 @@ def history(ctx: Context, opts: HistoryOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
     env = cfg.environment_arg(config, opts.env).name if opts.env is not None else None
     url = remote_url(ctx.root, config.git.remote)
-    with remote_branch(ctx.root, url, config.git.branch, note=ctx.out.note) as (repo, ref):
-        found = read_log(repo, ref, lambda c: _wanted(c, env), opts.limit, _grep(env))
+    found = read_remote(ctx.root, url, config.git.branch, lambda c: _wanted(c, env),
+                        opts.limit, _grep(env), ctx.out.note)
     entries = [entry(c) for c in found]
-    ctx.out.result({"env": env, "entries": entries}, _human(entries))
+    ctx.out.result({"env": env, "entries": entries}, lambda: _human(entries))
     return 0
 
 
@@ -41,12 +41,14 @@ def _grep(env: str | None) -> list[str]:
     """Lines a wanted commit's message must have (a superset: `_wanted` decides).
 
     A trailer is `Key: value` at the start of a line (git allows blanks before
-    the colon); a folded value starts on a later line, so an empty first line
-    also passes the environment's test.
+    the colon). git reads the patterns in the C locale, where `[[:space:]]` is
+    ASCII only, while a value is stripped of any Unicode space; so a wanted
+    environment line either holds the name or, when the value is folded onto the
+    next line, holds no letter or digit at all.
     """
     patterns = [f"^{tr.ACTION}[[:space:]]*:"]
     if env is not None:  # environment names are lowercase letters, digits and '-'
-        patterns.append(f"^{tr.ENVIRONMENT}[[:space:]]*:[[:space:]]*({env}[[:space:]]*)?$")
+        patterns.append(f"^{tr.ENVIRONMENT}[[:space:]]*:(.*{env}|[^[:alnum:]]*$)")
     return patterns
 
 

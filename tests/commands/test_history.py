@@ -181,3 +181,112 @@ def test_a_relative_remote_path_is_read_from_the_clone(repo, tmp_path):
     result = proj.run("history", "--json", "--env", "staging")
     assert result.code == 0, result.err
     assert [e["release"] for e in result.json["entries"]] == ["r-2"]
+
+
+# -- the first batch, read while the fetch runs -----------------------------------
+
+
+def record_order(monkeypatch) -> list[tuple[str, str]]:
+    """Each fetch and each log batch started, in order: ("fetch", url) or ("log", ref)."""
+    events: list[tuple[str, str]] = []
+    fetch, start = githistory._fetch, githistory._start_batch
+
+    def fetching(repo, url, *rest):
+        events.append(("fetch", url))
+        return fetch(repo, url, *rest)
+
+    def starting(repo, ref, *rest):
+        proc = start(repo, ref, *rest)
+        events.append(("log", ref))
+        started.append(proc)
+        return proc
+
+    started: list = []
+    monkeypatch.setattr(githistory, "_fetch", fetching)
+    monkeypatch.setattr(githistory, "_start_batch", starting)
+    record_order.started = started  # type: ignore[attr-defined]
+    return events
+
+
+def test_an_unchanged_branch_is_read_while_the_fetch_runs(repo, monkeypatch):
+    proj, remote = repo
+    assert proj.run("history").code == 0  # the private ref now exists
+    events = record_order(monkeypatch)
+    result = proj.run("history", "--json")
+    assert result.code == 0, result.err
+    held = git(remote, "rev-parse", "main")
+    assert events == [("log", held), ("fetch", str(remote))]
+    assert result.json["entries"] == oracle(remote, None, 50)
+
+
+def test_commits_pushed_since_the_last_look_are_listed(repo, monkeypatch):
+    proj, remote = repo
+    assert proj.run("history").code == 0
+    before = git(remote, "rev-parse", "main")
+    fast_commits(remote, ["new\n\nMlops-Action: promote\nMlops-Environment: prod\n"
+                          "Mlops-Release: r-new\n"], start=1_800_000_000)
+    events = record_order(monkeypatch)
+    result = proj.run("history", "--json", "--env", "prod")
+    assert result.code == 0, result.err
+    now = git(remote, "rev-parse", "main")
+    assert events == [("log", before), ("fetch", str(remote)), ("log", now)]
+    assert result.json["entries"][0]["release"] == "r-new"
+    assert result.json["entries"] == oracle(remote, "prod", 50)
+    assert all(p.returncode is not None for p in record_order.started)  # reaped
+
+
+def test_a_failed_fetch_leaves_no_log_running(repo, monkeypatch):
+    proj, remote = repo
+    assert proj.run("history").code == 0
+    proj.git("remote", "set-url", "origin", str(remote) + ".missing")
+    events = record_order(monkeypatch)
+    result = proj.run("history", env={"MLOPS_GIT_RETRIES": "1"})
+    assert result.code != 0 and len(result.err.strip().splitlines()) == 1, result.err
+    assert [kind for kind, _ in events] == ["log", "fetch"]
+    assert all(p.returncode is not None for p in record_order.started)
+
+
+def test_a_packed_private_ref_is_read_after_the_fetch(repo, monkeypatch):
+    proj, remote = repo
+    assert proj.run("history").code == 0
+    proj.git("pack-refs", "--all")  # no loose file to read the held commit from
+    events = record_order(monkeypatch)
+    result = proj.run("history", "--json", "--env", "dev")
+    assert result.code == 0, result.err
+    assert events == [("fetch", str(remote)), ("log", "refs/mlops/remote/main")]
+    assert result.json["entries"] == oracle(remote, "dev", 50)
+    fast_commits(remote, ["after packing\n\nMlops-Action: promote\nMlops-Environment: dev\n"],
+                 start=1_800_000_000)
+    events.clear()
+    result = proj.run("history", "--json", "--env", "dev")
+    assert events == [("fetch", str(remote)), ("log", git(remote, "rev-parse", "main"))]
+    assert result.json["entries"] == oracle(remote, "dev", 50)
+    assert result.json["entries"][0]["subject"] == "after packing"
+
+
+# git reads the `--grep` patterns in the C locale, where `[[:space:]]` is ASCII;
+# a value is stripped of any Unicode space. The patterns must still let through
+# every commit the full clone's reading keeps.
+UNICODE_MESSAGES = [
+    "prod with an em space\n\nMlops-Action: promote\nMlops-Environment: prod\u2003\n"
+    "Mlops-Release: r-em\n",
+    "folded after a no-break space\n\nMlops-Action: promote\nMlops-Environment: \u3000\n"
+    "  prod\nMlops-Release: r-fold\n",
+    "sujet accentué\n\nMlops-Action: promote\nMlops-Environment: prod\nMlops-Release: r-é\n"
+    "Mlops-Note: naïve café\n",
+    "not prod\n\nMlops-Action: promote\nMlops-Environment: préprod\nMlops-Release: r-no\n",
+]
+
+
+def test_unicode_spaces_and_letters_read_as_a_full_clone_reads_them(repo):
+    proj, remote = repo
+    fast_commits(remote, UNICODE_MESSAGES, start=1_800_000_000)
+    expected = oracle(remote, "prod", 50)
+    assert {"r-em", "r-fold", "r-é"} <= {e["release"] for e in expected}
+    result = proj.run("history", "--json", "--env", "prod")
+    assert result.code == 0, result.err
+    assert result.json["entries"] == expected
+    assert result.json["entries"][0]["note"] == "naïve café"
+    every = proj.run("history", "--json").json["entries"]
+    assert every == oracle(remote, None, 50)
+    assert every[0]["subject"] == "not prod" and every[1]["subject"] == "sujet accentué"

@@ -7,11 +7,15 @@ token), and the next run fetches only what is new. A shallow clone has no
 history to add to, so its fetch goes to a temporary bare repository instead.
 
 The log is read newest first with one trailer format, in batches that stop as
-soon as `limit` commits are kept; each commit's trailers are parsed once.
+soon as `limit` commits are kept; each commit's trailers are parsed once. When
+the clone already holds the private ref, the first batch is read from it while
+the fetch runs, and kept only if the fetch left the ref where it was (the
+usual case: nobody promoted since the last look).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -29,6 +33,7 @@ PRIVATE_REFS = "refs/mlops/remote/"
 TMP_PREFIX = "mlops-history-"
 FIRST_BATCH = 64  # commits read before the first look at what was kept
 _FORMAT = "%H%x1f%ct%x1f%s%x1f%(trailers:unfold,only,separator=%x1d)%x1e"
+_OBJECT_ID = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
 _FETCH = ["-c", "core.logAllRefUpdates=false", "fetch", "--quiet", "--no-tags",
           "--no-write-fetch-head", "--no-recurse-submodules", "--no-auto-gc"]
 
@@ -50,35 +55,57 @@ class LogEntry:
         return list(self.trailers.get(key.lower(), ()))
 
 
-@contextmanager
-def remote_branch(root: Path, url: str, branch: str,
-                  note: Callable[[str], None] | None = None) -> Iterator[tuple[Path, str]]:
-    """(repository, ref) holding the remote `branch` as it is now."""
+def read_remote(root: Path, url: str, branch: str, keep: Callable[[LogEntry], bool],
+                limit: int, grep: Sequence[str] = (),
+                note: Callable[[str], None] | None = None) -> list[LogEntry]:
+    """The newest `limit` commits of the remote `branch` that `keep` accepts, as the
+    remote holds them now (see `read_log`)."""
     ref = PRIVATE_REFS + branch
-    if not _is_shallow(root):
+    if _is_shallow(root):
+        with _scratch_repository() as scratch:
+            _fetch(scratch, url, branch, ref, note)
+            return read_log(scratch, ref, keep, limit, grep)
+    held = _loose_ref(root, ref)
+    early = _start_batch(root, held, 0, _first_batch(limit), grep) if held else None
+    try:
         _fetch(root, url, branch, ref, note)
-        yield root, ref
-        return
+    except BaseException:
+        _discard(early)
+        raise
+    now = _loose_ref(root, ref)
+    if early is not None and now != held:
+        _discard(early)  # something new: what was read before the fetch is stale
+        early = None
+    return read_log(root, now or ref, keep, limit, grep, early)
+
+
+@contextmanager
+def _scratch_repository() -> Iterator[Path]:
+    """A shallow clone has no history to add to: its fetch goes to a temporary bare
+    repository instead."""
     scratch = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
     try:
         _git(scratch, "init", "--quiet", "--bare")
-        _fetch(scratch, url, branch, ref, note)
-        yield scratch, ref
+        yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def read_log(repo: Path, ref: str, keep: Callable[[LogEntry], bool], limit: int,
-             grep: Sequence[str] = ()) -> list[LogEntry]:
+             grep: Sequence[str] = (),
+             first: subprocess.Popen[str] | None = None) -> list[LogEntry]:
     """The newest `limit` commits of `ref` that `keep` accepts, newest first.
 
     `grep` (extended regexes, case-insensitive, all must match a line of the
     message) lets git skip commits that cannot be kept; `keep` has the last word.
+    `first`, when given, is the first batch already started on `ref`.
     """
     kept: list[LogEntry] = []
-    skip, batch = 0, max(limit, FIRST_BATCH)
+    skip, batch = 0, _first_batch(limit)
     while len(kept) < limit:
-        entries = _log_batch(repo, ref, skip, batch, grep)
+        proc = first or _start_batch(repo, ref, skip, batch, grep)
+        first = None
+        entries = _finish_batch(proc)
         kept += [e for e in entries if keep(e)]
         if len(entries) < batch:
             break
@@ -86,15 +113,41 @@ def read_log(repo: Path, ref: str, keep: Callable[[LogEntry], bool], limit: int,
     return kept[:limit]
 
 
-def _log_batch(repo: Path, ref: str, skip: int, count: int,
-               grep: Sequence[str]) -> list[LogEntry]:
+def _first_batch(limit: int) -> int:
+    return max(limit, FIRST_BATCH)
+
+
+def _start_batch(repo: Path, ref: str, skip: int, count: int,
+                 grep: Sequence[str]) -> subprocess.Popen[str]:
     filters = [f"--grep={g}" for g in grep]
     if filters:
         filters += ["--all-match", "--regexp-ignore-case", "--extended-regexp"]
-    out = _git(repo, "--no-replace-objects", "log", "--no-show-signature", "--encoding=UTF-8",
-               f"--format={_FORMAT}", f"--skip={skip}", f"--max-count={count}", *filters,
-               ref, "--")
+    return _spawn(repo, "--no-replace-objects", "log", "--no-show-signature",
+                  "--encoding=UTF-8", f"--format={_FORMAT}", f"--skip={skip}",
+                  f"--max-count={count}", *filters, ref, "--")
+
+
+def _finish_batch(proc: subprocess.Popen[str]) -> list[LogEntry]:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise GitError(f"git log failed: {transport.reason(err)}")
     return [parse_entry(e) for e in out.split("\x1e") if e.strip()]
+
+
+def _discard(proc: subprocess.Popen[str] | None) -> None:
+    if proc is not None:
+        proc.kill()
+        proc.communicate()
+
+
+def _loose_ref(root: Path, ref: str) -> str | None:
+    """The commit `ref` names when it is a loose ref file of the clone, else None (a
+    packed ref, a worktree's `.git` file, another ref store: git resolves those)."""
+    try:
+        sha = (root / ".git" / ref).read_bytes().strip()
+    except OSError:
+        return None
+    return sha.decode() if _OBJECT_ID.fullmatch(sha) else None
 
 
 def parse_entry(entry: str) -> LogEntry:
@@ -134,13 +187,25 @@ def _is_shallow(root: Path) -> bool:
 
 
 def _git(cwd: Path, *args: str) -> str:
-    try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                              encoding="utf-8", errors="surrogateescape",
-                              env=literal_paths())
-    except FileNotFoundError:
-        raise GitError("git is not installed") from None
+    proc = _spawn(cwd, *args)
+    out, err = proc.communicate()
     if proc.returncode != 0:
         verb = next(a for a in args if not a.startswith("-"))
-        raise GitError(f"git {verb} failed: {transport.reason(proc.stderr)}")
-    return proc.stdout
+        raise GitError(f"git {verb} failed: {transport.reason(err)}")
+    return out
+
+
+def _git_env() -> dict[str, str]:
+    # The C locale: git's case-insensitive `--grep` takes two thirds of the time it
+    # takes under a UTF-8 locale (8 ms against 12 over 500 promotions). The patterns
+    # are ASCII, and --encoding fixes what the log prints.
+    return {**literal_paths(), "LC_ALL": "C"}
+
+
+def _spawn(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    try:
+        return subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                                errors="surrogateescape", env=_git_env())
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
