@@ -14,9 +14,9 @@ https://github.com/opencontainers/image-spec/blob/main/annotations.md
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
+from mlops import utctime
 from mlops.redact import redact
 
 PREFIX = "org.opencontainers.image."
@@ -31,10 +31,6 @@ def source_url(url: str) -> str:
     return redact(url)
 
 
-def rfc3339(epoch_seconds: int) -> str:
-    return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def oci_labels(source: str | None, revision: str | None, created: int | None,
                version: str) -> dict[str, str]:
     """The labels for one image; those with no value here (no remote, no commit) are left out."""
@@ -43,6 +39,6 @@ def oci_labels(source: str | None, revision: str | None, created: int | None,
         labels["source"] = source_url(source)
     if revision:
         labels["revision"] = revision
-    if created is not None:
-        labels["created"] = rfc3339(created)
+    if created is not None and (moment := utctime.at(created)):
+        labels["created"] = moment  # left out for a commit dated past the year 9999
     return {PREFIX + key: value for key, value in sorted(labels.items())}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from mlops import config as cfg
 from mlops import trailers as tr
+from mlops import utctime
 from mlops.adapters.gitops import remote_url
 from mlops.adapters.gitops.history import LogEntry, read_remote
 from mlops.commands import Context
@@ -53,10 +53,9 @@ def _grep(env: str | None) -> list[str]:
 
 
 def entry(commit: LogEntry) -> dict:
-    when = dt.datetime.fromtimestamp(commit.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "commit": commit.sha,
-        "time": when,
+        "time": utctime.at(commit.time),  # None: a date RFC 3339 cannot write
         "action": commit.first(tr.ACTION),
         "env": commit.first(tr.ENVIRONMENT),
         "release": commit.first(tr.RELEASE) or commit.first(tr.APPROVE),
@@ -85,6 +84,7 @@ def _human(entries: list[dict]) -> str:
         hold += f"  canary {e['canary']}%" if e["canary"] else ""
         hold += f"  provenance {len(e['provenance'])} signed" if e["provenance"] else ""
         hold += f"  ({e['note']})" if e["note"] else ""
-        lines.append(f"{e['time']}  {e['commit'][:10]}  {e['action']:<16} {e['env']:<8} "
+        when = e["time"] or "(no valid date)"
+        lines.append(f"{when:<20}  {e['commit'][:10]}  {e['action']:<16} {e['env']:<8} "
                      f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}")
     return "\n".join(lines)

@@ -90,3 +90,15 @@ def test_a_reused_image_keeps_the_labels_of_the_commit_that_built_it(project, re
     assert result.json["source_commit"] == second != first
     reused = json.loads(pushed_config(server.host, repository, entry["digest"]))
     assert reused["config"]["Labels"] == labels
+
+
+def test_a_commit_dated_past_the_year_9999_builds_without_a_created_label(
+        project, registry, monkeypatch):
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("tiny")}, commit=False)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "@99999999999999 +0000")  # year 3170843
+    head = proj.commit("initial")
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
+    labels, _ = build_labels(proj, server.host, f"{ns.split('/', 1)[1]}/tiny")
+    assert labels[PREFIX + "revision"] == head
+    assert PREFIX + "created" not in labels and labels[PREFIX + "version"] == "0.1.0"

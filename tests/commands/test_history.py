@@ -84,7 +84,8 @@ def _entry(c: Commit) -> dict:
     one, every = c.trailer, lambda k: tr.pairs(c.trailer_all(k))
     return {
         "commit": c.sha,
-        "time": dt.datetime.fromtimestamp(c.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": dt.datetime.fromtimestamp(c.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if c.time < 253402300800 else None,
         "action": one(tr.ACTION), "env": one(tr.ENVIRONMENT),
         "release": one(tr.RELEASE) or one(tr.APPROVE), "from": one(tr.FROM),
         "digests": every(tr.DIGEST), "pipelines": every(tr.PIPELINE),
@@ -196,10 +197,10 @@ def record_order(monkeypatch) -> list[tuple[str, str]]:
         return fetch(repo, url, *rest)
 
     def starting(repo, ref, *rest):
-        proc = start(repo, ref, *rest)
+        batch = start(repo, ref, *rest)
         events.append(("log", ref))
-        started.append(proc)
-        return proc
+        started.append(batch)
+        return batch
 
     started: list = []
     monkeypatch.setattr(githistory, "_fetch", fetching)
@@ -232,7 +233,7 @@ def test_commits_pushed_since_the_last_look_are_listed(repo, monkeypatch):
     assert events == [("log", before), ("fetch", str(remote)), ("log", now)]
     assert result.json["entries"][0]["release"] == "r-new"
     assert result.json["entries"] == oracle(remote, "prod", 50)
-    assert all(p.returncode is not None for p in record_order.started)  # reaped
+    assert all(batch.done for batch in record_order.started)  # reaped, files closed
 
 
 def test_a_failed_fetch_leaves_no_log_running(repo, monkeypatch):
@@ -243,7 +244,7 @@ def test_a_failed_fetch_leaves_no_log_running(repo, monkeypatch):
     result = proj.run("history", env={"MLOPS_GIT_RETRIES": "1"})
     assert result.code != 0 and len(result.err.strip().splitlines()) == 1, result.err
     assert [kind for kind, _ in events] == ["log", "fetch"]
-    assert all(p.returncode is not None for p in record_order.started)
+    assert all(batch.done for batch in record_order.started)
 
 
 def test_a_packed_private_ref_is_read_after_the_fetch(repo, monkeypatch):
@@ -290,3 +291,18 @@ def test_unicode_spaces_and_letters_read_as_a_full_clone_reads_them(repo):
     every = proj.run("history", "--json").json["entries"]
     assert every == oracle(remote, None, 50)
     assert every[0]["subject"] == "not prod" and every[1]["subject"] == "sujet accentué"
+
+
+def test_a_commit_dated_past_the_year_9999_is_listed_without_a_date(repo):
+    """Its committer wrote the date (GIT_COMMITTER_DATE=@99999999999999): `history` lists
+    it with no date instead of failing on it."""
+    proj, remote = repo
+    fast_commits(remote, ["far future\n\nMlops-Action: promote\nMlops-Environment: dev\n"
+                          "Mlops-Release: r-far\n"], start=99_999_999_999_999)
+    result = proj.run("history", "--json", "--env", "dev")
+    assert result.code == 0, result.err
+    first = result.json["entries"][0]
+    assert (first["release"], first["time"]) == ("r-far", None)
+    assert result.json["entries"][1]["time"] == "2023-11-14T22:13:29Z"
+    lines = proj.run("history", "--env", "dev").out.splitlines()
+    assert lines[0].startswith("(no valid date)       ") and "r-far" in lines[0]
