@@ -247,6 +247,17 @@ def test_a_failed_fetch_leaves_no_log_running(repo, monkeypatch):
     assert all(batch.done for batch in record_order.started)
 
 
+def test_a_private_ref_left_naming_no_commit_is_read_again_after_the_fetch(repo):
+    proj, remote = repo
+    assert proj.run("history").code == 0
+    held = proj.path / ".git" / "refs" / "mlops" / "remote" / "main"
+    held.write_text(proj.git("rev-parse", "HEAD^{tree}").strip() + "\n")  # not a commit
+    result = proj.run("history", "--json")
+    assert result.code == 0, result.err
+    assert result.json["entries"] == oracle(remote, None, 50)
+    assert held.read_text().strip() == git(remote, "rev-parse", "main")
+
+
 def test_a_packed_private_ref_is_read_after_the_fetch(repo, monkeypatch):
     proj, remote = repo
     assert proj.run("history").code == 0
