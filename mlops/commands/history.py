@@ -25,9 +25,10 @@ def history(ctx: Context, opts: HistoryOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
     env = cfg.environment_arg(config, opts.env).name if opts.env is not None else None
     url = remote_url(ctx.root, config.git.remote)
-    found = read_remote(ctx.root, url, config.git.branch, lambda c: _wanted(c, env),
-                        opts.limit, _grep(env), ctx.out.note)
-    entries = [entry(c) for c in found]
+    # Each entry is made as git prints its commit, while git formats the next ones.
+    entries = read_remote(ctx.root, url, config.git.branch,
+                          lambda c: entry(c) if _wanted(c, env) else None,
+                          opts.limit, _grep(env), ctx.out.note)
     ctx.out.result({"env": env, "entries": entries}, lambda: _human(entries))
     return 0
 

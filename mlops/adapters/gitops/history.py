@@ -25,13 +25,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from mlops.adapters.gitops import literal_paths, transport
 from mlops.adapters.gitops.transport import TransientGitError
 from mlops.errors import GitError
 from mlops.redact import redact
 
+T = TypeVar("T")
 PRIVATE_REFS = "refs/mlops/remote/"
 TMP_PREFIX = "mlops-history-"
 FIRST_BATCH = 64  # commits read before the first look at what was kept
@@ -58,31 +59,31 @@ class LogEntry:
         return list(self.trailers.get(key.lower(), ()))
 
 
-def read_remote(root: Path, url: str, branch: str, keep: Callable[[LogEntry], bool],
+def read_remote(root: Path, url: str, branch: str, pick: Callable[[LogEntry], T | None],
                 limit: int, grep: Sequence[str] = (),
-                note: Callable[[str], None] | None = None) -> list[LogEntry]:
-    """The newest `limit` commits of the remote `branch` that `keep` accepts, as the
-    remote holds them now (see `read_log`)."""
+                note: Callable[[str], None] | None = None) -> list[T]:
+    """What `pick` makes of the newest `limit` commits of the remote `branch` it
+    does not turn down, as the remote holds them now (see `read_log`)."""
     ref = PRIVATE_REFS + branch
     if _is_shallow(root):
         with _scratch_repository() as scratch:
             _fetch(scratch, url, branch, ref, note)
-            return read_log(scratch, ref, keep, limit, grep)
+            return read_log(scratch, ref, pick, limit, grep)
     held = _loose_ref(root, ref)
     if held is None:
         _fetch(root, url, branch, ref, note)
-        return read_log(root, _loose_ref(root, ref) or ref, keep, limit, grep)
+        return read_log(root, _loose_ref(root, ref) or ref, pick, limit, grep)
     early = _start_batch(root, held, 0, _first_batch(limit), grep)
     fetching = _Fetching(lambda: _fetch(root, url, branch, ref, note))
     try:
-        kept = read_log(root, held, keep, limit, grep, early)
+        kept = read_log(root, held, pick, limit, grep, early)
     finally:
         early.discard()
         fetching.wait()  # raises what the fetch raised
     now = _loose_ref(root, ref)
     if now == held:
         return kept
-    return read_log(root, now or ref, keep, limit, grep)  # something new since the last look
+    return read_log(root, now or ref, pick, limit, grep)  # something new since the last look
 
 
 class _Fetching:
@@ -120,23 +121,22 @@ def _scratch_repository() -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def read_log(repo: Path, ref: str, keep: Callable[[LogEntry], bool], limit: int,
-             grep: Sequence[str] = (),
-             first: _Batch | None = None) -> list[LogEntry]:
-    """The newest `limit` commits of `ref` that `keep` accepts, newest first.
+def read_log(repo: Path, ref: str, pick: Callable[[LogEntry], T | None], limit: int,
+             grep: Sequence[str] = (), first: _Batch | None = None) -> list[T]:
+    """What `pick` makes of the newest `limit` commits of `ref` it does not turn
+    down (None), newest first.
 
     `grep` (extended regexes, case-insensitive, all must match a line of the
-    message) lets git skip commits that cannot be kept; `keep` has the last word.
+    message) lets git skip commits that cannot be kept; `pick` has the last word.
     `first`, when given, is the first batch already started on `ref`.
     """
-    kept: list[LogEntry] = []
+    kept: list[T] = []
     skip, batch = 0, _first_batch(limit)
     while len(kept) < limit:
         proc = first or _start_batch(repo, ref, skip, batch, grep)
         first = None
-        entries = proc.entries()
-        kept += [e for e in entries if keep(e)]
-        if len(entries) < batch:
+        seen = proc.read(pick, kept)
+        if seen < batch:
             break
         skip, batch = skip + batch, batch * 2
     return kept[:limit]
@@ -173,23 +173,23 @@ class _Batch:
     proc: subprocess.Popen[bytes]
     errors: IO[bytes]
 
-    def entries(self) -> list[LogEntry]:
-        """Each entry parsed as soon as git has printed it (git formats the next
-        ones on the other core meanwhile)."""
+    def read(self, pick: Callable[[LogEntry], T | None], kept: list[T]) -> int:
+        """Each entry parsed and picked as soon as git has printed it (git formats
+        the next ones on the other core meanwhile), what is picked added to `kept`;
+        how many entries there were."""
         assert self.proc.stdout is not None
-        out, entries, tail = self.proc.stdout.fileno(), [], b""
+        out, seen, tail = self.proc.stdout.fileno(), 0, b""
         while chunk := os.read(out, 1 << 16):
             *records, tail = (tail + chunk).split(b"\x1e")
-            entries += [_parse(r) for r in records if r.strip()]
-        if tail.strip():
-            entries.append(_parse(tail))
+            seen += _pick(records, pick, kept)
+        seen += _pick([tail], pick, kept)
         if self.proc.wait() != 0:
             self.errors.seek(0)
             reason = transport.reason(self.errors.read().decode(errors="replace"))
             self.discard()
             raise GitError(f"git log failed: {reason}")
         self.discard()
-        return entries
+        return seen
 
     def discard(self) -> None:
         """Stop git if it still runs, and close what it wrote to."""
@@ -205,8 +205,15 @@ class _Batch:
         return self.proc.returncode is not None and self.errors.closed
 
 
-def _parse(record: bytes) -> LogEntry:
-    return parse_entry(record.decode("utf-8", "surrogateescape"))
+def _pick(records: list[bytes], pick: Callable[[LogEntry], T | None], kept: list[T]) -> int:
+    seen = 0
+    for record in records:
+        if record.strip():
+            seen += 1
+            if (picked := pick(parse_entry(record.decode("utf-8", "surrogateescape")))) \
+                    is not None:
+                kept.append(picked)
+    return seen
 
 
 def _loose_ref(root: Path, ref: str) -> str | None:
