@@ -14,7 +14,10 @@ release's full content digest too (`Mlops-Approve-Digest`): the 12-hex id is
 for people, and two releases can be made to share one, so `--digest` pins the
 content reviewed. A release the environment ran before can be approved again
 too: what a rollback or an abort puts back needs an approval valid under
-today's trust root.
+today's trust root. Before it is pushed, the new commit is checked as a
+promotion will check it: an approval that would not count (a key the trust root
+does not list, a principal that is not the key's) is refused, exit 4, and
+nothing is pushed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mlops.commands import Context
 from mlops.core import rollout
 from mlops.core.promotion import Source
 from mlops.errors import ApprovalError, ConfigError, UsageError
+from mlops.services import approvals
 from mlops.services.changes import in_workspace
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_metrics
@@ -102,8 +106,20 @@ def _attempt(ctx, ws: Workspace, env: str, opts: ApproveOptions, key: Path, prin
     _check_content(ws, config, env, release, opts, metrics)
     message = trailers.approval_message(env, opts.release, principal, release.digest)
     commit = ws.commit(message, allow_empty=True, signing_key=key)
+    _check_counts(ws, config, env, commit, release, principal)
     ws.push()
     return commit, release
+
+
+def _check_counts(ws: Workspace, config, env: str, commit: str, release, principal: str):
+    """The approval is checked as a promotion will check it, before it is pushed: a key
+    the trust root does not list, or a principal that is not the key's or not a release
+    manager's, would otherwise be pushed, reported as done and refused at promotion."""
+    problem = approvals.gather(ws, config, config.environment(env), release.id) \
+        .refusal(commit, release)
+    if problem is not None:
+        raise ApprovalError(f"this approval by {principal} would not count: {problem}; "
+                            "nothing was pushed")
 
 
 def _about_to_enter(ws: Workspace, config, env: str, opts: ApproveOptions, metrics):

@@ -64,7 +64,9 @@ def _add_approve(sub: Subcommands) -> None:
         description=(
             "Make an empty commit signed with your SSH key (gpg.format=ssh) that approves "
             "exactly one release for one environment, and push it. Promotions that need "
-            "approval verify it against the repository's allowed-signers file."
+            "approval verify it against the trust root (allowed signers and release "
+            "managers); so does approve, before pushing: an approval that would not count "
+            "is refused (exit 4) and nothing is pushed."
         ),
     )
     p.add_argument("--env", required=True, help="environment the release is about to enter")
@@ -84,6 +86,7 @@ def _add_approve(sub: Subcommands) -> None:
                         "the approved id includes it")
     p.add_argument("--model-uri", metavar="URI",
                    help="the model URI the promotion attaches, as given to `mlops promote`")
+    trust_root(p)
     common(p)
     p.set_defaults(handler=_run_approve)
 

@@ -63,6 +63,16 @@ class Approvals:
         )
 
 
+    def refusal(self, sha: str, release: rel.Release) -> str | None:
+        """Why the commit `sha` does not approve `release` (None: it does)."""
+        if self.error is not None:
+            return self.error
+        found = next((c for c in self.candidates if c.sha == sha), None)
+        if found is None or found.release_id != release.id:
+            return f"{sha[:10]} names no approval of {release.id} for {self.env}"
+        return found.problem or _not_this_release(found, self.env, release)
+
+
 def gather(ws: Workspace, config, target, release_id: str | None = None,
            after_hold: bool = True) -> Approvals:
     """The approvals for `target` in `ws`'s history, each verified: of `release_id` only,
@@ -90,16 +100,18 @@ def gather(ws: Workspace, config, target, release_id: str | None = None,
             continue
         principal, detail = ws.verify_commit(commit.sha, signers)
         tree, parents, message = ws.raw_commit(commit.sha)
+        named_approver = commit.trailer(trailers.APPROVER) or ""
         if principal is None:
             problem: str | None = detail
         elif principal not in root.state.release_managers:
             problem = f"{principal} is not a release manager"
         else:
             problem = (_not_an_approval(ws, tree, parents)
+                       or _not_by(principal, named_approver)
                        or _given_before_hold(commit.sha, target.name, since_hold))
         found.append(Candidate(commit.sha, named, principal if problem is None else None,
                                problem, commit.trailer(trailers.APPROVE_DIGEST),
-                               commit.trailer(trailers.APPROVER) or "", message))
+                               named_approver, message))
     return Approvals(target.name, tuple(found))
 
 
@@ -122,6 +134,13 @@ def _not_an_approval(ws: Workspace, tree: str, parents: list[str]) -> str | None
     if ws.tree_of(parents[0]) != tree:
         return "changes files; an approval (`mlops approve`) changes none"
     return None
+
+
+def _not_by(principal: str, named: str) -> str | None:
+    """An approval names its approver (history shows that name): the one who signed it."""
+    if named == principal:
+        return None
+    return f"names {named or 'no one'} as approver but {principal} signed it"
 
 
 def _not_this_release(found: Candidate, env: str, release: rel.Release) -> str | None:

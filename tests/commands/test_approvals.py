@@ -108,3 +108,32 @@ def test_approve_refuses_a_release_that_is_not_waiting(signed):
     result = play.proj.run("approve", "--env", "prod", "--release", "r-000000000000",
                            "--key", str(keys["alice"][0]))
     assert result.code == 1 and "is not the one waiting in staging" in result.err
+
+
+@pytest.mark.parametrize("key, principal, reason", [
+    ("mallory", "alice@example.com", "No principal matched"),
+    ("bob", "bob@example.com", "bob@example.com is not a release manager"),
+    ("alice", "bob@example.com", "names bob@example.com as approver but alice@example.com "
+                                 "signed it"),
+])
+def test_approve_refuses_what_promote_would_refuse_and_pushes_nothing(signed, key, principal,
+                                                                       reason):
+    play, keys = signed
+    release_id = release_of(play, "staging")["id"]
+    head = play.remote_head()
+    result = play.proj.run("approve", "--env", "prod", "--release", release_id,
+                           "--key", str(keys[key][0]), "--principal", principal)
+    assert result.code == 4, result.err
+    assert result.err.count("\n") == 1 and reason in result.err, result.err
+    assert f"this approval by {principal} would not count" in result.err
+    assert play.remote_head() == head
+    refused(play, "prod needs a release manager's signed approval")
+
+
+def test_a_pushed_approval_that_names_another_approver_is_refused(signed):
+    """Made by hand (signed by alice, naming bob): history would name someone who did not
+    sign it, so it approves nothing."""
+    play, keys = signed
+    forge(play, "prod", release_of(play, "staging")["id"], "bob@example.com",
+          key=keys["alice"][0])
+    refused(play, "names bob@example.com as approver but alice@example.com signed it")

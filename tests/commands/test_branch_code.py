@@ -12,9 +12,9 @@ import pytest
 from mlops.adapters.gitops.workspace import Workspace
 from mlops.errors import GitError
 from tests.commands import test_compile
-from tests.commands.conftest import release_of, to_staging
+from tests.commands.conftest import to_staging
 from tests.conftest import git, write_files
-from tests.support.promotion import Playground, repo_files, ssh_key
+from tests.support.promotion import Playground, push_approval, repo_files, ssh_key
 
 ALICE = "alice@example.com"
 SAYS_ALICE = f"echo 'Good \"git\" signature for {ALICE} with ED25519 key SHA256:x'"
@@ -91,10 +91,8 @@ def test_an_openpgp_signature_is_not_verified_by_a_planted_gpg(tmp_path):
 
 
 def approve(play, key: Path, principal: str) -> None:
-    result = play.proj.run("approve", "--env", "prod", "--release",
-                           release_of(play, "staging")["id"], "--key", str(key),
-                           "--principal", principal)
-    assert result.code == 0, result.err
+    """An approval a pusher makes with git: `mlops approve` would refuse these keys."""
+    push_approval(play, "prod", "staging", principal, key)
 
 
 PAYLOAD = r'''

@@ -18,7 +18,7 @@ from mlops.adapters import kustomize
 from tests.commands.conftest import GOOD, promote, release_of
 from tests.conftest import git
 from tests.support import crds
-from tests.support.promotion import CONFIG, Playground, repo_files, ssh_key
+from tests.support.promotion import CONFIG, Playground, push_approval, repo_files, ssh_key
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -207,7 +207,7 @@ def test_steps_then_final_promote_needs_a_real_approval(roll):
     head = play.remote_head()
     no_approval = rollout(play, "promote", "--analysis", passing(play, (50, 2)))
     assert no_approval.code == 4 and "signed approval" in no_approval.err
-    approve(play, keys, who="mallory")  # signed, but not with a listed key
+    push_approval(play, "prod", "prod", "alice@example.com", keys["mallory"][0])  # unlisted key
     forged = rollout(play, "promote", "--analysis", passing(play, (50, 2)))
     assert forged.code == 4 and "No principal matched" in forged.err, forged.err
     assert release_of(play, "prod")["rollout"]["percent"] == 50
@@ -483,7 +483,8 @@ def test_rollout_approvals_are_judged_by_a_pinned_trust_root(fresh, built, tmp_p
 
     def approve_as_carol(release):
         result = play.proj.run("approve", "--env", "prod", "--release", release,
-                               "--key", str(carol[0]), "--principal", "carol@example.com")
+                               "--key", str(carol[0]), "--principal", "carol@example.com",
+                               "--trust-root", str(root))  # checked as promotions will
         assert result.code == 0, result.err
 
     approve_as_carol(release_of(play, "staging")["id"])
@@ -498,7 +499,14 @@ def test_rollout_approvals_are_judged_by_a_pinned_trust_root(fresh, built, tmp_p
     monkeypatch.setenv("MLOPS_TRUST_ROOT", str(root))
     assert rollout(play, "start").code == 0
     assert rollout(play, "promote", "--analysis", passing(play)).code == 0
-    approve(play, keys)  # alice, trusted by the branch but not by the pinned root
+    head = play.remote_head()
+    refused = play.proj.run("approve", "--env", "prod", "--release",
+                            release_of(play, "prod")["id"], "--key", str(keys["alice"][0]),
+                            "--principal", "alice@example.com")  # $MLOPS_TRUST_ROOT is set
+    assert refused.code == 4 and "No principal matched" in refused.err, refused.err
+    assert play.remote_head() == head
+    # alice, trusted by the branch but not by the pinned root, approves with plain git
+    push_approval(play, "prod", "prod", "alice@example.com", keys["alice"][0])
     head = play.remote_head()
     pinned = rollout(play, "promote", "--analysis", passing(play, (50, 2)))
     assert pinned.code == 4 and "No principal matched" in pinned.err, pinned.err

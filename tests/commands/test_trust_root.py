@@ -12,7 +12,7 @@ import pytest
 
 from tests.commands.conftest import promote, release_of, to_staging
 from tests.conftest import git
-from tests.support.promotion import Playground, repo_files, ssh_key
+from tests.support.promotion import Playground, push_approval, repo_files, ssh_key
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -63,15 +63,19 @@ def test_a_change_signed_by_a_release_manager_takes_effect(team):
 
 def test_an_unsigned_change_blocks_approvals_until_it_is_reverted(team):
     play, keys = team
-    trust_carol(play, keys, signer=None)
     approve(play, keys, "alice")
+    trust_carol(play, keys, signer=None)
     head = play.remote_head()
     blocked = promote(play, *TO_PROD)
     assert blocked.code == 4 and "was changed by commit" in blocked.err, blocked.err
+    again = play.proj.run("approve", "--env", "prod", "--release",
+                          release_of(play, "staging")["id"], "--key", str(keys["alice"][0]),
+                          "--principal", "alice@example.com")  # checked as promote checks
+    assert again.code == 4 and "was changed by commit" in again.err, again.err
     assert play.remote_head() == head
 
     play.pull()
-    git(play.clone, "revert", "--no-edit", "HEAD~1")  # the trust change, under the approval
+    git(play.clone, "revert", "--no-edit", "HEAD")  # the trust change, above the approval
     git(play.clone, "push", "-q", "origin", "main")
     result = promote(play, *TO_PROD, "--json")
     assert result.code == 0, result.err
@@ -90,7 +94,7 @@ def test_a_pinned_root_ignores_the_branch(team, tmp_path, monkeypatch):
     by_flag = promote(play, *TO_PROD, "--trust-root", str(root))
     assert by_flag.code == 4 and "No principal matched" in by_flag.err, by_flag.err
 
-    approve(play, keys, "carol")
+    approve(play, keys, "carol", "--trust-root", str(root))  # checked against the pinned root
     monkeypatch.setenv("MLOPS_TRUST_ROOT", str(root))
     result = promote(play, *TO_PROD, "--json")
     assert result.code == 0, result.err
@@ -104,10 +108,10 @@ def test_a_pinned_root_survives_an_unsigned_branch_change(team, tmp_path):
                     f"  alice@example.com {keys['alice'][1]}\n"
                     "release_managers: [alice@example.com]\n")
     trust_carol(play, keys, signer=None)
-    approve(play, keys, "carol")
+    push_approval(play, "prod", "staging", "carol@example.com", keys["carol"][0])
     refused = promote(play, *TO_PROD, "--trust-root", str(root))
     assert refused.code == 4 and "No principal matched" in refused.err, refused.err
-    approve(play, keys, "alice")
+    approve(play, keys, "alice", "--trust-root", str(root))
     result = promote(play, *TO_PROD, "--trust-root", str(root), "--json")
     assert result.code == 0, result.err
     assert result.json["approver"] == "alice@example.com"

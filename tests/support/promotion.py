@@ -93,3 +93,20 @@ def ssh_key(base: Path, name: str) -> tuple[Path, str]:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
                    check=True)
     return key, (base / f"{name}_ed25519.pub").read_text().strip()
+
+
+def push_approval(play: Playground, env: str, source: str, principal: str, key: Path) -> str:
+    """The commit `mlops approve` makes for `source`'s release entering `env`, signed with
+    `key` and pushed with plain git: what a pusher can put on the branch whether or not
+    `mlops approve` (which checks an approval before pushing it) would have made it."""
+    from mlops import release as rel
+    from mlops.trailers import approval_message
+
+    release = rel.parse(play.remote_show(f"environments/{source}/release.yaml"),
+                        "release.yaml").release
+    play.pull()
+    git(play.clone, "-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "commit", "-q",
+        "--allow-empty", "-S", "-m", approval_message(env, release.id, principal,
+                                                      release.digest))
+    git(play.clone, "push", "-q", "origin", "main")
+    return play.remote_head()
