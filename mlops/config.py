@@ -33,11 +33,13 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 
 def _registry(value: Any, where: str) -> str:
-    text = schema.string(value, where).strip().rstrip("/")
-    if "://" in text or not names.REGISTRY.match(text):
-        raise ConfigError(
-            f"{where} must look like host[:port][/namespace] (no scheme), got {redact(text)!r}"
-        )
+    # The same check as `mlops init --registry`: docker would refuse what it refuses,
+    # and only at build time, after `mlops validate` said ok.
+    text = schema.string(value, where).strip().rstrip("/")  # `host/ns/` has long been taken
+    problem = names.registry_problem(text)
+    if problem:  # redacted whole: a part it quotes may be `user:token@host`
+        raise ConfigError(redact(f"{where} must look like host[:port][/namespace] (no scheme), "
+                                 f"got {text!r}: {problem}"))
     return text
 
 

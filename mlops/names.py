@@ -24,6 +24,61 @@ _HOST = (
 REGISTRY = re.compile(rf"^{_HOST}(?:/{_REF_SEGMENT})*$")
 
 
+# A registry prefix, as docker (distribution/reference) parses `<prefix>/<component>`:
+# the first part is a host only with a '.' or ':' in it, or as `localhost`; hosts may
+# be mixed-case, but every path component is lowercase. Without such a host the whole
+# prefix is a Docker Hub path, so `BAD` is refused while `Registry.example.com/ml` is not.
+_DOMAIN = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:]+\])(?::(?P<port>[0-9]+))?", re.ASCII)
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*", re.ASCII)
+# A whole image name is at most 255 characters (distribution's NameTotalLengthMax);
+# leave room for '/' and the longest component name.
+REGISTRY_MAX = 255 - 1 - 63
+
+
+def registry_problem(registry: object) -> str | None:
+    """Why `registry` is not an image prefix `host[:port][/path]`, or None when it is.
+
+    The one check of a registry: `mlops init --registry`, `registry:` in mlops.yaml and
+    $MLOPS_REGISTRY all use it, so what one accepts docker accepts too."""
+    if not isinstance(registry, str) or not registry:
+        return "must be a non-empty string"
+    if "://" in registry:
+        return "has a scheme; give host[:port][/namespace], e.g. registry.example.com/ml"
+    if len(registry) > REGISTRY_MAX:
+        return f"is longer than {REGISTRY_MAX} characters"
+    parts = registry.split("/")
+    if "" in parts:
+        return "has an empty component (a leading, trailing or doubled '/')"
+    if _is_host(parts[0]):
+        return _host_problem(parts[0]) or _path_problem(parts[1:])
+    hub = _path_problem(parts)
+    return f"{hub} (a first part without '.' or ':' is a Docker Hub path, not a host)" \
+        if hub else None
+
+
+def _is_host(part: str) -> bool:
+    return "." in part or ":" in part or part == "localhost" or part.startswith("[")
+
+
+def _host_problem(host: str) -> str | None:
+    match = _DOMAIN.fullmatch(host)
+    if not match:
+        return f"{host!r} is not a host[:port]"
+    if match["port"] is not None and not 1 <= int(match["port"]) <= 65535:
+        return f"{host!r} has a port outside 1-65535"
+    return None
+
+
+def _path_problem(parts: list[str]) -> str | None:
+    for part in parts:
+        if not _PATH_COMPONENT.fullmatch(part):
+            return (f"{part!r} is not a repository path component: lowercase letters and "
+                    "digits, separated by '.', '_', '__' or dashes")
+    return None
+
+
 def component_name_problem(name: object) -> str | None:
     """Why `name` is not a valid component name, or None when it is."""
     if not isinstance(name, str) or not name:

@@ -46,6 +46,12 @@ def test_environments_keep_their_order(tmp_path):
         ("registry: a:1/b\nbuild:\n  jbos: 3\n", "mlops.yaml:3: unknown key 'jbos' in build; did you mean 'jobs'?"),
         ("registry: a:1/b\nbuild:\n  jobs: zero\n", "mlops.yaml:3: jobs must be a whole number"),
         ("registry: http://a:1/b\n", "mlops.yaml:1: registry must look like host[:port]"),
+        # docker refuses these at build time, so validate must refuse them first
+        ("build:\n  jobs: 1\nregistry: BAD\n", "mlops.yaml:3: registry must look like host"),
+        ("registry: UPPER/ml\n", "mlops.yaml:1: registry must look like host[:port]"),
+        ("registry: host:99999/x\n", "mlops.yaml:1: registry must look like host[:port]"),
+        ("registry: a//b\n", "mlops.yaml:1: registry must look like host[:port]"),
+        ("registry: r.example/ML\n", "'ML' is not a repository path component"),
         ("registry: a:1/b\nenvironments:\n  - name: dev\n  - name: dev\n", "listed twice"),
         ("registry: a:1/b\nenvironments:\n  - name: ../x\n", "must not contain '..'"),
         ("registry: a:1/b\nenvironments:\n  - name: dev\n    namespace: ml\n  - name: prod\n"
@@ -257,3 +263,20 @@ def test_a_tampered_cache_file_never_stands_in_for_another_copy_or_the_approvals
         "alice@example.com",)
     assert approvals_from_text(text, "mlops.yaml@abc").release_managers == (
         "alice@example.com",)
+
+
+def test_a_bad_mlops_registry_is_refused_like_the_file_s(tmp_path):
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns\n"})
+    with pytest.raises(ConfigError, match=r"^\$MLOPS_REGISTRY must look like .*port outside"):
+        load_config(tmp_path, environ={"MLOPS_REGISTRY": "r.example:70000/x"})
+
+
+def test_a_registry_docker_takes_loads_as_written(tmp_path):
+    # Hosts may be mixed-case (distribution/reference's domain grammar); only paths may not.
+    write(tmp_path, {"mlops.yaml": "registry: Registry.Example.com/ml\n"})
+    assert load_config(tmp_path, environ={}).registry == "Registry.Example.com/ml"
+
+
+def test_a_trailing_slash_after_the_registry_is_dropped_as_before(tmp_path):
+    write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns/\n"})
+    assert load_config(tmp_path, environ={}).registry == "127.0.0.1:5000/ns"

@@ -23,11 +23,12 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from mlops import argocd, names
+from mlops import argocd, names, repourl
 from mlops import config as cfg
 from mlops.adapters import gitops
 from mlops.commands import Context
 from mlops.errors import UsageError
+from mlops.redact import redact
 
 DEFAULT_REGISTRY = "127.0.0.1:5000/mlops"
 DEFAULT_REPO_URL = "https://github.com/example/ml.git"
@@ -100,12 +101,13 @@ def _target(cwd: Path, given: Path) -> Path:
 
 
 def _check_options(opts: InitOptions) -> None:
-    registry = opts.registry.strip().rstrip("/")
-    if "://" in registry or not names.REGISTRY.match(registry):
-        raise UsageError(f"--registry must look like host[:port][/namespace] (no scheme), "
-                         f"got {opts.registry!r}")
-    if not opts.repo_url.strip() or any(c.isspace() for c in opts.repo_url.strip()):
-        raise UsageError(f"--repo-url must be a git URL, got {opts.repo_url!r}")
+    problem = names.registry_problem(opts.registry.strip().rstrip("/"))
+    if problem:  # the same check as mlops.yaml's `registry:`, which this value becomes
+        raise UsageError(redact(f"--registry must look like host[:port][/namespace] (no scheme), "
+                                f"got {opts.registry!r}: {problem}"))
+    problem = repourl.problem(opts.repo_url.strip())
+    if problem:
+        raise UsageError(f"--repo-url {problem}")
     problem = gitops.branch_name_problem(opts.branch)
     if problem:
         raise UsageError(f"--branch {opts.branch!r}: {problem}")

@@ -241,3 +241,117 @@ def test_the_scaffold_ships_no_dotfiles_of_its_own():
     # Template dotfiles are named dot-*, so they don't act on mlops' own checkout.
     root = Path(str(files("mlops") / "scaffold" / "repo"))
     assert root.is_dir() and not list(root.rglob(".*")), "name template dotfiles dot-<name>"
+
+
+# -- --repo-url: committed into the Argo CD Applications and README ----------------
+
+SECRET = "s3cr3t-Tok3n"
+
+
+@pytest.mark.parametrize("url, why", [
+    (f"https://user:{SECRET}@github.com/a/b.git", "carries credentials"),
+    (f"http://user:{SECRET}@git.example.test/a/b.git", "carries credentials"),
+    (f"https://{SECRET}@github.com/a/b.git", "carries credentials"),  # a bare token as user
+    (f"ssh://git:{SECRET}@github.com/a/b.git", "carries credentials"),
+    (f"user:{SECRET}@github.com:a/b.git", "carries credentials"),
+    (f"user:{SECRET}/x@github.com:a/b.git", "must be a git URL"),  # redact misses a '/'
+    (f"https://github.com/a/b.git?private_token={SECRET}", "no query or fragment"),
+    ("notaurl", "must be a git URL"),
+    ("./local/repo", "must be a git URL"),
+    ("ftp://git.example.test/a.git", "must be a git URL"),
+    ("https://github.com", "names no repository"),
+    ("https://github.com:99999/a/b.git", "invalid port"),
+    ("file://host/srv/ml.git", "file:// takes no host"),
+    ("https://git.example.test/a b.git", "must be a git URL"),
+])
+def test_refuses_a_repo_url_argo_cd_cannot_use_or_that_would_commit_a_secret(
+        mlops, tmp_path, url, why):
+    result = mlops("init", "ml", "--repo-url", url)
+    assert result.code == 2, result.err
+    assert result.err.startswith("mlops: error: --repo-url ") and why in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert SECRET not in result.err and SECRET not in result.out
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", [
+    "git@github.com:acme/ml.git",  # scp-like: `git@` is ssh's account, not a credential
+    "ssh://git@github.com:2222/acme/ml.git",
+    "git://git.example.test/ml.git",
+    "file:///srv/git/ml.git",
+    "http://[::1]:8080/ml.git",
+])
+def test_a_credential_free_git_url_is_committed_as_given(mlops, tmp_path, url):
+    result = mlops("init", "ml", "--repo-url", url)
+    assert result.code == 0, result.err
+    repo = tmp_path / "ml"
+    apps = [d for d in yaml.safe_load_all((repo / argocd.APPLICATIONS_FILE).read_text()) if d]
+    assert {a["spec"]["source"]["repoURL"] for a in apps} == {url}
+    root = yaml.safe_load((repo / argocd.ROOT_FILE).read_text())
+    assert root["spec"]["source"]["repoURL"] == url
+
+
+# -- --registry and mlops.yaml's registry: one check -------------------------------
+
+BAD_REGISTRIES = [
+    ("BAD", "Docker Hub path"),  # no '.' or ':': docker reads it as a lowercase-only path
+    ("UPPER/ml", "Docker Hub path"),
+    ("Bad_Registry", "Docker Hub path"),
+    ("registry.example.com/ML", "'ML' is not a repository path component"),
+    ("registry.example.com/a..b", "'a..b' is not a repository path component"),
+    ("host:99999/x", "port outside 1-65535"),
+    ("host:0/x", "port outside 1-65535"),
+    ("a//b", "empty component"),
+    ("/a/b", "empty component"),
+    ("https://registry.example.test/ml", "has a scheme"),
+    ("\uff11.example/x", "is not a host[:port]"),  # a full-width digit, not ASCII
+    (f"r.example/{'x' * 200}", "longer than"),
+]
+# Not "[::1]:5000/ns": valid, but mlops.yaml.tmpl writes it unquoted, a YAML flow sequence.
+GOOD_REGISTRIES = ["127.0.0.1:5000/mlops", "Registry.Example.com/ml", "localhost:5000/a/b",
+                   "r.example/ml__x-y.z", "team"]
+
+
+@pytest.mark.parametrize("registry, why", BAD_REGISTRIES)
+def test_refuses_a_registry_docker_would_refuse(mlops, tmp_path, registry, why):
+    result = mlops("init", "ml", "--registry", registry)
+    assert result.code == 2, result.err
+    assert result.err.startswith("mlops: error: --registry ") and why in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("registry", GOOD_REGISTRIES)
+def test_a_registry_init_takes_is_one_mlops_yaml_takes(mlops, tmp_path, registry):
+    result = mlops("init", "ml", "--registry", registry)
+    assert result.code == 0, result.err
+    assert load_config(tmp_path / "ml", {}).registry == registry
+
+
+@pytest.mark.parametrize("registry, why", BAD_REGISTRIES[:8])
+def test_validate_reports_a_bad_registry_where_it_is_and_build_refuses_it(
+        mlops, tmp_path, registry, why):
+    assert mlops("init", "ml").code == 0
+    repo = tmp_path / "ml"
+    config = repo / "mlops.yaml"
+    lines = config.read_text().splitlines(keepends=True)
+    line = next(i for i, text in enumerate(lines, 1) if text.startswith("registry: "))
+    lines[line - 1] = f"registry: {registry}\n"
+    config.write_text("".join(lines))
+
+    checked = mlops("validate", cwd=repo)
+    assert checked.code == 1, checked.out + checked.err
+    assert f"mlops.yaml:{line}: registry must look like host[:port]" in checked.out + checked.err
+    assert why in checked.out + checked.err and not checked.out.rstrip().endswith("ok")
+
+    built = mlops("build", "--dry-run", cwd=repo)
+    assert built.code == 1 and built.out == ""  # refused before planning anything
+    assert built.err.startswith(f"mlops: error: mlops.yaml:{line}: registry ")
+    assert len(built.err.strip().splitlines()) == 1
+    assert git(repo, "status", "--porcelain") == "M mlops.yaml"
+
+
+def test_mlops_registry_gets_the_same_check(mlops, tmp_path):
+    assert mlops("init", "ml").code == 0
+    built = mlops("build", "--dry-run", cwd=tmp_path / "ml", env={"MLOPS_REGISTRY": "BAD"})
+    assert built.code == 1 and "$MLOPS_REGISTRY must look like host[:port]" in built.err
