@@ -8,7 +8,7 @@ containers judged by a real Prometheus, a signed approval and 100%.
 Cold: a new demo directory and an empty registry on a port of its own, so every
 image is pushed and every pipeline compiled (Docker's layer cache stays warm: no
 base image is pulled from anywhere here). Warm: the same directory again, its
-registry still running, so nothing is pushed. Each figure is the median of N
+registry restarted on the data the cold run pushed, so nothing is pushed. Each figure is the median of N
 runs. The floor is the waiting the demo does on purpose, fixed by its config:
 two canary steps, each a 15 s sleep for the first window to fill plus an
 analysis of 3 measurements 15 s apart (the first immediate), so 2 x (15 + 30) s.
@@ -94,7 +94,8 @@ def phase_times(marks: list[tuple[str, float]], total: float) -> dict[str, float
 
 
 def stop_registry(demo_dir: Path) -> None:
-    """The demo leaves its registry running for the next run; a benchmark must not."""
+    """The demo stops the registry it started on exit; this stops one an older demo
+    script left running, or one a killed run could not stop."""
     pid_file = demo_dir / "registry" / "pid"
     if pid_file.is_file():
         try:

@@ -36,6 +36,7 @@ key="$demo/release-manager_ed25519"
 builder=demo-ci-builder@example.com   # signs each image's provenance at build
 builder_key="$demo/ci-builder_ed25519"
 fleet_pid=
+registry_pid=   # set only when this run started the registry: then it stops it on exit
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
@@ -49,8 +50,17 @@ cleanup() {
     wait "$fleet_pid" 2>/dev/null || true
   fi
   python3 hack/demo_canary.py down --dir "$canary" --label "$demo" || true
+  stop_registry
   ((rc == 0)) || echo "demo failed (exit $rc); logs in $show/canary/, $show/registry/log" >&2
   exit "$rc"
+}
+stop_registry() {  # only the one this run started; a registry already on the port stays
+  if [[ -n $registry_pid ]] && kill -0 "$registry_pid" 2>/dev/null; then
+    kill -TERM "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
+  registry_pid=
+  rm -f "$demo/registry/pid"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -76,7 +86,8 @@ http:
   addr: 127.0.0.1:$port
 YAML
   nohup docker-registry serve "$demo/registry/config.yml" >"$demo/registry/log" 2>&1 </dev/null &
-  echo $! >"$demo/registry/pid"
+  registry_pid=$!
+  echo "$registry_pid" >"$demo/registry/pid"
   for _ in $(seq 1 40); do
     curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return 0
     sleep 0.25

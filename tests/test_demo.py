@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,18 @@ WINDOW, MIN_REQUESTS = 5, 7
 
 
 def _processes_mentioning(text: str) -> list[str]:
-    """Command lines of running processes whose arguments contain `text`."""
+    """Command lines of running processes (zombies aside) whose arguments contain `text`,
+    this test process aside. (Not "any process naming pytest": a demo directory under
+    pytest's tmp_path names pytest-of-<user>, and so would every leftover.)"""
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for proc in Path("/proc").glob("[0-9]*"):
+        if proc.name == str(os.getpid()):
+            continue
         try:
-            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if text in args and "pytest" not in args:
+        if text in args and not _zombie(int(proc.name)):
             found.append(args.strip())
     return found
 
@@ -100,7 +105,9 @@ def demo(tmp_path_factory):
         before = _work_tree_state()
         result = _run_demo(path, free_port())
         leftovers = {"containers": _containers(str(path)),
-                     "processes": _processes_mentioning(str(path / "canary")),
+                     # the serve containers' Prometheus and load (canary/), and the registry
+                     # the demo started (registry/config.yml): anything naming its directory
+                     "processes": _processes_mentioning(str(path)),
                      "work tree": (before, _work_tree_state())}
         yield path, result, leftovers
     finally:
@@ -192,6 +199,45 @@ def test_a_tampered_image_was_refused_and_put_back(demo):
 def test_nothing_the_demo_started_is_left_running(demo):
     _, _, leftovers = demo
     assert (leftovers["containers"], leftovers["processes"]) == ([], [])
+
+
+def test_an_interrupted_demo_stops_the_registry_it_started(tmp_path):
+    """README: the demo stops what it started on exit, also on Ctrl-C (SIGINT to its
+    process group, which a background `docker-registry` ignores, so the trap must stop it)."""
+    path = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLOPS_REGISTRY", "MLOPS_PROMETHEUS_URL")}
+    env.update(MLOPS_DEMO_DIR=str(path), MLOPS_DEMO_PORT=str(free_port()))
+    proc = subprocess.Popen(["bash", "hack/demo.sh"], cwd=REPO_ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        pidfile = path / "registry" / "pid"
+        for _ in range(600):  # setup.sh first: quick on a machine already set up
+            if pidfile.exists() and (path / "remote.git").exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        pid = int(pidfile.read_text())
+        assert str(path).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 130, out[-3000:]
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), out[-3000:]
+        assert _processes_mentioning(str(path)) == []
+        assert _containers(str(path)) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        _stop_registry(path)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def test_the_demo_never_touches_the_work_tree(demo):

@@ -16,10 +16,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
+from mlops.errors import ApprovalError
+from mlops.services.approvals import Approvals
 from tests.conftest import git
 from tests.support.ghrunner import ExpressionError, Runner, expand_matrix, load_workflow
 from tests.support.workflowcheck import tool
@@ -50,7 +53,11 @@ with open({log!r}, "a") as fh:
     fh.write(json.dumps(entry) + "\\n")
 {behave}
 exits = json.load(open({exits!r})) if os.path.exists({exits!r}) else {{}}
-sys.exit(exits.get(" ".join(argv[:2]), 0))
+code = exits.get(" ".join(argv[:2]), 0)
+if isinstance(code, list):  # [exit code, what the real tool prints on stderr]
+    code, err = code
+    sys.stderr.write(err)
+sys.exit(code)
 """
 
 MLOPS_BEHAVIOUR = """
@@ -357,17 +364,55 @@ def test_a_job_stops_without_mlops_pip_spec(scaffold_remote, tmp_path):
     assert argvs(tmp_path, "mlops") == []
 
 
+RELEASE = SimpleNamespace(id="r-0123456789ab", digest="sha256:" + "cd" * 32)
+
+
+def _approval_missing() -> str:
+    """The exit-4 line of a first release into prod without its approval, as mlops words it."""
+    with pytest.raises(ApprovalError) as refused:
+        Approvals("prod").of(RELEASE)
+    return f"mlops: error: {refused.value}\n"
+
+
+# mlops/services/approvals.py `gather`, when the trust root lists no allowed signers: the
+# scaffold's default (`release_managers: []`, no keys in .mlops/allowed_signers).
+NO_SIGNERS = ("mlops: error: no allowed signers in the trust root (the branch (no allowed "
+              "signers or release managers yet); .mlops/allowed_signers on the branch): no "
+              "release manager can approve\n")
+
+
+def test_the_no_signers_refusal_is_worded_as_the_workflow_expects():
+    assert "no release manager can approve" in (
+        REPO / "mlops" / "services" / "approvals.py").read_text()
+
+
+@pytest.mark.parametrize("stderr, hint", [
+    (_approval_missing, "**Next:** A release manager runs mlops approve --env prod --release "
+                        f"{RELEASE.id} --digest {RELEASE.digest} (with --key their SSH key); "
+                        "then run this workflow with action start again."),
+    (lambda: NO_SIGNERS, "**Next:** No release manager can approve yet: add their SSH keys to "
+                         ".mlops/allowed_signers and their principals to "
+                         "approvals.release_managers in mlops.yaml, and push that;"),
+    (lambda: "mlops: error: no signed provenance for r.example/ml/model@sha256:ab (tag x)\n",
+     "**Next:** An approval or provenance check refused the release (the error above says "
+     "which)"),
+], ids=["approval-missing", "no-release-managers", "other-exit-4"])
 def test_a_canary_start_that_needs_approval_stops_and_says_what_next(scaffold_remote,
-                                                                     this_remote, tmp_path):
+                                                                     this_remote, tmp_path,
+                                                                     stderr, hint):
     key = ("prod.yml", "canary", "start")
+    err = stderr()
     runner, job, _ = run_listed(key, scaffold_remote, this_remote, tmp_path,
-                                exits={"rollout start": 4})
+                                exits={"rollout start": [4, err]})
     assert job.result == "failure"
     outcomes = {s.name: s.outcome for s in job.steps}
     assert outcomes["Start the canary"] == "failure"
     assert outcomes["Wait for Argo CD to sync the canary"] == "skipped"
     assert outcomes["Wait for the cluster to converge"] == "success"  # always(), after a failure
-    assert "**Next:** A release manager runs mlops approve" in job.summary
+    assert hint in job.summary, job.summary
+    assert job.summary.count("**Next:**") == 1, job.summary
+    start = next(s for s in job.steps if s.name == "Start the canary")
+    assert err.strip() in start.stderr, start.stderr  # the error itself is still shown
     assert argvs(tmp_path, "mlops") == [["--version"], ["rollout", "start", "--env", "prod"],
                                         STATUS]
 
