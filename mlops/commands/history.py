@@ -56,7 +56,7 @@ def _grep(env: str | None) -> list[str]:
 def entry(commit: LogEntry) -> dict:
     return {
         "commit": commit.sha,
-        "time": utctime.at(commit.time),  # None: a date RFC 3339 cannot write
+        "time": None if commit.time is None else utctime.at(commit.time),  # None: no date
         "action": commit.first(tr.ACTION),
         "env": commit.first(tr.ENVIRONMENT),
         "release": commit.first(tr.RELEASE) or commit.first(tr.APPROVE),

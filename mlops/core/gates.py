@@ -134,7 +134,8 @@ def soak_gate(required: float, entered_at: float | None, now: float, source: str
     if required <= 0:
         return GateResult("soak", True, "no soak time required")
     if entered_at is None:
-        return GateResult("soak", False, f"no promotion of this release into {source} in history")
+        return GateResult("soak", False,
+                          f"no dated promotion of this release into {source} in history")
     elapsed = now - entered_at
     ok = elapsed >= required
     return GateResult("soak", ok, f"in {source} for {_human(elapsed)}, needs {_human(required)}")

@@ -28,13 +28,15 @@ def env_promotions(ws: Workspace, env: str) -> list[tuple[str, str, str]]:
 
 
 def entered_at(ws: Workspace, source: str, release_id: str) -> float | None:
-    """When the release last entered `source`, from the promotion commits' trailers."""
+    """When the release last entered `source`, from the promotion commits' trailers; None
+    when no commit says so, or when the one that does has a date git cannot print (the
+    soak gate then fails: a committer writes the date)."""
     if source == "build":
         return None
     for commit in ws.log([EnvDir(ws.root, source).record_display]):
         if (commit.trailer(trailers.RELEASE) == release_id
                 and commit.trailer(trailers.ENVIRONMENT) == source):
-            return float(commit.time)
+            return float(commit.time) if commit.time is not None else None
     return None
 
 

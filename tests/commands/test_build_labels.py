@@ -8,6 +8,8 @@ checked is what a puller gets.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import urllib.request
 
 import pytest
@@ -102,3 +104,18 @@ def test_a_commit_dated_past_the_year_9999_builds_without_a_created_label(
     labels, _ = build_labels(proj, server.host, f"{ns.split('/', 1)[1]}/tiny")
     assert labels[PREFIX + "revision"] == head
     assert PREFIX + "created" not in labels and labels[PREFIX + "version"] == "0.1.0"
+
+
+@pytest.mark.parametrize("date", ["-99999999999999999999", "9" * 400], ids=["negative", "400"])
+def test_a_commit_date_git_cannot_print_builds_without_a_created_label(project, registry, date):
+    """Written by hand (`git commit` refuses these dates; `hash-object --literally` does not)."""
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("tiny")})
+    raw = proj.git("cat-file", "commit", "HEAD")
+    raw = re.sub(r"(?m)^(committer .*>) \d+ ", rf"\1 {date} ", raw)
+    head = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+                          cwd=proj.path, input=raw, text=True, capture_output=True,
+                          check=True).stdout.strip()
+    proj.git("update-ref", "refs/heads/main", head)
+    labels, _ = build_labels(proj, server.host, f"{ns.split('/', 1)[1]}/tiny")
+    assert labels[PREFIX + "revision"] == head and PREFIX + "created" not in labels

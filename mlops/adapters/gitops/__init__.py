@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from mlops.adapters.gitops import logformat
 from mlops.errors import GitError
 from mlops.tracked import TrackedFile, git_blob_id
 
@@ -237,9 +238,10 @@ def remote_url(root: Path, remote: str) -> str:
     return url
 
 
-def commit_time(root: Path, commit: str) -> int:
-    """The committer time of `commit`, in seconds since the epoch."""
-    return int(_git(root, "show", "-s", "--format=%ct", commit, "--").strip())
+def commit_time(root: Path, commit: str) -> int | None:
+    """The committer time of `commit`, in seconds since the epoch; None when its committer
+    wrote a date git cannot print or a 64-bit number cannot hold."""
+    return logformat.seconds_of(_git(root, "show", "-s", "--format=%ct", commit, "--").strip())
 
 
 # -- running git ----------------------------------------------------------

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
-from mlops.adapters.gitops import literal_paths, transport
+from mlops.adapters.gitops import literal_paths, logformat, transport
 from mlops.adapters.gitops.transport import TransientGitError
 from mlops.errors import GitError
 from mlops.redact import redact
@@ -36,7 +36,6 @@ T = TypeVar("T")
 PRIVATE_REFS = "refs/mlops/remote/"
 TMP_PREFIX = "mlops-history-"
 FIRST_BATCH = 64  # commits read before the first look at what was kept
-_FORMAT = "%H%x1f%ct%x1f%s%x1f%(trailers:unfold,only,separator=%x1d)%x1e"
 _OBJECT_ID = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
 _FETCH = ["-c", "core.logAllRefUpdates=false", "fetch", "--quiet", "--no-tags",
           "--no-write-fetch-head", "--no-recurse-submodules", "--no-auto-gc"]
@@ -47,7 +46,7 @@ class LogEntry:
     """One commit: its trailers by lower-cased key, values in the order written."""
 
     sha: str
-    time: int
+    time: int | None  # None: a date git cannot print (see logformat)
     subject: str
     trailers: dict[str, list[str]] = field(default_factory=dict)
 
@@ -152,8 +151,7 @@ def _start_batch(repo: Path, ref: str, skip: int, count: int,
     if filters:
         filters += ["--all-match", "--regexp-ignore-case", "--extended-regexp"]
     args = ["git", "--no-replace-objects", "log", "--no-show-signature", "--encoding=UTF-8",
-            f"--format={_FORMAT}", f"--skip={skip}", f"--max-count={count}", *filters, ref,
-            "--"]
+            *logformat.ARGS, f"--skip={skip}", f"--max-count={count}", *filters, ref, "--"]
     # stderr to a file: stdout is read as it comes, and a full stderr pipe would
     # block git while this waits on stdout.
     errors = tempfile.TemporaryFile()
@@ -180,7 +178,7 @@ class _Batch:
         assert self.proc.stdout is not None
         out, seen, tail = self.proc.stdout.fileno(), 0, b""
         while chunk := os.read(out, 1 << 16):
-            *records, tail = (tail + chunk).split(b"\x1e")
+            *records, tail = (tail + chunk).split(b"\0")
             seen += _pick(records, pick, kept)
         seen += _pick([tail], pick, kept)
         if self.proc.wait() != 0:
@@ -208,7 +206,7 @@ class _Batch:
 def _pick(records: list[bytes], pick: Callable[[LogEntry], T | None], kept: list[T]) -> int:
     seen = 0
     for record in records:
-        if record.strip():
+        if record:
             seen += 1
             if (picked := pick(parse_entry(record.decode("utf-8", "surrogateescape")))) \
                     is not None:
@@ -226,16 +224,13 @@ def _loose_ref(root: Path, ref: str) -> str | None:
     return sha.decode() if _OBJECT_ID.fullmatch(sha) else None
 
 
-def parse_entry(entry: str) -> LogEntry:
-    """`sha US time US subject US trailers`, trailers `Key: value` separated by GS."""
-    sha, ts, subject, text = (entry.strip("\n").split("\x1f") + ["", "", "", ""])[:4]
+def parse_entry(record: str) -> LogEntry:
+    """One commit of the log (`logformat`), its trailers gathered by lower-cased key."""
+    found = logformat.parse(record)
     trailers: dict[str, list[str]] = {}
-    for line in text.split("\x1d"):
-        key, sep, value = line.partition(":")
-        key = key.strip()
-        if sep and key:
-            trailers.setdefault(key.lower(), []).append(value.strip())
-    return LogEntry(sha.strip(), int(ts or 0), subject, trailers)
+    for key, value in found.trailers:
+        trailers.setdefault(key.lower(), []).append(value)
+    return LogEntry(found.sha, found.time, found.subject, trailers)
 
 
 def _fetch(repo: Path, url: str, branch: str, ref: str,

@@ -30,6 +30,7 @@ from pathlib import Path
 from mlops.adapters import sshsig
 from mlops.adapters.gitops import (  # noqa: F401 - remote_url: re-exported
     literal_paths,
+    logformat,
     remote_url,
     transport,
 )
@@ -60,12 +61,7 @@ class PushRejected(GitError):
 
 
 @dataclass(frozen=True)
-class Commit:
-    sha: str
-    time: int
-    subject: str
-    trailers: tuple[tuple[str, str], ...]
-
+class Commit(logformat.LogRecord):
     def trailer(self, key: str) -> str | None:
         for k, v in self.trailers:
             if k.lower() == key.lower():
@@ -193,9 +189,8 @@ class Workspace:
 
     def log(self, paths: Sequence[str] = ()) -> list[Commit]:
         """Newest first, with each commit's trailers."""
-        fmt = "%H%x1f%ct%x1f%s%x1f%(trailers:unfold,only,separator=%x1d)%x1e"
-        out = self._run("log", f"--format={fmt}", "HEAD", "--", *paths)
-        return [_parse_commit(entry) for entry in out.split("\x1e") if entry.strip()]
+        out = self._run("log", *logformat.ARGS, "HEAD", "--", *paths)
+        return [Commit(r.sha, r.time, r.subject, r.trailers) for r in logformat.records(out)]
 
     def first_parent_commits(self, paths: Sequence[str]) -> list[str]:
         """Oldest first: the commits on HEAD's first-parent line that changed `paths`."""
@@ -437,16 +432,6 @@ def _sweep_stale_workspaces() -> None:
                 shutil.rmtree(old, ignore_errors=True)
         except OSError:
             continue  # another process is removing it
-
-
-def _parse_commit(entry: str) -> Commit:
-    sha, ts, subject, trailers = (entry.strip("\n").split("\x1f") + ["", "", "", ""])[:4]
-    pairs = []
-    for line in trailers.split("\x1d"):
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            pairs.append((key.strip(), value.strip()))
-    return Commit(sha.strip(), int(ts or 0), subject, tuple(pairs))
 
 
 def _names_an_object(spec: str, oid: str) -> bool:

@@ -19,14 +19,6 @@ def test_workspaces_left_by_a_killed_promotion_are_swept_after_an_hour():
         fresh.rmdir()
 
 
-def test_commit_trailers_are_parsed():
-    entry = "abc123\x1f1700000000\x1fpromote(dev): x\x1fMlops-Release: r-1\x1dMlops-Digest: a=sha256:1\x1dMlops-Digest: b=sha256:2"
-    commit = workspace._parse_commit(entry)
-    assert commit.sha == "abc123" and commit.time == 1700000000
-    assert commit.trailer("mlops-release") == "r-1"
-    assert commit.trailer_all("Mlops-Digest") == ["a=sha256:1", "b=sha256:2"]
-
-
 def _remote_with_components(base: Path) -> Path:
     """A bare remote whose main holds two components with sources, and an environment."""
     from tests.conftest import git, write_files

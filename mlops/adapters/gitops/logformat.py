@@ -1,0 +1,52 @@
+"""Commits as `git log -z --format=FORMAT` prints them, read whatever their messages hold.
+
+Each field is a line of its own: git folds a subject onto one line and unfolds
+each trailer onto one, and it cuts a message at its first NUL, so neither a
+newline nor a NUL can come from a message into a field. (Separator bytes such
+as \\x1e and \\x1f can: a pusher's subject holding them once ended `mlops
+history` in a traceback, or read as a commit that does not exist.)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mlops.errors import GitError
+
+FORMAT = "%H%n%ct%n%s%n%(trailers:unfold,only)"
+ARGS = ("-z", f"--format={FORMAT}")
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+# git's dates are 64-bit; a committer can write anything (an empty %ct, 400 digits)
+_SECONDS = re.compile(r"-?[0-9]{1,18}")
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    sha: str
+    time: int | None  # None: a date git cannot print or a 64-bit integer cannot hold
+    subject: str
+    trailers: tuple[tuple[str, str], ...]  # (key, value), in the order written
+
+
+def records(out: str) -> list[LogRecord]:
+    """Every commit of a whole `git log` output (ARGS), newest first."""
+    return [parse(record) for record in out.split("\0") if record]
+
+
+def parse(record: str) -> LogRecord:
+    lines = record.split("\n")  # not splitlines: a subject may hold \x1c-\x1e, \x85, ...
+    if len(lines) < 3 or not _OBJECT_ID.fullmatch(lines[0]):
+        raise GitError(f"git log printed what mlops cannot read: {record[:80]!r}")
+    sha, seconds, subject = lines[:3]
+    pairs = []
+    for line in lines[3:]:
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            pairs.append((key.strip(), value.strip()))
+    return LogRecord(sha, seconds_of(seconds), subject, tuple(pairs))
+
+
+def seconds_of(printed: str) -> int | None:
+    """A commit date as git's %ct prints it, or None when it is no 64-bit number."""
+    return int(printed) if _SECONDS.fullmatch(printed) else None
