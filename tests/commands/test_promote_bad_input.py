@@ -140,3 +140,12 @@ def test_an_overlay_that_would_not_render_is_the_error_before_a_missing_approval
     play.proj.git("push", "-q", "origin", "main")
     result = promote(play, "--to", "prod", "--from", "staging")
     assert result.code == 4 and "approve" in result.err, result.err  # now the approval's turn
+
+
+def test_a_relative_path_remote_is_read_from_the_top_of_the_clone(play, built):
+    """`git remote add origin ../remote.git` works for git push; promote, which clones from
+    a temporary directory, reads it from where git does."""
+    play.proj.git("remote", "set-url", "origin", "../remote.git")
+    result = play.proj.run("promote", "--to", "dev", "--build", str(built[1]), "--json")
+    assert result.code == 0, result.err
+    assert play.remote_head() == result.json["commit"]

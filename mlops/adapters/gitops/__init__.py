@@ -231,11 +231,23 @@ def remote_url_of(root: Path, remote: str) -> str | None:
 
 
 def remote_url(root: Path, remote: str) -> str:
-    """The fetch URL of `remote`; a one-line error when there is no such remote."""
+    """The fetch URL of `remote`, usable from any directory; a one-line error when there
+    is no such remote."""
     url = remote_url_of(root, remote)
     if url is None:
         raise GitError(f"{root}: no git remote named {remote!r}")
-    return url
+    return local_path_from(root, url)
+
+
+def local_path_from(root: Path, url: str) -> str:
+    """`url`, or when it is a relative path (`../remote.git`) that path from `root`.
+
+    git reads a relative path remote from the top of the work tree; a workspace clones
+    it from a temporary directory, where it would name nothing. A URL has a scheme, and
+    scp-like `host:path` a ':' before any '/'; anything else is a path."""
+    if "://" in url or ":" in url.split("/", 1)[0] or Path(url).is_absolute():
+        return url
+    return str((root / url).resolve())
 
 
 def commit_time(root: Path, commit: str) -> int | None:
