@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,10 @@ def write_text_atomic(path: Path, text: str, exclusive: bool = False) -> None:
     other learns it (a rename would silently replace the first).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, mode)  # mkstemp's 0600 would replace the file's own mode
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()
@@ -42,3 +45,24 @@ def write_text_atomic(path: Path, text: str, exclusive: bool = False) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The file's mode now, or what a plain `open` would give a new file (0666 less the
+    umask), so that a rewrite leaves the permissions as they were."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Read, not set: os.umask() must set a value to return the old one, and a git
+    # process forked meanwhile by another thread would inherit the one set.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022

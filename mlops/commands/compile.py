@@ -21,7 +21,7 @@ from mlops.services.compiler import (
     schedule_plan,
     write_results,
 )
-from mlops.services.envdir import environment
+from mlops.services.envdir import EnvDir, environment
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class CompileOptions:
 def compile_pipelines(ctx: Context, opts: CompileOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
     env = environment(config, opts.env)
+    EnvDir(ctx.root, env.name).refuse_links()  # it writes in place, as promote does
     overlay_text = overlay.read_text(ctx.root, env.name)
     images = resolve_images(ctx.root, env.name, opts.build, overlay_text)
     cache = JsonCache(gitops.git_dir(ctx.root) / COMPILE_CACHE)

@@ -11,6 +11,8 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 
@@ -298,3 +300,35 @@ def test_bad_input(pipeline_project, files, args, code, message):
     assert result.err.count("\n") == 1 and message in result.err, result.err
     assert proj.status() == "" and proj.git("rev-parse", "HEAD") == before
     assert not (proj.path / "environments/dev/pipelines").exists()
+
+
+def test_an_environment_folder_committed_as_a_link_is_refused(pipeline_project):
+    """`environments/dev -> staging` would make `compile --env dev` write staging's files."""
+    proj, build = pipeline_project
+    shutil.rmtree(proj.path / "environments" / "dev")
+    (proj.path / "environments" / "dev").symlink_to("staging")
+    proj.commit("dev is staging")
+    staging = {p.name: p.read_bytes() for p in (proj.path / "environments/staging").iterdir()}
+    result = proj.run("compile", "--env", "dev", "--build", str(build))
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "environments/dev" in result.err and "link" in result.err, result.err
+    assert {p.name: p.read_bytes()
+            for p in (proj.path / "environments/staging").iterdir()} == staging
+    assert proj.status() == ""
+
+
+def test_a_rewritten_kustomization_keeps_its_permissions(pipeline_project):
+    proj, build = pipeline_project
+    kustomization = proj.path / "environments/dev/kustomization.yaml"
+    kustomization.chmod(0o644)
+    assert proj.run("compile", "--env", "dev", "--build", str(build)).code == 0
+    assert "pipelines/training.yaml" in kustomization.read_text()  # it was rewritten
+    assert stat.S_IMODE(kustomization.stat().st_mode) == 0o644
+    written = proj.path / "environments/dev/pipelines/training.yaml"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
