@@ -47,8 +47,9 @@ def run(ctx: Context, opts: RunOptions) -> int:
         raise UsageError("only local runs are supported: pass --local")
     config = cfg.load_config(ctx.root, ctx.environ)
     env = environment(config, opts.env)
-    rel = EnvDir(ctx.root, env.name).pipeline_output(_pipeline_name(opts.pipeline))
-    docs = _compiled(ctx.root, rel, env.name)
+    name = _pipeline_name(opts.pipeline)
+    rel = EnvDir(ctx.root, env.name).pipeline_output(name)
+    docs = _compiled(ctx.root, rel, env.name, name)
     version = pl.version_of(docs)
     pl.check_images(docs, rel, env.name, env.require_digest)
     spec = version["spec"]["pipelineSpec"]
@@ -98,14 +99,30 @@ def _pipeline_name(name: str) -> str:
                          "pipelines/<name>.py (lowercase letters, digits, '-' or '_')") from None
 
 
-def _compiled(root: Path, rel: str, env: str) -> list[dict[str, Any]]:
+def _compiled(root: Path, rel: str, env: str, name: str) -> list[dict[str, Any]]:
     try:
         text = safeyaml.read_text(root / rel, rel)
     except FileNotFoundError:
+        known = _known_pipelines(root)
+        if name not in known:  # compiling would not help: there is no such pipeline
+            raise UsageError(f"unknown pipeline {name!r} (known: "
+                             f"{', '.join(sorted(known)) or 'none'})") from None
         raise ConfigError(
             f"{rel}: not compiled for environment {env}; run `mlops compile --env {env}` first"
         ) from None
     return pl.parse_rendered(text)
+
+
+def _known_pipelines(root: Path) -> set[str]:
+    """The names of the pipeline files `mlops compile` would compile."""
+    known = set()
+    for source in (root / pl.PIPELINES_DIR).glob("*.py"):
+        if not source.name.startswith("_"):
+            try:
+                known.add(pl.resource_name(source.stem, source.name))
+            except ConfigError:
+                continue  # compile names the file; here it is simply not a pipeline
+    return known
 
 
 def _arguments(spec: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:

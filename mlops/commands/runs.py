@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlops import config as cfg
 from mlops.commands import Context
 from mlops.core import runs
 from mlops.errors import UsageError
@@ -22,6 +23,8 @@ class CompareOptions:
 
 
 def list_runs(ctx: Context, opts: ListOptions) -> int:
+    if opts.env is not None:  # an environment is configured: a typo is exit 2, not "no runs"
+        cfg.environment_arg(cfg.load_config(ctx.root, ctx.environ), opts.env)
     found = runs.select(runstore.all_runs(ctx.root), opts.pipeline, opts.env)
     doc = {"pipeline": opts.pipeline, "env": opts.env, "runs": [r.dump() for r in found]}
     ctx.out.result(doc, runs.format_list(found))

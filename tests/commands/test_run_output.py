@@ -122,3 +122,12 @@ def test_a_run_that_fails_records_nothing(compiled):
     listed = proj.run("runs", "list", "--json")
     assert listed.code == 0, listed.err
     assert [r["id"] for r in listed.json["runs"]] == [ok.json["run_id"]]
+
+
+def test_an_unknown_pipeline_is_a_usage_error_naming_the_known_ones(compiled):
+    """Exit 2, like `mlops compile --env dev nope`: compiling would not make it exist."""
+    result = compiled.run("run", "nope", "--env", "dev", "--local")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "unknown pipeline 'nope' (known: tiny)" in result.err
+    uncompiled = compiled.run("run", "tiny", "--env", "staging", "--local")
+    assert uncompiled.code == 1 and "run `mlops compile --env staging` first" in uncompiled.err

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.conftest import mlops_yaml
+
 DIGEST_A, DIGEST_B = "sha256:" + "a1" * 32, "sha256:" + "b2" * 32
 OLD, NEW, SCORING = ("20250101T120000-aaaaaa", "20250102T090000-bbbbbb",
                      "20250103T100000-cccccc")
@@ -29,7 +31,7 @@ def run_record(run_id: str, **changes) -> dict:
 
 @pytest.fixture
 def repo(project):
-    proj = project({"README.md": "runs\n"})
+    proj = project({"README.md": "runs\n", "mlops.yaml": mlops_yaml("127.0.0.1:5000/ns")})
     records = [
         run_record(OLD),
         run_record(NEW, parameters={"c": 0.5, "max_iter": 200, "seed": 42},
@@ -60,6 +62,12 @@ def test_list_filters_by_pipeline_and_environment(repo):
             repo.run("runs", "list", "--env", "staging").out.splitlines()] == [SCORING]
     result = repo.run("runs", "list", "--pipeline", "training", "--env", "staging")
     assert result.code == 0 and result.out.startswith("no runs recorded")
+
+
+def test_list_refuses_an_environment_that_is_not_configured(repo):
+    result = repo.run("runs", "list", "--env", "stagign")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "unknown environment 'stagign'" in result.err
 
 
 def test_list_json_gives_the_whole_records(repo):
