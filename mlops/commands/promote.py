@@ -294,12 +294,20 @@ def _plan_approval(o: Outcome) -> dict[str, Any] | None:
             "approver": o.approver, "missing": o.approval_missing}
 
 
+def _plan_verdict(o: Outcome) -> str:
+    """What the promotion would do, said before the gates and the diff that show why."""
+    if any(g["result"] != "pass" for g in o.gates):
+        return " would be refused (a gate fails)"
+    return " would need an approval" if o.approval_missing else ""
+
+
 def _human(o: Outcome) -> str:
     head = {
         "promoted": f"promoted release {o.release.id} from {o.source} to {o.env} "
                     f"({o.commit[:12] if o.commit else ''} -> {o.pushed_to})",
         "unchanged": f"{o.env} already runs release {o.release.id}; nothing to do",
-        "planned": f"plan: release {o.release.id} from {o.source} to {o.env} (nothing changed)",
+        "planned": f"plan: release {o.release.id} from {o.source} to {o.env}"
+                   f"{_plan_verdict(o)}; nothing was written, committed or pushed",
         "refused": f"refused: release {o.release.id} from {o.source} to {o.env} did not pass "
                    f"its gates; nothing was committed",
     }[o.status]

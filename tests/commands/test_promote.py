@@ -151,6 +151,22 @@ def test_plan_changes_nothing_and_shows_the_diff(play, built):
     assert play.remote_head() == head and play.proj.status() == ""
 
 
+def test_a_plan_says_what_the_promotion_would_do_before_its_diff(play, built):
+    assert promote(play, "--to", "dev", "--build", str(built[1])).code == 0
+    head = play.remote_head()
+    passing = promote(play, "--to", "staging", "--from", "dev", "--metrics",
+                      str(play.metrics("good", GOOD)), "--plan")
+    first = passing.out.splitlines()[0]
+    assert first.endswith("from dev to staging; nothing was written, committed or pushed"), first
+    failing = promote(play, "--to", "staging", "--from", "dev", "--metrics",
+                      str(play.metrics("bad", {**GOOD, "accuracy": 0.1})), "--plan")
+    assert failing.code == 3, failing.err  # a plan's gates fail as the promotion's would
+    lines = failing.out.splitlines()
+    assert "would be refused (a gate fails); nothing was written" in lines[0], lines[0]
+    assert any(line.lstrip().startswith("fail") and "accuracy" in line for line in lines)
+    assert play.remote_head() == head and play.proj.status() == ""
+
+
 def test_pr_pushes_a_review_branch(play, built):
     assert promote(play, "--to", "dev", "--build", str(built[1]), "--pr", "--json").code == 0
     branches = git(play.remote, "branch", "--list", "mlops/promote/*").split()
