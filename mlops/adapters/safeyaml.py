@@ -10,6 +10,10 @@ here with `file:line`, as `yamlio` does for the config files.
 YAML that a tool wrote (kfp, `kubectl kustomize`, a CRD bundle) is loaded
 without those scans, and every file mlops renders is dumped here, so the
 loader and dumper settings that golden files depend on live in one place.
+
+The checked loads read a plain date-like scalar as a string (no record holds
+a date), and report a scalar the constructor cannot build (`!!int abc`, an
+integer past Python's 4300-digit limit) at its line, as `yamlio` does.
 """
 
 from __future__ import annotations
@@ -21,9 +25,35 @@ from typing import Any
 
 import yaml
 
+from mlops.adapters.yamlio import TIMESTAMP_TAG, VALUE_ERRORS, value_problem
 from mlops.errors import ConfigError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _checked(base: type) -> type:
+    """`base` minus implicit dates, with a bad scalar reported at its own line."""
+
+    class CheckedLoader(base):  # type: ignore[valid-type,misc]
+        yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in pairs if tag != TIMESTAMP_TAG]
+            for first, pairs in base.yaml_implicit_resolvers.items()  # type: ignore[attr-defined]
+        }
+
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except yaml.YAMLError:
+                raise
+            except VALUE_ERRORS as exc:  # the innermost node's call sees it first
+                raise yaml.constructor.ConstructorError(
+                    None, None, value_problem(node.tag, node.value, exc), node.start_mark) from None
+
+    return CheckedLoader
+
+
+# Bound in one expression with the safe loader it extends, which tests/test_source_rules.py reads.
+_CheckedLoader = _checked(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 # The composed tree's node classes, for the modules that edit YAML by line.
 Node = yaml.Node
@@ -45,9 +75,8 @@ def read_text(path: Path, display: str) -> str:
 def compose(text: str, display: str) -> yaml.Node | None:
     """The document's node tree, with aliases and duplicate keys refused."""
     try:
-        if "*" in text:  # every alias starts with '*'; most files need no event scan
-            _refuse_aliases(text, display)
-        node = yaml.compose(text, Loader=_Loader)
+        _scan(text, display)
+        node = yaml.compose(text, Loader=_CheckedLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(_message(exc, display)) from None
     _refuse_duplicate_keys(node, display)
@@ -57,9 +86,8 @@ def compose(text: str, display: str) -> yaml.Node | None:
 def compose_all(text: str, display: str) -> list[yaml.Node]:
     """Every document's node tree (multi-document files), with the same refusals."""
     try:
-        if "*" in text:
-            _refuse_aliases(text, display)
-        nodes = [n for n in yaml.compose_all(text, Loader=_Loader) if n is not None]
+        _scan(text, display)
+        nodes = [n for n in yaml.compose_all(text, Loader=_CheckedLoader) if n is not None]
     except yaml.YAMLError as exc:
         raise ConfigError(_message(exc, display)) from None
     for node in nodes:
@@ -69,11 +97,13 @@ def compose_all(text: str, display: str) -> list[yaml.Node]:
 
 def load_all(text: str, display: str) -> list[Any]:
     """Every document as plain data."""
-    loader = _Loader("")
+    loader = _CheckedLoader("")
     try:
         return [loader.construct_document(n) for n in compose_all(text, display)]
     except yaml.YAMLError as exc:
         raise ConfigError(_message(exc, display)) from None
+    except VALUE_ERRORS as exc:  # raised outside any one node's construction: no line known
+        raise ConfigError(f"{display}:1: invalid YAML: {_first_line(exc)}") from None
     finally:
         loader.dispose()
 
@@ -87,11 +117,13 @@ def construct(node: yaml.Node | None, display: str) -> Any:
     """A tree from `compose` as plain data: for a caller that needs both."""
     if node is None:
         return None
-    loader = _Loader("")
+    loader = _CheckedLoader("")
     try:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise ConfigError(_message(exc, display)) from None
+    except VALUE_ERRORS as exc:  # raised outside any one node's construction: no line known
+        raise ConfigError(f"{display}:1: invalid YAML: {_first_line(exc)}") from None
     finally:
         loader.dispose()
 
@@ -166,11 +198,29 @@ def dump_all(docs: Iterable[Any], *, explicit_start: bool = False) -> str:
                               explicit_start=explicit_start)
 
 
-def _refuse_aliases(text: str, display: str) -> None:
+MAX_DEPTH = 256  # far past any record or overlay
+
+
+def _scan(text: str, display: str) -> None:
+    """Refuse aliases (billion laughs) and nesting past MAX_DEPTH, in one event scan, made
+    only when the text could hold either: every alias starts with '*', and only flow
+    brackets nest cheaply (libyaml composes recursively in C: 30,000 `[` kill the
+    interpreter, a crash no exception handler sees)."""
+    deep = text.count("[") + text.count("{") > MAX_DEPTH
+    if "*" not in text and not deep:
+        return
+    depth = 0
     for event in yaml.parse(text, Loader=_Loader):
+        line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, yaml.AliasEvent):
-            line = event.start_mark.line + 1 if event.start_mark else 1
             raise ConfigError(f"{display}:{line}: YAML anchors and aliases are not allowed")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{display}:{line}: nested deeper than the limit of "
+                                  f"{MAX_DEPTH}")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _refuse_duplicate_keys(root: yaml.Node | None, display: str) -> None:
@@ -195,3 +245,7 @@ def _message(exc: yaml.YAMLError, display: str) -> str:
     line = mark.line + 1 if mark is not None else 1
     problem = getattr(exc, "problem", None) or (str(exc).strip().splitlines() or ["?"])[0]
     return f"{display}:{line}: invalid YAML: {problem}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -4,10 +4,16 @@ Config files are loaded with the round-trip loader because it records the
 line of every key, which lets errors read `file:line: problem`. It builds no
 arbitrary objects, so it is as safe as a safe loader. Aliases are refused
 outright: config never needs them and they are the billion-laughs vector.
+
+A plain scalar that looks like a date stays a string: no config value is a
+date, and `2026-02-30` in a build arg is text, not a broken calendar day. A
+value the constructor still cannot build (`!!int abc`, an integer past
+Python's 4300-digit limit) is a located error like any other.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,6 +83,8 @@ def loads(raw: bytes | str, name: str) -> Any:
         raise ConfigError(f"{name}:1: not UTF-8 text ({exc.reason})") from None
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.Resolver = _dateless_resolver()
+    yaml.Constructor = _checked_constructor()
     try:
         _refuse_aliases(yaml, text, name)
         return yaml.load(text)
@@ -84,6 +92,61 @@ def loads(raw: bytes | str, name: str) -> Any:
         raise ConfigError(_marked_message(exc, name)) from None
     except YAMLError as exc:
         raise ConfigError(f"{name}:1: invalid YAML: {_first_line(str(exc))}") from None
+    except VALUE_ERRORS as exc:  # raised outside any one node's construction: no line known
+        raise ConfigError(f"{name}:1: invalid YAML: {_first_line(str(exc))}") from None
+
+
+TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# What the SDK's constructors raise, not wrapped in their YAMLError, when a
+# scalar's text does not make the value its tag names: int("abc") is a
+# ValueError, a regex miss on `!!timestamp abc` an AttributeError, `!!bool maybe`
+# a KeyError. The depth limit below keeps RecursionError out of ruamel; PyYAML's
+# loader has no depth limit.
+VALUE_ERRORS = (ValueError, OverflowError, AttributeError, TypeError, LookupError,
+                RecursionError)
+
+
+def value_problem(tag: object, value: object, exc: BaseException) -> str:
+    """`value '...' is not a valid !!int (why)`: the one wording for both YAML adapters."""
+    tag_name = str(getattr(tag, "value", tag) or "").replace("tag:yaml.org,2002:", "!!")
+    text = value if isinstance(value, str) else ""
+    shown = text if len(text) <= 40 else text[:37] + "..."  # a 5000-digit int is one line too
+    why = str(exc).split(";")[0]  # drops "use sys.set_int_max_str_digits()": not the user's knob
+    detail = f" ({_first_line(why)})" if isinstance(exc, ValueError | OverflowError) else ""
+    return f"value {shown!r} is not a valid {tag_name or 'value'}{detail}"
+
+
+@functools.cache
+def _dateless_resolver() -> type:
+    """ruamel's resolver without implicit timestamps (a quoted or plain date stays a str)."""
+    from ruamel.yaml.resolver import VersionedResolver
+
+    class DatelessResolver(VersionedResolver):  # type: ignore[misc]
+        def add_version_implicit_resolver(self, version: Any, tag: Any, regexp: Any,
+                                          first: Any) -> None:
+            if tag != TIMESTAMP_TAG:
+                super().add_version_implicit_resolver(version, tag, regexp, first)
+
+    return DatelessResolver
+
+
+@functools.cache
+def _checked_constructor() -> type:
+    """The round-trip constructor, with a bad scalar reported at its own line."""
+    from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
+    from ruamel.yaml.error import YAMLError
+
+    class CheckedConstructor(RoundTripConstructor):  # type: ignore[misc]
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except YAMLError:
+                raise
+            except VALUE_ERRORS as exc:  # the innermost node's call sees it first
+                raise ConstructorError(problem=value_problem(node.tag, node.value, exc),
+                                       problem_mark=node.start_mark) from None
+
+    return CheckedConstructor
 
 
 MAX_DEPTH = 64  # far past any real config; ruamel's composer recurses, so a deep file
