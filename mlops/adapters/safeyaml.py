@@ -19,7 +19,7 @@ integer past Python's 4300-digit limit) at its line, as `yamlio` does.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +133,10 @@ def unchecked_load_all(text: str) -> list[Any]:
 
     For megabytes of machine-written YAML (CRD bundles, `kubectl kustomize`):
     the pure-Python loader took a third of a promotion on compiled pipelines.
-    YAMLError passes to the caller, which words it.
+    YAMLError passes to the caller, which words it (a value the constructor cannot
+    build becomes one too).
     """
-    return list(yaml.load_all(text, Loader=_Loader))
+    return _as_yaml_errors(lambda: list(yaml.load_all(text, Loader=_Loader)))
 
 
 def pure_load_all(text: str) -> list[Any]:
@@ -144,7 +145,16 @@ def pure_load_all(text: str) -> list[Any]:
     Kept apart from `unchecked_load_all` because the two loaders word some
     errors differently, and callers quote the wording in their messages.
     """
-    return list(yaml.safe_load_all(text))
+    return _as_yaml_errors(lambda: list(yaml.safe_load_all(text)))
+
+
+def _as_yaml_errors(load: Callable[[], list[Any]]) -> list[Any]:
+    """A file a person can edit (a compiled pipeline, the Applications) may hold
+    `!!int abc`: its ValueError reaches the caller as the YAMLError it handles."""
+    try:
+        return load()
+    except VALUE_ERRORS as exc:
+        raise yaml.YAMLError(f"invalid value: {_first_line(exc)}") from None
 
 
 def dump(data: Any, *, sort_keys: bool = False, width: int = 4096) -> str:

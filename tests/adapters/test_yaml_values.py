@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from mlops import argocd, pipelines
 from mlops import release as rel
 from mlops.adapters import safeyaml, yamlio
 from mlops.errors import ConfigError
@@ -151,3 +152,13 @@ def test_deep_flow_nesting_is_one_line_not_a_crashed_interpreter():
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-500:])
     assert proc.stdout.strip() == "release.yaml:1: nested deeper than the limit of 256"
     assert safeyaml.load("id: " + "[" * 200 + "]" * 200, "release.yaml") is not None
+
+
+@pytest.mark.parametrize("parse", [
+    lambda text: pipelines.parse_rendered(text, "p.yaml"),
+    lambda text: argocd.declared_paths(text, "apps.yaml"),
+], ids=["compiled pipeline", "applications"])
+def test_a_hand_edited_tool_file_with_a_bad_value_is_one_line(parse):
+    with pytest.raises(ConfigError, match=r"(not valid YAML|not YAML).*invalid value") as caught:
+        parse("kind: Application\nmetadata:\n  name: !!int abc\n")
+    assert "\n" not in str(caught.value)
