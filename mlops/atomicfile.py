@@ -30,7 +30,10 @@ def write_text_atomic(path: Path, text: str, exclusive: bool = False) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode_for(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:  # named by the file asked for, not the temp file beside it
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         os.fchmod(fd, mode)  # mkstemp's 0600 would replace the file's own mode
         with os.fdopen(fd, "w") as fh:

@@ -105,7 +105,8 @@ def repo_path_problem(path: object) -> str | None:
     if pure.is_absolute():
         return f"{path!r} is absolute; paths are relative to the repository root"
     if ".." in pure.parts:
-        return f"{path!r} leaves the repository ('..' is not allowed)"
+        return (f"{path!r} has a '..' part (not allowed: it can leave the repository); "
+                "name it from the repository root")
     return None
 
 

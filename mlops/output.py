@@ -77,6 +77,22 @@ def user_target(path: Path, flag: str) -> Path:
         raise UsageError(f"{flag} {shown} is {what}; name a file to write")
     if real.parent.exists() and not real.parent.is_dir():
         raise UsageError(f"{flag} {path}: {real.parent} is not a directory")
+    _check_writable(real.parent, path, flag)
     return real
+
+
+def _check_writable(folder: Path, path: Path, flag: str) -> None:
+    """A file can be made where the target goes (in its nearest existing folder, which
+    the write creates the rest under): else the work would be done, images pushed, and
+    only the record refused (`--output /proc/version`)."""
+    import tempfile
+
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write in {folder}: {exc.strerror}") from None
 
 

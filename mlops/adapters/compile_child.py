@@ -127,7 +127,7 @@ def _resolver(images: Mapping[str, str], known: Sequence[str], env: str, display
         if component not in images:
             raise ConfigError(
                 f"{display}: environment {env} has no pinned image for component "
-                f"{component!r}; promote a build to {env} or pass --build FILE")
+                f"{component!r}; promote a release into {env} or pass --build FILE")
         return images[component]
     return resolve
 

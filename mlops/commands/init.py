@@ -119,7 +119,11 @@ def _check_options(opts: InitOptions) -> None:
 
 
 def _staging_dir(target: Path) -> Path:
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.mlops-init-", dir=target.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.mlops-init-",
+                                        dir=target.parent))
+    except OSError as exc:  # named by the folder asked for, not the temp one beside it
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     umask = os.umask(0)
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # as `mkdir DIR` would have made it, not mkdtemp's 0700

@@ -125,6 +125,13 @@ def _fanout_options(args: argparse.Namespace) -> dict:
     carrying_out = args.shard is not None or args.merge is not None
     plan_file = args.plan if isinstance(args.plan, str) else None
     if plan_file is not None and not carrying_out:
+        from mlops import names
+        from mlops.errors import UsageError
+
+        if names.COMPONENT_NAME.match(plan_file) is None:  # `--plan plan.json`: a file
+            raise UsageError(f"--plan {plan_file}: a plan file is carried out with --shard N "
+                             "or --merge; to make a plan, give --plan alone (and --output "
+                             "FILE)")
         args.components.insert(0, plan_file)
         plan_file = None
     return {"plan": args.plan is not None and not carrying_out,

@@ -66,7 +66,7 @@ class FanoutPlan:
             if shard.index == index:
                 return shard
         known = ", ".join(str(s.index) for s in self.shards) or "none: nothing to build"
-        raise UsageError(f"{self.path or 'the plan'} has no shard {index} (shards: {known})")
+        raise UsageError(f"{self.path or 'the plan'} has no shard {index} (its shards: {known})")
 
     def dump(self) -> dict[str, Any]:
         return {"kind": PLAN_KIND, "version": PLAN_VERSION, "source_commit": self.source_commit,

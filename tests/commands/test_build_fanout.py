@@ -313,11 +313,19 @@ def test_bad_fanout_flags_are_usage_errors(four, args, why):
     assert proj.status() == ""
 
 
+def test_a_plan_file_without_shard_or_merge_says_how_plans_are_made(four, tmp_path):
+    proj, _, _ = four
+    result = proj.run("build", "--plan", str(tmp_path / "plan.json"))
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "a plan file is carried out with --shard N or --merge" in result.err
+    assert proj.status() == ""
+
+
 def test_a_shard_the_plan_does_not_have_is_a_usage_error(four, tmp_path):
     proj, _, _ = four
     _, path = plan_of(proj, tmp_path, "--shards", "2")
     result, part = shard(proj, tmp_path, path, 5)
-    assert result.code == 2 and "has no shard 5 (shards: 0, 1)" in result.err
+    assert result.code == 2 and "has no shard 5 (its shards: 0, 1)" in result.err
     assert not part.exists()
 
 
