@@ -133,8 +133,10 @@ def _staging_dir(target: Path) -> Path:
 def _scaffold(root: Path, opts: InitOptions) -> list[str]:
     scaffold = files("mlops") / "scaffold"
     ci = CI_SCAFFOLDS[opts.ci]
-    values = {"registry": opts.registry.strip().rstrip("/"), "branch": _yaml_scalar(opts.branch),
-              "repo_url": opts.repo_url.strip(), "ci_row": ci.readme_row}
+    registry = opts.registry.strip().rstrip("/")
+    values = {"registry": registry, "registry_yaml": _yaml_scalar(registry),
+              "branch": _yaml_scalar(opts.branch), "repo_url": opts.repo_url.strip(),
+              "ci_row": ci.readme_row}
     for parts, source in _walk(scaffold / "repo"):
         _write_template(root, parts, source, values)
     for parts, source in _walk(scaffold / ci.folder) if (scaffold / ci.folder).is_dir() else ():
@@ -182,7 +184,8 @@ def _write(path: Path, data: bytes) -> None:
 
 def _yaml_scalar(text: str) -> str:
     """`text` as a YAML plain scalar when that reads back the same, else double-quoted."""
-    plain = text[:1].isalnum() and all(c.isalnum() or c in "._/-" for c in text)
+    plain = (text[:1].isalnum() and text[-1:] != ":"  # `host:5000/ns`; `[::1]:5000` is not
+             and all(c.isalnum() or c in "._/-:" for c in text))
     return text if plain else json.dumps(text)
 
 

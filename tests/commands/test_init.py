@@ -307,9 +307,9 @@ BAD_REGISTRIES = [
     ("\uff11.example/x", "is not a host[:port]"),  # a full-width digit, not ASCII
     (f"r.example/{'x' * 200}", "longer than"),
 ]
-# Not "[::1]:5000/ns": valid, but mlops.yaml.tmpl writes it unquoted, a YAML flow sequence.
+# "[::1]:5000/ns" would be a YAML flow sequence written plain: init quotes it.
 GOOD_REGISTRIES = ["127.0.0.1:5000/mlops", "Registry.Example.com/ml", "localhost:5000/a/b",
-                   "r.example/ml__x-y.z", "team"]
+                   "r.example/ml__x-y.z", "team", "[::1]:5000/ns"]
 
 
 @pytest.mark.parametrize("registry, why", BAD_REGISTRIES)
