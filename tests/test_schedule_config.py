@@ -61,7 +61,7 @@ BAD = [
     ("      - pipeline: training\n        interval: 1h\n        parameters: [c]\n",
      "mlops.yaml:7: parameters must be a mapping of parameter names to values"),
     ("      - pipeline: training\n        interval: 1h\n        parameters:\n"
-     "          day: 2024-01-01\n",
+     "          day: !!timestamp 2024-01-01\n",
      "mlops.yaml:7: parameters: day must be a string, number, boolean, list or mapping "
      "(quote dates and times)"),
     ("      - pipeline: training\n        interval: 1h\n        parameters:\n"
@@ -97,3 +97,11 @@ def test_schedules_must_be_a_list(tmp_path):
     (tmp_path / "mlops.yaml").write_text(HEAD.replace("    schedules:\n", "    schedules: 3\n"))
     with pytest.raises(ConfigError, match="mlops.yaml:.*: schedules of dev must be a list"):
         load_config(tmp_path, {})
+
+
+def test_a_plain_date_parameter_is_the_text_written(tmp_path):
+    """YAML would read `2024-01-01` as a date; mlops reads it as written (a timestamp
+    tag still asks for a date, refused above)."""
+    config = load(tmp_path, "      - pipeline: training\n        interval: 1h\n"
+                            "        parameters:\n          day: 2024-01-01\n")
+    assert config.environment("dev").schedules[0].parameters == {"day": "2024-01-01"}

@@ -14,6 +14,7 @@ from mlops.trust import Change, TrustState, settle
 from tests.commands.conftest import promote, release_of
 from tests.commands.test_trust_root import TO_PROD, approve, team, trust_carol
 from tests.conftest import git
+from tests.support.promotion import push_approval
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 __all__ = ["team"]  # the fixture, imported for its name
@@ -41,7 +42,13 @@ def push_fast_forward(play, first_parent: str, second_parent: str, tree: str) ->
 
 
 def refused(play, keys, who: str, why: str = "was changed by commit") -> None:
-    approve(play, keys, who)
+    head = play.remote_head()
+    own = play.proj.run("approve", "--env", "prod", "--release",
+                        release_of(play, "staging")["id"], "--key", str(keys[who][0]),
+                        "--principal", f"{who}@example.com")  # checked as promote checks
+    assert own.code == 4 and why in own.err, own.err
+    assert play.remote_head() == head
+    push_approval(play, "prod", "staging", f"{who}@example.com", keys[who][0])  # by hand
     head = play.remote_head()
     result = promote(play, *TO_PROD)
     assert result.code == 4 and why in result.err, result.err
@@ -202,7 +209,7 @@ def test_a_pinned_root_gates_what_the_branch_no_longer_gates(team, tmp_path):
     edit_config(play, PROD_GATED, PROD_OPEN)
     refused = promote(play, *TO_PROD, "--trust-root", str(root))
     assert refused.code == 4 and "needs a release manager's signed approval" in refused.err
-    approve(play, keys, "alice")
+    approve(play, keys, "alice", "--trust-root", str(root))
     result = promote(play, *TO_PROD, "--trust-root", str(root), "--json")
     assert result.code == 0, result.err
     assert release_of(play, "prod")["approval"]["approver"] == "alice@example.com"
