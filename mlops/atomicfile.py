@@ -7,6 +7,7 @@ per-clone caches under `config`) can write atomically without importing
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -35,8 +36,9 @@ def write_text_atomic(path: Path, text: str, exclusive: bool = False) -> None:
     except OSError as exc:  # named by the file asked for, not the temp file beside it
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
-        os.fchmod(fd, mode)  # mkstemp's 0600 would replace the file's own mode
         with os.fdopen(fd, "w") as fh:
+            with contextlib.suppress(OSError):  # a filesystem without modes keeps its own
+                os.fchmod(fh.fileno(), mode)  # mkstemp's 0600 would replace the file's mode
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

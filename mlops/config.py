@@ -37,9 +37,11 @@ def _registry(value: Any, where: str) -> str:
     # and only at build time, after `mlops validate` said ok.
     text = schema.string(value, where).strip().rstrip("/")  # `host/ns/` has long been taken
     problem = names.registry_problem(text)
-    if problem:  # redacted whole: a part it quotes may be `user:token@host`
+    if problem:  # shown masked: a `user:token@` in it may hold a '/', which redact misses
+        from mlops import repourl
+
         raise ConfigError(redact(f"{where} must look like host[:port][/namespace] (no scheme), "
-                                 f"got {text!r}: {problem}"))
+                                 f"got {repourl.shown(text)!r}: {problem}"))
     return text
 
 

@@ -46,6 +46,8 @@ def registry_problem(registry: object) -> str | None:
         return "must be a non-empty string"
     if "://" in registry:
         return "has a scheme; give host[:port][/namespace], e.g. registry.example.com/ml"
+    if "@" in registry:  # quoted no further: what comes before it may be a password
+        return "holds an '@' (credentials go in docker login, not the registry name)"
     if len(registry) > REGISTRY_MAX:
         return f"is longer than {REGISTRY_MAX} characters"
     parts = registry.split("/")

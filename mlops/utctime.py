@@ -17,4 +17,7 @@ def at(epoch: int | float) -> str | None:
         moment = time.gmtime(epoch)
     except (OverflowError, OSError, ValueError):
         return None
-    return time.strftime(FORMAT, moment) if 1 <= moment.tm_year <= 9999 else None
+    if not 1 <= moment.tm_year <= 9999:
+        return None
+    # not %Y: glibc writes the year 999 as "999", and RFC 3339 has four digits
+    return f"{moment.tm_year:04d}-" + time.strftime(FORMAT.removeprefix("%Y-"), moment)

@@ -30,7 +30,7 @@ def test_accepts_what_docker_takes_as_an_image_prefix(registry):
     ("host:0/x", "port outside 1-65535"),
     ("host:/x", "is not a host[:port]"),
     ("-host.example/x", "is not a host[:port]"),
-    ("user:token@host.example/x", "is not a host[:port]"),
+    ("user:token@host.example/x", "holds an '@'"),
     ("\uff11.example/x", "is not a host[:port]"),
     ("host.example:\uff15000/x", "is not a host[:port]"),  # a full-width digit in the port
     ("a/b/", "empty component"),

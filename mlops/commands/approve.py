@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mlops import config as cfg
 from mlops import release as rel
-from mlops import trailers
+from mlops import trailers, trustroot
 from mlops.adapters.gitops.workspace import Workspace, identity, signing_key
 from mlops.commands import Context
 from mlops.core import rollout
@@ -118,8 +118,10 @@ def _check_counts(ws: Workspace, config, env: str, commit: str, release, princip
     problem = approvals.gather(ws, config, config.environment(env), release.id) \
         .refusal(commit, release)
     if problem is not None:
-        raise ApprovalError(f"this approval by {principal} would not count: {problem}; "
-                            "nothing was pushed")
+        root = trustroot.resolve(ws, config).origin  # settled already by gather
+        raise ApprovalError(f"this approval by {principal} would not count: {problem} "
+                            f"(trust root: {root}; if promotions pin another, pass it with "
+                            "--trust-root); nothing was pushed")
 
 
 def _about_to_enter(ws: Workspace, config, env: str, opts: ApproveOptions, metrics):

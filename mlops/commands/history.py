@@ -86,6 +86,6 @@ def _human(entries: list[dict]) -> str:
         hold += f"  provenance {len(e['provenance'])} signed" if e["provenance"] else ""
         hold += f"  ({e['note']})" if e["note"] else ""
         when = e["time"] or "(no valid date)"
-        lines.append(f"{when:<20}  {e['commit'][:10]}  {e['action']:<16} {e['env']:<8} "
+        lines.append(f"{when:<20}  {e['commit'][:10]}  {e['action']:<16} {e['env'] or '-':<8} "
                      f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}")
     return "\n".join(lines)

@@ -27,7 +27,7 @@ from mlops import argocd, names, repourl
 from mlops import config as cfg
 from mlops.adapters import gitops
 from mlops.commands import Context
-from mlops.errors import UsageError
+from mlops.errors import ConfigError, UsageError
 from mlops.redact import redact
 
 DEFAULT_REGISTRY = "127.0.0.1:5000/mlops"
@@ -104,7 +104,7 @@ def _check_options(opts: InitOptions) -> None:
     problem = names.registry_problem(opts.registry.strip().rstrip("/"))
     if problem:  # the same check as mlops.yaml's `registry:`, which this value becomes
         raise UsageError(redact(f"--registry must look like host[:port][/namespace] (no scheme), "
-                                f"got {opts.registry!r}: {problem}"))
+                                f"got {repourl.shown(opts.registry)!r}: {problem}"))
     problem = repourl.problem(opts.repo_url.strip())
     if problem:
         raise UsageError(f"--repo-url {problem}")
@@ -183,10 +183,15 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _yaml_scalar(text: str) -> str:
-    """`text` as a YAML plain scalar when that reads back the same, else double-quoted."""
-    plain = (text[:1].isalnum() and text[-1:] != ":"  # `host:5000/ns`; `[::1]:5000` is not
-             and all(c.isalnum() or c in "._/-:" for c in text))
-    return text if plain else json.dumps(text)
+    """`text` as a YAML plain scalar when that reads back as the same string (not `1.5`,
+    `true`, `0x1f`, `[::1]:5000`), else double-quoted."""
+    from mlops.adapters import yamlio
+
+    try:
+        plain = yamlio.loads(f"v: {text}\n", "value").get("v") == text
+    except ConfigError:
+        plain = False
+    return text if plain and "#" not in text else json.dumps(text)
 
 
 # -- into place ---------------------------------------------------------------

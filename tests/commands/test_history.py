@@ -317,3 +317,13 @@ def test_a_commit_dated_past_the_year_9999_is_listed_without_a_date(repo):
     assert result.json["entries"][1]["time"] == "2023-11-14T22:13:29Z"
     lines = proj.run("history", "--env", "dev").out.splitlines()
     assert lines[0].startswith("(no valid date)       ") and "r-far" in lines[0]
+
+
+def test_a_promotion_naming_no_environment_is_listed(repo):
+    """Anyone who can push can write one; the listing shows '-' for its environment."""
+    proj, remote = repo
+    fast_commits(remote, ["no env\n\nMlops-Action: promote\nMlops-Release: r-x\n"],
+                 start=1_800_000_000)
+    result = proj.run("history")
+    assert result.code == 0, result.err
+    assert "promote          -        r-x  from -" in result.out.splitlines()[0]

@@ -355,3 +355,22 @@ def test_mlops_registry_gets_the_same_check(mlops, tmp_path):
     assert mlops("init", "ml").code == 0
     built = mlops("build", "--dry-run", cwd=tmp_path / "ml", env={"MLOPS_REGISTRY": "BAD"})
     assert built.code == 1 and "$MLOPS_REGISTRY must look like host[:port]" in built.err
+
+
+def test_percent_encoded_credentials_are_credentials(mlops, tmp_path):
+    result = mlops("init", "ml", "--repo-url", "ssh://user%3Atok3n@git.example.com/a/b.git")
+    assert result.code == 2 and "carries credentials" in result.err, result.err
+    assert "tok3n" not in result.err and list(tmp_path.iterdir()) == []
+
+
+def test_a_registry_with_a_slash_in_its_password_is_not_shown(mlops, tmp_path):
+    result = mlops("init", "ml", "--registry", "ci:AKIA/secretKEY+x@registry.example.com/ml")
+    assert result.code == 2, result.err
+    assert "secretKEY" not in result.err and "AKIA" not in result.err
+
+
+@pytest.mark.parametrize("registry", ["1.5", "123", "0x1f"])
+def test_a_registry_yaml_would_read_as_a_number_is_written_quoted(mlops, tmp_path, registry):
+    result = mlops("init", "ml", "--registry", registry)
+    assert result.code == 0, result.err
+    assert load_config(tmp_path / "ml", {}).registry == registry

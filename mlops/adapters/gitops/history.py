@@ -134,7 +134,10 @@ def read_log(repo: Path, ref: str, pick: Callable[[LogEntry], T | None], limit: 
     while len(kept) < limit:
         proc = first or _start_batch(repo, ref, skip, batch, grep)
         first = None
-        seen = proc.read(pick, kept)
+        try:
+            seen = proc.read(pick, kept)
+        finally:
+            proc.discard()  # nothing once read to its end; else git is stopped, files closed
         if seen < batch:
             break
         skip, batch = skip + batch, batch * 2

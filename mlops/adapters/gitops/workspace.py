@@ -189,12 +189,13 @@ class Workspace:
 
     def log(self, paths: Sequence[str] = ()) -> list[Commit]:
         """Newest first, with each commit's trailers."""
-        out = self._run("log", *logformat.ARGS, "HEAD", "--", *paths)
+        out = self._run("log", "--no-show-signature", *logformat.ARGS, "HEAD", "--", *paths)
         return [Commit(r.sha, r.time, r.subject, r.trailers) for r in logformat.records(out)]
 
     def first_parent_commits(self, paths: Sequence[str]) -> list[str]:
         """Oldest first: the commits on HEAD's first-parent line that changed `paths`."""
-        out = self._run("log", "--first-parent", "--reverse", "--format=%H", "HEAD", "--",
+        out = self._run("log", "--no-show-signature", "--first-parent", "--reverse",
+                        "--format=%H", "HEAD", "--",
                         *paths)
         return out.split()
 

@@ -92,3 +92,24 @@ def test_a_record_git_would_never_print_is_one_line():
         logformat.parse("not a commit id\n1\nsubject")
     record = logformat.parse(f"{'a' * 64}\n-12\nsubject\nKey : value \nno colon\n")
     assert (record.sha, record.time, record.trailers) == ("a" * 64, -12, (("Key", "value"),))
+
+
+def test_a_user_config_that_shows_signatures_changes_nothing(tmp_path, monkeypatch):
+    """Release managers who sign commits often set log.showSignature: git then prints
+    each signature's check before the commit's record."""
+    from tests.support.promotion import ssh_key
+
+    key, _ = ssh_key(tmp_path, "alice")
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    git(work, "-c", "user.name=A", "-c", "user.email=a@x", "-c", "gpg.format=ssh",
+        "-c", f"user.signingkey={key}", "commit", "-q", "-S", "--allow-empty", "-m",
+        "approve\n\nMlops-Action: approve")
+    user = tmp_path / "gitconfig"
+    user.write_text("[log]\n\tshowSignature = true\n[gpg]\n\tformat = ssh\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(user))
+    assert "signature" in git(work, "log", "-1").lower()  # git does show it
+    with Workspace(str(work), "main") as ws:
+        (commit,) = ws.log()
+        assert ws.first_parent_commits([]) == [commit.sha]
+    assert commit.sha == git(work, "rev-parse", "HEAD") and commit.trailer("Mlops-Action")
