@@ -16,7 +16,6 @@ usual case: nobody promoted since the last look).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -36,7 +35,6 @@ T = TypeVar("T")
 PRIVATE_REFS = "refs/mlops/remote/"
 TMP_PREFIX = "mlops-history-"
 FIRST_BATCH = 64  # commits read before the first look at what was kept
-_OBJECT_ID = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
 _FETCH = ["-c", "core.logAllRefUpdates=false", "fetch", "--quiet", "--no-tags",
           "--no-write-fetch-head", "--no-recurse-submodules", "--no-auto-gc"]
 
@@ -221,10 +219,10 @@ def _loose_ref(root: Path, ref: str) -> str | None:
     """The commit `ref` names when it is a loose ref file of the clone, else None (a
     packed ref, a worktree's `.git` file, another ref store: git resolves those)."""
     try:
-        sha = (root / ".git" / ref).read_bytes().strip()
-    except OSError:
+        sha = (root / ".git" / ref).read_bytes().strip().decode("ascii")
+    except (OSError, UnicodeDecodeError):
         return None
-    return sha.decode() if _OBJECT_ID.fullmatch(sha) else None
+    return sha if logformat.OBJECT_ID.fullmatch(sha) else None
 
 
 def parse_entry(record: str) -> LogEntry:

@@ -16,7 +16,7 @@ from mlops.errors import GitError
 
 FORMAT = "%H%n%ct%n%s%n%(trailers:unfold,only)"
 ARGS = ("-z", f"--format={FORMAT}")
-_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # sha-1 or sha-256
 # git's dates are 64-bit; a committer can write anything (an empty %ct, 400 digits)
 _SECONDS = re.compile(r"-?[0-9]{1,18}")
 
@@ -36,7 +36,7 @@ def records(out: str) -> list[LogRecord]:
 
 def parse(record: str) -> LogRecord:
     lines = record.split("\n")  # not splitlines: a subject may hold \x1c-\x1e, \x85, ...
-    if len(lines) < 3 or not _OBJECT_ID.fullmatch(lines[0]):
+    if len(lines) < 3 or not OBJECT_ID.fullmatch(lines[0]):
         raise GitError(f"git log printed what mlops cannot read: {record[:80]!r}")
     sha, seconds, subject = lines[:3]
     pairs = []
