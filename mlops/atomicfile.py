@@ -58,16 +58,19 @@ def _mode_for(path: Path) -> int:
     try:
         return stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        return 0o666 & ~_umask()
+        return 0o666 & ~umask()
 
 
-def _umask() -> int:
-    # Read, not set: os.umask() must set a value to return the old one, and a git
-    # process forked meanwhile by another thread would inherit the one set.
+def umask() -> int:
+    """The process' umask, read from /proc where it can be: os.umask() must set a value
+    to return the old one, and a git process forked meanwhile by another thread would
+    inherit the one set. Elsewhere (no /proc) it is set and put back at once."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    return 0o022
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

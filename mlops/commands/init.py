@@ -26,6 +26,7 @@ from pathlib import Path
 from mlops import argocd, names, repourl
 from mlops import config as cfg
 from mlops.adapters import gitops
+from mlops.atomicfile import umask
 from mlops.commands import Context
 from mlops.errors import ConfigError, UsageError
 from mlops.redact import redact
@@ -124,9 +125,7 @@ def _staging_dir(target: Path) -> Path:
                                         dir=target.parent))
     except OSError as exc:  # named by the folder asked for, not the temp one beside it
         raise OSError(exc.errno, exc.strerror, str(target)) from None
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # as `mkdir DIR` would have made it, not mkdtemp's 0700
+    staging.chmod(0o777 & ~umask())  # as `mkdir DIR` would have made it, not mkdtemp's 0700
     return staging
 
 
