@@ -8,10 +8,11 @@ containers judged by a real Prometheus, a signed approval and 100%.
 Cold: a new demo directory and an empty registry on a port of its own, so every
 image is pushed and every pipeline compiled (Docker's layer cache stays warm: no
 base image is pulled from anywhere here). Warm: the same directory again, its
-registry restarted on the data the cold run pushed, so nothing is pushed. Each figure is the median of N
-runs. The floor is the waiting the demo does on purpose, fixed by its config:
-two canary steps, each a 15 s sleep for the first window to fill plus an
-analysis of 3 measurements 15 s apart (the first immediate), so 2 x (15 + 30) s.
+registry restarted on the data the cold run pushed, so nothing is pushed. Each
+figure is the median of N runs. The floor is the waiting the demo does on
+purpose, fixed by its config: two canary steps, each a 15 s sleep for the first
+window to fill plus an analysis of 3 measurements 15 s apart (the first
+immediate), so 2 x (15 + 30) s.
 
 Usage: python3 benchmarks/demo.py [--repeat N] [--no-readme]
 """

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from mlops.canaryconfig import AnalysisMetric
 from mlops.core import analysis, promql
 from mlops.errors import ConfigError, MlopsError
+from mlops.records import dataclass, field
 
 NO_DATA = analysis.NO_DATA
 Query = Callable[[str], float | None]

@@ -16,15 +16,17 @@ their targets' content. The tar is deterministic.
 from __future__ import annotations
 
 import io
-import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from mlops.adapters import gitops
 from mlops.errors import BuildError
 from mlops.tracked import git_blob_id
+
+if TYPE_CHECKING:
+    import tarfile
 
 OUTSIDE_DOCKERFILE = ".mlops.Dockerfile"
 GITLINK_MODE = "160000"
@@ -55,6 +57,8 @@ def make_context(
         members += [(f, OUTSIDE_DOCKERFILE) for f in files if f.path == dockerfile]
     if not any(f.path == dockerfile for f, _ in members):
         raise BuildError(f"{dockerfile} is not among the files mlops hashed")
+    import tarfile  # only a build writes a context: a plan never loads it
+
     out = tempfile.SpooledTemporaryFile(max_size=64 << 20)
     with tarfile.open(fileobj=out, mode="w") as tar:
         for (f, arcname), data in zip(members, _contents(root, [f for f, _ in members]),
@@ -87,7 +91,7 @@ def _from_worktree(root: Path, f: ContextFile) -> bytes:
 
 
 def _add(tar: tarfile.TarFile, arcname: str, mode: str, data: bytes) -> None:
-    info = tarfile.TarInfo(arcname)
+    info = tar.tarinfo(arcname)  # TarInfo, without importing tarfile for a plan
     info.mtime = 0
     info.uid = info.gid = 0
     info.uname = info.gname = ""

@@ -13,12 +13,12 @@ travels with it for those messages.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops import safejson
 from mlops.errors import ConfigError, MlopsError
+from mlops.records import dataclass
 
 
 @dataclass(frozen=True)

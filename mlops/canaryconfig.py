@@ -20,7 +20,6 @@ canary:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from mlops import schema
@@ -28,6 +27,7 @@ from mlops.adapters.yamlio import Located
 from mlops.core import promql
 from mlops.core.analysis import FAIL, INCONCLUSIVE, MetricCheck
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 from mlops.schema import Key
 
 DEFAULT_INTERVAL = 60.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from mlops import names, schema
 from mlops.adapters.yamlio import Located, load_file
 from mlops.cache import ParseCache
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 from mlops.schema import Key
 from mlops.tracked import FileIndex, git_blob_id
 

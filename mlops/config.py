@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from mlops import names, schema
 from mlops.adapters.yamlio import Located, load_file, loads
 from mlops.cache import CONFIG_CACHE, ParseCache
 from mlops.errors import ConfigError, UsageError
+from mlops.records import dataclass, field
 from mlops.redact import redact
 from mlops.schema import Key
 from mlops.tracked import git_blob_id

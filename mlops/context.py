@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops.output import Output
+from mlops.records import dataclass, field
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from mlops import modeluri, names, schema
@@ -13,6 +12,7 @@ from mlops.adapters.yamlio import Located
 from mlops.canaryconfig import Canary, read_canary
 from mlops.core import cron
 from mlops.errors import ConfigError
+from mlops.records import dataclass, field
 from mlops.schema import Key
 
 

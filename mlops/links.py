@@ -18,9 +18,9 @@ from __future__ import annotations
 import posixpath
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 from mlops.tracked import FileIndex, TrackedFile
 
 LINK_MODE = "120000"

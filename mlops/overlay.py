@@ -10,12 +10,12 @@ enough to edit a 200-image overlay in milliseconds; it builds no objects.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops.adapters import safeyaml
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 
 ENVIRONMENTS_DIR = "environments"
 KUSTOMIZATION = "kustomization.yaml"

@@ -6,11 +6,11 @@ Pure: registry lookups and git state come in as plain values.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mlops.components import ComponentSpec
 from mlops.inputs import ih_tag
+from mlops.records import dataclass, field
 
 if TYPE_CHECKING:
     from mlops.buildcontext import ContextFile

@@ -13,12 +13,12 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.adapters import safeyaml
 from mlops.errors import ConfigError
 from mlops.names import COMMIT, DIGEST, image_problem
+from mlops.records import dataclass, field
 
 KIND = "Release"
 API_VERSION = "mlops.dev/v1"

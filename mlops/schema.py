@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from mlops import names
 from mlops.adapters.yamlio import Located, line_of
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 
 Checker = Callable[[Any, str], Any]
 

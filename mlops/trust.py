@@ -22,10 +22,10 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from mlops.config import TRUST_ROOT_ENV
 from mlops.errors import ApprovalError
+from mlops.records import dataclass
 
 
 def signer_lines(text: str) -> tuple[str, ...]:

@@ -7,7 +7,6 @@ turn. It is the test's input; the real Prometheus is in test_canary_analysis.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from mlops.analysis_run import render_queries, run_analysis, schedule
 from mlops.canaryconfig import AnalysisMetric
 from mlops.core import analysis as a
 from mlops.errors import ConfigError
+from mlops.records import replace
 
 VALUES = {"service": "cancer-predictor", "namespace": "models",
           "revision": "cancer-predictor-00002", "baseline_revision": "cancer-predictor-00001"}
@@ -185,7 +185,7 @@ FLAKY = AnalysisMetric(  # 5 measurements a minute apart, one failure in a row t
     requests_query='requests{revision="{{ revision }}"}[{{ interval }}]', min_requests=20,
     interval=60, count=5, failure_limit=1)
 F_Q, F_R = 'errors{revision="cancer-predictor-00002"}[60s]', 'requests{revision="cancer-predictor-00002"}[60s]'
-SLOW = dataclasses.replace(LATENCY, interval=60, count=5)  # p95 on the same minutes
+SLOW = replace(LATENCY, interval=60, count=5)  # p95 on the same minutes
 S_Q, S_B = 'p95{revision="cancer-predictor-00002"}[60s]', 'p95{revision="cancer-predictor-00001"}[60s]'
 
 
@@ -222,7 +222,7 @@ def test_stopping_early_gives_the_verdict_the_whole_schedule_would():
                                                             ("inconclusive", "inconclusive", 1)])
 def test_an_unreachable_prometheus_stops_it_per_no_data(no_data, result, taken):
     down = PrometheusError("Prometheus at http://127.0.0.1:9 unavailable: ConnectionError")
-    metric = dataclasses.replace(FLAKY, no_data=no_data)
+    metric = replace(FLAKY, no_data=no_data)
     clock = Timeline()
     report = clock.run([metric], Answers({F_Q: down, F_R: down}))
     assert (report.result, len(report.readings)) == (result, taken)
@@ -252,6 +252,6 @@ def test_a_failure_beats_a_cut_short_metric():
 
 
 def test_a_stop_at_the_last_measurement_is_no_early_stop():
-    once = dataclasses.replace(FLAKY, count=1, failure_limit=0)
+    once = replace(FLAKY, count=1, failure_limit=0)
     report = Timeline().run([once], Answers({F_Q: 0.5, F_R: 100.0}))
     assert report.result == "fail" and not report.stopped_early

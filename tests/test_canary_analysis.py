@@ -8,7 +8,6 @@ user would configure it, and its verdict must follow what the servers did.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import statistics
 import time
@@ -20,6 +19,7 @@ from mlops.analysis_run import AnalysisReport, run_analysis, schedule
 from mlops.canaryconfig import AnalysisMetric
 from mlops.config import load_config
 from mlops.core.analysis import FAIL, INCONCLUSIVE, PASS
+from mlops.records import replace
 from tests.support.canary import (
     ERROR_RATE_QUERY,
     ERRORS,
@@ -169,7 +169,7 @@ def test_the_readme_example_is_what_these_tests_ran(tmp_path):
 # once FailedChecks reach the threshold). Timing is compared within each test, as ratios.
 
 LIMIT, LONG = 1, 4  # one failure tolerated, four measurements planned (three intervals)
-STRICT = dataclasses.replace(METRICS[0], count=LONG, failure_limit=LIMIT)
+STRICT = replace(METRICS[0], count=LONG, failure_limit=LIMIT)
 
 
 def timed(url, metrics, revision, **client) -> tuple[AnalysisReport, float]:
@@ -206,7 +206,7 @@ def test_an_unreachable_prometheus_stops_early_per_no_data(tmp_path, no_data, re
     server = PrometheusServer(tmp_path).start()
     assert Prometheus(server.url).query("vector(1)") == 1  # it was answering
     server.stop()
-    metric = dataclasses.replace(STRICT, no_data=no_data)
+    metric = replace(STRICT, no_data=no_data)
     report, seconds = timed(server.url, [metric], GOOD, attempts=2, timeout=2)
     assert report.result == result, explain(report)
     assert len(report.readings) == taken and report.stopped_early

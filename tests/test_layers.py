@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 RANK = {"entry": 4, "commands": 3, "services": 2, "library": 1, "adapters": 0, "core": 0}
 # Below everything: what any module, adapters and the core included, may import.
-FOUNDATION = {"mlops", "mlops.errors", "mlops.names", "mlops.redact", "mlops.safejson"}
+FOUNDATION = {"mlops", "mlops.errors", "mlops.names", "mlops.records", "mlops.redact",
+              "mlops.safejson"}
 # What the core may import besides itself and the foundation: pure formats and config types.
 CORE_MAY_IMPORT = FOUNDATION | {"mlops.release", "mlops.trailers", "mlops.envconfig",
                                 "mlops.canaryconfig"}

@@ -20,7 +20,6 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from typing import IO, TypeVar
 
 import docker
@@ -30,6 +29,7 @@ import docker.errors
 from mlops.adapters import transport
 from mlops.adapters.retry import with_retries
 from mlops.errors import BuildError
+from mlops.records import dataclass
 from mlops.redact import redact
 
 LogFn = Callable[[str], None]

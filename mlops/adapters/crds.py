@@ -9,7 +9,6 @@ apply. Kinds no CRD in DIR defines are counted, not checked.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import jsonschema
 
 from mlops.adapters import safeyaml
 from mlops.errors import UsageError
+from mlops.records import dataclass
 
 
 @dataclass(frozen=True)

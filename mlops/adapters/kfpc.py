@@ -15,13 +15,13 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops.adapters import safeyaml
 from mlops.dsl import Resolver, UnknownComponentError, resolving
 from mlops.errors import ConfigError, MlopsError
+from mlops.records import dataclass
 
 _module_ids = itertools.count()
 

@@ -12,13 +12,13 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from mlops.adapters import stdhttp
 from mlops.adapters.retry import with_retries
 from mlops.errors import RegistryError, TransientRegistryError
+from mlops.records import dataclass
 from mlops.redact import redact
 
 MANIFEST_TYPES = ", ".join(

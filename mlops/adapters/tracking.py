@@ -20,11 +20,11 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from mlops.adapters.retry import with_retries
 from mlops.errors import MlopsError
+from mlops.records import dataclass
 from mlops.redact import redact
 
 T = TypeVar("T")

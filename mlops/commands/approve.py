@@ -23,7 +23,6 @@ nothing is pushed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from mlops import config as cfg
@@ -34,6 +33,7 @@ from mlops.commands import Context
 from mlops.core import rollout
 from mlops.core.promotion import Source
 from mlops.errors import ApprovalError, ConfigError, UsageError
+from mlops.records import dataclass
 from mlops.services import approvals
 from mlops.services.changes import in_workspace
 from mlops.services.envdir import EnvDir, environment

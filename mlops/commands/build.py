@@ -8,7 +8,6 @@ the partial records into the build record (mlops.services.fanout).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from mlops.errors import BuildError, UsageError
 from mlops.inputs import ih_tag
 from mlops.output import user_target
 from mlops.plan import BUILD, REUSE, PlannedComponent
+from mlops.records import replace
 from mlops.services.buildplan import BuildOptions, Planned, make_plan
 
 if TYPE_CHECKING:

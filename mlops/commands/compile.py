@@ -5,7 +5,6 @@ The work is `mlops.services.compiler`'s; this parses the options and reports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from mlops import config as cfg
@@ -13,6 +12,7 @@ from mlops import overlay
 from mlops.adapters import gitops
 from mlops.cache import JsonCache
 from mlops.commands import Context
+from mlops.records import dataclass
 from mlops.services.compiler import (
     COMPILE_CACHE,
     Compiled,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mlops import config as cfg
 from mlops import trailers as tr
 from mlops import utctime
 from mlops.adapters.gitops import remote_url
 from mlops.adapters.gitops.history import LogEntry, read_remote
 from mlops.commands import Context
+from mlops.records import dataclass
 
 ACTIONS = ("promote", "rollback", "approve", "rollout-start", "rollout-step",
            "rollout-complete", "rollout-abort")

@@ -18,7 +18,6 @@ import shutil
 import string
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -29,6 +28,7 @@ from mlops.adapters import gitops
 from mlops.atomicfile import umask
 from mlops.commands import Context
 from mlops.errors import ConfigError, UsageError
+from mlops.records import dataclass
 from mlops.redact import redact
 
 DEFAULT_REGISTRY = "127.0.0.1:5000/mlops"

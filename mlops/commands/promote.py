@@ -16,7 +16,6 @@ line and `tracking.ok: false`, and the promotion still exits 0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from mlops.core.promotion import (
     refuse_hold,
 )
 from mlops.errors import ApprovalError, MlopsError, UsageError
+from mlops.records import dataclass, replace
 from mlops.release import Release
 from mlops.services import approvals
 from mlops.services import promotion as steps

@@ -20,7 +20,6 @@ first attempt saw), and the release it puts back stays the one first chosen.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from mlops import config as cfg
 from mlops import trustroot
@@ -31,6 +30,7 @@ from mlops.commands import Context
 from mlops.core import rollout as state_machine
 from mlops.core.promotion import ROLLBACK, Action, Message, Transition, decide
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 from mlops.release import Release
 from mlops.services import approvals
 from mlops.services import promotion as steps

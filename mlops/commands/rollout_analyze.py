@@ -15,7 +15,6 @@ the next analysis measures the new split, not the one before it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from mlops.core.decision import check_lines, stopped_summary
 from mlops.core.promotion import passed
 from mlops.errors import AnalysisInconclusive, ApprovalError, ConfigError, GateFailed
 from mlops.output import user_target
+from mlops.records import dataclass, replace
 from mlops.services import canary, convergence
 from mlops.services import decisions as records
 from mlops.services.convergence import service_ref

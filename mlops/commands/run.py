@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from mlops.atomicfile import write_json_atomic
 from mlops.commands import Context
 from mlops.core import runs
 from mlops.errors import ConfigError, MlopsError, UsageError
+from mlops.records import dataclass, field, replace
 from mlops.services import runstore, tracking
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.evidence import read_run_metrics

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mlops import config as cfg
 from mlops.commands import Context
 from mlops.core import runs
 from mlops.errors import UsageError
+from mlops.records import dataclass
 from mlops.services import runstore
 
 

@@ -10,7 +10,6 @@ it polls until it has, and exits 1 when --timeout runs out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mlops import config as cfg
@@ -18,6 +17,7 @@ from mlops.adapters import cluster
 from mlops.commands import Context
 from mlops.core import clusterstatus as cs
 from mlops.errors import MlopsError
+from mlops.records import dataclass
 from mlops.services.convergence import Target, converge, observe, read_target
 from mlops.services.envdir import environment
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from mlops import pipelines as pl
 from mlops.adapters import crds, kustomize, safeyaml
 from mlops.commands import Context
 from mlops.errors import EXIT_ERROR, ConfigError, MlopsError
+from mlops.records import dataclass, field
 from mlops.services.envdir import EnvDir, environment
 from mlops.services.freshcompile import FreshCompiler
 

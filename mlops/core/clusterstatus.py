@@ -12,10 +12,10 @@ revision the expected share of traffic.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlops.errors import ConfigError
+from mlops.records import asdict, dataclass
 
 ROLLOUT_STATES = ("canary", "complete", "aborted")
 

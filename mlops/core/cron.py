@@ -26,9 +26,9 @@ schedule. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 
 DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 MONTHS = {name: i + 1 for i, name in enumerate(

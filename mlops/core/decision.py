@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from mlops import trailers
 from mlops.core.promotion import Message
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 from mlops.release import Release
 
 

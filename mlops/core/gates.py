@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from mlops.envconfig import MetricGate
+from mlops.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ caller found or forgot to look for.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from mlops import release as rel
 from mlops import trailers
 from mlops.errors import ApprovalError, GateFailed, MlopsError
+from mlops.records import dataclass, field
 
 
 class Action(StrEnum):
@@ -104,6 +104,9 @@ class Message:
     provenance: Sequence[Mapping[str, str]] | None = None
 
 
+PLAIN = Message()  # the message with nothing added
+
+
 @dataclass(frozen=True)
 class Change:
     record: rel.EnvRecord
@@ -164,7 +167,7 @@ def pins_of(release: rel.Release) -> dict[str, tuple[str, str]]:
     return {name: (img.image, img.digest) for name, img in release.images.items()}
 
 
-def decide(t: Transition, how: Message = Message()) -> Change:
+def decide(t: Transition, how: Message = PLAIN) -> Change:
     """The change to commit for `t`, or its refusal raised."""
     problem = refusal(t)
     if problem is not None:

@@ -15,10 +15,10 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.errors import MlopsError, UsageError
+from mlops.records import dataclass, field
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{6}$")
 FORMAT = "mlops.run/v1"

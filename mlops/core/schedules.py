@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from mlops.envconfig import Schedule
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 
 API_VERSION = "kubeflow.org/v1beta1"
 KIND = "ScheduledWorkflow"

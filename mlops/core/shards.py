@@ -11,9 +11,9 @@ built in that order, so no shard waits for another.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from mlops.errors import BuildError, UsageError
+from mlops.records import dataclass
 
 MAX_SHARDS = 256  # a GitHub Actions matrix holds at most 256 jobs
 

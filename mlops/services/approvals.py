@@ -12,12 +12,11 @@ pure: `Approvals.of(release)` compares it with what was read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mlops import release as rel
 from mlops import trailers, trustroot
 from mlops.adapters.gitops.workspace import Workspace
 from mlops.errors import ApprovalError
+from mlops.records import dataclass
 from mlops.services.envdir import EnvDir
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,6 +23,7 @@ from mlops.context import Context
 from mlops.errors import ConfigError, UsageError
 from mlops.inputs import effective_build_args, ih_tag, input_hash
 from mlops.plan import PlannedComponent, decide, image_repository, tags_for
+from mlops.records import dataclass, field
 from mlops.services.registries import Lookup, RegistryAccess
 from mlops.tracked import FileIndex
 

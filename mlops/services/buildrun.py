@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops.buildcontext import make_context
@@ -18,6 +17,7 @@ from mlops.errors import MlopsError, RegistryError
 from mlops.inputs import ih_tag
 from mlops.names import split_image
 from mlops.plan import BUILD, PlannedComponent
+from mlops.records import dataclass, replace
 from mlops.services.registries import RegistryAccess
 from mlops.ui import Reporter
 

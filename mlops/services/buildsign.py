@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from mlops.core import provenance
 from mlops.errors import MlopsError, UsageError
 from mlops.names import split_image
 from mlops.plan import PlannedComponent
+from mlops.records import dataclass, replace
 from mlops.services.buildrun import Outcome
 from mlops.services.registries import RegistryAccess
 

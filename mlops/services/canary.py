@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from mlops.core.promotion import (
     refuse_hold,
 )
 from mlops.errors import ConfigError, UsageError
+from mlops.records import dataclass
 from mlops.services import approvals
 from mlops.services import decisions as records
 from mlops.services import promotion as steps

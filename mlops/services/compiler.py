@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops import __version__, overlay
@@ -22,6 +21,7 @@ from mlops.atomicfile import write_text_atomic
 from mlops.buildrecord import read_build_record
 from mlops.cache import JsonCache
 from mlops.errors import ConfigError, UsageError
+from mlops.records import dataclass, field
 from mlops.services import checkout, scheduling
 from mlops.services.envdir import EnvDir
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from mlops.adapters import cluster, kustomize
 from mlops.adapters.gitops.workspace import Workspace, remote_url
 from mlops.core import clusterstatus as cs
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 from mlops.services.envdir import EnvDir
 
 FIRST_POLL, MAX_POLL = 0.5, 5.0  # seconds between polls: quick at first, then backing off

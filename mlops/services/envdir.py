@@ -9,7 +9,6 @@ through `EnvDir`, so a caller never spells a path by hand.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from mlops import config as cfg
@@ -19,6 +18,7 @@ from mlops import release as rel
 from mlops.adapters import safeyaml
 from mlops.atomicfile import write_text_atomic
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 
 ENVIRONMENTS_DIR = overlay.ENVIRONMENTS_DIR
 SCHEDULES_DIR = "schedules"

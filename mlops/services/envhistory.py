@@ -7,13 +7,12 @@ read them back here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mlops import config as cfg
 from mlops import release as rel
 from mlops import trailers
 from mlops.adapters.gitops.workspace import Workspace
 from mlops.errors import ConfigError
+from mlops.records import dataclass
 from mlops.services.envdir import EnvDir
 
 

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from mlops.buildrecord import BuildRecord, read_build_record, read_document
 from mlops.core.shards import Item, Shard, estimate_sizes, plan_shards
 from mlops.errors import BuildError, ConfigError, UsageError
 from mlops.plan import BUILD, REUSE, PlannedComponent
+from mlops.records import dataclass
 from mlops.tracked import FileIndex
 
 PLAN_KIND = "mlops-build-plan"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from mlops.core import gates as gate_logic
 from mlops.core.promotion import Source
 from mlops.errors import ApprovalError, ConfigError
 from mlops.names import COMMIT, DIGEST, image_problem
+from mlops.records import replace
 from mlops.services import checkout
 from mlops.services.compiler import compile_environment, discover, write_results
 from mlops.services.envdir import EnvDir

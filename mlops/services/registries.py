@@ -8,14 +8,14 @@ or a dry run, never pays for it.
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlops.errors import RegistryError
 from mlops.names import split_image
+from mlops.records import dataclass
 
 if TYPE_CHECKING:  # a build plan imports this module: neither PyYAML nor the registry for it
     from mlops import release as rel
@@ -154,17 +154,15 @@ class Registries:
         After the first failed lookup they ask nothing more: a registry that is down
         or refuses the credentials is the caller's to report, once.
         """
-        pending: queue.SimpleQueue = queue.SimpleQueue()
         keys = list(dict.fromkeys(lookups))
-        for key in keys:
-            pending.put(key)
+        pending = deque(keys)  # popleft is atomic: the threads share it without a lock
         failed = threading.Event()  # a registry that fails once is left to the caller
 
         def drain() -> None:
             while not failed.is_set():
                 try:
-                    key = pending.get_nowait()
-                except queue.Empty:
+                    key = pending.popleft()
+                except IndexError:
                     return
                 try:
                     self.served(*key)

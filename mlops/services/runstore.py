@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops import safejson
@@ -20,6 +19,7 @@ from mlops.atomicfile import write_json_atomic
 from mlops.core import runs
 from mlops.core.runs import CorruptRun, RunRecord
 from mlops.errors import MlopsError, UsageError
+from mlops.records import dataclass, field
 
 RUNS_DIR = ".mlops/runs"
 MAX_RECORD_BYTES = 1 << 20

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from mlops import config as cfg
 from mlops.adapters.tracking import ModelVersion, RunLog, Tracker, TrackingError
 from mlops.core.runs import RunRecord
+from mlops.records import dataclass, field
 from mlops.release import Release
 
 TAG_RUN_ID = "mlops.run_id"

@@ -9,8 +9,6 @@ environments' history is refused.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from mlops import config as cfg
@@ -18,6 +16,7 @@ from mlops import release as rel
 from mlops.adapters.gitops.workspace import Workspace
 from mlops.commands import approve as approve_cmd
 from mlops.errors import ApprovalError
+from mlops.records import replace
 from mlops.services.envdir import EnvDir
 from tests.commands.conftest import promote, release_of, to_staging
 from tests.support.promotion import Playground, repo_files, ssh_key

@@ -24,7 +24,11 @@ NOT_FOR_A_CACHED_PLAN = ("requests", "urllib3", "yaml", "ruamel", "docker", "git
                          "mlops.adapters.safeyaml", "mlops.adapters.builder", "mlops.release",
                          "mlops.services.buildrun", "mlops.services.buildsign", "mlops.labels",
                          # the environments of a cached, validated mlops.yaml wait until asked
-                         "mlops.envconfig", "mlops.canaryconfig")
+                         "mlops.envconfig", "mlops.canaryconfig",
+                         # records are mlops.records: defining them compiles nothing
+                         "dataclasses", "inspect",
+                         # a plan writes no build context and waits on no queue
+                         "tarfile", "queue")
 PROBE = """
 import sys
 import mlops.cli

@@ -10,11 +10,10 @@ environment only a release a manager approved for it goes back.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from mlops import release as rel
+from mlops.records import replace
 from mlops.services.envdir import EnvDir
 from tests.commands.conftest import built, release_of  # noqa: F401
 from tests.commands.test_rollout import fresh, rendered_isvc, roll, rollout  # noqa: F401

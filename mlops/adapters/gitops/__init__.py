@@ -13,12 +13,12 @@ import io
 import os
 import subprocess
 from collections.abc import Generator, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from mlops.adapters.gitops import logformat
 from mlops.errors import GitError
+from mlops.records import dataclass
 from mlops.tracked import TrackedFile, git_blob_id
 
 

@@ -22,13 +22,13 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
 from mlops.adapters.gitops import literal_paths, logformat, transport
 from mlops.adapters.gitops.transport import TransientGitError
 from mlops.errors import GitError
+from mlops.records import dataclass, field
 from mlops.redact import redact
 
 T = TypeVar("T")

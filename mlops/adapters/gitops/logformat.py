@@ -10,9 +10,9 @@ history` in a traceback, or read as a commit that does not exist.)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from mlops.errors import GitError
+from mlops.records import dataclass
 
 FORMAT = "%H%n%ct%n%s%n%(trailers:unfold,only)"
 ARGS = ("-z", f"--format={FORMAT}")

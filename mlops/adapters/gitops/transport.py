@@ -22,12 +22,12 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from mlops.adapters.retry import with_retries
 from mlops.errors import ConfigError, GitError
+from mlops.records import dataclass
 from mlops.redact import redact
 
 T = TypeVar("T")

@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from mlops.adapters import sshsig
@@ -36,6 +35,7 @@ from mlops.adapters.gitops import (  # noqa: F401 - remote_url: re-exported
 )
 from mlops.adapters.gitops.transport import TransientGitError
 from mlops.errors import ConfigError, GitError
+from mlops.records import dataclass
 from mlops.redact import redact
 
 TMP_PREFIX = "mlops-workspace-"
