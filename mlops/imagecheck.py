@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlops.errors import ConfigError
 from mlops.inputs import ih_tag
 from mlops.names import component_name_problem
+from mlops.threadmap import thread_map
 
 INPUT_HASH = re.compile(r"^[0-9a-f]{64}$")  # sha256, hex: it becomes a tag in a URL path
 
@@ -44,9 +44,9 @@ def check_record_entries(registry: str, path: Any, entries: Mapping[str, Mapping
     registry lookup; the lookups then run in parallel, in a stable order.
     """
     tags = {name: _tag_of(registry, path, name, entry) for name, entry in entries.items()}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        found = dict(zip(sorted(tags), pool.map(
-            lambda n: served(str(entries[n]["image"]), tags[n]), sorted(tags)), strict=True))
+    found = dict(zip(sorted(tags), thread_map(
+        lambda n: served(str(entries[n]["image"]), tags[n]), sorted(tags), workers=8),
+        strict=True))
     for name in sorted(tags):
         if found[name] != entries[name].get("digest"):
             raise ConfigError(

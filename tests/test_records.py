@@ -256,11 +256,14 @@ def test_init_is_compiled_once_on_first_call():
     assert Lazy(2).a == 2 and Lazy.__dict__["__init__"] is compiled
 
 
-def test_mlops_defines_its_records_without_dataclasses():
-    """What made records worth having: the standard library's is not even imported."""
+def test_the_commands_load_neither_dataclasses_nor_an_executor():
+    """What records and thread_map were written for: a fresh build plan, promotion or
+    history loads neither `dataclasses` (and `inspect`) nor `concurrent.futures` (and
+    `logging`)."""
     probe = ("import sys, mlops.cli, mlops.commands.build, mlops.commands.promote, "
-             "mlops.commands.history; print(sorted(m for m in ('dataclasses', 'inspect') "
-             "if m in sys.modules))")
+             "mlops.commands.history, mlops.adapters.registry, mlops.services.promotion; "
+             "print(sorted(m for m in ('dataclasses', 'inspect', 'concurrent.futures', "
+             "'logging') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
     assert proc.stdout.strip() == "[]"

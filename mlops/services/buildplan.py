@@ -25,6 +25,7 @@ from mlops.inputs import effective_build_args, ih_tag, input_hash
 from mlops.plan import PlannedComponent, decide, image_repository, tags_for
 from mlops.records import dataclass, field
 from mlops.services.registries import Lookup, RegistryAccess
+from mlops.threadmap import thread_map
 from mlops.tracked import FileIndex
 
 LOOKUP_THREADS = 8
@@ -280,11 +281,9 @@ def _lookup_existing(hashed: list[_Hashed], access, cache, opts: BuildOptions) -
         else:
             missing.append(h)
     if missing:  # a plan answered from the cache starts no threads
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
-            found = pool.map(lambda h: access.lookup(h.image, ih_tag(h.input_hash)), missing)
-            results.update({h.spec.name: f for h, f in zip(missing, found, strict=True)})
+        found = thread_map(lambda h: access.lookup(h.image, ih_tag(h.input_hash)), missing,
+                           workers=LOOKUP_THREADS)
+        results.update({h.spec.name: f for h, f in zip(missing, found, strict=True)})
     for h in hashed:
         if results[h.spec.name].digest:
             cache.remember(h.image, ih_tag(h.input_hash), results[h.spec.name].digest)

@@ -27,6 +27,7 @@ from mlops.services.envdir import EnvDir
 from mlops.services.envhistory import entered_at
 from mlops.services.registries import Registries
 from mlops.services.serving import enable_automated_sync, write_serving_patch
+from mlops.threadmap import thread_map
 
 
 class Background:
@@ -248,8 +249,6 @@ def verify_provenance(ws: Workspace, config, release: rel.Release,
     digest, and the release's source commit (`mlops.attest.find_valid`); a
     missing or invalid one is exit 4, like a missing approval.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from mlops import attest
 
     root = trustroot.resolve(ws, config)
@@ -269,5 +268,4 @@ def verify_provenance(ws: Workspace, config, release: rel.Release,
         return {"component": name, "digest": img.digest, "builder": found["signer"],
                 "attestation": found["manifest"]}
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(check, sorted(release.images.items())))
+    return thread_map(check, sorted(release.images.items()), workers=8)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from mlops.errors import RegistryError
 from mlops.names import split_image
 from mlops.records import dataclass
+from mlops.threadmap import thread_map
 
 if TYPE_CHECKING:  # a build plan imports this module: neither PyYAML nor the registry for it
     from mlops import release as rel
@@ -191,16 +192,13 @@ def served_digests() -> Callable[[str, str], str | None]:
 
 def verify_digests(release: rel.Release, registries: Registries | None = None) -> None:
     """Every image digest must exist in its registry before anything is committed."""
-    from concurrent.futures import ThreadPoolExecutor
-
     regs = registries or Registries()
 
     def present(item: tuple[str, rel.Image]) -> tuple[str, rel.Image, bool]:
         name, img = item
         return name, img, regs.has(img.image, img.digest)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(present, sorted(release.images.items())))
+    results = thread_map(present, sorted(release.images.items()), workers=8)
     for name, img, found in results:
         if not found:
             raise RegistryError(
