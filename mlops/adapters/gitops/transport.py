@@ -33,16 +33,16 @@ from mlops.redact import redact
 T = TypeVar("T")
 
 # Would fail the same way again: checked first, so they win over a transient symptom
-# printed beside them (e.g. "the remote end hung up unexpectedly").
-_PERMANENT = re.compile(
+# printed beside them (e.g. "the remote end hung up unexpectedly"). Both are compiled
+# (by re's cache) only when git fails: compiling them cost every command ~1 ms.
+_PERMANENT = (
     r"could not resolve (host|proxy)|authentication failed|terminal prompts disabled|"
     r"could not read (username|password)|returned error: 4(?!08|29)\d\d|HTTP 4(?!08|29)\d\d|"
     r"\bnot found\b|does not appear to be a git repository|couldn't find remote ref|"
     r"certificate|permission denied|host key verification failed|"
-    r"unsupported protocol|protocol '?[\w+-]+'? is not supported",
-    re.IGNORECASE,
+    r"unsupported protocol|protocol '?[\w+-]+'? is not supported"
 )
-_TRANSIENT = re.compile(
+_TRANSIENT = (
     r"returned error: (5\d\d|408|429)|HTTP (5\d\d|408|429)|"
     r"connection refused|couldn't connect to server|failed to connect to|unable to connect to|"
     r"connection reset|connection timed out|operation timed out|operation too slow|timed out|"
@@ -50,14 +50,14 @@ _TRANSIENT = re.compile(
     r"remote end hung up unexpectedly|recv failure|send failure|transfer closed with|"
     r"broken pipe|network is unreachable|no route to host|GnuTLS recv error|SSL_ERROR_SYSCALL|"
     r"TLS connection was non-properly terminated|unexpected eof while reading|"
-    r"HTTP/2 stream \d+ was not closed cleanly",
-    re.IGNORECASE,
+    r"HTTP/2 stream \d+ was not closed cleanly"
 )
 
 
 def is_transient(stderr: str) -> bool:
     """Whether git's error output describes a network failure worth another try."""
-    return not _PERMANENT.search(stderr) and bool(_TRANSIENT.search(stderr))
+    return (not re.search(_PERMANENT, stderr, re.IGNORECASE)
+            and bool(re.search(_TRANSIENT, stderr, re.IGNORECASE)))
 
 
 class TransientGitError(GitError):
