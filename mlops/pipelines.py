@@ -16,10 +16,11 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from mlops.adapters import safeyaml
-from mlops.errors import ConfigError
+from mlops.errors import ConfigError, UsageError
 from mlops.names import DIGEST, is_digest_ref
 
 PIPELINES_DIR = "pipelines"
@@ -41,6 +42,27 @@ def resource_name(stem: str, display: str) -> str:
             f"'-' or '_', at most 42 characters), got {stem!r}"
         )
     return name
+
+
+def from_argument(name: str) -> str:
+    """PIPELINE on a command line (`run`, `runs list --pipeline`): a name, never a path."""
+    try:
+        return resource_name(name, name)
+    except ConfigError:
+        raise UsageError(f"unknown pipeline {name!r}: a pipeline is named by its file "
+                         "pipelines/<name>.py (lowercase letters, digits, '-' or '_')") from None
+
+
+def known_pipelines(root: Path) -> set[str]:
+    """The names of the pipeline files `mlops compile` would compile."""
+    known = set()
+    for source in (root / PIPELINES_DIR).glob("*.py"):
+        if not source.name.startswith("_"):
+            try:
+                known.add(resource_name(source.stem, source.name))
+            except ConfigError:
+                continue  # compile names the file; here it is simply not a pipeline
+    return known
 
 
 def spec_hash(version_spec: Mapping[str, Any]) -> str:

@@ -47,7 +47,7 @@ def run(ctx: Context, opts: RunOptions) -> int:
         raise UsageError("only local runs are supported: pass --local")
     config = cfg.load_config(ctx.root, ctx.environ)
     env = environment(config, opts.env)
-    name = _pipeline_name(opts.pipeline)
+    name = pl.from_argument(opts.pipeline)
     rel = EnvDir(ctx.root, env.name).pipeline_output(name)
     docs = _compiled(ctx.root, rel, env.name, name)
     version = pl.version_of(docs)
@@ -90,20 +90,11 @@ def _record_run(root: Path, tracked: cfg.Tracking, started: runstore.Started, re
     return runstore.write(root, run), mirrored
 
 
-def _pipeline_name(name: str) -> str:
-    """The resource name of PIPELINE on the command line: a name, never a path."""
-    try:
-        return pl.resource_name(name, name)
-    except ConfigError:
-        raise UsageError(f"unknown pipeline {name!r}: a pipeline is named by its file "
-                         "pipelines/<name>.py (lowercase letters, digits, '-' or '_')") from None
-
-
 def _compiled(root: Path, rel: str, env: str, name: str) -> list[dict[str, Any]]:
     try:
         text = safeyaml.read_text(root / rel, rel)
     except FileNotFoundError:
-        known = _known_pipelines(root)
+        known = pl.known_pipelines(root)
         if name not in known:  # compiling would not help: there is no such pipeline
             raise UsageError(f"unknown pipeline {name!r} (known: "
                              f"{', '.join(sorted(known)) or 'none'})") from None
@@ -111,18 +102,6 @@ def _compiled(root: Path, rel: str, env: str, name: str) -> list[dict[str, Any]]
             f"{rel}: not compiled for environment {env}; run `mlops compile --env {env}` first"
         ) from None
     return pl.parse_rendered(text)
-
-
-def _known_pipelines(root: Path) -> set[str]:
-    """The names of the pipeline files `mlops compile` would compile."""
-    known = set()
-    for source in (root / pl.PIPELINES_DIR).glob("*.py"):
-        if not source.name.startswith("_"):
-            try:
-                known.add(pl.resource_name(source.stem, source.name))
-            except ConfigError:
-                continue  # compile names the file; here it is simply not a pipeline
-    return known
 
 
 def _arguments(spec: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:

@@ -70,6 +70,24 @@ def test_list_refuses_an_environment_that_is_not_configured(repo):
     assert "unknown environment 'stagign'" in result.err
 
 
+def test_list_refuses_a_pipeline_mlops_does_not_know(repo):
+    """A typo is exit 2, not "no runs recorded"; a path is never a pipeline name."""
+    result = repo.run("runs", "list", "--pipeline", "trainnig")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "unknown pipeline 'trainnig' (known: scoring, training)" in result.err
+    result = repo.run("runs", "list", "--pipeline", "../training")
+    assert result.code == 2 and result.out == ""
+    assert "a pipeline is named by its file pipelines/<name>.py" in result.err
+
+
+def test_list_takes_a_pipeline_file_with_no_runs_yet_by_either_spelling(repo):
+    repo.write({"pipelines/batch_scoring.py": "# compiled by mlops compile\n"})
+    for spelling in ("batch_scoring", "batch-scoring"):
+        result = repo.run("runs", "list", "--pipeline", spelling, "--json")
+        assert result.code == 0, result.err
+        assert result.json["pipeline"] == "batch-scoring" and result.json["runs"] == []
+
+
 def test_list_json_gives_the_whole_records(repo):
     result = repo.run("runs", "list", "--pipeline", "training", "--json")
     assert result.code == 0, result.err
