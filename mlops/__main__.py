@@ -1,3 +1,3 @@
-from mlops.cli import main
+from mlops.cli import run
 
-raise SystemExit(main())
+run()

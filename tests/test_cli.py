@@ -39,3 +39,58 @@ def test_console_script_runs():
     proc = subprocess.run([sys.executable, "-m", "mlops", "--version"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == f"mlops {__version__}"
+
+
+# -- the quick exit (mlops.cli.run) ---------------------------------------------------
+
+QUICK_EXIT_PROBE = """
+import atexit, os, sys, threading, time
+import mlops.cli
+
+class TornDown:  # a module-level object: only the usual exit's teardown deletes it
+    def __del__(self):
+        os.write(1, b"torn down\\n")
+
+marker = TornDown()
+atexit.register(lambda: os.write(1, b"exit handler ran\\n"))
+print("buffered output", end="\\n" if sys.argv[1] else "")  # a pipe: still in the buffer
+if sys.argv[1] == "thread":
+    def late():
+        time.sleep(0.3)
+        os.write(1, b"thread finished\\n")
+    threading.Thread(target=late).start()  # not a daemon: the usual exit waits for it
+sys.argv = ["mlops"]  # no command: the help on stderr, exit 2
+mlops.cli.run()
+"""
+
+
+def probe_quick_exit(mode: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", QUICK_EXIT_PROBE, mode], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_the_console_script_skips_the_teardown_but_not_the_exit_handlers_or_the_output():
+    proc = probe_quick_exit("")
+    assert proc.returncode == 2  # main's exit code
+    assert "usage: mlops" in proc.stderr or "COMMAND" in proc.stderr
+    assert proc.stdout.startswith("buffered output")  # flushed before os._exit
+    assert "exit handler ran" in proc.stdout
+    assert "torn down" not in proc.stdout  # no teardown: the time it took is saved
+
+
+def test_a_running_thread_gets_the_usual_exit():
+    proc = probe_quick_exit("thread")
+    assert proc.returncode == 2
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "buffered output" and "thread finished" in lines
+    assert lines.count("exit handler ran") == 1  # run once, not by both exits
+    assert "torn down" in lines  # the usual teardown
+
+
+def test_the_entry_points_use_the_quick_exit():
+    """`mlops` (pyproject's console script) and `python -m mlops` both end through run."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert 'mlops = "mlops.cli:run"' in (root / "pyproject.toml").read_text()
+    assert "run()" in (root / "mlops" / "__main__.py").read_text()
