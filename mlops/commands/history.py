@@ -6,7 +6,7 @@ from mlops import config as cfg
 from mlops import trailers as tr
 from mlops import utctime
 from mlops.adapters.gitops import remote_url
-from mlops.adapters.gitops.history import LogEntry, read_remote
+from mlops.adapters.gitops.history import Grep, LogEntry, read_remote
 from mlops.commands import Context
 from mlops.records import dataclass
 
@@ -37,19 +37,27 @@ def _wanted(commit: LogEntry, env: str | None) -> bool:
         env is None or commit.first(tr.ENVIRONMENT) == env)
 
 
-def _grep(env: str | None) -> list[str]:
-    """Lines a wanted commit's message must have (a superset: `_wanted` decides).
+def _grep(env: str | None) -> Grep:
+    """What a wanted commit's message must hold (a superset: `_wanted` decides).
 
-    A trailer is `Key: value` at the start of a line (git allows blanks before
-    the colon). git reads the patterns in the C locale, where `[[:space:]]` is
-    ASCII only, while a value is stripped of any Unicode space; so a wanted
-    environment line either holds the name or, when the value is folded onto the
-    next line, holds no letter or digit at all.
+    Every environment: the action key anywhere, as a fixed string (git's quickest
+    matcher: a quarter of the log's time less than a regex). A wanted commit
+    holds its key as written, and no non-ASCII letter lowercases to one of the
+    key's, so git's ASCII case folding keeps every commit `_wanted` keeps.
+
+    One environment: a trailer is `Key: value` at the start of a line (git
+    allows blanks before the colon). git reads the patterns in the C locale,
+    where `[[:space:]]` is ASCII only, while a value is stripped of any Unicode
+    space; so a wanted environment line either holds the name or, when the value
+    is folded onto the next line, holds no letter or digit at all. (A fixed
+    string would also let through every commit naming the environment
+    elsewhere, such as staging's `Mlops-From: dev`.)
     """
-    patterns = [f"^{tr.ACTION}[[:space:]]*:"]
-    if env is not None:  # environment names are lowercase letters, digits and '-'
-        patterns.append(f"^{tr.ENVIRONMENT}[[:space:]]*:(.*{env}|[^[:alnum:]]*$)")
-    return patterns
+    if env is None:
+        return Grep((tr.ACTION,), fixed=True)
+    # environment names are lowercase letters, digits and '-'
+    return Grep((f"^{tr.ACTION}[[:space:]]*:",
+                 f"^{tr.ENVIRONMENT}[[:space:]]*:(.*{env}|[^[:alnum:]]*$)"))
 
 
 def entry(commit: LogEntry) -> dict:

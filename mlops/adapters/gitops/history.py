@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TypeVar
@@ -37,6 +37,25 @@ TMP_PREFIX = "mlops-history-"
 FIRST_BATCH = 64  # commits read before the first look at what was kept
 _FETCH = ["-c", "core.logAllRefUpdates=false", "fetch", "--quiet", "--no-tags",
           "--no-write-fetch-head", "--no-recurse-submodules", "--no-auto-gc"]
+
+
+@dataclass(frozen=True)
+class Grep:
+    """What a kept commit's message must hold, so that git skips the rest: every
+    pattern, case-insensitively, matched against each line; fixed strings (git's
+    quickest matcher) or extended regexes."""
+
+    patterns: tuple[str, ...] = ()
+    fixed: bool = False
+
+    def args(self) -> list[str]:
+        if not self.patterns:
+            return []
+        return [*(f"--grep={p}" for p in self.patterns), "--all-match",
+                "--regexp-ignore-case", "--fixed-strings" if self.fixed else "--extended-regexp"]
+
+
+EVERY = Grep()  # no filter: every commit reaches `pick`
 
 
 @dataclass(frozen=True)
@@ -57,7 +76,7 @@ class LogEntry:
 
 
 def read_remote(root: Path, url: str, branch: str, pick: Callable[[LogEntry], T | None],
-                limit: int, grep: Sequence[str] = (),
+                limit: int, grep: Grep = EVERY,
                 note: Callable[[str], None] | None = None) -> list[T]:
     """What `pick` makes of the newest `limit` commits of the remote `branch` it
     does not turn down, as the remote holds them now (see `read_log`)."""
@@ -119,12 +138,11 @@ def _scratch_repository() -> Iterator[Path]:
 
 
 def read_log(repo: Path, ref: str, pick: Callable[[LogEntry], T | None], limit: int,
-             grep: Sequence[str] = (), first: _Batch | None = None) -> list[T]:
+             grep: Grep = EVERY, first: _Batch | None = None) -> list[T]:
     """What `pick` makes of the newest `limit` commits of `ref` it does not turn
     down (None), newest first.
 
-    `grep` (extended regexes, case-insensitive, all must match a line of the
-    message) lets git skip commits that cannot be kept; `pick` has the last word.
+    `grep` lets git skip commits that cannot be kept; `pick` has the last word.
     `first`, when given, is the first batch already started on `ref`.
     """
     kept: list[T] = []
@@ -147,10 +165,8 @@ def _first_batch(limit: int) -> int:
 
 
 def _start_batch(repo: Path, ref: str, skip: int, count: int,
-                 grep: Sequence[str]) -> _Batch:
-    filters = [f"--grep={g}" for g in grep]
-    if filters:
-        filters += ["--all-match", "--regexp-ignore-case", "--extended-regexp"]
+                 grep: Grep) -> _Batch:
+    filters = grep.args()
     args = ["git", "--no-replace-objects", "log", "--no-show-signature", "--encoding=UTF-8",
             *logformat.ARGS, f"--skip={skip}", f"--max-count={count}", *filters, ref, "--"]
     # stderr to a file: stdout is read as it comes, and a full stderr pipe would
