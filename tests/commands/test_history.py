@@ -105,6 +105,7 @@ def test_entries_are_what_a_full_clone_gives(repo, args):
     env = args[args.index("--env") + 1] if "--env" in args else None
     limit = int(args[args.index("--limit") + 1]) if "--limit" in args else 50
     assert result.json == {"env": env, "entries": oracle(remote, env, limit)}
+    assert result.out == json.dumps(result.json, indent=2) + "\n"  # entries written ahead
 
 
 def test_the_human_listing_is_unchanged(repo):
