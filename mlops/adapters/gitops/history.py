@@ -243,11 +243,11 @@ def _loose_ref(root: Path, ref: str) -> str | None:
 
 def parse_entry(record: str) -> LogEntry:
     """One commit of the log (`logformat`), its trailers gathered by lower-cased key."""
-    found = logformat.parse(record)
+    lines = logformat.split(record)  # no LogRecord on the way: a history reads hundreds
     trailers: dict[str, list[str]] = {}
-    for key, value in found.trailers:
+    for key, value in logformat.trailer_pairs(lines[3:]):
         trailers.setdefault(key.lower(), []).append(value)
-    return LogEntry(found.sha, found.time, found.subject, trailers)
+    return LogEntry(lines[0], logformat.seconds_of(lines[1]), lines[2], trailers)
 
 
 def _fetch(repo: Path, url: str, branch: str, ref: str,

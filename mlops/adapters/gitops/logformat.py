@@ -10,6 +10,7 @@ history` in a traceback, or read as a commit that does not exist.)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 from mlops.errors import GitError
 from mlops.records import dataclass
@@ -35,16 +36,24 @@ def records(out: str) -> list[LogRecord]:
 
 
 def parse(record: str) -> LogRecord:
+    lines = split(record)
+    return LogRecord(lines[0], seconds_of(lines[1]), lines[2], tuple(trailer_pairs(lines[3:])))
+
+
+def split(record: str) -> list[str]:
+    """A record's lines: object id, date, subject, then its trailers, one a line."""
     lines = record.split("\n")  # not splitlines: a subject may hold \x1c-\x1e, \x85, ...
     if len(lines) < 3 or not OBJECT_ID.fullmatch(lines[0]):
         raise GitError(f"git log printed what mlops cannot read: {record[:80]!r}")
-    sha, seconds, subject = lines[:3]
-    pairs = []
-    for line in lines[3:]:
+    return lines
+
+
+def trailer_pairs(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(key, value) of each `Key: value` line, both stripped, in the order written."""
+    for line in lines:
         key, sep, value = line.partition(":")
-        if sep and key.strip():
-            pairs.append((key.strip(), value.strip()))
-    return LogRecord(sha, seconds_of(seconds), subject, tuple(pairs))
+        if sep and (key := key.strip()):
+            yield key, value.strip()
 
 
 def seconds_of(printed: str) -> int | None:
