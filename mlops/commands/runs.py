@@ -39,7 +39,7 @@ def _known_pipeline(ctx: Context, name: str, records: list[runs.RunRecord]) -> s
     A pipeline whose file is gone still has its recorded runs listed.
     """
     resource = pl.from_argument(name)
-    known = pl.known_pipelines(ctx.root) | {r.pipeline for r in records}
+    known = pl.known_pipelines(ctx.root) | {runs.same_pipeline(r.pipeline) for r in records}
     if resource not in known:
         raise UsageError(f"unknown pipeline {name!r} (known: {', '.join(sorted(known)) or 'none'})")
     return resource

@@ -183,10 +183,17 @@ def step_images(executor_images: Mapping[str, str]) -> dict[str, str]:
     return {label.removeprefix("exec-"): image for label, image in executor_images.items()}
 
 
+def same_pipeline(name: str) -> str:
+    """A pipeline's name, however it was spelled: its file's `_` as its resource name's `-`."""
+    return name.replace("_", "-")
+
+
 def select(records: Iterable[RunRecord], pipeline: str | None = None,
            env: str | None = None) -> list[RunRecord]:
-    """The records of `pipeline` in `env` (each when given), newest first."""
-    found = [r for r in records if (pipeline is None or r.pipeline == pipeline)
+    """The records of `pipeline` in `env` (each when given), newest first. `mlops run`
+    records the name as typed: `batch_scoring` and `batch-scoring` are one pipeline."""
+    wanted = None if pipeline is None else same_pipeline(pipeline)
+    found = [r for r in records if (wanted is None or same_pipeline(r.pipeline) == wanted)
              and (env is None or r.env == env)]
     return sorted(found, key=lambda r: (r.started, r.id), reverse=True)
 

@@ -88,6 +88,18 @@ def test_list_takes_a_pipeline_file_with_no_runs_yet_by_either_spelling(repo):
         assert result.json["pipeline"] == "batch-scoring" and result.json["runs"] == []
 
 
+def test_a_run_recorded_under_the_file_spelling_is_listed_by_either_spelling(repo):
+    """`mlops run batch_scoring` records the name as typed (found by a review)."""
+    repo.write({".mlops/runs/20250104T100000-dddddd.json": json.dumps(
+        run_record("20250104T100000-dddddd", pipeline="batch_scoring"))})
+    for spelling in ("batch_scoring", "batch-scoring"):  # no pipelines/ file: only the record
+        result = repo.run("runs", "list", "--pipeline", spelling, "--json")
+        assert result.code == 0, result.err
+        assert [r["id"] for r in result.json["runs"]] == ["20250104T100000-dddddd"]
+    result = repo.run("runs", "list", "--pipeline", "batch")
+    assert result.code == 2 and "(known: batch-scoring, scoring, training)" in result.err
+
+
 def test_list_json_gives_the_whole_records(repo):
     result = repo.run("runs", "list", "--pipeline", "training", "--json")
     assert result.code == 0, result.err
