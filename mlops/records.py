@@ -98,6 +98,8 @@ def asdict(obj: Any) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     if _is_record(value):
         return {name: _plain(getattr(value, name)) for name in _fields_of(type(value))}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple, as dataclasses
+        return type(value)(*[_plain(v) for v in value])
     if isinstance(value, list | tuple):
         return type(value)(_plain(v) for v in value)
     if isinstance(value, dict):
@@ -123,7 +125,7 @@ def _make_record(cls: type, frozen: bool) -> type:
     attrs: dict[str, Any] = {
         "__record_fields__": fields,
         "__record_frozen__": frozen,
-        "__record_key__": attrgetter(*compared) if compared else _no_key,
+        "__record_key__": _key_of(compared),
         "__record_shown__": tuple(name for name, f in fields.items() if f.repr),
     }
     for name, value in attrs.items():
@@ -168,6 +170,9 @@ def _own_fields(cls: type) -> dict[str, Field]:
                 delattr(cls, name)
             else:
                 setattr(cls, name, spec.default)
+        if not name.isidentifier() or name.startswith("_rec_"):  # `__init__` is made of them
+            raise TypeError(f"{cls.__name__}: field name {name!r} is not an identifier, "
+                            "or starts with the reserved '_rec_'")
         spec.name = name
         fields[name] = spec
     return fields
@@ -203,6 +208,17 @@ def _set_hash(cls: type, frozen: bool) -> None:
 
 
 # -- shared methods ---------------------------------------------------------------
+
+
+def _key_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The compared fields as a tuple, as dataclasses compares them: a tuple's `==` takes
+    an element that `is` the other's as equal, so a NaN field equals itself."""
+    if len(names) > 1:
+        return attrgetter(*names)  # a tuple already
+    if names:
+        get = attrgetter(names[0])
+        return lambda obj: (get(obj),)
+    return _no_key
 
 
 def _no_key(obj: object) -> tuple[()]:
@@ -254,8 +270,6 @@ def _compile_init(cls: type) -> Callable[..., None]:
     scope: dict[str, Any] = {"_rec_set": object.__setattr__, "_rec_factory": _FACTORY}
     params, lines = [], []
     for i, (name, spec) in enumerate(fields.items()):
-        if not name.isidentifier():
-            raise TypeError(f"field name {name!r} is not an identifier")
         value = name
         if spec.default_factory is not _MISSING:
             scope[f"_rec_make_{i}"] = spec.default_factory
@@ -266,10 +280,12 @@ def _compile_init(cls: type) -> Callable[..., None]:
             params.append(f"{name}=_rec_default_{i}")
         else:
             params.append(name)
-        lines.append(f"_rec_set(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
+        # the instance is `_rec_self`: a field may be called `self`, as in dataclasses
+        lines.append(f"_rec_set(_rec_self, {name!r}, {value})" if frozen
+                     else f"_rec_self.{name} = {value}")
     if hasattr(cls, "__post_init__"):
-        lines.append("self.__post_init__()")
-    source = (f"def __init__(self, {', '.join(params)}):\n"
+        lines.append("_rec_self.__post_init__()")
+    source = (f"def __init__(_rec_self, {', '.join(params)}):\n"
               + "".join(f"    {line}\n" for line in lines or ["pass"]))
     exec(compile(source, f"<record {cls.__qualname__}>", "exec"), scope)  # noqa: S102
     init: Callable[..., None] = scope["__init__"]

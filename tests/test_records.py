@@ -223,6 +223,33 @@ def test_asdict_recurses_as_the_standard_one():
     assert results[1]["leaves"] == ({"name": "a", "value": 1}, {"name": "b", "value": None})
 
 
+def test_the_corners_a_review_found_behave_as_the_standard_ones(kind):
+    @kind.dataclass(frozen=True)
+    class Score:
+        value: float
+
+    nan = Score(float("nan"))
+    assert nan == kind.replace(nan) and hash(nan) == hash(kind.replace(nan))  # tuple `is` first
+
+    @kind.dataclass(frozen=True)
+    class Named:
+        self: str  # dataclasses allows it
+        pair: tuple[int, int] = (0, 0)
+
+    assert Named("me").self == "me"
+
+    import collections
+    Pair = collections.namedtuple("Pair", "left right")
+    assert kind.asdict(Named("x", Pair(1, 2)))["pair"] == Pair(1, 2)
+
+
+def test_a_field_name_the_generated_init_uses_is_refused_when_defined():
+    with pytest.raises(TypeError, match="reserved '_rec_'"):
+        @records.dataclass(frozen=True)
+        class Clash:
+            _rec_set: int
+
+
 def test_cached_property_and_pickle_work_on_a_frozen_record():
     @records.dataclass(frozen=True)
     class Spec:
