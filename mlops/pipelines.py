@@ -21,7 +21,7 @@ from typing import Any
 
 from mlops.adapters import safeyaml
 from mlops.errors import ConfigError, UsageError
-from mlops.names import DIGEST, is_digest_ref
+from mlops.names import DIGEST, image_problem, is_digest_ref
 
 PIPELINES_DIR = "pipelines"
 VERSION_HASH_LENGTH = 10
@@ -117,6 +117,9 @@ def parse_rendered(text: str, display: str = "compiled pipeline") -> list[dict[s
         raise ConfigError(f"{display}: not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # docker's tag grammar
+
+
 def image_ref(new_name: str, digest: str | None, tag: str | None) -> str:
     if digest:
         return f"{new_name}@{digest}"
@@ -137,14 +140,29 @@ def images_from_entries(builds: Sequence[Any], source: str) -> dict[str, str]:
     for entry in builds:
         if not isinstance(entry, dict) or not isinstance(entry.get("component"), str):
             raise ConfigError(f"{source}: every build needs a 'component' name")
-        digest = entry.get("digest")
-        if digest is not None and not (isinstance(digest, str) and DIGEST.match(digest)):
-            raise ConfigError(f"{source}: {entry['component']}: bad digest {digest!r}")
-        tags = entry.get("tags") or []
-        images[entry["component"]] = image_ref(
-            str(entry.get("image", "")), digest, tags[0] if tags else None
-        )
+        name = entry["component"]
+        if name in images:  # which one would the pipeline run?
+            raise ConfigError(f"{source}: component {name!r} is built twice")
+        images[name] = _pinned(entry, f"{source}: component {name!r}")
     return images
+
+
+def _pinned(entry: Mapping[str, Any], where: str) -> str:
+    """The entry's image by digest, else by its first tag; refused if it names neither
+    (a compiled pipeline would run a container with no image)."""
+    problem = image_problem(entry.get("image"))
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    digest = entry.get("digest")
+    if digest is not None and not (isinstance(digest, str) and DIGEST.match(digest)):
+        raise ConfigError(f"{where}: bad digest {digest!r}")
+    tags = entry.get("tags") or []
+    tag = tags[0] if isinstance(tags, list) and tags else None
+    if tag is not None and not (isinstance(tag, str) and TAG.fullmatch(tag)):
+        raise ConfigError(f"{where}: bad tag {tag!r}")
+    if digest is None and tag is None:
+        raise ConfigError(f"{where}: names neither a digest nor a tag of its image")
+    return image_ref(entry["image"], digest, tag)
 
 
 def source_hash(files: Iterable[tuple[str, bytes]], versions: Iterable[str]) -> str:

@@ -59,3 +59,19 @@ def test_images_from_build_record():
     for bad in ({}, {"builds": [{"image": "x"}]}, {"builds": [{"component": "a", "digest": "md5:1"}]}):
         with pytest.raises(ConfigError):
             pl.images_from_build(bad, "b.json")
+
+
+@pytest.mark.parametrize(("entries", "problem"), [
+    ([{"component": "a", "digest": "sha256:" + "a" * 64}], "is not an image repository"),
+    ([{"component": "a", "image": 5, "digest": "sha256:" + "a" * 64}], "is not an image"),
+    ([{"component": "a", "image": "r/UPPER CASE\nx", "tags": ["1"]}], "is not an image"),
+    ([{"component": "a", "image": "r/a"}], "names neither a digest nor a tag"),
+    ([{"component": "a", "image": "r/a", "tags": ["bad tag\n"]}], "bad tag"),
+    ([{"component": "a", "image": "r/a", "tags": ["1"]},
+      {"component": "a", "image": "r/b", "tags": ["2"]}], "component 'a' is built twice"),
+])
+def test_a_build_entry_that_pins_no_image_is_refused(entries, problem):
+    """Found by a bad-input hunt: each of these compiled a container with no image, or a
+    broken one, and exited 0."""
+    with pytest.raises(ConfigError, match=problem):
+        pl.images_from_build({"builds": entries}, "b.json")

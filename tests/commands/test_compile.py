@@ -78,6 +78,19 @@ def test_golden_file_matches_a_fresh_compile(pipeline_project, name):
     assert diff == "", f"{golden.name} is stale (MLOPS_REGENERATE_GOLDEN=1 to accept):\n{diff}"
 
 
+def test_a_build_record_entry_without_an_image_is_refused_before_any_write(pipeline_project):
+    proj, build = pipeline_project
+    record = build_record()
+    del record["builds"][1]["image"]
+    build.write_text(json.dumps(record))
+    before = {p: p.read_bytes() for p in (proj.path / "environments").rglob("*") if p.is_file()}
+    result = proj.run("compile", "--env", "dev", "--build", str(build))
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "component 'train': None is not an image repository" in result.err
+    after = {p: p.read_bytes() for p in (proj.path / "environments").rglob("*") if p.is_file()}
+    assert after == before
+
+
 def test_compiling_twice_is_byte_identical(pipeline_project):
     proj, build = pipeline_project
     assert proj.run("compile", "--env", "dev", "--build", str(build)).code == 0
