@@ -204,7 +204,9 @@ def component_folders(root: Path) -> list[str]:
     return sorted(
         e.name
         for e in entries
-        if e.is_dir() and os.path.isfile(os.path.join(e.path, COMPONENT_FILE))
+        # lexists: a dangling or looping link is a component whose file cannot be read,
+        # reported as such, not a folder silently left out of every plan
+        if e.is_dir() and os.path.lexists(os.path.join(e.path, COMPONENT_FILE))
     )
 
 

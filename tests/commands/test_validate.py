@@ -124,6 +124,21 @@ def test_a_bad_component_spec(repo):
     assert line.startswith("components/train/component.yaml:2:"), line
 
 
+@pytest.mark.parametrize(("target", "problem"), [
+    ("/nonexistent", "file not found"), ("component.yaml", "Too many levels of symbolic links")])
+def test_a_component_file_that_is_a_broken_link_is_reported_not_skipped(repo, target, problem):
+    """It made the component vanish from validate's count and from every plan (found by a
+    bad-input hunt): validate and build now both name it."""
+    spec = repo.path / "components/train/component.yaml"
+    spec.unlink()
+    spec.symlink_to(target)
+    assert only_problem(validate(repo)).startswith("components/train/component.yaml: ")
+    result = repo.run("build", "--dry-run")
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert f"components/train/component.yaml: {'cannot read: ' if 'levels' in problem else ''}" \
+        f"{problem}" in result.err
+
+
 def test_every_bad_component_spec_is_reported_not_just_the_first(repo):
     edit(repo, "components/train/component.yaml", "version: 0.1.0", "version: one")
     edit(repo, "components/evaluate/component.yaml", "version: 0.1.0", "version: [0.1.0")
