@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -54,12 +55,23 @@ class Output:
             self.ci.annotate(message, file)
 
     def error(self, message: str, exit_code: int) -> None:
+        message = one_line(message)
         self.stderr.write(f"mlops: error: {message}\n")
         self.stderr.flush()
         if self.ci:
             self.ci.error(self.command or "", message, exit_code)
         if self.json_mode and not self.emitted:  # reported to CI just above, once
             self._print({"ok": False, "error": message, "exit_code": exit_code}, "")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def one_line(message: str) -> str:
+    """`message` with its control characters written as escapes: an error is one line
+    (a path may hold a newline), and text from a commit or a file never drives the
+    terminal (an escape sequence). Tabs stay."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
 
 
 def user_target(path: Path, flag: str) -> Path:

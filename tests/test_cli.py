@@ -94,3 +94,13 @@ def test_the_entry_points_use_the_quick_exit():
     root = Path(__file__).resolve().parents[1]
     assert 'mlops = "mlops.cli:run"' in (root / "pyproject.toml").read_text()
     assert "run()" in (root / "mlops" / "__main__.py").read_text()
+
+
+def test_an_error_naming_a_path_with_control_characters_is_one_escaped_line(capsys, tmp_path):
+    """Found by a bad-input hunt: a newline in a path split the error over two lines, and
+    an escape sequence from a name reached the terminal."""
+    odd = tmp_path / "a\nb\x1b[31m"
+    assert main(["validate", "--repo", str(odd)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err, err
+    assert err.startswith("mlops: error: ") and "a\\nb\\x1b[31m" in err
