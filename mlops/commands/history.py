@@ -8,6 +8,7 @@ from mlops import utctime
 from mlops.adapters.gitops import remote_url
 from mlops.adapters.gitops.history import Grep, LogEntry, read_remote
 from mlops.commands import Context
+from mlops.output import one_line
 from mlops.records import dataclass
 
 ACTIONS = ("promote", "rollback", "approve", "rollout-start", "rollout-step",
@@ -93,6 +94,8 @@ def _human(entries: list[dict]) -> str:
         hold += f"  provenance {len(e['provenance'])} signed" if e["provenance"] else ""
         hold += f"  ({e['note']})" if e["note"] else ""
         when = e["time"] or "(no valid date)"
-        lines.append(f"{when:<20}  {e['commit'][:10]}  {e['action']:<16} {e['env'] or '-':<8} "
-                     f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}")
+        # anyone who can push writes these values: no escape sequence reaches the terminal
+        lines.append(one_line(
+            f"{when:<20}  {e['commit'][:10]}  {e['action']:<16} {e['env'] or '-':<8} "
+            f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}"))
     return "\n".join(lines)

@@ -116,13 +116,26 @@ def _text(data: dict, key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:
         raise CorruptRun(f"{key} must be a non-empty string")
-    return value
+    return _printable(value, key)
+
+
+def _printable(text: str, key: str) -> str:
+    """Listed and compared in a terminal: a control character (a newline that forges a
+    row, an escape sequence) makes the record corrupt, not a line of the table."""
+    if _CONTROL.search(text):
+        raise CorruptRun(f"{key} holds a control character: {text[:80]!r}")
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _optional_text(data: dict, key: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
         raise CorruptRun(f"{key} must be a string or null")
+    if value is not None:
+        _printable(value, key)
     return value
 
 
@@ -161,7 +174,11 @@ def _mapping(data: dict, key: str, valid: Callable[[Any], bool]) -> dict[str, An
     if not isinstance(value, dict):
         raise CorruptRun(f"{key} must be a JSON object")
     for name, item in value.items():
-        if not valid(item):
+        _printable(name, f"{key} (a name)")
+        # a parameter's value is what the runner passed, any text; the rest are names
+        # and references a terminal shows
+        if not valid(item) or (key != "parameters" and isinstance(item, str)
+                               and _CONTROL.search(item)):
             raise CorruptRun(f"{key}.{name} has an invalid value {item!r}")
     return {name: float(v) if key == "metrics" else v for name, v in value.items()}
 

@@ -98,8 +98,12 @@ def all_runs(root: Path) -> list[RunRecord]:
     """Every record under `.mlops/runs/` (files named like a run id), unsorted."""
     folder = runs_dir(root)
     if not folder.is_dir():
+        if folder.exists() or folder.is_symlink():  # as `runs compare` finds it: corrupt
+            raise CorruptRun(f"{folder}: is not a directory of run records")
         return []
-    ids = [p.stem for p in folder.glob("*.json") if runs.is_id(p.stem) and p.is_file()]
+    # Every name like a record's, readable or not: one that cannot be read is corrupt,
+    # as `runs compare` says, not left out of the list.
+    ids = [p.stem for p in folder.glob("*.json") if runs.is_id(p.stem)]
     return [run for run in (find(root, i) for i in ids) if run is not None]
 
 

@@ -305,6 +305,18 @@ def test_unicode_spaces_and_letters_read_as_a_full_clone_reads_them(repo):
     assert every[0]["subject"] == "not prod" and every[1]["subject"] == "sujet accentué"
 
 
+def test_the_listing_escapes_control_characters_a_pusher_wrote(repo):
+    """Found by a bad-input hunt: a trailer value's escape sequence reached the terminal."""
+    proj, remote = repo
+    fast_commits(remote, ["x\n\nMlops-Action: rollback\nMlops-Environment: prod\n"
+                          "Mlops-Release: r-3\x1b[31mRED\x9b2J\n"], start=1_900_000_000)
+    result = proj.run("history")
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.out and "\x9b" not in result.out
+    assert "r-3\\x1b[31mRED\\x9b2J" in result.out.splitlines()[0]
+    assert proj.run("history", "--json").json["entries"][0]["release"] == "r-3\x1b[31mRED\x9b2J"
+
+
 def test_a_commit_dated_past_the_year_9999_is_listed_without_a_date(repo):
     """Its committer wrote the date (GIT_COMMITTER_DATE=@99999999999999): `history` lists
     it with no date instead of failing on it."""

@@ -100,6 +100,33 @@ def test_a_run_recorded_under_the_file_spelling_is_listed_by_either_spelling(rep
     assert result.code == 2 and "(known: batch-scoring, scoring, training)" in result.err
 
 
+@pytest.mark.parametrize("changes", [
+    {"pipeline": "training\n20991231T000000-ffffff  fake  prod"},  # a forged row
+    {"env": "dev\x1b[31m"}, {"metrics": {"acc\nuracy": 0.9}},
+    {"parameters": {"c\r": 1}}, {"model_uri": "file:///x\x9b2J"}])
+def test_a_record_holding_a_control_character_is_corrupt(repo, changes):
+    """Found by a bad-input hunt: a newline in a record's pipeline printed a forged row."""
+    bad = "20991231T000000-eeeeee"
+    repo.write({f".mlops/runs/{bad}.json": json.dumps(run_record(bad, **changes))})
+    result = repo.run("runs", "list")
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert f"{bad}.json: corrupt run record" in result.err
+    assert "control character" in result.err or "invalid value" in result.err
+    assert "\x1b" not in result.err and result.out == ""
+
+
+def test_a_record_that_cannot_be_read_is_corrupt_in_the_list_too(repo):
+    (repo.path / ".mlops/runs/20991231T000000-dddddd.json").mkdir()
+    result = repo.run("runs", "list")
+    assert result.code == 1 and "20991231T000000-dddddd.json: corrupt run record" in result.err
+
+
+def test_a_runs_folder_that_is_a_file_is_an_error_not_an_empty_list(project):
+    proj = project({"mlops.yaml": mlops_yaml("127.0.0.1:5000/ns"), ".mlops/runs": "x\n"})
+    result = proj.run("runs", "list")
+    assert result.code == 1 and "is not a directory of run records" in result.err
+
+
 def test_list_json_gives_the_whole_records(repo):
     result = repo.run("runs", "list", "--pipeline", "training", "--json")
     assert result.code == 0, result.err
