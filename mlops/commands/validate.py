@@ -77,6 +77,12 @@ def _check_components(root: Path, report: Report) -> None:
                              functools.partial(comps.load_component, root, name))
               for name in names]
     report.checks.append({"check": "components", "count": sum(s is not None for s in loaded)})
+    specs = [s for s in loaded if s is not None]
+    if specs:  # what build would refuse before hashing, so validate passes nothing it refuses
+        from mlops.services import buildplan
+
+        report.attempt("components", comps.COMPONENTS_DIR,
+                       functools.partial(buildplan.check_inputs, root, specs))
 
 
 def _check_environment(root, env: cfg.Environment, schemas, compiler, report: Report) -> None:

@@ -110,6 +110,17 @@ def _load_specs(root: Path, parse_cache: ParseCache):
     return state, index, specs
 
 
+def check_inputs(root: Path, specs: Sequence[comps.ComponentSpec]) -> None:
+    """What a plan refuses about the components' inputs before it hashes them (an
+    untracked Dockerfile, a declared path or a link that leaves the repository), for
+    `mlops validate`: no plan, no registry."""
+    state = gitops.tree_state(root, [comps.COMPONENTS_DIR, *_outside_components(specs)])
+    index = FileIndex(state.files)
+    _check_tracked(specs, index)
+    _check_declared_paths(root, specs, index)
+    _resolve_links(root, state, index, specs)
+
+
 def _outside_components(specs: Sequence[comps.ComponentSpec]) -> list[str]:
     inside = comps.COMPONENTS_DIR + "/"
     return sorted({p for s in specs for p in s.input_paths if not p.startswith(inside)})

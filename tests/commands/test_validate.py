@@ -139,6 +139,18 @@ def test_a_component_file_that_is_a_broken_link_is_reported_not_skipped(repo, ta
         f"{problem}" in result.err
 
 
+def test_a_dockerfile_that_links_outside_the_repository_fails_validate_as_build(repo):
+    """Found by a bad-input hunt: validate said ok where build refuses."""
+    dockerfile = repo.path / "components/train/Dockerfile"
+    dockerfile.unlink()
+    dockerfile.symlink_to("/etc/passwd")
+    line = only_problem(validate(repo))
+    assert line.startswith("components/train/Dockerfile is a symlink to '/etc/passwd', "
+                           "outside the repository"), line
+    built = repo.run("build", "--dry-run")
+    assert built.code == 1 and line in built.err
+
+
 def test_every_bad_component_spec_is_reported_not_just_the_first(repo):
     edit(repo, "components/train/component.yaml", "version: 0.1.0", "version: one")
     edit(repo, "components/evaluate/component.yaml", "version: 0.1.0", "version: [0.1.0")
