@@ -14,7 +14,9 @@ build ran once so that turbo's cache holds every task (_turbo_fixture.py).
 Measured: each pair (mlops, turbo) in turns, median of N rounds after one
 warm-up round, both as fresh processes. With the 200-component pair also run
 `python3 -c pass` and `python3 -c "import mlops.cli, mlops.commands.build"`,
-which split mlops' time into interpreter start-up, imports and the plan. Then
+which split mlops' time into interpreter start-up, imports and the plan; with
+the 1,000-component pair a bare interpreter that runs the plan's git processes
+and nothing else, the floor of any Python CLI that asks git. Then
 one component is changed (a committed one-line edit in both repositories): its
 image is not in the registry, so mlops asks the registry for it.
 
@@ -118,14 +120,35 @@ def startup_items(pair: Pair) -> list:
     ]
 
 
+# The plan's git processes as `gitops.tree_state` starts them (three at once), read to
+# the end and not parsed, from a bare interpreter: what any Python CLI that asks git
+# about the work tree pays before it imports or plans anything.
+GIT_FLOOR = """
+import subprocess
+procs = [subprocess.Popen(["git", *a], stdout=subprocess.PIPE) for a in (
+    ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+    ["ls-files", "-s", "-z", "--", "components"],
+    ["diff-index", "--name-only", "-z", "HEAD", "--", "components"])]
+for p in procs:
+    p.communicate()
+"""
+
+
+def floor_item(pair: Pair) -> tuple:
+    return (f"python3 start-up + the plan's git processes, {pair.count:,}",
+            lambda: run([sys.executable, "-c", GIT_FLOOR], cwd=pair.repo, capture=False),
+            "no imports, no planning: the least a Python CLI that asks git can take")
+
+
 def measure_all(cli: str, turbo: Path, small: Pair, large: Pair, n: int) -> dict[str, Timing]:
     print(f"measuring: median of {n} rounds after one warm-up round, in turns", flush=True)
     res: dict[str, Timing] = {}
     timings = common.measure_turns(
         [*plan_items(cli, turbo, small, "unchanged"), *startup_items(small)], n)
     res.update(zip(("small_mlops", "small_turbo", "bare", "imports"), timings, strict=True))
-    timings = common.measure_turns(plan_items(cli, turbo, large, "unchanged"), n)
-    res.update(zip(("large_mlops", "large_turbo"), timings, strict=True))
+    timings = common.measure_turns(
+        [*plan_items(cli, turbo, large, "unchanged"), floor_item(large)], n)
+    res.update(zip(("large_mlops", "large_turbo", "large_floor"), timings, strict=True))
     name = tf.change_one(small.repo)
     tf.change_one(small.ws)
     tf.check_plan(cli, small.repo, small.count, changed=(name,))
@@ -153,6 +176,10 @@ def ratios(res: dict[str, Timing], small: int, large: int) -> list[list[str]]:
     rows.append(common.target_row(f"python3 -c pass / turbo --dry=json, {small} unchanged",
                                   r("bare", "small_turbo"), "— (interpreter start-up alone)",
                                   True))
+    rows.append(common.target_row(
+        f"python3 start-up + git, no planning / turbo --dry=json, {large:,} unchanged",
+        r("large_floor", "large_turbo"), "— (any Python CLI that asks git; the rest is mlops')",
+        True))
     return rows
 
 
@@ -181,7 +208,7 @@ def _busy(busy: float | None) -> str:
 def report(res: dict[str, Timing], args: argparse.Namespace, turbo: Path, setup: float,
            revision: str, busy: float | None) -> str:
     order = ["small_mlops", "small_turbo", "bare", "imports", "changed_mlops",
-             "changed_turbo", "large_mlops", "large_turbo"]
+             "changed_turbo", "large_mlops", "large_turbo", "large_floor"]
     timings = common.timing_rows([res[k] for k in order])
     rows = ratios(res, args.small, args.large)
     print(f"\n{common.text_table(common.TIMING_HEADERS, timings)}\n")
@@ -212,7 +239,9 @@ nothing changed and with one component changed, and 2× faster at {args.large:,}
   component whose `build` task's inputs are the package's folder; one real
   `turbo run build` filled turbo's local cache. "One changed" is a committed
   one-line edit of `{tf.CHANGED}` in both: turbo misses one task, mlops asks
-  the registry for one image, which it does not have. Set-up took
+  the registry for one image, which it does not have. The floor at {args.large:,} is
+  `python3 -c` starting the plan's three git processes (`rev-parse`, `ls-files -s`,
+  `diff-index HEAD`) at once and reading their output, nothing else. Set-up took
   {setup:.0f} s, not measured. mlops is `{Path(common.mlops_cli()).name}`, the
   console script of `{Path(sys.executable).name}`, its bytecode written first.
 
