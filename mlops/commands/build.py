@@ -20,7 +20,7 @@ from mlops.inputs import ih_tag
 from mlops.output import user_target
 from mlops.plan import BUILD, REUSE, PlannedComponent
 from mlops.records import replace
-from mlops.services.buildplan import BuildOptions, Planned, make_plan
+from mlops.services.buildplan import BuildOptions, Planned, make_plan, refuse_blocked_plan
 
 if TYPE_CHECKING:
     from mlops.services.buildrun import Outcome
@@ -41,6 +41,7 @@ def build(ctx: Context, opts: BuildOptions) -> int:
     planned = make_plan(ctx, opts)
     if opts.dry_run:
         planned.cache.save()
+        refuse_blocked_plan(planned.plan)
         _print_plan(ctx, planned.plan, planned.head)
         return 0
     outcomes = _carry_out(ctx, planned, planned.plan, signing, opts)
@@ -204,9 +205,10 @@ def _plan_shards(ctx: Context, opts: BuildOptions) -> int:
     target = _output_target(opts)
     planned = make_plan(ctx, opts)
     planned.cache.save()
+    refuse_blocked_plan(planned.plan)
     sizes = sizes_for(ctx.root, planned.specs, planned.index, opts.timings)
     plan = make_fanout_plan(planned.head, planned.config.registry, planned.plan, sizes,
-                            after_relation(planned.specs), opts.shards or 1)
+                            after_relation(planned.specs), opts.shards or 1, opts.force)
     doc = plan.dump()
     if target is not None:
         write_json_atomic(target, doc)
@@ -234,7 +236,8 @@ def _build_shard(ctx: Context, opts: BuildOptions, plan_file: Path, index: int) 
     names = plan.shard(index).components
     signing = _signing(ctx, opts)
     target = _output_target(opts)
-    planned = make_plan(ctx, replace(opts, components=names))
+    # A plan made with --force rebuilds what it gives the shards, as a one-runner build would.
+    planned = make_plan(ctx, replace(opts, components=names, force=plan.force))
     check_carries_out(plan, planned.head, planned.plan)
     outcomes = _carry_out(ctx, planned, planned.plan, signing, opts)
     record = build_record(planned.config.registry, planned.head, outcomes)
@@ -261,8 +264,10 @@ def _merge(ctx: Context, opts: BuildOptions, plan_file: Path) -> int:
                             [by_name[name] for name in plan.order()]).dump()
     if target is not None:
         write_json_atomic(target, record)
-    ctx.out.result({**record, "ok": True},
-                   f"merged {len(parts)} parts: {len(built)} built, {len(reused)} reused")
+    # Counted from the record: a shard reuses an image that appeared after planning.
+    statuses = [entry.get("status") for entry in record["builds"]]
+    ctx.out.result({**record, "ok": True}, f"merged {len(parts)} parts: "
+                   f"{statuses.count('built')} built, {statuses.count('reused')} reused")
     return 0
 
 

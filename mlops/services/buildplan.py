@@ -20,7 +20,7 @@ from mlops.adapters import gitops
 from mlops.buildcontext import ContextFile
 from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.context import Context
-from mlops.errors import ConfigError, UsageError
+from mlops.errors import ConfigError, RegistryError, UsageError
 from mlops.inputs import effective_build_args, ih_tag, input_hash
 from mlops.plan import PlannedComponent, decide, image_repository, tags_for
 from mlops.records import dataclass, field
@@ -302,5 +302,19 @@ def _lookup_existing(hashed: list[_Hashed], access, cache, opts: BuildOptions) -
 
 
 def _strict(opts: BuildOptions) -> bool:
-    """A failed lookup is fatal for that component only when we must push."""
-    return opts.push and opts.sends_context
+    """A failed lookup blocks the component whenever images are pushed: a build cannot push
+    to a registry it cannot reach, and a dry run or fan-out plan of a pushing build would
+    otherwise present a guess (rebuild everything) as the registry's answer. Only a
+    `--no-push` build, which rebuilds locally anyway, goes on without it."""
+    return opts.push
+
+
+def refuse_blocked_plan(plan: Sequence[PlannedComponent]) -> None:
+    """A dry run or fan-out plan that could not ask the registry about a component has
+    no answer to give: exit 1, naming it, rather than a plan built on the failure."""
+    blocked = [p for p in plan if p.blocked]
+    if blocked:
+        first = blocked[0]
+        raise RegistryError(f"registry lookup for {first.name} failed ({first.blocked}); "
+                            f"the plan needs the registry's answer ({len(blocked)} of "
+                            f"{len(plan)} components unanswered)")

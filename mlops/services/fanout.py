@@ -4,9 +4,10 @@ builds exactly what was planned, and the merge of the shards' partial records.
 The plan file is the contract between jobs:
 
     {"kind": "mlops-build-plan", "version": 1, "source_commit": ..., "registry": ...,
-     "shards": <non-empty shards>, "matrix": {"include": [{"shard": 0, "components":
-     "a b", "size": 1.5}, ...]}, "components": [{"component", "image", "input_hash",
-     "action", "reason", "digest", "size", "after"}, ...]}
+     "force": <planned with --force>, "shards": <non-empty shards>,
+     "matrix": {"include": [{"shard": 0, "components": "a b", "size": 1.5}, ...]},
+     "components": [{"component", "image", "input_hash", "action", "reason", "digest",
+     "size", "after"}, ...]}
 
 `matrix` is what a GitHub Actions `strategy.matrix` takes. Each shard's record
 says which plan (by id) and shard it carried out, so parts of different plans
@@ -42,6 +43,7 @@ class FanoutPlan:
     shards: tuple[Shard, ...]
     components: tuple[Mapping[str, Any], ...]  # every planned component, in plan order
     path: str = ""  # where it was read from, for messages
+    force: bool = False  # planned with --force: each shard rebuilds its components
 
     @property
     def id(self) -> str:
@@ -70,14 +72,14 @@ class FanoutPlan:
 
     def dump(self) -> dict[str, Any]:
         return {"kind": PLAN_KIND, "version": PLAN_VERSION, "source_commit": self.source_commit,
-                "registry": self.registry, "shards": len(self.shards),
+                "registry": self.registry, "force": self.force, "shards": len(self.shards),
                 "matrix": {"include": [s.matrix_entry() for s in self.shards]},
                 "components": [dict(c) for c in self.components]}
 
 
 def make_fanout_plan(head: str | None, registry: str, plan: Sequence[PlannedComponent],
                      sizes: Mapping[str, float], after: Mapping[str, Sequence[str]],
-                     shards: int) -> FanoutPlan:
+                     shards: int, force: bool = False) -> FanoutPlan:
     """The components to build, in at most `shards` balanced shards, and those to reuse."""
     items = [Item(p.name, sizes.get(p.name, 0.0), tuple(after.get(p.name, ())))
              for p in plan if p.action == BUILD]
@@ -87,7 +89,7 @@ def make_fanout_plan(head: str | None, registry: str, plan: Sequence[PlannedComp
          "action": p.action, "reason": p.reason, "digest": p.existing_digest,
          "size": round(sizes.get(p.name, 0.0), 3), "after": list(after.get(p.name, ()))}
         for p in plan)
-    return FanoutPlan(head, registry, tuple(planned), components)
+    return FanoutPlan(head, registry, tuple(planned), components, force=force)
 
 
 def after_relation(specs: Sequence[comps.ComponentSpec]) -> dict[str, tuple[str, ...]]:
@@ -156,13 +158,15 @@ def parse_plan(data: Any, path: str) -> FanoutPlan:
     commit, registry = data.get("source_commit"), data.get("registry")
     if not (commit is None or isinstance(commit, str)) or not isinstance(registry, str):
         raise bad("source_commit or registry missing")
+    if type(data.get("force", False)) is not bool:
+        raise bad("force is not true or false")
     components = tuple(_component(c, bad) for c in _list(data.get("components"), bad))
     shards = tuple(_shard(s, bad) for s in _list((data.get("matrix") or {}).get("include"), bad))
     building = [c["component"] for c in components if c["action"] == BUILD]
     in_shards = [n for s in shards for n in s.components]
     if sorted(in_shards) != sorted(building) or len(set(in_shards)) != len(in_shards):
         raise bad("its shards do not hold each component to build exactly once")
-    return FanoutPlan(commit, registry, shards, components, path)
+    return FanoutPlan(commit, registry, shards, components, path, force=data.get("force", False))
 
 
 def _list(value: Any, bad) -> list:

@@ -367,3 +367,54 @@ def test_a_component_whose_base_failed_is_not_built(project, registry, tmp_path)
     assert builds["app"]["error"] == "not built: base, which it builds after, failed"
     assert builds["lone"]["status"] == "built"
     assert server.tags(f"{ns.split('/', 1)[1]}/app") == []
+
+
+def test_a_plan_made_with_force_is_rebuilt_by_its_shard(four, tmp_path):
+    # The plan says "build" for an image the registry has; its shard used to plan
+    # again without --force, reuse the image, and the merge still counted it built.
+    proj, server, ns = four
+    assert proj.run("build", "tiny").code == 0
+    plan, path = plan_of(proj, tmp_path, "tiny", "--force")
+    assert plan["force"] is True
+    assert [(c["component"], c["action"], c["reason"]) for c in plan["components"]] == \
+        [("tiny", "build", "--force given")]
+    result, part = shard(proj, tmp_path, path, 0)
+    assert result.code == 0, result.err
+    (entry,) = json.loads(part.read_text())["builds"]
+    assert entry["status"] == "built" and entry["built"] is True, entry
+    result, out = merge(proj, tmp_path, path, part)
+    assert result.code == 0, result.err
+    assert result.out.strip() == "merged 1 parts: 1 built, 0 reused"
+    assert json.loads(out.read_text())["builds"][0]["status"] == "built"
+
+
+def test_a_plan_without_force_says_so_and_a_bad_force_is_refused(four, tmp_path):
+    proj, _, _ = four
+    plan, path = plan_of(proj, tmp_path, "tiny")
+    assert plan["force"] is False
+    plan["force"] = "yes"
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    result, part = shard(proj, tmp_path, path, 0)
+    assert result.code == 1 and "force is not true or false" in result.err, result.err
+    assert not part.exists()
+
+
+@pytest.mark.parametrize("args", [["--dry-run"], ["--plan", "--shards", "2"]])
+def test_a_plan_that_cannot_ask_the_registry_is_exit_1(project, tmp_path, args):
+    # A dead registry used to plan a rebuild of everything, exit 0, as if it had answered.
+    from tests.support.services import free_port
+
+    proj = project({"mlops.yaml": mlops_yaml(f"127.0.0.1:{free_port()}/ns"),
+                    **tiny_component("one"), **tiny_component("two")})
+    out = tmp_path / "plan.json"
+    extra = ["--output", str(out)] if "--plan" in args else []
+    before = Snapshot.take(repo=proj.path)
+    result = proj.run("build", *args, *extra, "--json",
+                      env={"MLOPS_REGISTRY_RETRIES": "1", "MLOPS_REGISTRY_TIMEOUT": "2"})
+    assert result.code == 1, result.out
+    assert result.json["ok"] is False and result.json["exit_code"] == 1
+    error = result.json["error"]
+    assert error.startswith("registry lookup for one failed (") and \
+        "connection refused" in error and "(2 of 2 components unanswered)" in error, error
+    assert not out.exists()
+    before.assert_same(Snapshot.take(repo=proj.path))
