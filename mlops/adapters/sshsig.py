@@ -30,7 +30,7 @@ def sign(data: bytes, key_path: Path, namespace: str) -> str:
     reads a passphrase from stdin when it has no terminal, and must not be fed
     the data as one. stdin is empty, so an encrypted key fails cleanly.
     """
-    _check_key(key_path)
+    check_key(key_path)
     with _private_dir() as tmp:
         message = tmp / "message"
         message.write_bytes(data)
@@ -124,11 +124,12 @@ def _run(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[str
         proc.stderr.decode("utf-8", "replace"))
 
 
-def _check_key(key_path: Path) -> None:
+def check_key(key_path: Path, named: str = "signing key") -> None:
+    """A key file ssh-keygen can read; `named` says where the user gave it (a flag)."""
     if not key_path.is_file():
-        raise ConfigError(f"signing key {key_path} does not exist or is not a file")
+        raise ConfigError(f"{named} {key_path} does not exist or is not a file")
     if not os.access(key_path, os.R_OK):
-        raise ConfigError(f"signing key {key_path} is not readable")
+        raise ConfigError(f"{named} {key_path} is not readable")
 
 
 def _check_signers(allowed_signers: Path) -> None:

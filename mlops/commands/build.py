@@ -36,6 +36,8 @@ def build(ctx: Context, opts: BuildOptions) -> int:
         return _build_shard(ctx, opts, _plan_file(opts), opts.shard)
     if opts.merge is not None:
         return _merge(ctx, opts, _plan_file(opts))
+    if opts.dry_run:
+        _check_dry_run_key(opts)
     signing = None if opts.dry_run else _signing(ctx, opts)
     target = _output_target(opts)
     planned = make_plan(ctx, opts)
@@ -55,6 +57,16 @@ def _signing(ctx: Context, opts: BuildOptions) -> tuple[Path, str] | None:
     from mlops.services.buildsign import signing_from
 
     return signing_from(opts.sign_key, opts.builder, ctx.environ, opts.push)
+
+
+def _check_dry_run_key(opts: BuildOptions) -> None:
+    """A dry run signs nothing, but a --sign-key the real build could not read is refused
+    now rather than after the plan says all is well ($MLOPS_SIGNING_KEY is not: a CI job
+    may set it for the build that follows)."""
+    if opts.sign_key is not None:
+        from mlops.adapters.sshsig import check_key
+
+        check_key(opts.sign_key, "--sign-key")
 
 
 def _carry_out(ctx: Context, planned: Planned, plan: list[PlannedComponent],

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops import attest
+from mlops.adapters import sshsig
 from mlops.core import provenance
 from mlops.errors import MlopsError, UsageError
 from mlops.names import split_image
@@ -45,6 +46,7 @@ class Signing:
 def signing_from(key: Path | None, builder: str | None, environ: Mapping[str, str],
                  push: bool) -> tuple[Path, str] | None:
     """(key, builder) when the build should sign, None when it should not."""
+    key_named = "--sign-key" if key else f"${KEY_ENV}"  # what the user gave, in errors
     key = key or (Path(environ[KEY_ENV]) if environ.get(KEY_ENV) else None)
     named = "--builder" if builder else f"${BUILDER_ENV}"  # what the user gave, in errors
     builder = builder or environ.get(BUILDER_ENV) or None
@@ -57,6 +59,8 @@ def signing_from(key: Path | None, builder: str | None, environ: Mapping[str, st
                          f"allowed-signers file lists it (--builder or ${BUILDER_ENV})")
     if not push:
         raise UsageError("provenance is attached to pushed images; drop --no-push or the key")
+    # now, not when the first image is pushed: a key that cannot sign would fail every one
+    sshsig.check_key(key, key_named)
     return key, builder
 
 

@@ -164,3 +164,22 @@ def test_output_through_a_symlink_writes_its_target_and_keeps_the_link(project, 
     assert link.is_symlink() and link.resolve() == target
     assert json.loads(target.read_text())["builds"][0]["component"] == "good"
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # and devices stay devices (see corpus)
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "build"])
+@pytest.mark.parametrize("key", ["missing", "folder"])
+def test_a_sign_key_that_cannot_be_read_is_refused_before_the_plan(project, registry, tmp_path,
+                                                                 dry_run, key):
+    server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("good")})
+    path = tmp_path / key
+    if key == "folder":
+        path.mkdir()
+    flags = ["--dry-run"] if dry_run else ["--builder", "ci@example.com"]
+
+    result = proj.run("build", "--sign-key", str(path), *flags)
+
+    assert result.code == 1, result.err
+    assert result.err == f"mlops: error: --sign-key {path} does not exist or is not a file\n"
+    assert not (proj.path / ".git" / "mlops").exists()  # no plan made, so no cache saved
+    assert server.tags(f"{ns.split('/', 1)[1]}/good") == [] and proj.status() == ""
