@@ -24,6 +24,9 @@ RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{6}$")
 FORMAT = "mlops.run/v1"
 LIST_METRICS = 4  # metrics shown per line of `runs list`
 MAX_CELL = 40  # a longer model URI is shown by its end in `runs compare`
+# Ten years: longer than any pipeline run. A bigger duration is corrupt, not a number to
+# print with 300 digits or to turn into milliseconds for MLflow (1e308 s overflows).
+MAX_DURATION_S = 10 * 366 * 24 * 3600
 Scalar = str | int | float | bool
 
 
@@ -152,8 +155,9 @@ def _started(data: dict) -> str:
 
 def _duration(data: dict) -> float:
     value = data.get("duration_s")
-    if not isinstance(value, int | float) or not _finite(value) or value < 0:
-        raise CorruptRun("duration_s must be a number of seconds, at least 0")
+    if not (isinstance(value, int | float) and _finite(value) and 0 <= value <= MAX_DURATION_S):
+        raise CorruptRun(f"duration_s must be a number of seconds from 0 to {MAX_DURATION_S} "
+                         f"(ten years), got {value!r:.40}")
     return float(value)
 
 

@@ -52,6 +52,11 @@ def test_a_record_dumps_and_parses_back_through_json():
     ({"started": "2025-01-01T12:00:00"}, "has no time zone"),
     ({"duration_s": -1}, "duration_s must be"),
     ({"duration_s": True}, "duration_s must be"),
+    ({"duration_s": 1e308}, "duration_s must be a number of seconds from 0 to 316224000"),
+    ({"duration_s": 316224001}, "duration_s must be"),  # ten years and a second
+    ({"duration_s": float("inf")}, "duration_s must be"),
+    ({"duration_s": float("nan")}, "duration_s must be"),
+    ({"duration_s": "83"}, "duration_s must be"),
     ({"metrics": {"accuracy": "high"}}, "metrics.accuracy has an invalid value"),
     ({"metrics": {"accuracy": float("nan")}}, "metrics.accuracy has an invalid value"),
     ({"parameters": {"c": [1]}}, "parameters.c has an invalid value"),

@@ -228,3 +228,13 @@ def test_the_tracker_finds_versions_by_tag(mlflow_server):
     assert mirrored and mirrored.ok
     found = Tracker(mlflow_server.url).versions_tagged("mlops.model_uri", "gs://b/x", model)
     assert [(v.name, v.version) for v in found] == [(model, mirrored.detail["version"])]
+
+
+def test_the_longest_duration_a_record_may_hold_is_logged_in_milliseconds():
+    from mlops.core.runs import MAX_DURATION_S, CorruptRun
+
+    longest = parse({**record().dump(), "duration_s": MAX_DURATION_S})
+    log = tracking.run_log(cfg.Tracking(uri="http://127.0.0.1:1"), longest)
+    assert log.end_ms - log.start_ms == MAX_DURATION_S * 1000
+    with pytest.raises(CorruptRun, match="duration_s must be"):  # 1e308 s: int(inf) before
+        parse({**record().dump(), "duration_s": 1e308})
