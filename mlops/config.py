@@ -345,14 +345,12 @@ def _config_from(root: Path, doc: Located, environ: Mapping[str, str],
     return MlopsConfig(
         root=root,
         registry=_registry_from(top["registry"], environ, doc),
-        build=_build_settings(doc, doc.data.get("build")),
+        build=BuildSettings(**_section_or_empty(doc, "build", BUILD_KEYS)),
         environments_of=_environments_reader(doc, validated),
-        approvals=Approvals(
-            **_section_or_empty(doc, doc.data.get("approvals"), APPROVAL_KEYS, "approvals")
-        ),
-        git=GitSettings(**_section_or_empty(doc, doc.data.get("git"), GIT_KEYS, "git")),
+        approvals=Approvals(**_section_or_empty(doc, "approvals", APPROVAL_KEYS)),
+        git=GitSettings(**_section_or_empty(doc, "git", GIT_KEYS)),
         prometheus=_prometheus(doc, environ),
-        argocd=ArgoCD(**_section_or_empty(doc, doc.data.get("argocd"), ARGOCD_KEYS, "argocd")),
+        argocd=ArgoCD(**_section_or_empty(doc, "argocd", ARGOCD_KEYS)),
         tracking=_tracking(doc, environ),
         trust_root=_trust_root(environ),
     )
@@ -381,8 +379,7 @@ def approvals_from_text(text: str, display: str) -> Approvals:
     Content this process validated already (the branch's own mlops.yaml, most
     often) is not parsed again."""
     doc = _document(text, display)
-    return Approvals(
-        **_section_or_empty(doc, doc.data.get("approvals"), APPROVAL_KEYS, "approvals"))
+    return Approvals(**_section_or_empty(doc, "approvals", APPROVAL_KEYS))
 
 
 def gated_from_text(text: str, display: str) -> tuple[str, ...]:
@@ -407,7 +404,7 @@ def _document(text: str, display: str) -> Located:
 
 
 def _prometheus(doc: Located, environ: Mapping[str, str]) -> Prometheus:
-    values = _section_or_empty(doc, doc.data.get("prometheus"), PROMETHEUS_KEYS, "prometheus")
+    values = _section_or_empty(doc, "prometheus", PROMETHEUS_KEYS)
     override = environ.get(PROMETHEUS_URL_ENV, "").strip()
     if override:
         values["url"] = _http_url(override, f"${PROMETHEUS_URL_ENV}")
@@ -415,7 +412,7 @@ def _prometheus(doc: Located, environ: Mapping[str, str]) -> Prometheus:
 
 
 def _tracking(doc: Located, environ: Mapping[str, str]) -> Tracking:
-    values = _section_or_empty(doc, doc.data.get("tracking"), TRACKING_KEYS, "tracking")
+    values = _section_or_empty(doc, "tracking", TRACKING_KEYS)
     override = environ.get(TRACKING_URI_ENV, "").strip()
     if override:
         values["uri"] = _tracking_uri(override, f"${TRACKING_URI_ENV}")
@@ -431,14 +428,13 @@ def _registry_from(configured: str | None, environ: Mapping[str, str], doc: Loca
     return configured
 
 
-def _section_or_empty(doc: Located, node: Any, keys: dict[str, Key], what: str) -> dict:
+def _section_or_empty(doc: Located, name: str, keys: dict[str, Key]) -> dict:
+    """The top-level section `name`, defaulted when absent; one that is no mapping is
+    reported at its key's line."""
+    node = doc.data.get(name)
     if node is None:
         return {k: v.default for k, v in keys.items()}
-    return schema.read_section(doc, node, keys, what)
-
-
-def _build_settings(doc: Located, node: Any) -> BuildSettings:
-    return BuildSettings(**_section_or_empty(doc, node, BUILD_KEYS, "build"))
+    return schema.read_section(doc, node, keys, name, doc.where(doc.data, name))
 
 
 

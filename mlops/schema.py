@@ -28,10 +28,13 @@ class Key:
     required: bool = False
 
 
-def read_section(doc: Located, node: Any, keys: Mapping[str, Key], what: str) -> dict[str, Any]:
-    """Check `node` against `keys` and return plain, defaulted values."""
+def read_section(doc: Located, node: Any, keys: Mapping[str, Key], what: str,
+                 where: str | None = None) -> dict[str, Any]:
+    """Check `node` against `keys` and return plain, defaulted values. `where` is the
+    `file:line` of the key that holds `node`: a scalar there carries no line of its own,
+    and would be reported at line 1."""
     if not isinstance(node, Mapping):
-        raise ConfigError(f"{doc.where(node)}: {what} must be a mapping")
+        raise ConfigError(f"{where or doc.where(node)}: {what} must be a mapping")
     _refuse_unknown(doc, node, keys, what)
     values: dict[str, Any] = {}
     for name, key in keys.items():

@@ -280,3 +280,13 @@ def test_a_registry_docker_takes_loads_as_written(tmp_path):
 def test_a_trailing_slash_after_the_registry_is_dropped_as_before(tmp_path):
     write(tmp_path, {"mlops.yaml": "registry: 127.0.0.1:5000/ns/\n"})
     assert load_config(tmp_path, environ={}).registry == "127.0.0.1:5000/ns"
+
+
+@pytest.mark.parametrize("section", ["build", "approvals", "git", "prometheus", "argocd",
+                                     "tracking"])
+@pytest.mark.parametrize("value", ["5", "text", "\n  - 1"])
+def test_a_section_that_is_no_mapping_is_located_at_its_key(tmp_path, section, value):
+    # a scalar carries no line of its own: it was reported at mlops.yaml:1
+    write(tmp_path, {"mlops.yaml": f"registry: a:1/b\n\n{section}: {value}\n"})
+    with pytest.raises(ConfigError, match=f"^mlops.yaml:3: {section} must be a mapping$"):
+        load_config(tmp_path, environ={})
