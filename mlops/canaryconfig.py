@@ -165,26 +165,28 @@ class Canary:
     metrics: tuple[AnalysisMetric, ...] = ()
 
 
-def read_canary(doc: Located, node: Any, env: str) -> Canary | None:
+def read_canary(doc: Located, node: Any, env: str, where: str) -> Canary | None:
+    """`where`: the line of the `canary:` key (a scalar there has no line of its own)."""
     if node is None:
         return None
-    values = schema.read_section(doc, node, CANARY_KEYS, f"canary of {env}")
+    values = schema.read_section(doc, node, CANARY_KEYS, f"canary of {env}", where)
     analysis = values["analysis"]
     if analysis is None:
         raise ConfigError(f"{doc.where(node)}: canary of {env} needs an analysis: with metrics "
                           "(a canary is never promoted without evidence)")
-    section = schema.read_section(doc, analysis, ANALYSIS_KEYS, f"canary analysis of {env}")
-    return Canary(values["steps"], _metrics(doc, section["metrics"], env))
+    section = schema.read_section(doc, analysis, ANALYSIS_KEYS, f"canary analysis of {env}",
+                                  doc.where(node, "analysis"))
+    return Canary(values["steps"], _metrics(doc, section["metrics"], env,
+                                            doc.where(analysis, "metrics")))
 
 
-def _metrics(doc: Located, node: Any, env: str) -> tuple[AnalysisMetric, ...]:
+def _metrics(doc: Located, node: Any, env: str, at: str) -> tuple[AnalysisMetric, ...]:
     if not isinstance(node, list) or not node:
-        raise ConfigError(f"{doc.where(node)}: canary analysis metrics of {env} must be a "
-                          "non-empty list")
+        raise ConfigError(f"{at}: canary analysis metrics of {env} must be a non-empty list")
     metrics, seen = [], set()
-    for item in node:
+    for i, item in enumerate(node):
         values = schema.read_section(doc, item, ANALYSIS_METRIC_KEYS,
-                                     f"an analysis metric of {env}")
+                                     f"an analysis metric of {env}", doc.where(node, i))
         metric = AnalysisMetric(**values)
         _check_limits(doc, item, metric)
         if metric.name in seen:

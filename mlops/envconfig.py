@@ -271,7 +271,7 @@ def read_environments(doc: Located, node: Any) -> tuple[Environment, ...]:
         return ()
     if not isinstance(node, list):
         raise ConfigError(f"{doc.where(doc.data, 'environments')}: environments must be a list")
-    envs = tuple(_environment(doc, item) for item in node)
+    envs = tuple(_environment(doc, item, doc.where(node, i)) for i, item in enumerate(node))
     seen: set[str] = set()
     for i, env in enumerate(envs):
         if env.name in seen:
@@ -295,22 +295,26 @@ def _refuse_shared(doc: Located, node: Any, envs: tuple[Environment, ...], key: 
                               f"share the {key} {value(env)!r}; each needs its own")
 
 
-def _environment(doc: Located, item: Any) -> Environment:
-    values = schema.read_section(doc, item, ENVIRONMENT_KEYS, "environment")
-    values["gates"] = _gates(doc, item.get("gates"), values["name"])
-    values["canary"] = read_canary(doc, item.get("canary"), values["name"])
-    values["schedules"] = _schedules(doc, item.get("schedules"), values["name"])
+def _environment(doc: Located, item: Any, where: str) -> Environment:
+    # each part is located at its key or list item: a scalar value has no line of its own
+    values = schema.read_section(doc, item, ENVIRONMENT_KEYS, "environment", where)
+    values["gates"] = _gates(doc, item.get("gates"), values["name"], doc.where(item, "gates"))
+    values["canary"] = read_canary(doc, item.get("canary"), values["name"],
+                                   doc.where(item, "canary"))
+    values["schedules"] = _schedules(doc, item.get("schedules"), values["name"],
+                                     doc.where(item, "schedules"))
     return Environment(**values)
 
 
-def _schedules(doc: Located, node: Any, env: str) -> tuple[Schedule, ...]:
+def _schedules(doc: Located, node: Any, env: str, at: str) -> tuple[Schedule, ...]:
     if node is None or node == ():
         return ()
     if not isinstance(node, list):
-        raise ConfigError(f"{doc.where(node)}: schedules of {env} must be a list")
+        raise ConfigError(f"{at}: schedules of {env} must be a list")
     schedules: list[Schedule] = []
-    for item in node:
-        values = schema.read_section(doc, item, SCHEDULE_KEYS, f"a schedule of {env}")
+    for i, item in enumerate(node):
+        values = schema.read_section(doc, item, SCHEDULE_KEYS, f"a schedule of {env}",
+                                     doc.where(node, i))
         where = doc.where(item)
         if (values["cron"] is None) == (values["interval"] is None):
             how = "sets both" if values["cron"] is not None else "needs one of"
@@ -335,14 +339,15 @@ def _lines(doc: Located, item: Any) -> dict[str, str]:
     return lines
 
 
-def _gates(doc: Located, node: Any, env: str) -> tuple[MetricGate, ...]:
+def _gates(doc: Located, node: Any, env: str, at: str) -> tuple[MetricGate, ...]:
     if node is None or node == ():
         return ()
     if not isinstance(node, list):
-        raise ConfigError(f"{doc.where(node)}: gates of {env} must be a list")
+        raise ConfigError(f"{at}: gates of {env} must be a list")
     gates = []
-    for item in node:
-        values = schema.read_section(doc, item, METRIC_GATE_KEYS, f"a gate of {env}")
+    for i, item in enumerate(node):
+        values = schema.read_section(doc, item, METRIC_GATE_KEYS, f"a gate of {env}",
+                                     doc.where(node, i))
         if all(values[k] is None for k in ("threshold", "min_absolute_change",
                                            "min_relative_change", "max_relative_drop")):
             raise ConfigError(

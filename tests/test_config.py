@@ -290,3 +290,29 @@ def test_a_section_that_is_no_mapping_is_located_at_its_key(tmp_path, section, v
     write(tmp_path, {"mlops.yaml": f"registry: a:1/b\n\n{section}: {value}\n"})
     with pytest.raises(ConfigError, match=f"^mlops.yaml:3: {section} must be a mapping$"):
         load_config(tmp_path, environ={})
+
+
+CANARY = "    canary:\n      steps: [10]\n      analysis:\n"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("  - 5\n", "mlops.yaml:4: environment must be a mapping"),
+    ("  - name: dev\n    gates: 5\n", "mlops.yaml:5: gates of dev must be a list"),
+    ("  - name: dev\n    gates:\n      - 5\n", "mlops.yaml:6: a gate of dev must be a mapping"),
+    ("  - name: dev\n    schedules: x\n", "mlops.yaml:5: schedules of dev must be a list"),
+    ("  - name: dev\n    schedules:\n      - x\n",
+     "mlops.yaml:6: a schedule of dev must be a mapping"),
+    ("  - name: dev\n    canary: 5\n", "mlops.yaml:5: canary of dev must be a mapping"),
+    ("  - name: dev\n    canary:\n      steps: [10]\n      analysis: 5\n",
+     "mlops.yaml:7: canary analysis of dev must be a mapping"),
+    (f"  - name: dev\n{CANARY}        metrics: 5\n",
+     "mlops.yaml:8: canary analysis metrics of dev must be a non-empty list"),
+    (f"  - name: dev\n{CANARY}        metrics:\n          - 5\n",
+     "mlops.yaml:9: an analysis metric of dev must be a mapping"),
+])
+def test_a_part_of_an_environment_that_is_mistyped_is_located_at_its_key(tmp_path, text,
+                                                                          expected):
+    write(tmp_path, {"mlops.yaml": f"registry: a:1/b\n\nenvironments:\n{text}"})
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path, environ={})
+    assert str(err.value) == expected  # each was reported at mlops.yaml:1
