@@ -42,14 +42,24 @@ def write_text_atomic(path: Path, text: str, exclusive: bool = False) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        if exclusive:
-            os.link(tmp, path)
-            Path(tmp).unlink()
-        else:
-            os.replace(tmp, path)
+        _put_in_place(tmp, path, exclusive)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _put_in_place(tmp: str, path: Path, exclusive: bool) -> None:
+    """Rename or link the temp file to `path`. A failure (`path` is a directory) names
+    `path`: the OSError names the temp file first, and that is what a user would read."""
+    try:
+        if exclusive:
+            os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
+    except OSError as exc:  # keeps its class: a FileExistsError stays one for the caller
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    if exclusive:
+        Path(tmp).unlink()
 
 
 def _mode_for(path: Path) -> int:

@@ -345,3 +345,18 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_an_output_path_that_is_a_directory_is_named_in_the_error(pipeline_project):
+    proj, build = pipeline_project
+    target = proj.path / "environments/dev/pipelines/training.yaml"
+    target.mkdir(parents=True)
+    kustomization = (proj.path / "environments/dev/kustomization.yaml").read_text()
+
+    result = proj.run("compile", "--env", "dev", "--build", str(build))
+
+    assert result.code == 1, result.err
+    # it named the temp file of the atomic write, `.training.yaml.<random>`, not the target
+    assert result.err == f"mlops: error: {target}: Is a directory\n"
+    assert os.listdir(target.parent) == ["training.yaml"] and target.is_dir()
+    assert (proj.path / "environments/dev/kustomization.yaml").read_text() == kustomization
