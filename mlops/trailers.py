@@ -30,6 +30,7 @@ BASELINE = "Mlops-Baseline"
 ANALYSIS = "Mlops-Analysis"
 CHECK = "Mlops-Check"
 NOTE = "Mlops-Note"  # why an action differs from the usual, e.g. a first release at 100%
+REVOKES = "Mlops-Revokes"  # the release a rollback or abort took away: its approvals lapse
 PROVENANCE = "Mlops-Provenance"  # component=builder, one per image whose provenance verified
 
 

@@ -167,6 +167,13 @@ def pins_of(release: rel.Release) -> dict[str, tuple[str, str]]:
     return {name: (img.image, img.digest) for name, img in release.images.items()}
 
 
+def _revokes(t: Transition) -> list[tuple[str, str]]:
+    """A change that takes the environment away from a release (a rollback, an abort) says
+    so in a trailer: the approvals of that release lapse there (mlops.core.revocations)."""
+    gone = (t.hold or {}).get("rolled_back_from")
+    return [(trailers.REVOKES, gone)] if isinstance(gone, str) and gone else []
+
+
 def decide(t: Transition, how: Message = PLAIN) -> Change:
     """The change to commit for `t`, or its refusal raised."""
     problem = refusal(t)
@@ -175,6 +182,6 @@ def decide(t: Transition, how: Message = PLAIN) -> Change:
     approver = (t.approval or {}).get("approver")
     text = trailers.promotion_message(
         t.action.value, t.env, t.release, str(t.source), list(t.gates), approver=approver,
-        hold=how.hold_note, previous=how.previous, subject=how.subject, extra=how.extra,
-        body_extra=how.body_extra, provenance=how.provenance)
+        hold=how.hold_note, previous=how.previous, subject=how.subject,
+        extra=[*how.extra, *_revokes(t)], body_extra=how.body_extra, provenance=how.provenance)
     return Change(record_of(t), pins_of(t.release), text, approver)

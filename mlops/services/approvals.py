@@ -12,9 +12,12 @@ pure: `Approvals.of(release)` compares it with what was read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mlops import release as rel
 from mlops import trailers, trustroot
 from mlops.adapters.gitops.workspace import Workspace
+from mlops.core import revocations
 from mlops.errors import ApprovalError
 from mlops.records import dataclass
 from mlops.services.envdir import EnvDir
@@ -91,8 +94,10 @@ def gather(ws: Workspace, config, target, release_id: str | None = None,
             f"{config.approvals.allowed_signers} on the branch): no release manager can approve"))
     signers = trustroot.signers_file(ws, root)
     since_hold = _commits_after_hold(ws, target.name) if after_hold else None
+    history = ws.log()
+    lapsed = _lapsed(ws, target.name, history)
     found = []
-    for commit in ws.log():
+    for commit in history:
         named = commit.trailer(trailers.APPROVE)
         if (named is None or commit.trailer(trailers.ENVIRONMENT) != target.name
                 or (release_id is not None and named != release_id)):
@@ -107,7 +112,8 @@ def gather(ws: Workspace, config, target, release_id: str | None = None,
         else:
             problem = (_not_an_approval(ws, tree, parents)
                        or _not_by(principal, named_approver)
-                       or _given_before_hold(commit.sha, target.name, since_hold))
+                       or _given_before_hold(commit.sha, target.name, since_hold)
+                       or lapsed(commit.sha, named))
         found.append(Candidate(commit.sha, named, principal if problem is None else None,
                                problem, commit.trailer(trailers.APPROVE_DIGEST),
                                named_approver, message))
@@ -153,6 +159,20 @@ def _not_this_release(found: Candidate, env: str, release: rel.Release) -> str |
     if found.message != trailers.approval_message(env, release.id, found.named, release.digest):
         return "its message is not the one `mlops approve` writes"
     return None
+
+
+def _lapsed(ws: Workspace, env: str, history: list) -> Callable[[str, str], str | None]:
+    """(approval commit, release id) -> why the approval lapsed, as a rollback or abort of
+    that release in `env` revoked it (mlops.core.revocations), or None."""
+    found = [revocations.Revocation(c.sha, gone) for c in history
+             if c.trailer(trailers.ENVIRONMENT) == env
+             and (gone := revocations.revoked_by(c.trailer(trailers.ACTION), c.subject,
+                                                 c.trailer(trailers.REVOKES)))]
+
+    def why(sha: str, release_id: str) -> str | None:
+        standing = revocations.standing_revocation(sha, release_id, found, ws.is_ancestor)
+        return None if standing is None else revocations.refusal(standing, env)
+    return why
 
 
 def _commits_after_hold(ws: Workspace, env: str) -> set[str] | None:

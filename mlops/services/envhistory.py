@@ -7,10 +7,13 @@ read them back here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from mlops import config as cfg
 from mlops import release as rel
 from mlops import trailers
 from mlops.adapters.gitops.workspace import Workspace
+from mlops.core import revocations
 from mlops.errors import ConfigError
 from mlops.records import dataclass
 from mlops.services.envdir import EnvDir
@@ -67,12 +70,29 @@ def check_expected(ws: Workspace, env: str, actual: str | None, expected: str | 
         "to act on what runs now")
 
 
+def _earlier_releases(ws: Workspace, env: str, skip_rolled_back: bool) -> Iterator[tuple[str, str]]:
+    """(commit, release id) of each change to `env`'s release, newest first. Skipping
+    releases rolled back since they last entered, `mlops rollback` twice goes further
+    back, not to the release the first one took away (whose approvals lapsed with it)."""
+    rolled_back: set[str] = set()
+    for commit in ws.log([EnvDir(ws.root, env).record_display]):
+        if commit.trailer(trailers.ENVIRONMENT) != env:
+            continue
+        release_id = commit.trailer(trailers.RELEASE)
+        if release_id and not (skip_rolled_back and release_id in rolled_back):
+            yield commit.sha, release_id
+        gone = revocations.revoked_by(commit.trailer(trailers.ACTION), commit.subject,
+                                      commit.trailer(trailers.REVOKES))
+        if gone:
+            rolled_back.add(gone)
+
+
 def restore_previous(ws: Workspace, env: cfg.Environment, wanted: str | None):
     """(current record, the earlier record to restore) for `env`."""
     current = EnvDir(ws.root, env.name).read_record()
     if current is None:
         raise ConfigError(f"environment {env.name} has no release to roll back")
-    for sha, release_id, _action in env_promotions(ws, env.name):
+    for sha, release_id in _earlier_releases(ws, env.name, skip_rolled_back=not wanted):
         if release_id == current.release.id or (wanted and release_id != wanted):
             continue
         text = ws.show(sha, EnvDir(ws.root, env.name).record_display)

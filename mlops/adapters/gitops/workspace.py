@@ -219,6 +219,16 @@ class Workspace:
     def tree_of(self, commit: str) -> str:
         return self._run("rev-parse", "--verify", f"{commit}^{{tree}}").strip()
 
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """Whether commit `older` is `newer` or one of its ancestors, on any parent."""
+        self._refuse_rewired_history()
+        proc = subprocess.run(["git", "merge-base", "--is-ancestor", older, newer],
+                              cwd=self.root, capture_output=True, text=True, encoding="utf-8",
+                              errors="surrogateescape", env=_read_as_stored())
+        if proc.returncode not in (0, 1):  # 1 is "no"; anything else is trouble
+            raise GitError(f"git merge-base failed: {transport.reason(proc.stderr)}")
+        return proc.returncode == 0
+
     def show_many(self, specs: Sequence[str]) -> list[bytes | None]:
         """`git show REV:PATH` for each spec in one `git cat-file --batch`; None if absent.
 
