@@ -57,8 +57,15 @@ BUILD_KEYS: dict[str, Key] = {
 APPROVAL_KEYS: dict[str, Key] = {
     "allowed_signers": Key(
         schema.repo_path,
-        "Allowed-signers file (git's gpg.ssh.allowedSignersFile format) that approvals are "
-        "verified against, relative to the repository root.",
+        "Allowed-signers file (git's gpg.ssh.allowedSignersFile format) that approvals, "
+        "changes of the trust root and build provenance are verified against, relative to "
+        "the repository root. A line's `valid-after`/`valid-before` are judged when mlops "
+        "checks, never at a commit's own date (which whoever signs it writes): a key retired "
+        "with `valid-before` cannot approve or change the trust root by backdating a commit "
+        "(deleting its line retires it too). A line outside its window, or whose time does "
+        "not parse, is left out, and a refusal names it. `cert-authority` lines count for "
+        "provenance only, not for approvals or trust changes: git would check the "
+        "certificate at the commit's date.",
         default=".mlops/allowed_signers",
     ),
     "release_managers": Key(

@@ -14,14 +14,17 @@ still in force refuses every approval, naming the commit.
 A root pinned outside the branch (`$MLOPS_TRUST_ROOT`, `--trust-root FILE`)
 replaces all of that; the branch's files are then ignored.
 
-Pure: the history and the signature checks come in as data and a callback.
+Pure: the history and the signature checks come in as data and a callback, and the
+time at which the allowed signers are judged (`in_force`) as a number.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, tzinfo
 
 from mlops.config import TRUST_ROOT_ENV
 from mlops.errors import ApprovalError
@@ -59,8 +62,174 @@ class TrustState:
             before.signers, before.release_managers, before.builders) and set(
             self.gated) >= set(before.gated)
 
-    def signers_text(self) -> str:
-        return "".join(f"{line}\n" for line in self.signers)
+    def signers_at(self, now: float, commits: bool, local: tzinfo | None = None) -> InForce:
+        """The allowed signers to hand git or ssh-keygen at `now`, see `in_force`."""
+        return in_force(self.signers, now, commits, local)
+
+
+# -- the allowed signers in force at the time of a check ---------------------
+#
+# `git verify-commit` passes ssh-keygen the commit's own committer date as the time
+# to judge a key at (git's gpg-interface.c, verify_ssh_signed_buffer: "-Overify-time="
+# from the payload's committer/tagger timestamp), and whoever signs writes that date.
+# So a line's `valid-after`/`valid-before` are judged here, at the time of the check,
+# and never reach git: a key retired in the past could otherwise sign a backdated
+# commit. ssh-keygen -Y verify (provenance) uses the current time anyway; windows are
+# judged here for both, so the two checks agree on who is trusted now.
+
+
+@dataclass(frozen=True)
+class InForce:
+    """Allowed-signers lines as they stand at one moment."""
+
+    lines: tuple[str, ...]  # to write: in force now, without valid-after/valid-before
+    left_out: tuple[str, ...] = ()  # one reason per line not in force, naming its principals
+    commits: bool = False  # judged for `git verify-commit` (no cert-authority lines)
+
+    def text(self) -> str:
+        return "".join(f"{line}\n" for line in self.lines)
+
+    def note(self) -> str:
+        """For a refusal: the lines left out and why, or ""."""
+        if not self.left_out:
+            return ""
+        return f" (not trusted now: {'; '.join(self.left_out)})"
+
+
+def in_force(lines: Sequence[str], now: float, commits: bool,
+             local: tzinfo | None = None) -> InForce:
+    """`lines` (see `signer_lines`) judged at `now` (seconds since the epoch).
+
+    A line outside its valid-after/valid-before window is left out, and one inside
+    it is kept without them; a time that does not parse leaves its line out (fail
+    closed). Other options are kept. With `commits`, for `git verify-commit`, a
+    `cert-authority` line is left out too: git would judge the certificate's own
+    validity at the commit's date, and no option of git's changes that. Times
+    without `Z` are local (`local`; None: this system's time zone), as OpenSSH has it.
+    """
+    kept: list[str] = []
+    left_out: list[str] = []
+    for line in lines:
+        judged, why = _judge(line, now, commits, local)
+        if judged is not None:
+            kept.append(judged)
+        else:
+            left_out.append(f"{line.split(' ', 1)[0]}: {why}")
+    return InForce(tuple(kept), tuple(left_out), commits)
+
+
+# A key type begins the key; anything else after the principals is the options field.
+_KEY_TYPE = re.compile(r"(ssh|ecdsa|sk)-[A-Za-z0-9@.+-]+")
+_WINDOW = ("valid-after", "valid-before")
+
+
+def _judge(line: str, now: float, commits: bool,
+           local: tzinfo | None) -> tuple[str | None, str]:
+    """(the line to write, or None and why it is left out)."""
+    principals, rest = _field(line)
+    if _KEY_TYPE.fullmatch(rest.split(" ", 1)[0]):
+        return _checked(line, commits)
+    options, key = _field(rest)
+    items = _option_items(options)
+    if items is None or not key:
+        return None, "its options do not parse"
+    names = [item.split("=", 1)[0].lower() for item in items]
+    if commits and "cert-authority" in names:
+        return None, ("a cert-authority line, not used for approvals or trust changes "
+                      "(git would check a certificate at the commit's own date)")
+    why = _outside_window(items, names, now, local)
+    if why is not None:
+        return None, why
+    others = [item for item, name in zip(items, names, strict=True) if name not in _WINDOW]
+    return _checked(" ".join([principals, *([",".join(others)] if others else []), key]),
+                    commits)
+
+
+def _checked(line: str, commits: bool) -> tuple[str | None, str]:
+    """`line`, unless an option that must not reach git is still in it (a line this
+    module misread): fail closed rather than let the commit's date decide."""
+    lowered = line.lower()
+    if any(f"{name}=" in lowered for name in _WINDOW) or (
+            commits and "cert-authority" in lowered):
+        return None, "its options do not parse"
+    return line, ""
+
+
+def _field(text: str) -> tuple[str, str]:
+    """(the first field, the rest): a field ends at a space that is not inside double
+    quotes, as OpenSSH's sshkey_advance_past_options has it."""
+    quoted = False
+    index = 0
+    while index < len(text) and (quoted or text[index] != " "):
+        if text.startswith('\\"', index):
+            index += 1
+        elif text[index] == '"':
+            quoted = not quoted
+        index += 1
+    return text[:index], text[index + 1:]
+
+
+def _option_items(options: str) -> list[str] | None:
+    """The comma-separated options, commas inside quotes kept; None when a quote is open."""
+    items = [""]
+    quoted = False
+    for index, char in enumerate(options):
+        if char == '"' and options[index - 1:index] != "\\":
+            quoted = not quoted
+        if char == "," and not quoted:
+            items.append("")
+        else:
+            items[-1] += char
+    return None if quoted or "" in items else items
+
+
+def _outside_window(items: list[str], names: list[str], now: float,
+                    local: tzinfo | None) -> str | None:
+    """Why `now` is outside the window the items set, or None when it is inside."""
+    bounds: dict[str, float] = {}
+    for item, name in zip(items, names, strict=True):
+        if name not in _WINDOW:
+            continue
+        value = item.split("=", 1)[1] if "=" in item else ""
+        instant = _instant(_unquoted(value), local)
+        if instant is None or name in bounds:
+            return f"its {name} time {value} does not parse (or is given twice)"
+        bounds[name] = instant
+    after, before = bounds.get("valid-after"), bounds.get("valid-before")
+    if after is not None and before is not None and before <= after:
+        return "its valid-before is not after its valid-after"
+    if after is not None and now < after:
+        return "its valid-after has not come yet"
+    if before is not None and now > before:
+        return "its valid-before has passed"
+    return None
+
+
+def _unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+_TIME = re.compile(r"(\d{8}|\d{12}|\d{14})([Zz]?)")
+
+
+def _instant(text: str, local: tzinfo | None) -> float | None:
+    """Seconds since the epoch of an OpenSSH time (YYYYMMDD[HHMM[SS]], `Z` for UTC, else
+    local time), or None when it is not one."""
+    match = _TIME.fullmatch(text)
+    if match is None:
+        return None
+    digits, utc = match.groups()
+    full = digits.ljust(14, "0")  # a date alone is its midnight, as in OpenSSH
+    try:
+        when = datetime(int(full[:4]), int(full[4:6]), int(full[6:8]), int(full[8:10]),
+                        int(full[10:12]), int(full[12:]))
+    except ValueError:  # month 13, 25 o'clock, ...
+        return None
+    zone = UTC if utc else local
+    instant = when.replace(tzinfo=zone).timestamp() if zone else when.timestamp()
+    return instant if instant > 0 else None  # OpenSSH refuses the epoch and before
 
 
 @dataclass(frozen=True)

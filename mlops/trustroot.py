@@ -8,6 +8,7 @@ commit that changed either (on all parents), and each such commit's signature.
 from __future__ import annotations
 
 import functools
+import time
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,10 +84,18 @@ def approval_needed(ws: Workspace, config: MlopsConfig, env: Environment) -> boo
     return env.approval or env.name in resolve(ws, config).state.gated
 
 
-def signers_file(ws: Workspace, root: trust.TrustRoot) -> Path:
-    """The root's allowed signers as a file git can read, beside the workspace's clone."""
-    path = ws.path / "trusted_allowed_signers"
-    path.write_text(root.state.signers_text())
+def in_force(root: trust.TrustRoot, commits: bool) -> trust.InForce:
+    """The root's allowed signers as they stand now (`trust.in_force`): `commits` for
+    `git verify-commit`, else for ssh-keygen -Y verify (provenance)."""
+    return root.state.signers_at(time.time(), commits)
+
+
+def signers_file(ws: Workspace, signers: trust.InForce) -> Path:
+    """`signers` as a file git and ssh-keygen can read, beside the workspace's clone; one
+    file per use, so that a check for commits and one for provenance never share it."""
+    name = "trusted_allowed_signers" + ("_for_commits" if signers.commits else "")
+    path = ws.path / name
+    path.write_text(signers.text())
     return path
 
 
@@ -176,9 +185,13 @@ def _gated_of(text: bytes, sha: str) -> tuple[str, ...]:
 
 
 def _signer(ws: Workspace, sha: str, state: trust.TrustState) -> tuple[str | None, str]:
+    """Who signed `sha`, among the keys of `state` in force now (not at the commit's own
+    date, which its signer wrote: `trust.in_force`)."""
+    signers = state.signers_at(time.time(), commits=True)
     path = ws.path / f"signers-before-{sha[:12]}"
-    path.write_text(state.signers_text())
+    path.write_text(signers.text())
     try:
-        return ws.verify_commit(sha, path)
+        principal, why = ws.verify_commit(sha, path)
     finally:
         path.unlink(missing_ok=True)
+    return principal, why if principal is not None else why + signers.note()

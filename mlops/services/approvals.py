@@ -92,7 +92,8 @@ def gather(ws: Workspace, config, target, release_id: str | None = None,
         return Approvals(target.name, error=(
             f"no allowed signers in the trust root ({root.origin}; "
             f"{config.approvals.allowed_signers} on the branch): no release manager can approve"))
-    signers = trustroot.signers_file(ws, root)
+    in_force = trustroot.in_force(root, commits=True)
+    signers = trustroot.signers_file(ws, in_force)
     since_hold = _commits_after_hold(ws, target.name) if after_hold else None
     history = ws.log()
     lapsed = _lapsed(ws, target.name, history)
@@ -106,7 +107,7 @@ def gather(ws: Workspace, config, target, release_id: str | None = None,
         tree, parents, message = ws.raw_commit(commit.sha)
         named_approver = commit.trailer(trailers.APPROVER) or ""
         if principal is None:
-            problem: str | None = detail
+            problem: str | None = detail + in_force.note()
         elif principal not in root.state.release_managers:
             problem = f"{principal} is not a release manager"
         else:

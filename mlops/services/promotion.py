@@ -258,7 +258,7 @@ def verify_provenance(ws: Workspace, config, release: rel.Release,
     if not commit:
         raise ApprovalError(f"release {release.id} names no source commit, so no build "
                             "provenance can vouch for it")
-    signers = trustroot.signers_file(ws, root)
+    signers = trustroot.signers_file(ws, trustroot.in_force(root, commits=False))
     client_for = (registries or Registries()).client
 
     def check(item: tuple[str, rel.Image]) -> dict:

@@ -7,7 +7,7 @@ import pytest
 from mlops.trailers import approval_message
 from tests.commands.conftest import GOOD, promote, release_of, to_staging
 from tests.conftest import git
-from tests.support.promotion import Playground, repo_files, ssh_key
+from tests.support.promotion import Playground, push_approval, repo_files, ssh_key
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -137,3 +137,50 @@ def test_a_pushed_approval_that_names_another_approver_is_refused(signed):
     forge(play, "prod", release_of(play, "staging")["id"], "bob@example.com",
           key=keys["alice"][0])
     refused(play, "names bob@example.com as approver but alice@example.com signed it")
+
+
+# -- a key's validity window (valid-after/valid-before) is judged now ----------------
+#
+# git hands ssh-keygen the commit's own committer date as the time to judge a key at,
+# and whoever signs writes that date; so a retired key could approve by backdating.
+
+BACKDATED = {"GIT_COMMITTER_DATE": "2019-06-01T00:00:00Z",
+             "GIT_AUTHOR_DATE": "2019-06-01T00:00:00Z"}
+
+
+@pytest.fixture
+def alice_with(project, built, tmp_path):
+    """A playground whose allowed signers list alice (the release manager) with `options`."""
+    def make(options: str):
+        key = ssh_key(tmp_path, "alice")
+        files = {**repo_files(built[0]),
+                 ".mlops/allowed_signers": f"alice@example.com {options} {key[1]}\n"}
+        play = Playground(tmp_path, project(files))
+        to_staging(play, built)
+        return play, key[0]
+    return make
+
+
+def test_a_retired_key_cannot_approve_by_backdating_its_commit(alice_with, monkeypatch):
+    """alice's key was retired (valid-before 2020); an approval she signs dated 2019 would
+    pass `git verify-commit`, which judges the key at that date. It is refused."""
+    play, key = alice_with('valid-before="20200101"')
+    with monkeypatch.context() as m:
+        for name, value in BACKDATED.items():
+            m.setenv(name, value)
+        push_approval(play, "prod", "staging", "alice@example.com", key)
+    assert git(play.remote, "log", "-1", "--format=%cI", "main").startswith("2019-06-01")
+    refused(play, "alice@example.com: its valid-before has passed")
+
+
+def test_a_key_in_force_now_approves_whatever_date_its_commit_bears(alice_with):
+    """Valid from 2024 until 2099: `mlops approve` with the commit dated 2019 (before the
+    window opens) approves, since only now counts."""
+    play, key = alice_with('valid-after="20240101",valid-before="20990101"')
+    release_id = release_of(play, "staging")["id"]
+    approval = play.proj.run("approve", "--env", "prod", "--release", release_id, "--key",
+                             str(key), "--principal", "alice@example.com", env=BACKDATED)
+    assert approval.code == 0, approval.err
+    result = promote(play, "--to", "prod", "--from", "staging", "--json")
+    assert result.code == 0, result.err
+    assert result.json["approver"] == "alice@example.com"

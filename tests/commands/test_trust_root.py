@@ -115,3 +115,49 @@ def test_a_pinned_root_survives_an_unsigned_branch_change(team, tmp_path):
     result = promote(play, *TO_PROD, "--trust-root", str(root), "--json")
     assert result.code == 0, result.err
     assert result.json["approver"] == "alice@example.com"
+
+
+
+def signed_change(play, key, edits: dict[str, tuple[str, str]], message: str,
+                  monkeypatch, date: str | None = None) -> None:
+    """One commit signed with `key`, dated `date` (author and committer, as a signer can
+    write them), that makes each {path: (old, new)} replacement."""
+    play.pull()
+    for path, (old, new) in edits.items():
+        target = play.clone / path
+        target.write_text(target.read_text().replace(old, new))
+    git(play.clone, "add", "-A")
+    with monkeypatch.context() as m:
+        for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE") if date else ():
+            m.setenv(name, date)
+        git(play.clone, "-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "commit",
+            "-q", "-S", "-m", message)
+    git(play.clone, "push", "-q", "origin", "main")
+
+
+def test_a_retired_key_cannot_change_the_trust_root_by_backdating(team, tmp_path,
+                                                                  monkeypatch):
+    """carol retires alice's key (valid-before 2020). alice then signs a commit dated 2019
+    that trusts mallory: `git verify-commit` alone would judge her key at that date and
+    let the change count. It does not: every approval is refused, naming the commit."""
+    play, keys = team
+    trust_carol(play, keys, signer="alice")
+    signed_change(play, keys["carol"][0], {".mlops/allowed_signers": (
+        "alice@example.com ssh-ed25519",
+        'alice@example.com valid-before="20200101" ssh-ed25519')}, "retire alice",
+        monkeypatch)
+    mallory = ssh_key(tmp_path, "mallory")
+    signed_change(play, keys["alice"][0], {
+        ".mlops/allowed_signers": ("carol@example.com", f"mallory@example.com {mallory[1]}\n"
+                                                        "carol@example.com"),
+        "mlops.yaml": ("carol@example.com]", "carol@example.com, mallory@example.com]"),
+    }, "trust mallory", monkeypatch, date="2019-06-01T00:00:00Z")
+    assert git(play.remote, "log", "-1", "--format=%cI", "main").startswith("2019-06-01")
+    push_approval(play, "prod", "staging", "mallory@example.com", mallory[0])
+    head = play.remote_head()
+    blocked = promote(play, *TO_PROD)
+    assert blocked.code == 4, blocked.err
+    backdated = git(play.remote, "log", "--format=%H", "--grep=^trust mallory", "main")
+    assert f"was changed by commit {backdated[:10]}" in blocked.err, blocked.err
+    assert "alice@example.com: its valid-before has passed" in blocked.err, blocked.err
+    assert play.remote_head() == head

@@ -262,6 +262,11 @@ class Workspace:
         any file: the ssh-keygen found before that code ran, the trusted signers,
         and no program at all for OpenPGP or X.509 signatures (`/dev/null` cannot
         be run), whose output could otherwise imitate ssh-keygen's verdict.
+
+        git has ssh-keygen judge the key at the commit's own committer date
+        (`-Overify-time=`, gpg-interface.c), which whoever signs writes: the file
+        given must hold no valid-after/valid-before or cert-authority lines
+        (`mlops.trust.in_force` judges those at the time of the check).
         """
         if self._keygen is None:
             return None, "ssh-keygen not found on PATH; install OpenSSH (8.2 or newer)"
