@@ -44,13 +44,24 @@ class CiScaffold:
     folder: str  # under mlops/scaffold/, copied as it is
     target: str  # where its files land in the new repository
     readme_row: str  # the new README's line for them
+    readme_staging: str  # the new README's sentence on what CI does for staging
+    readme_prod: str  # and its remark on what runs the prod canary loop
 
 
 CI_SCAFFOLDS = {
-    "github": CiScaffold("github", ".github", "| `.github/workflows/` | CI: check pull "
-                         "requests, build and promote on main, roll out prod |"),
-    "gitlab": CiScaffold("gitlab", ".", "| `.gitlab-ci.yml` | CI: validate and test every "
-                         "pipeline, build and promote into dev on the default branch |"),
+    "github": CiScaffold(
+        "github", ".github",
+        "| `.github/workflows/` | CI: check pull requests, build and promote on main, "
+        "roll out prod |",
+        "The GitHub staging workflow (`.github/workflows/staging.yml`) does the same.",
+        "the GitHub prod workflow, `.github/workflows/prod.yml`, runs it"),
+    "gitlab": CiScaffold(
+        "gitlab", ".",
+        "| `.gitlab-ci.yml` | CI: validate and test every pipeline, build and promote into "
+        "dev on the default branch |",
+        "`.gitlab-ci.yml` promotes into dev only: it has no staging or prod jobs, so run "
+        "these commands yourself (or in a job of your own).",
+        "`.gitlab-ci.yml` has no prod job: run it where the kubeconfig and Prometheus are"),
 }
 
 
@@ -135,7 +146,8 @@ def _scaffold(root: Path, opts: InitOptions) -> list[str]:
     registry = opts.registry.strip().rstrip("/")
     values = {"registry": registry, "registry_yaml": _yaml_scalar(registry),
               "branch": _yaml_scalar(opts.branch), "repo_url": opts.repo_url.strip(),
-              "ci_row": ci.readme_row}
+              "ci_row": ci.readme_row, "ci_staging": ci.readme_staging,
+              "ci_prod": ci.readme_prod}
     for parts, source in _walk(scaffold / "repo"):
         _write_template(root, parts, source, values)
     for parts, source in _walk(scaffold / ci.folder) if (scaffold / ci.folder).is_dir() else ():

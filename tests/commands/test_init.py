@@ -4,6 +4,7 @@ registry, promotes into dev and runs its pipeline; and a refusal that leaves eve
 from __future__ import annotations
 
 import json
+import re
 from importlib.resources import files
 from pathlib import Path
 
@@ -235,6 +236,34 @@ def test_the_ci_option_picks_the_ci_files_and_the_readme_says_which(mlops, tmp_p
     assert (repo / present).is_file() and not (repo / absent).exists()
     row = CI_SCAFFOLDS[ci[-1] if ci else "github"].readme_row
     assert row in (repo / "README.md").read_text().splitlines()
+
+
+def named_paths(markdown: str) -> set[str]:
+    """The repository paths a README names in inline code (fenced blocks left out):
+    `a/b/`, `x.yml`, `environments/{dev,staging}/` (braces expanded)."""
+    prose = re.sub(r"^ *```.*?^ *```", "", markdown, flags=re.S | re.M)
+    paths = set()
+    for code in re.findall(r"`([^`\s]+)`", prose):
+        if "://" in code or not re.fullmatch(r"[\w.{},/-]+", code):
+            continue
+        if "/" in code or re.search(r"\.(ya?ml|py|md)$", code):
+            head, _, rest = code.partition("{")
+            names, _, tail = rest.partition("}")
+            paths |= {f"{head}{n}{tail}" for n in names.split(",")} if rest else {code}
+    return paths
+
+
+@pytest.mark.parametrize("ci, workflows", [
+    ([], {".github/workflows/", ".github/workflows/staging.yml", ".github/workflows/prod.yml"}),
+    (["--ci", "gitlab"], {".gitlab-ci.yml"}),
+])
+def test_the_readme_names_only_files_the_scaffold_has(mlops, tmp_path, ci, workflows):
+    """The GitLab scaffold has no staging or prod workflow; its README named GitHub's."""
+    assert mlops("init", "ml", *ci).code == 0
+    repo = tmp_path / "ml"
+    named = named_paths((repo / "README.md").read_text())
+    assert workflows <= named and {"environments/prod/", "mlops.yaml"} <= named, named
+    assert [p for p in sorted(named) if not (repo / p).exists()] == []
 
 
 def test_the_scaffold_ships_no_dotfiles_of_its_own():
