@@ -258,6 +258,24 @@ def test_editing_a_pipeline_source_does_not_make_promoted_environments_stale(rep
     assert validate(repo).code == 0
 
 
+def test_problems_are_a_report_on_stdout_and_an_error_that_stops_it_is_one_stderr_line(repo):
+    """As the README says: a linter's report (one line per problem, then `N problems`,
+    exit 1) on stdout with nothing on stderr; no `mlops: error:` prefix. An error that
+    stops validate from checking is the usual one line on stderr."""
+    stopped = validate(repo, "--env", "qa")
+    assert (stopped.code, stopped.out) == (2, "")
+    assert stopped.err.startswith("mlops: error: ") and stopped.err.count("\n") == 1
+    edit(repo, "components/train/component.yaml", "version: 0.1.0", "version: one")
+    edit(repo, "mlops.yaml", "threshold: 0.9", "threshold: high")
+    result = validate(repo)
+    assert (result.code, result.err) == (1, ""), result.err
+    lines = result.out.splitlines()
+    assert lines[-1] == "2 problems"
+    assert [line.split(":")[0] for line in lines if ":" in line and line.split(":")[1].isdigit()
+            ] == ["mlops.yaml", "components/train/component.yaml"], result.out
+    assert not any("mlops: error" in line for line in lines)
+
+
 def test_an_unknown_environment_is_a_usage_error(repo):
     result = validate(repo, "--env", "qa")
     assert result.code == 2 and "unknown environment 'qa'" in result.err
