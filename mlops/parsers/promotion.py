@@ -135,6 +135,7 @@ def _add_rollback(sub: Subcommands) -> None:
                    help="the release the environment runs now, to roll back from; if the "
                         "remote moved on to another, refuse (default: the one first seen)")
     p.add_argument("--reason", help="why, recorded with the hold")
+    trust_root(p)  # a gated environment takes back only a release approved under it
     common(p)
     p.set_defaults(handler=_run_rollback)
 

@@ -96,6 +96,7 @@ def _add_abort(sub) -> None:
     p.add_argument("--expect", metavar="RELEASE", type=release_id,
                    help="the canary's release, as you saw it; if the remote moved on to "
                         "another, refuse (default: the one first seen)")
+    trust_root(p)  # a gated environment takes back only a baseline approved under it
     common(p)
     p.set_defaults(handler=_handler("abort"))
 

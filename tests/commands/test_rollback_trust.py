@@ -148,3 +148,26 @@ def test_a_release_approved_by_a_key_since_removed_can_be_approved_again(project
     result = play.proj.run("rollback", "--env", "prod")
     assert result.code == 0, result.err
     assert release_of(play, "prod")["id"] == releases[0]
+
+
+def test_a_trust_root_pinned_by_the_flag_is_what_rollback_checks(prod, built, tmp_path):  # noqa: F811
+    """`--trust-root FILE` on rollback, as on promote: pinned to a root where only carol
+    is a release manager, alice's approval of the earlier release does not count."""
+    first = release_of(prod, "prod")["id"]
+    metrics = prod.metrics("m2", {**GOOD, "accuracy": 0.951})
+    assert promote(prod, "--to", "staging", "--from", "dev", "--metrics", str(metrics)).code == 0
+    assert prod.proj.run("approve", "--env", "prod", "--release", release_of(prod, "staging")["id"],
+                         "--key", str(prod.base / "alice_ed25519"),
+                         "--principal", "alice@example.com").code == 0
+    assert promote(prod, *TO_PROD).code == 0
+    _, carol = ssh_key(tmp_path, "carol")
+    root = tmp_path / "trust-root.yaml"
+    root.write_text(f"allowed_signers: |\n  carol@example.com {carol}\n"
+                    "release_managers: [carol@example.com]\n")
+    head = prod.remote_head()
+    pinned = prod.proj.run("rollback", "--env", "prod", "--trust-root", str(root))
+    assert pinned.code == 4 and f"approval of {first}" in pinned.err, pinned.err
+    assert prod.remote_head() == head
+    result = prod.proj.run("rollback", "--env", "prod")  # the branch's root: alice counts
+    assert result.code == 0, result.err
+    assert release_of(prod, "prod")["id"] == first

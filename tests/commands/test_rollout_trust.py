@@ -18,6 +18,7 @@ from mlops.services.envdir import EnvDir
 from tests.commands.conftest import built, release_of  # noqa: F401
 from tests.commands.test_rollout import fresh, rendered_isvc, roll, rollout  # noqa: F401
 from tests.conftest import git
+from tests.support.promotion import ssh_key
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -76,3 +77,21 @@ def test_an_unapproved_release_named_as_baseline_does_not_go_back(started):
     result = rollout(play, "abort", "--reason", "errors at 10%")
     assert result.code == 4 and f"approval of {evil.release.id}" in result.err, result.err
     assert play.remote_head() == head
+
+
+def test_a_trust_root_pinned_by_the_flag_is_what_abort_checks(started, tmp_path):
+    """`--trust-root FILE` on `rollout abort`: pinned to a root where only carol is a
+    release manager, the baseline's approval (by the branch's release manager) does not
+    count, and the canary stays; with the branch's root it goes back."""
+    play, v1, _, _ = started
+    _, carol = ssh_key(tmp_path, "carol")
+    root = tmp_path / "trust-root.yaml"
+    root.write_text(f"allowed_signers: |\n  carol@example.com {carol}\n"
+                    "release_managers: [carol@example.com]\n")
+    head = play.remote_head()
+    pinned = rollout(play, "abort", "--trust-root", str(root))
+    assert pinned.code == 4 and f"approval of {v1}" in pinned.err, pinned.err
+    assert play.remote_head() == head
+    result = rollout(play, "abort")
+    assert result.code == 0, result.err
+    assert release_of(play, "prod")["id"] == v1
