@@ -156,6 +156,7 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
     config = cfg.load_config(ws.root, ctx.environ)
     target = environment(config, opts.to)
     current = EnvDir(ws.root, target.name).read_record()
+    previous = current.release.id if current else None  # what it runs now, in every outcome
     refuse_hold(current, target.name, opts.clear_hold)
     checking, rendering = steps.Background("registry-checks"), steps.Background("render")
     release = steps.compose_release(ws.root, config, source, build, metrics, opts.model_uri,
@@ -183,7 +184,8 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
             rendering.wait()
             ws.refresh()
             return Outcome("unchanged", target.name, release, str(source),
-                           [dict(g) for g in current.gates], tracking=config.tracking)
+                           [dict(g) for g in current.gates], previous=previous,
+                           tracking=config.tracking)
     if read_first is not None:
         rendering.wait_quietly()
         raise read_first
@@ -197,12 +199,11 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
                             needs_approval=gated)
     if not opts.plan and gate_refusal(results) is not None:  # the table, then exit 3
         return Outcome("refused", target.name, release, str(source), results,
-                       previous=current.release.id if current else None,
-                       provenance=provenance)
+                       previous=previous, provenance=provenance)
     if opts.plan:
         EnvDir(ws.root, target.name).write_record(record_of(transition))
         planned = _planned(ws, target.name, release, str(source), results, approval, missing)
-        return replace(planned, provenance=provenance)
+        return replace(planned, previous=previous, provenance=provenance)
     change = decide(transition, Message(
         hold_note="cleared" if opts.clear_hold and current and current.hold else None,
         provenance=provenance))
@@ -210,8 +211,7 @@ def _attempt(ctx, ws, opts, source: Source, build, metrics, cache, registries) -
     commit = commit_change(ws, change, ref)
     return Outcome("promoted", target.name, release, str(source), results, commit,
                    ref or f"refs/heads/{ws.branch}", change.approver,
-                   previous=current.release.id if current else None, provenance=provenance,
-                   tracking=config.tracking)
+                   previous=previous, provenance=provenance, tracking=config.tracking)
 
 
 def _approvals(ws, config, target, release, gated: bool) -> approvals.Approvals | None:

@@ -167,6 +167,26 @@ def test_a_plan_says_what_the_promotion_would_do_before_its_diff(play, built):
     assert play.remote_head() == head and play.proj.status() == ""
 
 
+def test_previous_is_the_release_the_environment_runs_now_in_every_status(play, built):
+    """A plan (and a rerun) that changes nothing said `"previous": null`, though the
+    environment runs a release; a refused or real promotion named it."""
+    plan = promote(play, "--to", "dev", "--build", str(built[1]), "--plan", "--json")
+    assert (plan.code, plan.json["status"], plan.json["previous"]) == (0, "planned", None)
+    first = promote(play, "--to", "dev", "--build", str(built[1]), "--json")
+    assert first.json["previous"] is None
+    running = first.json["release"]
+    for flags in (["--plan"], []):
+        again = promote(play, "--to", "dev", "--build", str(built[1]), *flags, "--json")
+        assert again.code == 0, again.err
+        assert (again.json["status"], again.json["previous"]) == ("unchanged", running)
+    metrics = str(play.metrics("m", GOOD))
+    planned = promote(play, "--to", "dev", "--build", str(built[1]), "--metrics", metrics,
+                      "--plan", "--json")
+    assert planned.code == 0, planned.err
+    assert planned.json["status"] == "planned" and planned.json["release"] != running
+    assert planned.json["previous"] == running
+
+
 def test_pr_pushes_a_review_branch(play, built):
     assert promote(play, "--to", "dev", "--build", str(built[1]), "--pr", "--json").code == 0
     branches = git(play.remote, "branch", "--list", "mlops/promote/*").split()
