@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -184,6 +185,7 @@ def write_results(root: Path, env: cfg.Environment, results: list[Compiled], ove
     overlay; return the overlay's text."""
     if schedules is None:
         schedules = schedule_plan(root, env, results)  # checked before anything is written
+    _refuse_unwritable(root, results)
     text = overlay_text
     display = overlay.display_path(env.name)
     for r in results:  # the overlay edit first: a broken overlay must leave no manifest behind
@@ -198,6 +200,17 @@ def write_results(root: Path, env: cfg.Environment, results: list[Compiled], ove
     if text != overlay_text:
         write_text_atomic(overlay.kustomization_path(root, env.name), text)
     return text
+
+
+def _refuse_unwritable(root: Path, results: list[Compiled]) -> None:
+    """Every manifest's place holds a file or nothing, checked before the first is written:
+    a folder (or a device, a FIFO) at the last one's place left the others written."""
+    for r in results:
+        target = root / r.output
+        if r.status == "compiled" and os.path.lexists(target) \
+                and not stat.S_ISREG(os.lstat(target).st_mode):
+            raise ConfigError(f"{r.output} is not a file (a folder, a device or a FIFO); "
+                              "compile writes the pipeline's manifest there: move it away")
 
 
 def _sha(text: str) -> str:

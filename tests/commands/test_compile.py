@@ -357,6 +357,21 @@ def test_an_output_path_that_is_a_directory_is_named_in_the_error(pipeline_proje
 
     assert result.code == 1, result.err
     # it named the temp file of the atomic write, `.training.yaml.<random>`, not the target
-    assert result.err == f"mlops: error: {target}: Is a directory\n"
+    assert result.err == ("mlops: error: environments/dev/pipelines/training.yaml is not a "
+                          "file (a folder, a device or a FIFO); compile writes the pipeline's "
+                          "manifest there: move it away\n")
     assert os.listdir(target.parent) == ["training.yaml"] and target.is_dir()
     assert (proj.path / "environments/dev/kustomization.yaml").read_text() == kustomization
+
+
+def test_no_manifest_is_written_when_a_later_ones_place_is_a_folder(pipeline_project):
+    # Checked before the first write: `another` (sorted first) used to be written, and left
+    # behind, before training's place turned out to be a folder.
+    proj, build = pipeline_project
+    proj.write({"pipelines/another.py": (proj.path / "pipelines/training.py").read_text()})
+    proj.commit("a second pipeline")
+    (proj.path / "environments/dev/pipelines/training.yaml").mkdir(parents=True)
+    result = proj.run("compile", "--env", "dev", "--build", str(build))
+    assert result.code == 1, result.err
+    assert os.listdir(proj.path / "environments/dev/pipelines") == ["training.yaml"]
+    assert "training.yaml is not a file" in result.err, result.err
