@@ -70,7 +70,15 @@ def promotion_message(
     if hold:
         trailers.append((HOLD, hold))
     trailers += extra
-    return f"{subject}\n\n{body}\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers) + "\n"
+    return f"{subject}\n\n{body}\n\n" + "\n".join(f"{k}: {one_line(v)}" for k, v in trailers) \
+        + "\n"
+
+
+def one_line(value: str) -> str:
+    """A trailer's value on one line: a line break in one (a PromQL query written as a YAML
+    block) ended git's trailer block there, and every trailer after it, the action and the
+    environment included, was lost to `mlops history` and to whatever reads them."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
 
 
 def _body(release: Release, gates: Sequence[Mapping[str, Any]]) -> str:

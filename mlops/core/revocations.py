@@ -8,30 +8,24 @@ they approve nothing there: the release can come back, by any path (`promote
 `rollback`, the same content fed again through dev and staging), only on an
 approval given after it was rolled back.
 
-The rollback's hold in `release.yaml` cannot carry this: the record is a file
-anyone who can push may edit, and the next promotion rewrites it. The commits
-can: every rollback and abort commit names the release it revokes
-(`Mlops-Revokes`; older ones only in their subject), and an approval counts only
-if it descends from every such commit for its release and environment. Reading
-every parent, not the first-parent line, so a merge cannot step around one;
-a forged revocation only refuses more.
+The hold in `release.yaml` at the branch head cannot carry this: anyone who can
+push may edit it away, and the next promotion rewrites it. The history of that
+record can: a revocation is a commit that changed the record and left it holding
+`rolled_back_from: R`, as every rollback and abort writes it (their commits also
+say `Mlops-Revokes: R`, for people; a trailer is free text any commit can carry,
+so it decides nothing: an empty commit naming one would block every rollback).
+An approval of R counts only if it descends from every revocation of R in its
+environment, on any parent, so a merge cannot step around one.
 
-Pure: the commits come in as data, the ancestry as a callback.
+Pure: the records' holds come in as data, the ancestry as a callback.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from mlops.records import dataclass
-
-# The subjects rollback and abort commits had before `Mlops-Revokes` (trailers.py).
-_OLD_SUBJECTS = (
-    re.compile(r"rollback\([^)]*\): release \S+ \(was (\S+)\)"),
-    re.compile(r"canary\([^)]*\): abort (\S+), back to release \S+"),
-)
-_REVOKING_ACTIONS = ("rollback", "rollout-abort")
 
 
 @dataclass(frozen=True)
@@ -40,18 +34,12 @@ class Revocation:
     release_id: str  # the release it took the environment away from
 
 
-def revoked_by(action: str | None, subject: str, revokes: str | None) -> str | None:
-    """The release a commit revokes (given its `Mlops-Action`, subject and `Mlops-Revokes`),
-    or None when it revokes nothing."""
-    if revokes:
-        return revokes
-    if action not in _REVOKING_ACTIONS:
-        return None
-    for pattern in _OLD_SUBJECTS:
-        found = pattern.fullmatch(subject)
-        if found and found.group(1) != "none":
-            return found.group(1)
-    return None
+def from_holds(holds: Iterable[tuple[str, Mapping[str, Any] | None]]) -> list[Revocation]:
+    """(commit, the record's hold at that commit) of each commit that changed the record ->
+    the revocations among them, in the same order."""
+    return [Revocation(sha, hold["rolled_back_from"]) for sha, hold in holds
+            if isinstance(hold, Mapping) and isinstance(hold.get("rolled_back_from"), str)
+            and hold["rolled_back_from"]]
 
 
 # (older, newer) -> whether `older` is `newer` or one of its ancestors.
@@ -66,6 +54,13 @@ def standing_revocation(approval_sha: str, release_id: str, revocations: Iterabl
         if found.release_id == release_id and not is_ancestor(found.sha, approval_sha):
             return found
     return None
+
+
+def rolled_back_since(entered_sha: str, release_id: str, revocations: Iterable[Revocation],
+                      is_ancestor: IsAncestor) -> bool:
+    """Whether the release that entered at commit `entered_sha` was rolled back after that."""
+    return any(found.release_id == release_id and found.sha != entered_sha
+               and is_ancestor(entered_sha, found.sha) for found in revocations)
 
 
 def refusal(found: Revocation, env: str) -> str:

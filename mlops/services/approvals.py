@@ -20,6 +20,7 @@ from mlops.adapters.gitops.workspace import Workspace
 from mlops.core import revocations
 from mlops.errors import ApprovalError
 from mlops.records import dataclass
+from mlops.services import envhistory
 from mlops.services.envdir import EnvDir
 
 
@@ -95,10 +96,9 @@ def gather(ws: Workspace, config, target, release_id: str | None = None,
     in_force = trustroot.in_force(root, commits=True)
     signers = trustroot.signers_file(ws, in_force)
     since_hold = _commits_after_hold(ws, target.name) if after_hold else None
-    history = ws.log()
-    lapsed = _lapsed(ws, target.name, history)
+    lapsed = _lapsed(ws, target.name)
     found = []
-    for commit in history:
+    for commit in ws.log():
         named = commit.trailer(trailers.APPROVE)
         if (named is None or commit.trailer(trailers.ENVIRONMENT) != target.name
                 or (release_id is not None and named != release_id)):
@@ -162,16 +162,14 @@ def _not_this_release(found: Candidate, env: str, release: rel.Release) -> str |
     return None
 
 
-def _lapsed(ws: Workspace, env: str, history: list) -> Callable[[str, str], str | None]:
+def _lapsed(ws: Workspace, env: str) -> Callable[[str, str], str | None]:
     """(approval commit, release id) -> why the approval lapsed, as a rollback or abort of
     that release in `env` revoked it (mlops.core.revocations), or None."""
-    found = [revocations.Revocation(c.sha, gone) for c in history
-             if c.trailer(trailers.ENVIRONMENT) == env
-             and (gone := revocations.revoked_by(c.trailer(trailers.ACTION), c.subject,
-                                                 c.trailer(trailers.REVOKES)))]
+    found = envhistory.revocations_in(ws, env)
+    is_ancestor = envhistory.ancestry(ws)
 
     def why(sha: str, release_id: str) -> str | None:
-        standing = revocations.standing_revocation(sha, release_id, found, ws.is_ancestor)
+        standing = revocations.standing_revocation(sha, release_id, found, is_ancestor)
         return None if standing is None else revocations.refusal(standing, env)
     return why
 

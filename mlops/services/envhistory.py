@@ -7,11 +7,14 @@ read them back here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+from typing import Any
 
 from mlops import config as cfg
 from mlops import release as rel
 from mlops import trailers
+from mlops.adapters import safeyaml
 from mlops.adapters.gitops.workspace import Workspace
 from mlops.core import revocations
 from mlops.errors import ConfigError
@@ -74,17 +77,41 @@ def _earlier_releases(ws: Workspace, env: str, skip_rolled_back: bool) -> Iterat
     """(commit, release id) of each change to `env`'s release, newest first. Skipping
     releases rolled back since they last entered, `mlops rollback` twice goes further
     back, not to the release the first one took away (whose approvals lapsed with it)."""
-    rolled_back: set[str] = set()
-    for commit in ws.log([EnvDir(ws.root, env).record_display]):
-        if commit.trailer(trailers.ENVIRONMENT) != env:
-            continue
-        release_id = commit.trailer(trailers.RELEASE)
-        if release_id and not (skip_rolled_back and release_id in rolled_back):
-            yield commit.sha, release_id
-        gone = revocations.revoked_by(commit.trailer(trailers.ACTION), commit.subject,
-                                      commit.trailer(trailers.REVOKES))
-        if gone:
-            rolled_back.add(gone)
+    revoked = revocations_in(ws, env) if skip_rolled_back else []
+    is_ancestor = ancestry(ws)
+    for sha, release_id, _action in env_promotions(ws, env):
+        if not revocations.rolled_back_since(sha, release_id, revoked, is_ancestor):
+            yield sha, release_id
+
+
+def revocations_in(ws: Workspace, env: str) -> list[revocations.Revocation]:
+    """Every rollback or abort of a release in `env` on HEAD's history, newest first: the
+    commits that changed its record and left it holding `rolled_back_from`
+    (mlops.core.revocations). Only records that mention it are parsed."""
+    display = EnvDir(ws.root, env).record_display
+    shas = ws.changed(display)
+    blobs = ws.show_many([f"{sha}:{display}" for sha in shas])
+    return revocations.from_holds(
+        (sha, _hold(blob, f"{sha[:10]}:{display}")) for sha, blob in zip(shas, blobs, strict=True)
+        if blob is not None and b"rolled_back_from" in blob)
+
+
+def _hold(blob: bytes, display: str) -> Any:
+    """The record's hold, or None when the record cannot be read (it then revokes nothing:
+    whoever wrote it could as well have deleted the hold)."""
+    try:
+        doc = safeyaml.load(blob.decode("utf-8"), display)
+    except (ConfigError, UnicodeDecodeError):
+        return None
+    return doc.get("hold") if isinstance(doc, dict) else None
+
+
+def ancestry(ws: Workspace) -> revocations.IsAncestor:
+    """`ws.is_ancestor`, each pair asked of git once."""
+    @functools.cache
+    def is_ancestor(older: str, newer: str) -> bool:
+        return ws.is_ancestor(older, newer)
+    return is_ancestor
 
 
 def restore_previous(ws: Workspace, env: cfg.Environment, wanted: str | None):

@@ -9,9 +9,14 @@ Real registry, git remotes and ssh-keygen keys, as the other approval tests.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import yaml
 
+from mlops import config as cfg
+from mlops.analysis_run import render_queries
+from mlops.services.decisions import save_decision
 from tests.commands import test_rollout as tr
 from tests.commands.conftest import GOOD, promote, release_of
 from tests.commands.test_approval_shape import TO_PROD, approve, waiting
@@ -123,3 +128,58 @@ def test_an_aborted_canary_restarted_past_its_hold_needs_a_new_approval(roll):  
     tr.approve(play, keys, release=v2)
     final = tr.rollout(play, "promote", "--analysis", tr.passing(play, (50, 2)), "--json")
     assert final.code == 0 and final.json["state"] == "complete", final.err
+
+
+def test_an_empty_commit_naming_a_revocation_does_not_block_a_rollback(signed, built):  # noqa: F811
+    # A trailer is free text: one unsigned, empty commit saying `Mlops-Revokes: r1` used to
+    # make `mlops rollback` refuse r1 (exit 4), so a pusher could keep a bad release in.
+    play, keys = signed
+    r1 = waiting(play).id
+    approve(play, keys, r1)
+    assert promote(play, *TO_PROD).code == 0
+    r2 = into_staging(play, built, 0.96)
+    approve(play, keys, r2)
+    assert promote(play, *TO_PROD).code == 0
+    play.pull()
+    tree = git(play.clone, "rev-parse", "HEAD^{tree}")
+    forged = git(play.clone, "commit-tree", tree, "-p", "HEAD", "-m",
+                 f"chore: tidy\n\nMlops-Action: rollback\nMlops-Environment: prod\n"
+                 f"Mlops-Revokes: {r1}")
+    git(play.clone, "push", "-q", "origin", f"{forged}:refs/heads/main")
+    result = play.proj.run("rollback", "--env", "prod", "--reason", "r2 is on fire")
+    assert result.code == 0, result.err
+    assert release_of(play, "prod")["id"] == r1
+
+
+ONE_LINE = '            query: sum(rate(errors{revision="{{ revision }}"}[{{ interval }}]))\n'
+A_BLOCK = ('            query: |\n'
+           '              sum(rate(errors{revision="{{ revision }}"}[{{ interval }}]))\n'
+           '              /\n'
+           '              sum(rate(requests{revision="{{ revision }}"}[{{ interval }}]))\n')
+
+
+def test_an_abort_whose_analysis_query_spans_lines_keeps_its_trailers(roll):  # noqa: F811
+    # The analysis' query went into an Mlops-Check trailer as it was: its line breaks ended
+    # git's trailer block, so the abort lost its action and environment (history skipped it).
+    play, keys = roll
+    v2 = release_of(play, "staging")["id"]
+    tr.push_edit(play, "mlops.yaml", lambda text: text.replace(ONE_LINE, A_BLOCK))
+    tr.approve(play, keys, release=v2)
+    assert tr.rollout(play, "start").code == 0
+    metric = next(e for e in cfg.load_config(play.clone, {}).environments
+                  if e.name == "prod").canary.metrics[0]
+    query = render_queries(metric, {"revision": "c-2", "baseline_revision": "c-1",
+                                    "service": "s", "namespace": "n"}).query
+    assert "\n" in query
+    save_decision(play.clone, "prod", {
+        "env": "prod", "release": v2, "step": 1, "percent": 10, "result": "fail",
+        "reasons": ["error-rate: too high"], "finished_at": time.time(),
+        "measurements": [{"metric": metric.name, "index": 1, "verdict": "fail", "value": 0.5,
+                          "query": query}]})
+    assert tr.rollout(play, "abort").code == 0
+    trailers = git(play.remote, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+    assert "Mlops-Action: rollout-abort" in trailers.splitlines(), trailers
+    assert f"Mlops-Revokes: {v2}" in trailers.splitlines(), trailers
+    history = play.proj.run("history", "--env", "prod", "--limit", "1", "--json")
+    assert history.code == 0 and history.json["entries"][0]["action"] == "rollout-abort", \
+        history.out

@@ -1,29 +1,33 @@
-"""mlops.core.revocations: which release a commit revokes, and whether an approval stands."""
+"""mlops.core.revocations: which commits revoke a release, and whether an approval stands."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlops.core.revocations import Revocation, refusal, revoked_by, standing_revocation
+from mlops.core.revocations import (
+    Revocation,
+    from_holds,
+    refusal,
+    rolled_back_since,
+    standing_revocation,
+)
 
 
-@pytest.mark.parametrize("action, subject, trailer, gone", [
-    ("rollback", "rollback(prod): release r-aaa (was r-bbb)", "r-bbb", "r-bbb"),
-    # Written before Mlops-Revokes: the subject says it.
-    ("rollback", "rollback(prod): release r-aaa (was r-bbb)", None, "r-bbb"),
-    ("rollout-abort", "canary(prod): abort r-ccc, back to release r-aaa", None, "r-ccc"),
-    ("rollback", "rollback(prod): release r-aaa (was none)", None, None),
-    # Any commit naming a revocation revokes: a forged one can only refuse more.
-    ("promote", "promote(prod): release r-aaa from staging", "r-ddd", "r-ddd"),
-    ("promote", "rollback(prod): release r-aaa (was r-bbb)", None, None),
-    (None, "canary(prod): abort r-ccc, back to release r-aaa", None, None),
-    ("rollback", "rollback(prod): release r-aaa (was r-bbb) and more", None, None),
-])
-def test_what_a_commit_revokes(action, subject, trailer, gone):
-    assert revoked_by(action, subject, trailer) == gone
+def test_a_revocation_is_a_record_left_holding_rolled_back_from():
+    holds = [
+        ("rb2", {"reason": "x", "rolled_back_from": "r-2", "since": "..."}),
+        ("p3", None),  # a promotion: no hold
+        ("edit", {"reason": "by hand"}),  # a hold that names no release revokes nothing
+        ("odd", {"rolled_back_from": 5}),
+        ("empty", {"rolled_back_from": ""}),
+        ("text", "not a mapping"),
+        ("rb1", {"rolled_back_from": "r-1"}),
+    ]
+    assert from_holds(holds) == [Revocation("rb2", "r-2"), Revocation("rb1", "r-1")]
 
 
-ANCESTRY = {("rb1", "late"), ("rb1", "later"), ("rb2", "later")}
+ANCESTRY = {("p1", "rb1"), ("p1", "late"), ("rb1", "late"), ("rb1", "later"),
+            ("rb2", "later"), ("p1", "later"), ("late", "p1b"), ("rb1", "p1b"), ("p1", "p1b")}
 
 
 def is_ancestor(older: str, newer: str) -> bool:
@@ -43,6 +47,16 @@ def test_an_approval_stands_only_if_it_descends_from_every_revocation(approval, 
     found = [Revocation("rb2", "r-2"), Revocation("rb1", "r-1")]
     result = standing_revocation(approval, release, found, is_ancestor)
     assert (result.sha if result else None) == standing
+
+
+@pytest.mark.parametrize("entered, release, since", [
+    ("p1", "r-1", True),  # r-1 entered at p1 and was rolled back at rb1
+    ("p1b", "r-1", False),  # entered again after that rollback
+    ("p1", "r-2", False),  # another release's rollback says nothing about r-1
+    ("rb1", "r-1", False),  # a revocation is not after itself
+])
+def test_a_release_is_rolled_back_since_it_entered(entered, release, since):
+    assert rolled_back_since(entered, release, [Revocation("rb1", "r-1")], is_ancestor) is since
 
 
 def test_the_refusal_names_the_release_and_the_commit():

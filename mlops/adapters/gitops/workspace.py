@@ -192,6 +192,12 @@ class Workspace:
         out = self._run("log", "--no-show-signature", *logformat.ARGS, "HEAD", "--", *paths)
         return [Commit(r.sha, r.time, r.subject, r.trailers) for r in logformat.records(out)]
 
+    def changed(self, path: str) -> list[str]:
+        """Newest first: every commit on HEAD's history, on any parent, that changed `path`
+        (no history simplification: a merge cannot hide a side branch's change)."""
+        return self._run("log", "--no-show-signature", "--full-history", "--format=%H",
+                         "HEAD", "--", path).split()
+
     def first_parent_commits(self, paths: Sequence[str]) -> list[str]:
         """Oldest first: the commits on HEAD's first-parent line that changed `paths`."""
         out = self._run("log", "--no-show-signature", "--first-parent", "--reverse",
