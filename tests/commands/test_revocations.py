@@ -37,8 +37,8 @@ def into_staging(play, built, accuracy: float) -> str:
 
 
 @pytest.fixture
-def rolled_back(signed, built):  # noqa: F811
-    """prod ran r1, then r2 (both approved), and r2 was rolled back: r1 runs, on hold."""
+def two_in_prod(signed, built):  # noqa: F811
+    """prod ran r1, then r2, both approved: (play, keys, r1, r2)."""
     play, keys = signed
     r1 = waiting(play).id
     approve(play, keys, r1)
@@ -46,6 +46,13 @@ def rolled_back(signed, built):  # noqa: F811
     r2 = into_staging(play, built, 0.96)
     approve(play, keys, r2)
     assert promote(play, *TO_PROD).code == 0
+    return play, keys, r1, r2
+
+
+@pytest.fixture
+def rolled_back(two_in_prod):
+    """r2 was rolled back: r1 runs, on hold."""
+    play, keys, r1, r2 = two_in_prod
     result = play.proj.run("rollback", "--env", "prod", "--reason", "r2 leaks PII")
     assert result.code == 0, result.err
     assert release_of(play, "prod")["id"] == r1
@@ -130,16 +137,10 @@ def test_an_aborted_canary_restarted_past_its_hold_needs_a_new_approval(roll):  
     assert final.code == 0 and final.json["state"] == "complete", final.err
 
 
-def test_an_empty_commit_naming_a_revocation_does_not_block_a_rollback(signed, built):  # noqa: F811
+def test_an_empty_commit_naming_a_revocation_does_not_block_a_rollback(two_in_prod):
     # A trailer is free text: one unsigned, empty commit saying `Mlops-Revokes: r1` used to
     # make `mlops rollback` refuse r1 (exit 4), so a pusher could keep a bad release in.
-    play, keys = signed
-    r1 = waiting(play).id
-    approve(play, keys, r1)
-    assert promote(play, *TO_PROD).code == 0
-    r2 = into_staging(play, built, 0.96)
-    approve(play, keys, r2)
-    assert promote(play, *TO_PROD).code == 0
+    play, _, r1, _ = two_in_prod
     play.pull()
     tree = git(play.clone, "rev-parse", "HEAD^{tree}")
     forged = git(play.clone, "commit-tree", tree, "-p", "HEAD", "-m",
