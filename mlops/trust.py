@@ -211,7 +211,7 @@ def _unquoted(value: str) -> str:
     return value
 
 
-_TIME = re.compile(r"(\d{8}|\d{12}|\d{14})([Zz]?)")
+_TIME = re.compile(r"([0-9]{8}|[0-9]{12}|[0-9]{14})([Zz]?)")  # ASCII digits, as OpenSSH
 
 
 def _instant(text: str, local: tzinfo | None) -> float | None:

@@ -160,6 +160,7 @@ def test_an_unquoted_value_and_any_case_of_the_option_name_are_judged_alike():
     'valid-after="20260101",valid-before="20250101"',
     'valid-before="20260101',  # an open quote
     'valid-before="20260101",',  # an empty option
+    'valid-after="\u0662\u0660\u0662\u0660\u0660\u0661\u0660\u0661"',  # not ASCII digits
 ])
 def test_a_window_that_does_not_parse_leaves_the_line_out(window):
     assert judged(window) is None

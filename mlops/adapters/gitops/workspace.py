@@ -430,7 +430,14 @@ def _read_as_stored() -> dict[str, str]:
     """Every read in a workspace sees objects as stored: no replace refs (which pipeline
     code could plant to make one commit read as another), and paths as written (a path
     from the branch's mlops.yaml such as `:!*ml*` must not become an exclude pattern)."""
-    return {**literal_paths(), "LC_ALL": "C", "GIT_NO_REPLACE_OBJECTS": "1"}
+    env = {**literal_paths(), "LC_ALL": "C", "GIT_NO_REPLACE_OBJECTS": "1"}
+    # Nor a commit-graph file, which git trusts for parents and which the alternates the
+    # clone borrows objects from (the user's clone) could hold, written by earlier code.
+    given = env.get("GIT_CONFIG_COUNT", "0")
+    count = int(given) if given.isdigit() else 0  # settings the caller gave git are kept
+    env.update({"GIT_CONFIG_COUNT": str(count + 1), f"GIT_CONFIG_KEY_{count}": "core.commitGraph",
+                f"GIT_CONFIG_VALUE_{count}": "false"})
+    return env
 
 
 def _keygen() -> str | None:

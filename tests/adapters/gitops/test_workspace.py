@@ -1,4 +1,5 @@
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -139,3 +140,19 @@ def test_a_workspace_commit_runs_no_automatic_upkeep(tmp_path, monkeypatch):
     assert "built-in: git commit" in ours.read_text()
     assert "maintenance" not in ours.read_text()
     assert "maintenance run --auto" in plain.read_text()
+
+
+def test_reads_use_no_commit_graph_and_keep_the_callers_git_settings(tmp_path, monkeypatch):
+    # git trusts a commit-graph file for parents, and the user's clone (whose objects a
+    # workspace borrows) could hold a forged one: every read turns it off.
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.name")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "Given By The Caller")
+
+    def setting(key: str) -> str:
+        return subprocess.run(["git", "config", key], cwd=tmp_path, env=workspace._read_as_stored(),
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert setting("core.commitGraph") == "false"
+    assert setting("user.name") == "Given By The Caller"
