@@ -14,7 +14,6 @@ from typing import Any
 from mlops import config as cfg
 from mlops import release as rel
 from mlops import trailers
-from mlops.adapters import safeyaml
 from mlops.adapters.gitops.workspace import Workspace
 from mlops.core import revocations
 from mlops.errors import ConfigError
@@ -88,22 +87,22 @@ def revocations_in(ws: Workspace, env: str) -> list[revocations.Revocation]:
     """Every rollback or abort of a release in `env` on HEAD's history, newest first: the
     commits that changed its record and left it holding `rolled_back_from`
     (mlops.core.revocations). Only records that mention it are parsed."""
-    display = EnvDir(ws.root, env).record_display
-    shas = ws.changed(display)
-    blobs = ws.show_many([f"{sha}:{display}" for sha in shas])
+    where = EnvDir(ws.root, env)
+    shas = ws.changed(where.record_display)
+    blobs = ws.show_many([f"{sha}:{where.record_display}" for sha in shas])
     return revocations.from_holds(
-        (sha, _hold(blob, f"{sha[:10]}:{display}")) for sha, blob in zip(shas, blobs, strict=True)
+        (sha, _hold(where, blob, f"{sha[:10]}:{where.record_display}"))
+        for sha, blob in zip(shas, blobs, strict=True)
         if blob is not None and b"rolled_back_from" in blob)
 
 
-def _hold(blob: bytes, display: str) -> Any:
+def _hold(where: EnvDir, blob: bytes, display: str) -> Any:
     """The record's hold, or None when the record cannot be read (it then revokes nothing:
     whoever wrote it could as well have deleted the hold)."""
     try:
-        doc = safeyaml.load(blob.decode("utf-8"), display)
+        return where.parse_record(blob.decode("utf-8"), display).hold
     except (ConfigError, UnicodeDecodeError):
         return None
-    return doc.get("hold") if isinstance(doc, dict) else None
 
 
 def ancestry(ws: Workspace) -> revocations.IsAncestor:
