@@ -7,8 +7,10 @@ in-process against it, like tox 4's project fixture.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -201,10 +203,26 @@ def reference_files() -> dict[str, bytes]:
     return files
 
 
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (`make test` runs two workers), each worker gets a temp dir of
+    its own: a test that checks an mlops command left no temp dir behind
+    (tests/support/untouched.py) must not see the other worker's commands at work."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        own = Path(tempfile.mkdtemp(prefix=f"pytest-{worker}-"))
+        os.environ["TMPDIR"] = str(own)  # for the mlops processes tests start, too
+        tempfile.tempdir = None  # asked again, now from $TMPDIR
+        config.add_cleanup(lambda: shutil.rmtree(own, ignore_errors=True))
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Run tests marked `slow` last (in their collected order), the demo last of all."""
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is not None,
-                                 item.path.name == "test_demo.py"))
+    """Alone, run tests marked `slow` last (in their collected order), the demo last of
+    all: the quick ones report first. Under pytest-xdist, the other way round: the demo
+    (minutes of canary windows) starts at once and overlaps the rest, rather than
+    running alone at the end while the other worker has nothing left to do."""
+    first_slow = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+    items.sort(key=lambda item: ((item.get_closest_marker("slow") is not None) != first_slow,
+                                 (item.path.name == "test_demo.py") != first_slow))
 
 
 @pytest.fixture(autouse=True)
