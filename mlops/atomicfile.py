@@ -22,12 +22,14 @@ def write_json_atomic(path: Path, document: dict[str, Any], exclusive: bool = Fa
     write_text_atomic(path, json.dumps(document, indent=2) + "\n", exclusive)
 
 
-def write_text_atomic(path: Path, text: str, exclusive: bool = False) -> None:
+def write_text_atomic(path: Path, text: str, exclusive: bool = False,
+                      durable: bool = True) -> None:
     """Write to a temp file beside `path`, fsync, then rename over it.
 
     `exclusive`: link it into place instead, which fails with FileExistsError when
     `path` exists, so that of two writers racing for a new file one wins and the
-    other learns it (a rename would silently replace the first).
+    other learns it (a rename would silently replace the first). `durable=False`
+    skips the fsync, for a file a crash may lose: a cache that is planned over.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode_for(path)
@@ -41,7 +43,8 @@ def write_text_atomic(path: Path, text: str, exclusive: bool = False) -> None:
                 os.fchmod(fh.fileno(), mode)  # mkstemp's 0600 would replace the file's mode
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         _put_in_place(tmp, path, exclusive)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -7,8 +7,7 @@ components read no YAML at all.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,10 @@ from mlops import names, schema
 from mlops.adapters.yamlio import Located, load_file
 from mlops.cache import ParseCache
 from mlops.errors import ConfigError
+from mlops.layout import COMPONENT_FILE, COMPONENTS_DIR, component_folders
 from mlops.records import dataclass
 from mlops.schema import Key
 from mlops.tracked import FileIndex, git_blob_id
-
-COMPONENTS_DIR = "components"
-COMPONENT_FILE = "component.yaml"
-
 
 COMPONENT_KEYS: dict[str, Key] = {
     "name": Key(schema.string, "Component name; must equal its folder name.", required=True),
@@ -194,23 +190,10 @@ def _check_paths_exist(root: Path, doc: Located, spec: ComponentSpec) -> None:
             )
 
 
-def component_folders(root: Path) -> list[str]:
-    """Names of the folders under components/ that hold a component.yaml."""
-    base = os.path.join(root, COMPONENTS_DIR)
-    try:
-        entries = list(os.scandir(base))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(
-        e.name
-        for e in entries
-        # lexists: a dangling or looping link is a component whose file cannot be read,
-        # reported as such, not a folder silently left out of every plan
-        if e.is_dir() and os.path.lexists(os.path.join(e.path, COMPONENT_FILE))
-    )
-
-
 def load_components(
-    root: Path, cache: ParseCache | None = None, index: FileIndex | None = None
+    root: Path, cache: ParseCache | None = None, index: FileIndex | None = None,
+    folders: Sequence[str] | None = None,
 ) -> list[ComponentSpec]:
-    return [load_component(root, name, cache, index) for name in component_folders(root)]
+    """Every component (`folders`: what `component_folders` gave the caller already)."""
+    names = component_folders(root) if folders is None else folders
+    return [load_component(root, name, cache, index) for name in names]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from mlops.components import ComponentSpec
-from mlops.config import BuildSettings
-from mlops.tracked import TrackedFile
+if TYPE_CHECKING:  # types only: `ih_tag` serves a dry run that loads no spec
+    from mlops.components import ComponentSpec
+    from mlops.config import BuildSettings
+    from mlops.tracked import TrackedFile
 
 HASH_VERSION = b"mlops-input-hash/v1"
 IH_TAG_LENGTH = 20

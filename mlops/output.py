@@ -27,20 +27,33 @@ class Output:
         self.ci = ci.detect(environ, self.stderr)
         self.command = ""  # e.g. "rollout analyze"; set by the CLI once arguments parse
 
-    def result(self, document: dict[str, Any], human: str | Callable[[], str]) -> None:
+    def result(self, document: dict[str, Any], human: str | Callable[[], str]) -> str:
         """Print the command's result once: JSON under --json, else the human text
-        (`human` may be a function, called only when the text is printed)."""
-        self._print(document, human)
+        (`human` may be a function, called only when the text is printed); what was
+        printed."""
+        printed = self.render(document, human)
+        self._write(printed)
         if self.command and self.ci:
             self.ci.result(self.command, document)
+        return printed
 
-    def _print(self, document: dict[str, Any], human: str | Callable[[], str]) -> None:
+    def render(self, document: dict[str, Any], human: str | Callable[[], str]) -> str:
+        """What `result` prints for these: the JSON document under --json, else the text."""
         if self.json_mode:
             from mlops import jsontext  # here: `mlops --help` and human output never need it
 
-            self.stdout.write(jsontext.dumps(document) + "\n")
-        elif text := human() if callable(human) else human:
-            self.stdout.write(text.rstrip("\n") + "\n")
+            return jsontext.dumps(document) + "\n"
+        text = human() if callable(human) else human
+        return text.rstrip("\n") + "\n" if text else ""
+
+    def replay(self, printed: str) -> None:
+        """A result `render` made earlier, printed again as it was (no CI reporter may
+        be waiting for its document: see mlops.services.planmemo)."""
+        assert not self.ci
+        self._write(printed)
+
+    def _write(self, printed: str) -> None:
+        self.stdout.write(printed)
         self.stdout.flush()
         self.emitted = True
 
@@ -61,7 +74,7 @@ class Output:
         if self.ci:
             self.ci.error(self.command or "", message, exit_code)
         if self.json_mode and not self.emitted:  # reported to CI just above, once
-            self._print({"ok": False, "error": message, "exit_code": exit_code}, "")
+            self._write(self.render({"ok": False, "error": message, "exit_code": exit_code}, ""))
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")

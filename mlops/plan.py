@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from mlops.components import ComponentSpec
 from mlops.inputs import ih_tag
 from mlops.records import dataclass, field
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: `mlops build` imports this before it knows it plans
     from mlops.buildcontext import ContextFile
+    from mlops.components import ComponentSpec
 
 BUILD = "build"
 REUSE = "reuse"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from mlops.adapters import gitops
 from mlops.atomicfile import write_json_atomic
+from mlops.buildoptions import BuildOptions
 from mlops.commands import Context
 from mlops.core.shards import waves
 from mlops.errors import BuildError, UsageError
@@ -20,10 +21,11 @@ from mlops.inputs import ih_tag
 from mlops.output import user_target
 from mlops.plan import BUILD, REUSE, PlannedComponent
 from mlops.records import replace
-from mlops.services.buildplan import BuildOptions, Planned, make_plan, refuse_blocked_plan
 
 if TYPE_CHECKING:
+    from mlops.services.buildplan import Planned
     from mlops.services.buildrun import Outcome
+    from mlops.services.planmemo import Probe
 
 __all__ = ["BuildOptions", "build"]
 
@@ -38,17 +40,49 @@ def build(ctx: Context, opts: BuildOptions) -> int:
         return _merge(ctx, opts, _plan_file(opts))
     if opts.dry_run:
         _check_dry_run_key(opts)
-    signing = None if opts.dry_run else _signing(ctx, opts)
+        _output_target(opts)
+        return _dry_run(ctx, opts)
+    signing = _signing(ctx, opts)
     target = _output_target(opts)
-    planned = make_plan(ctx, opts)
-    if opts.dry_run:
-        planned.cache.save()
-        refuse_blocked_plan(planned.plan)
-        _print_plan(ctx, planned.plan, planned.head)
-        return 0
+    planned = _make_plan(ctx, opts)
     outcomes = _carry_out(ctx, planned, planned.plan, signing, opts)
     record = build_record(planned.config.registry, planned.head, outcomes)
     return _finish(ctx, record, outcomes, target)
+
+
+def _make_plan(ctx: Context, opts: BuildOptions, probe: Probe | None = None) -> Planned:
+    """The plan (mlops.services.buildplan), loaded only when one is made: a dry run
+    answered from the memo reads no spec, configuration or registry. `probe`: what
+    the dry run read already."""
+    from mlops.services.buildplan import make_plan
+
+    if probe is None:
+        return make_plan(ctx, opts)
+    return make_plan(ctx, opts, probe.tree, probe.folders)
+
+
+def _dry_run(ctx: Context, opts: BuildOptions) -> int:
+    """The plan, printed; answered from the last dry run's memo when nothing it read
+    has moved since (mlops.services.planmemo)."""
+    from mlops.services import planmemo
+
+    probe = None
+    if planmemo.may_answer(ctx, opts):
+        probe = planmemo.Probe(ctx, planmemo.command_line(
+            opts.components, dict(opts.build_args), opts.push, ctx.out.json_mode))
+        printed = probe.answer()
+        if printed is not None:
+            ctx.out.replay(printed)
+            return 0
+    planned = _make_plan(ctx, opts, probe)
+    planned.cache.save()
+    from mlops.services.buildplan import refuse_blocked_plan
+
+    refuse_blocked_plan(planned.plan)
+    printed = _print_plan(ctx, planned.plan, planned.head)
+    if probe is not None and planmemo.plain(planned):
+        probe.remember(printed)
+    return 0
 
 
 def _signing(ctx: Context, opts: BuildOptions) -> tuple[Path, str] | None:
@@ -145,7 +179,8 @@ def build_record(registry: str, commit: str | None, outcomes: Sequence[Outcome])
     return BuildRecord.of(registry, commit, [o.as_record() for o in outcomes]).dump()
 
 
-def _print_plan(ctx: Context, plan: list[PlannedComponent], commit: str | None) -> None:
+def _print_plan(ctx: Context, plan: list[PlannedComponent], commit: str | None) -> str:
+    """Print the plan; what was printed."""
     doc = {
         "dry_run": True,
         "source_commit": commit,
@@ -167,7 +202,7 @@ def _print_plan(ctx: Context, plan: list[PlannedComponent], commit: str | None) 
     n_build = sum(p.action == BUILD for p in plan)
     n_reuse = sum(p.action == REUSE for p in plan)
     lines.append(f"plan: {n_build} to build, {n_reuse} to reuse (dry run, nothing done)")
-    ctx.out.result(doc, "\n".join(lines))
+    return ctx.out.result(doc, "\n".join(lines))
 
 
 def _print_outcomes(ctx: Context, record: dict, outcomes: Sequence[Outcome]) -> None:
@@ -212,10 +247,11 @@ def _check_fanout_flags(opts: BuildOptions) -> None:
 
 def _plan_shards(ctx: Context, opts: BuildOptions) -> int:
     """Plan the fan-out: what to build in which shard, what to reuse. Builds nothing."""
+    from mlops.services.buildplan import refuse_blocked_plan
     from mlops.services.fanout import after_relation, make_fanout_plan, sizes_for
 
     target = _output_target(opts)
-    planned = make_plan(ctx, opts)
+    planned = _make_plan(ctx, opts)
     planned.cache.save()
     refuse_blocked_plan(planned.plan)
     sizes = sizes_for(ctx.root, planned.specs, planned.index, opts.timings)
@@ -249,7 +285,7 @@ def _build_shard(ctx: Context, opts: BuildOptions, plan_file: Path, index: int) 
     signing = _signing(ctx, opts)
     target = _output_target(opts)
     # A plan made with --force rebuilds what it gives the shards, as a one-runner build would.
-    planned = make_plan(ctx, replace(opts, components=names, force=plan.force))
+    planned = _make_plan(ctx, replace(opts, components=names, force=plan.force))
     check_carries_out(plan, planned.head, planned.plan)
     outcomes = _carry_out(ctx, planned, planned.plan, signing, opts)
     record = build_record(planned.config.registry, planned.head, outcomes)
@@ -287,7 +323,7 @@ def _reuse_for_merge(ctx: Context, opts: BuildOptions, plan) -> list[Outcome]:
     from mlops.services.fanout import check_carries_out
 
     signing = _signing(ctx, opts)
-    planned = make_plan(ctx, replace(opts, components=tuple(plan.reused())))
+    planned = _make_plan(ctx, replace(opts, components=tuple(plan.reused())))
     check_carries_out(plan, planned.head, planned.plan)
     gone = [p for p in planned.plan if p.action != REUSE]
     if gone:

@@ -18,48 +18,18 @@ from mlops import config as cfg
 from mlops import links
 from mlops.adapters import gitops
 from mlops.buildcontext import ContextFile
+from mlops.buildoptions import BuildOptions
 from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.context import Context
 from mlops.errors import ConfigError, RegistryError, UsageError
 from mlops.inputs import effective_build_args, ih_tag, input_hash
 from mlops.plan import PlannedComponent, decide, image_repository, tags_for
-from mlops.records import dataclass, field
+from mlops.records import dataclass
 from mlops.services.registries import Lookup, RegistryAccess
 from mlops.threadmap import thread_map
 from mlops.tracked import FileIndex
 
 LOOKUP_THREADS = 8
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    components: tuple[str, ...] = ()
-    dry_run: bool = False
-    push: bool = True
-    changed_since: str | None = None
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    output: Path | None = None
-    jobs: int | None = None
-    force: bool = False
-    sign_key: Path | None = None  # else $MLOPS_SIGNING_KEY: sign and attach provenance
-    builder: str | None = None  # else $MLOPS_BUILDER: the key's principal
-    plan: bool = False  # fan-out: write the shards' plan, build nothing
-    shards: int | None = None  # --shards given (with --plan); None: one shard
-    timings: Path | None = None  # a past build record whose build times weigh the shards
-    plan_file: Path | None = None  # fan-out: the plan a --shard or --merge carries out
-    shard: int | None = None
-    merge: tuple[Path, ...] | None = None  # fan-out: the shards' partial records
-
-    @property
-    def sends_context(self) -> bool:
-        """Whether the plan is carried out here (a dry run or a fan-out plan builds nothing)."""
-        return not (self.dry_run or self.plan)
-
-    @property
-    def from_cache(self) -> bool:
-        """A dry run may answer from the local cache; anything another job relies on asks
-        the registry."""
-        return self.dry_run
 
 
 @dataclass(frozen=True)
@@ -73,12 +43,15 @@ class Planned:
     index: FileIndex
 
 
-def make_plan(ctx: Context, opts: BuildOptions) -> Planned:
-    """The plan for `opts.components` (all when empty): hashed, looked up, decided."""
+def make_plan(ctx: Context, opts: BuildOptions, tree: gitops.GitTree | None = None,
+              folders: Sequence[str] | None = None) -> Planned:
+    """The plan for `opts.components` (all when empty): hashed, looked up, decided.
+    `tree` and `folders`: git's listing of `components/` and the component folders
+    found there, when the caller has read them already (mlops.services.planmemo)."""
     git_dir = gitops.git_dir(ctx.root)
     parse_cache = ParseCache(git_dir / PARSE_CACHE)
     config = cfg.load_config(ctx.root, ctx.environ, parse_cache)
-    state, index, specs = _load_specs(ctx.root, parse_cache)
+    state, index, specs = _load_specs(ctx.root, parse_cache, tree, folders)
     specs = _select(specs, opts.components)
     _check_tracked(specs, index)
     _refuse_submodules(specs, index)
@@ -92,11 +65,12 @@ def make_plan(ctx: Context, opts: BuildOptions) -> Planned:
     return Planned(config, state.head, tuple(specs), plan, access, cache, index)
 
 
-def _load_specs(root: Path, parse_cache: ParseCache):
+def _load_specs(root: Path, parse_cache: ParseCache, tree: gitops.GitTree | None = None,
+                folders: Sequence[str] | None = None):
     """Tracked files, their index and the component specs, reading as little as possible."""
-    state = gitops.tree_state(root, [comps.COMPONENTS_DIR])
+    state = gitops.tree_state(root, [comps.COMPONENTS_DIR], tree)
     index = FileIndex(state.files, presorted=True)
-    specs = comps.load_components(root, parse_cache, index)
+    specs = comps.load_components(root, parse_cache, index, folders)
     parse_cache.save()
     extra = _outside_components(specs)
     if extra:

@@ -64,19 +64,41 @@ def head_commit(root: Path) -> str | None:
     return out.strip() or None
 
 
-def tree_state(root: Path, paths: Sequence[str]) -> TreeState:
-    """Tracked files below `paths`, with working-tree edits folded in."""
+@dataclass(frozen=True)
+class GitTree:
+    """What git prints about the tracked files below some paths, before any parsing:
+    HEAD (None before the first commit), `ls-files -s -z` and `diff-index --name-only
+    -z HEAD` (empty: the work tree and the index match HEAD there)."""
+
+    head: str | None
+    listing: str
+    changes: str
+
+
+def read_tree(root: Path, paths: Sequence[str]) -> GitTree:
+    """git's own listing of the tracked files below `paths`, and of what differs from HEAD."""
     # Three processes at once: the plan waits for the slowest, not the sum.
     rev = _spawn(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     listing = _spawn(root, "ls-files", "-s", "-z", "--", *paths)
     changes = _spawn(root, "diff-index", "--name-only", "-z", "HEAD", "--", *paths)
     head = rev.communicate()[0].strip() or None
-    index = _parse_ls_files(_finish(listing, "ls-files"))
+    files = _finish(listing, "ls-files")
     if head is None:
-        changes.communicate()  # no commit yet: every tracked file counts as dirty
+        changes.communicate()  # no commit yet: nothing to compare with
+        return GitTree(None, files, "")
+    return GitTree(head, files, _finish(changes, "diff-index"))
+
+
+def tree_state(root: Path, paths: Sequence[str], tree: GitTree | None = None) -> TreeState:
+    """Tracked files below `paths`, with working-tree edits folded in (`tree`: git's
+    listing of them, when the caller has read it already)."""
+    tree = read_tree(root, paths) if tree is None else tree
+    head = tree.head
+    index = _parse_ls_files(tree.listing)
+    if head is None:  # no commit yet: every tracked file counts as dirty
         dirty = {f.path for f in index}
     else:
-        dirty = {p for p in _finish(changes, "diff-index").split("\0") if p}
+        dirty = {p for p in tree.changes.split("\0") if p}
     if dirty:
         folded = (_fold_worktree(root, f) if f.path in dirty else f for f in index)
         index = [f for f in folded if f is not None]

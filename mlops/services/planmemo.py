@@ -1,0 +1,182 @@
+"""A dry run answered from the last one, when nothing it depends on has moved.
+
+`mlops build --dry-run` on an unchanged clone plans the same thing every time:
+git lists the same files, the specs and the local digest cache say the same,
+and every component is reused. The memo keeps that answer, as printed, under
+a key made of everything the plan read:
+
+- HEAD and git's listing of `components/` (`ls-files -s`: path, mode and blob
+  id of every tracked file), with nothing there differing from HEAD
+  (`diff-index` empty: no edit, deletion, addition or mode change);
+- the names of the folders under `components/` that hold a `component.yaml`
+  (a new, untracked component is refused by a plan, so it must be seen);
+- the bytes of `mlops.yaml`, and `$MLOPS_REGISTRY`;
+- the command line (components, `--build-arg`, `--no-push`, `--json`);
+- the local digest cache file (device, inode, size, modification time);
+- mlops' own code: each module the plan ran, by path, size and modification
+  time.
+
+It is kept only for the plainest plan, whose every input is in that key:
+every component reused on the local cache's word (a component to build was
+looked up in the registry, whose answer can change), no `--force` or
+`--changed-since`, no symlink or submodule among the tracked files, no input
+outside `components/`, every declared path tracked, none of the other
+variables `mlops.yaml`'s loader reads (`SKIP_ENV`: they may carry credentials,
+which have no place in a key), and no CI reporter waiting for the document.
+Anything else plans as before. A memo that does not match, or cannot be read,
+is planned over and written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops import __version__
+from mlops.adapters import gitops
+from mlops.cache import DIGEST_CACHE
+from mlops.context import Context
+from mlops.layout import COMPONENTS_DIR, component_folders
+
+if TYPE_CHECKING:
+    from mlops.services.buildplan import BuildOptions, Planned
+
+MEMO = "mlops/plan-memo.json"
+FORMAT = 1
+CONFIG_FILE = "mlops.yaml"
+# config.REGISTRY_ENV and the loader's other variables, named here so that a dry run
+# answered from the memo does not import the configuration (tests/services/
+# test_planmemo.py checks the names against mlops.config)
+REGISTRY_ENV = "MLOPS_REGISTRY"
+SKIP_ENV = ("MLOPS_PROMETHEUS_URL", "MLOPS_TRUST_ROOT", "MLFLOW_TRACKING_URI")
+LOCAL_CACHE_REASON = " (local cache)"  # the reason a reuse on the local cache's word gives
+GITLINK, SYMLINK = "160000", "120000"
+
+
+def memo_key(parts: Iterable[str | bytes]) -> str:
+    """One sha256 over the parts, each length-prefixed so that no two lists of parts
+    give the same bytes."""
+    digest = hashlib.sha256(f"mlops-plan-memo/{FORMAT}/{__version__}\0".encode())
+    for part in parts:
+        data = part.encode("utf-8", "surrogateescape") if isinstance(part, str) else part
+        digest.update(b"%d\0" % len(data))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def command_line(components: Sequence[str], build_args: dict[str, str], push: bool,
+                 json_mode: bool) -> str:
+    """What of the command line shapes a dry run's answer, as one string."""
+    return json.dumps([list(components), sorted(build_args.items()), push, json_mode])
+
+
+def may_answer(ctx: Context, opts: BuildOptions) -> bool:
+    """Whether a memo may stand for this dry run at all (`plain` says the rest, once
+    there is a plan)."""
+    return (opts.dry_run and not opts.force and opts.changed_since is None
+            and not ctx.out.ci and not any(ctx.environ.get(name) for name in SKIP_ENV))
+
+
+def plain(planned: Planned) -> bool:
+    """Whether every input of this plan is in the memo's key (see the module's text)."""
+    inside = COMPONENTS_DIR + "/"
+    for spec in planned.specs:
+        if not all(p.startswith(inside) for p in spec.input_paths):
+            return False
+        declared = (spec.dockerfile, spec.context, *spec.depends_on)
+        if not all(planned.index.get(p) is not None or planned.index.has_dir(p)
+                   for p in declared):
+            return False
+    return all(p.action == "reuse" and p.reason.endswith(LOCAL_CACHE_REASON)
+               and not p.blocked and not p.dirty for p in planned.plan)
+
+
+class Probe:
+    """A dry run's inputs, read once: the key they make, and git's listing and the
+    component folders, which the plan takes from here when the memo does not answer
+    (so the text kept is the plan of exactly what the key names)."""
+
+    def __init__(self, ctx: Context, command: str) -> None:
+        self.ctx, self.command = ctx, command
+        self.tree = gitops.read_tree(ctx.root, [COMPONENTS_DIR])
+        self.folders = component_folders(ctx.root)
+        git_dir = gitops.git_dir(ctx.root)
+        self.memo_path = git_dir / MEMO
+        self.cache_path = git_dir / DIGEST_CACHE
+        self.key = self.read_key()
+
+    def read_key(self) -> str | None:
+        """The key of these inputs, with `mlops.yaml` and the local cache as they are
+        now; None when no memo may stand for them (something differs from HEAD, or
+        there is no commit or no `mlops.yaml`)."""
+        tree, root = self.tree, self.ctx.root
+        if tree.head is None or tree.changes != "" or _links_or_submodules(tree.listing):
+            return None
+        try:
+            config = (root / CONFIG_FILE).read_bytes()
+        except OSError:
+            return None  # the plan reports it
+        return memo_key([str(root), self.command, tree.head, tree.listing,
+                         "\0".join(self.folders), config,
+                         self.ctx.environ.get(REGISTRY_ENV, ""), _stat_line(self.cache_path)])
+
+    def answer(self) -> str | None:
+        """The text the last dry run printed for the same inputs, or None."""
+        if self.key is None:
+            return None
+        try:
+            memo = json.loads(self.memo_path.read_text(encoding="utf-8"))
+            if memo["key"] != self.key or not _same_code(memo["code"]):
+                return None
+            text = memo["text"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return text if isinstance(text, str) else None
+
+    def remember(self, text: str) -> None:
+        """Keep `text`, what the plan printed, for the next dry run, if `mlops.yaml` and
+        the local cache read again now are what the key holds (the plan read them
+        itself, and neither moved meanwhile). Not made to last: a crash costs a plan."""
+        if self.key is None or self.read_key() != self.key:
+            return
+        from mlops.atomicfile import write_text_atomic
+
+        memo = {"key": self.key, "code": _code_files(), "text": text}
+        try:
+            write_text_atomic(self.memo_path, json.dumps(memo), durable=False)
+        except OSError:
+            pass  # a read-only clone: the next dry run plans again
+
+
+def _links_or_submodules(listing: str) -> bool:
+    """Whether `ls-files -s -z` lists a symlink or a submodule (entries start with the
+    mode). A plan reads a link's target wherever it lies, and a submodule is refused."""
+    return any(listing.startswith(m + " ") or f"\0{m} " in listing
+               for m in (SYMLINK, GITLINK))
+
+
+def _stat_line(path: Path) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "absent"
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _code_files() -> list[list[str]]:
+    """Every mlops module loaded now (the plan ran them), with its size and time."""
+    found = []
+    for name, module in sorted(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if (name == "mlops" or name.startswith("mlops.")) and path:
+            found.append([path, _stat_line(Path(path))])
+    return found
+
+
+def _same_code(code: list[list[str]]) -> bool:
+    return bool(code) and all(_stat_line(Path(path)) == line for path, line in code)
