@@ -12,7 +12,9 @@ and a Turborepo workspace of the same files, one package per component, whose
 build ran once so that turbo's cache holds every task (_turbo_fixture.py).
 
 Measured: each pair (mlops, turbo) in turns, median of N rounds after one
-warm-up round, both as fresh processes. With the 200-component pair also run
+warm-up round, both as fresh processes; mlops' unchanged dry runs answer from the
+memo the warm-up round wrote, and are measured again with it removed before each
+run (a plan). With the 200-component pair also run
 `python3 -c pass` and `python3 -c "import mlops.cli, mlops.commands.build"`,
 which split mlops' time into interpreter start-up, imports and the plan; with
 the 1,000-component pair a bare interpreter that runs the plan's git processes
@@ -39,6 +41,8 @@ import _turbo_fixture as tf
 import common
 from _build_plan_fixture import make_repo
 from common import BenchError, LocalRegistry, Timing, run
+
+from mlops.services.planmemo import MEMO as PLAN_MEMO  # under .git/
 
 SECTION = "build_plan_turbo"
 NAMESPACE = "bench"
@@ -109,6 +113,19 @@ def plan_items(cli: str, turbo: Path, pair: Pair, what: str) -> list:
     ]
 
 
+def no_memo_item(cli: str, pair: Pair) -> tuple:
+    """The dry run with its memo removed first: what the first dry run after a change
+    takes (it plans, and writes the memo again)."""
+    memo = pair.repo / ".git" / PLAN_MEMO
+
+    def plan() -> None:
+        memo.unlink(missing_ok=True)
+        run([cli, "build", "--dry-run", "--repo", str(pair.repo)], cwd=pair.repo, capture=False)
+
+    return (f"mlops build --dry-run without its memo, {pair.count:,} unchanged", plan,
+            "the memo removed first: a plan, as after any change")
+
+
 def startup_items(pair: Pair) -> list:
     py = sys.executable
     return [
@@ -144,11 +161,15 @@ def measure_all(cli: str, turbo: Path, small: Pair, large: Pair, n: int) -> dict
     print(f"measuring: median of {n} rounds after one warm-up round, in turns", flush=True)
     res: dict[str, Timing] = {}
     timings = common.measure_turns(
-        [*plan_items(cli, turbo, small, "unchanged"), *startup_items(small)], n)
-    res.update(zip(("small_mlops", "small_turbo", "bare", "imports"), timings, strict=True))
+        [*plan_items(cli, turbo, small, "unchanged"), *startup_items(small),
+         no_memo_item(cli, small)], n)
+    res.update(zip(("small_mlops", "small_turbo", "bare", "imports", "small_nomemo"), timings,
+                   strict=True))
     timings = common.measure_turns(
-        [*plan_items(cli, turbo, large, "unchanged"), floor_item(large)], n)
-    res.update(zip(("large_mlops", "large_turbo", "large_floor"), timings, strict=True))
+        [*plan_items(cli, turbo, large, "unchanged"), floor_item(large),
+         no_memo_item(cli, large)], n)
+    res.update(zip(("large_mlops", "large_turbo", "large_floor", "large_nomemo"), timings,
+                   strict=True))
     name = tf.change_one(small.repo)
     tf.change_one(small.ws)
     tf.check_plan(cli, small.repo, small.count, changed=(name,))
@@ -173,6 +194,10 @@ def ratios(res: dict[str, Timing], small: int, large: int) -> list[list[str]]:
         label = "no slower" if target == SAME_TARGET else f"{1 / target:g}× faster"
         rows.append(common.target_row(f"build --dry-run / turbo --dry=json, {what}", ratio,
                                       f"≤ {target:g}× (DESIGN.md: {label})", ratio <= target))
+    for key, what in (("small", f"{small} unchanged"), ("large", f"{large:,} unchanged")):
+        rows.append(common.target_row(
+            f"build --dry-run without its memo / turbo --dry=json, {what}",
+            r(f"{key}_nomemo", f"{key}_turbo"), "— (the first dry run after a change)", True))
     rows.append(common.target_row(f"python3 -c pass / turbo --dry=json, {small} unchanged",
                                   r("bare", "small_turbo"), "— (interpreter start-up alone)",
                                   True))
@@ -192,8 +217,9 @@ def breakdown(res: dict[str, Timing], small: int) -> str:
     lookup = res["changed_mlops"].median - plan
     return (f"Where the {small}-component dry run's {ms(plan)} go (medians of the same "
             f"rounds): interpreter start-up {ms(bare)}, mlops' imports "
-            f"{ms(imports - bare)}, the plan itself and its git processes "
+            f"{ms(imports - bare)}, the answer from the memo and its git processes "
             f"{ms(plan - imports)}; turbo takes {ms(res['small_turbo'].median)} in all. "
+            f"Without the memo (a plan) the dry run takes {ms(res['small_nomemo'].median)}. "
             f"One changed component adds {ms(lookup)} to mlops: one registry lookup, "
             "most of it loading the registry adapter and its HTTP library.")
 
@@ -207,8 +233,8 @@ def _busy(busy: float | None) -> str:
 
 def report(res: dict[str, Timing], args: argparse.Namespace, turbo: Path, setup: float,
            revision: str, busy: float | None) -> str:
-    order = ["small_mlops", "small_turbo", "bare", "imports", "changed_mlops",
-             "changed_turbo", "large_mlops", "large_turbo", "large_floor"]
+    order = ["small_mlops", "small_nomemo", "small_turbo", "bare", "imports", "changed_mlops",
+             "changed_turbo", "large_mlops", "large_nomemo", "large_turbo", "large_floor"]
     timings = common.timing_rows([res[k] for k in order])
     rows = ratios(res, args.small, args.large)
     print(f"\n{common.text_table(common.TIMING_HEADERS, timings)}\n")
@@ -237,9 +263,14 @@ nothing changed and with one component changed, and 2× faster at {args.large:,}
   component's image is in a registry on 127.0.0.1 and in the dry run's local
   cache. The Turborepo workspace has the same files, plus a `package.json` per
   component whose `build` task's inputs are the package's folder; one real
-  `turbo run build` filled turbo's local cache. "One changed" is a committed
+  `turbo run build` filled turbo's local cache. "Unchanged", mlops answers
+  from the memo of its last dry run (`.git/{PLAN_MEMO}`, written by the
+  warm-up round), as a repeated dry run in a clone does; "without its memo"
+  removes that file before each run, so mlops plans, as the first dry run
+  after any change does. "One changed" is a committed
   one-line edit of `{tf.CHANGED}` in both: turbo misses one task, mlops asks
-  the registry for one image, which it does not have. The floor at {args.large:,} is
+  the registry for one image, which it does not have (a plan with an image
+  to build is never kept in the memo). The floor at {args.large:,} is
   `python3 -c` starting the plan's three git processes (`rev-parse`, `ls-files -s`,
   `diff-index HEAD`) at once and reading their output, nothing else. Set-up took
   {setup:.0f} s, not measured. mlops is `{Path(common.mlops_cli()).name}`, the
