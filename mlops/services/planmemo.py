@@ -7,20 +7,26 @@ a key made of everything the plan read:
 
 - HEAD and git's listing of `components/` (`ls-files -s`: path, mode and blob
   id of every tracked file), with nothing there differing from HEAD
-  (`diff-index` empty: no edit, deletion, addition or mode change);
+  (`diff-index` empty: no edit, deletion, addition or mode change) and no file
+  there that git was told not to look at (assume-unchanged, skip-worktree: a
+  plan with no parse of a `component.yaml` cached reads the work tree's file,
+  which `diff-index` then does not vouch for);
 - the names of the folders under `components/` that hold a `component.yaml`
   (a new, untracked component is refused by a plan, so it must be seen);
 - the bytes of `mlops.yaml`, and `$MLOPS_REGISTRY`;
 - the command line (components, `--build-arg`, `--no-push`, `--json`);
 - the local digest cache file (device, inode, size, modification time);
 - mlops' own code: each module the plan ran, by path, size and modification
-  time.
+  time (and every module this run loaded is among them: another installation
+  of the same version may plan otherwise).
 
 It is kept only for the plainest plan, whose every input is in that key:
 every component reused on the local cache's word (a component to build was
 looked up in the registry, whose answer can change), no `--force` or
 `--changed-since`, no symlink or submodule among the tracked files, no input
-outside `components/`, every declared path tracked, none of the other
+outside `components/`, every declared path and every `component.yaml` tracked
+(an untracked one is read from the work tree, which no part of the key sees), none
+of the other
 variables `mlops.yaml`'s loader reads (`SKIP_ENV`: they may carry credentials,
 which have no place in a key), and no CI reporter waiting for the document.
 Anything else plans as before. A memo that does not match, or cannot be read,
@@ -41,7 +47,7 @@ from mlops import __version__
 from mlops.adapters import gitops
 from mlops.cache import DIGEST_CACHE
 from mlops.context import Context
-from mlops.layout import COMPONENTS_DIR, component_folders
+from mlops.layout import COMPONENT_FILE, COMPONENTS_DIR, component_folders
 
 if TYPE_CHECKING:
     from mlops.services.buildplan import BuildOptions, Planned
@@ -92,6 +98,8 @@ def plain(planned: Planned) -> bool:
         if not all(planned.index.get(p) is not None or planned.index.has_dir(p)
                    for p in declared):
             return False
+        if planned.index.get(f"{spec.folder}/{COMPONENT_FILE}") is None:
+            return False  # read from the work tree: git's listing does not name its content
     return all(p.action == "reuse" and p.reason.endswith(LOCAL_CACHE_REASON)
                and not p.blocked and not p.dirty for p in planned.plan)
 
@@ -103,7 +111,7 @@ class Probe:
 
     def __init__(self, ctx: Context, command: str) -> None:
         self.ctx, self.command = ctx, command
-        self.tree = gitops.read_tree(ctx.root, [COMPONENTS_DIR])
+        self.tree = gitops.read_tree(ctx.root, [COMPONENTS_DIR], flags=True)
         self.folders = component_folders(ctx.root)
         git_dir = gitops.git_dir(ctx.root)
         self.memo_path = git_dir / MEMO
@@ -115,7 +123,8 @@ class Probe:
         now; None when no memo may stand for them (something differs from HEAD, or
         there is no commit or no `mlops.yaml`)."""
         tree, root = self.tree, self.ctx.root
-        if tree.head is None or tree.changes != "" or _links_or_submodules(tree.listing):
+        if (tree.head is None or tree.changes != "" or tree.unwatched is not False
+                or _links_or_submodules(tree.listing)):
             return None
         try:
             config = (root / CONFIG_FILE).read_bytes()
@@ -168,15 +177,21 @@ def _stat_line(path: Path) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
+def _loaded() -> list[str]:
+    """The file of every mlops module loaded now."""
+    return [path for name, module in sorted(sys.modules.items())
+            if (name == "mlops" or name.startswith("mlops."))
+            and (path := getattr(module, "__file__", None))]
+
+
 def _code_files() -> list[list[str]]:
     """Every mlops module loaded now (the plan ran them), with its size and time."""
-    found = []
-    for name, module in sorted(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if (name == "mlops" or name.startswith("mlops.")) and path:
-            found.append([path, _stat_line(Path(path))])
-    return found
+    return [[path, _stat_line(Path(path))] for path in _loaded()]
 
 
 def _same_code(code: list[list[str]]) -> bool:
-    return bool(code) and all(_stat_line(Path(path)) == line for path, line in code)
+    """Whether the code that wrote the memo is this code, unchanged: each of its modules
+    as it was, and each module this run loaded among them (not another installation's)."""
+    paths = {path for path, _line in code}
+    return (bool(code) and all(path in paths for path in _loaded())
+            and all(_stat_line(Path(path)) == line for path, line in code))

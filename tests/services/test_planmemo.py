@@ -279,3 +279,53 @@ def test_the_names_it_keeps_without_importing_match_their_sources():
 def test_key_parts_are_kept_apart():
     assert planmemo.memo_key(["ab", "c"]) != planmemo.memo_key(["a", "bc"])
     assert planmemo.memo_key(["a", b"b"]) == planmemo.memo_key(["a", "b"])
+
+
+# -- what the plan reads from the work tree that git's listing does not vouch for ----------
+
+
+def _spec_with_arg(name: str, value: str) -> str:
+    return f"name: {name}\nversion: 0.1.0\nbuild_args:\n  X: \"{value}\"\n"
+
+
+@pytest.mark.parametrize("bit", ["--skip-worktree", "--assume-unchanged"])
+def test_a_component_yaml_git_does_not_look_at_is_not_kept(project, registry, bit):
+    """With the bit set, git calls the file unchanged whatever the work tree holds, and a
+    plan with no parse of the committed file cached reads the work tree's."""
+    _server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("alpha")})
+    spec = proj.path / "components/alpha/component.yaml"
+    proj.git("update-index", bit, "components/alpha/component.yaml")
+    spec.write_text(_spec_with_arg("alpha", "1"))  # before any plan: nothing cached
+    seed_cache(proj)
+    assert dry_run(proj)[0] == 0
+    spec.write_text(_spec_with_arg("alpha", "2"))
+    assert dry_run(proj) == without_memo(proj)
+
+
+def test_an_untracked_component_yaml_is_not_kept(project, registry):
+    """Dockerfile and sources committed, component.yaml forgotten: git lists nothing of
+    it, so an edit to it moves nothing in the key."""
+    _server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("alpha")}, commit=False)
+    proj.git("add", "mlops.yaml", "components/alpha/Dockerfile", "components/alpha/src")
+    proj.git("commit", "-q", "-m", "without component.yaml")
+    seed_cache(proj)
+    assert dry_run(proj)[0] == 0
+    (proj.path / "components/alpha/component.yaml").write_text(_spec_with_arg("alpha", "2"))
+    assert dry_run(proj) == without_memo(proj)
+
+
+def test_a_memo_another_copy_of_mlops_wrote_is_planned_over(repo, tmp_path):
+    """Two installations of one version (two checkouts, two virtualenvs) may plan
+    differently: the memo stands only for the code that wrote it."""
+    memo = json.loads(memo_of(repo).read_text())
+    copies = []
+    for i, (path, _line) in enumerate(memo["code"]):
+        copy = tmp_path / f"other{i}" / Path(path).name
+        copy.parent.mkdir()
+        copy.write_bytes(Path(path).read_bytes())
+        copies.append([str(copy), planmemo._stat_line(copy)])
+    memo["code"], memo["text"] = copies, "stale\n"
+    memo_of(repo).write_text(json.dumps(memo))
+    assert dry_run(repo) != (0, "stale\n")

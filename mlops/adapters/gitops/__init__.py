@@ -73,20 +73,33 @@ class GitTree:
     head: str | None
     listing: str
     changes: str
+    # Whether git was told not to look at some of these files in the work tree
+    # (assume-unchanged or skip-worktree): `changes` then does not vouch for their
+    # content. None: not asked (`read_tree(..., flags=False)`).
+    unwatched: bool | None = None
 
 
-def read_tree(root: Path, paths: Sequence[str]) -> GitTree:
-    """git's own listing of the tracked files below `paths`, and of what differs from HEAD."""
-    # Three processes at once: the plan waits for the slowest, not the sum.
+def read_tree(root: Path, paths: Sequence[str], flags: bool = False) -> GitTree:
+    """git's own listing of the tracked files below `paths`, and of what differs from HEAD
+    (`flags`: and whether any of them has the assume-unchanged or skip-worktree bit)."""
+    # Three (four) processes at once: the plan waits for the slowest, not the sum.
     rev = _spawn(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     listing = _spawn(root, "ls-files", "-s", "-z", "--", *paths)
     changes = _spawn(root, "diff-index", "--name-only", "-z", "HEAD", "--", *paths)
+    tagged = _spawn(root, "ls-files", "-v", "-z", "--", *paths) if flags else None
     head = rev.communicate()[0].strip() or None
     files = _finish(listing, "ls-files")
+    unwatched = None if tagged is None else _any_unwatched(_finish(tagged, "ls-files"))
     if head is None:
         changes.communicate()  # no commit yet: nothing to compare with
-        return GitTree(None, files, "")
-    return GitTree(head, files, _finish(changes, "diff-index"))
+        return GitTree(None, files, "", unwatched)
+    return GitTree(head, files, _finish(changes, "diff-index"), unwatched)
+
+
+def _any_unwatched(tagged: str) -> bool:
+    """Whether `ls-files -v -z` tags an entry assume-unchanged (a lowercase tag) or
+    skip-worktree (S): git then takes the index's word for the work tree's file."""
+    return any(e[0] == "S" or e[0].islower() for e in tagged.split("\0") if e)
 
 
 def tree_state(root: Path, paths: Sequence[str], tree: GitTree | None = None) -> TreeState:
