@@ -12,7 +12,10 @@ a key made of everything the plan read:
   plan with no parse of a `component.yaml` cached reads the work tree's file,
   which `diff-index` then does not vouch for);
 - the names of the folders under `components/` that hold a `component.yaml`
-  (a new, untracked component is refused by a plan, so it must be seen);
+  (a new, untracked component is refused by a plan, so it must be seen), and
+  each `component.yaml` file's device, inode, size and modification time (a plan
+  with no parse of it cached reads the work tree's file, which git may call
+  unchanged when it is not: a clean filter in `.gitattributes`);
 - the bytes of `mlops.yaml`, and `$MLOPS_REGISTRY`;
 - the command line (components, `--build-arg`, `--no-push`, `--json`);
 - the local digest cache file (device, inode, size, modification time);
@@ -130,8 +133,10 @@ class Probe:
             config = (root / CONFIG_FILE).read_bytes()
         except OSError:
             return None  # the plan reports it
+        specs = [_stat_line(root / COMPONENTS_DIR / name / COMPONENT_FILE)
+                 for name in self.folders]
         return memo_key([str(root), self.command, tree.head, tree.listing,
-                         "\0".join(self.folders), config,
+                         "\0".join(self.folders), "\0".join(specs), config,
                          self.ctx.environ.get(REGISTRY_ENV, ""), _stat_line(self.cache_path)])
 
     def answer(self) -> str | None:

@@ -329,3 +329,25 @@ def test_a_memo_another_copy_of_mlops_wrote_is_planned_over(repo, tmp_path):
     memo["code"], memo["text"] = copies, "stale\n"
     memo_of(repo).write_text(json.dumps(memo))
     assert dry_run(repo) != (0, "stale\n")
+
+
+def test_a_component_yaml_a_clean_filter_hides_is_planned_again(project, registry):
+    """A clean filter that drops a line: after `git add`, git sees no change while the
+    work tree's file, which a plan with no parse of the committed file cached reads,
+    says something else."""
+    _server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), **tiny_component("alpha"),
+                    ".gitattributes": "components/*/component.yaml filter=local\n"},
+                   commit=False)
+    proj.git("config", "filter.local.clean", "sed '/LOCAL$/d'")
+    proj.git("config", "filter.local.smudge", "cat")
+    proj.commit("with a filter")
+    spec = proj.path / "components/alpha/component.yaml"
+    spec.write_text("name: alpha\nversion: 0.1.0\nbuild_args: {X: '1'}  # LOCAL\n")
+    proj.git("add", "-A")
+    assert proj.status() == ""
+    seed_cache(proj)
+    assert dry_run(proj)[0] == 0
+    spec.write_text("name: alpha\nversion: 0.1.0\nbuild_args: {X: '2'}  # LOCAL\n")
+    proj.git("add", "-A")
+    assert dry_run(proj) == without_memo(proj)
