@@ -16,7 +16,8 @@ a key made of everything the plan read:
   each `component.yaml` file's device, inode, size and modification time (a plan
   with no parse of it cached reads the work tree's file, which git may call
   unchanged when it is not: a clean filter in `.gitattributes`);
-- the bytes of `mlops.yaml`, and `$MLOPS_REGISTRY`;
+- the bytes of `mlops.yaml` and its stat (changed and changed back while a plan
+  read it, it still counts as moved), and `$MLOPS_REGISTRY`;
 - the command line (components, `--build-arg`, `--no-push`, `--json`);
 - the local digest cache file (device, inode, size, modification time);
 - mlops' own code: each module the plan ran, by path, size and modification
@@ -137,6 +138,7 @@ class Probe:
                  for name in self.folders]
         return memo_key([str(root), self.command, tree.head, tree.listing,
                          "\0".join(self.folders), "\0".join(specs), config,
+                         _stat_line(root / CONFIG_FILE),
                          self.ctx.environ.get(REGISTRY_ENV, ""), _stat_line(self.cache_path)])
 
     def answer(self) -> str | None:

@@ -351,3 +351,16 @@ def test_a_component_yaml_a_clean_filter_hides_is_planned_again(project, registr
     spec.write_text("name: alpha\nversion: 0.1.0\nbuild_args: {X: '2'}  # LOCAL\n")
     proj.git("add", "-A")
     assert dry_run(proj) == without_memo(proj)
+
+
+def test_mlops_yaml_rewritten_with_the_same_bytes_counts_as_moved(repo):
+    """Changed and changed back while a plan read it, mlops.yaml must not leave a memo
+    of the version in between under the key of the one before."""
+    _stale(repo)
+    assert dry_run(repo) == (0, "stale\n")
+    config = repo.path / "mlops.yaml"
+    config.write_bytes(config.read_bytes())
+    st = config.stat()
+    os.utime(config, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert dry_run(repo) == without_memo(repo)
+    assert without_memo(repo)[1] != "stale\n"
