@@ -41,7 +41,9 @@ from tests.support.services import PrometheusServer
 # The fixtures (serve_image, canary_models, canary_fleet), registered once per session.
 pytest_plugins = ["tests.support.canary"]
 
-pytestmark = pytest.mark.slow  # canary_fleet needs docker_engine and Prometheus
+# canary_fleet needs docker_engine and Prometheus; its slow model's latency is the
+# machine's own, so no other test may run beside it
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 INTERVAL, COUNT = 3.0, 2
 LATENCY_FLOOR = 0.01  # the clamp_min of MEAN_LATENCY_QUERY

@@ -32,7 +32,8 @@ from tests.support.promotion import Playground, repo_files, ssh_key
 from tests.support.services import free_port
 
 pytest_plugins = ["tests.support.canary"]
-pytestmark = [pytest.mark.usefixtures("docker_engine"), pytest.mark.slow]
+# serial: its canaries' latencies are the machine's own, so no other test may run beside it
+pytestmark = [pytest.mark.usefixtures("docker_engine"), pytest.mark.slow, pytest.mark.serial]
 
 ANALYSIS = f"""\
     namespace: {NAMESPACE}
