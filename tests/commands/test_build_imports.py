@@ -3,7 +3,8 @@ by benchmarks/build_plan_turbo.py; no timing is asserted here).
 
 A dry run whose every image is in the local cache asks the registry nothing, so
 it loads no HTTP library, no YAML writer, neither the build nor the signing
-service, and starts no threads. Its plan is the same as the full import's.
+service, and starts no threads. Its plan is the same as the full import's. Repeated, it is answered from the memo of
+the last one, which loads less again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 
 from mlops.adapters.registry import Registry
 from mlops.names import split_image
+from mlops.services.planmemo import MEMO
 from tests.conftest import mlops_yaml, tiny_component
 
 CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -29,6 +31,11 @@ NOT_FOR_A_CACHED_PLAN = ("requests", "urllib3", "yaml", "ruamel", "docker", "git
                          "dataclasses", "inspect",
                          # a plan writes no build context and waits on no queue
                          "tarfile", "queue")
+# An answer from the memo of the last dry run (mlops.services.planmemo) reads no spec,
+# no configuration and no registry client.
+NOT_FOR_A_MEMO_ANSWER = ("mlops.components", "mlops.config", "mlops.adapters.yamlio",
+                         "mlops.schema", "mlops.names", "mlops.services.buildplan",
+                         "mlops.services.registries", "mlops.links", "mlops.threadmap")
 PROBE = """
 import sys
 import mlops.cli
@@ -57,6 +64,15 @@ def test_a_plan_from_the_local_cache_loads_no_sdk(project, registry):
         push_tag(item["image"], next(t for t in item["tags"] if t.startswith("ih-")))
     assert proj.run("build", "--dry-run").code == 0  # finds both: the cache learns them
 
+    memo = proj.path / ".git" / MEMO
+    memo.unlink(missing_ok=True)  # this dry run plans
+    assert _not_loaded(proj, NOT_FOR_A_CACHED_PLAN) == []
+    assert memo.is_file()  # and the next one answers from the memo, loading still less
+    assert _not_loaded(proj, NOT_FOR_A_CACHED_PLAN + NOT_FOR_A_MEMO_ANSWER) == []
+
+
+def _not_loaded(proj, names: tuple[str, ...]) -> list[str]:
+    """The modules among `names` that a fresh dry run loaded; its plan checked."""
     proc = subprocess.run([sys.executable, "-c", PROBE, str(proj.path)], capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr
@@ -65,9 +81,7 @@ def test_a_plan_from_the_local_cache_loads_no_sdk(project, registry):
     assert code == "0"
     assert plan.count("already in registry (local cache)") == 2
     assert "0 to build, 2 to reuse" in plan
-    loaded = sorted(m for m in modules if any(m == n or m.startswith(n + ".")
-                                              for n in NOT_FOR_A_CACHED_PLAN))
-    assert loaded == []
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
 
 
 def test_a_plan_that_asks_the_registry_still_plans(project, registry):
