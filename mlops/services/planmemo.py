@@ -51,7 +51,7 @@ from mlops import __version__
 from mlops.adapters import gitops
 from mlops.cache import DIGEST_CACHE
 from mlops.context import Context
-from mlops.layout import COMPONENT_FILE, COMPONENTS_DIR, component_folders
+from mlops.layout import COMPONENT_FILE, COMPONENTS_DIR, component_files
 
 if TYPE_CHECKING:
     from mlops.services.buildplan import BuildOptions, Planned
@@ -116,7 +116,9 @@ class Probe:
     def __init__(self, ctx: Context, command: str) -> None:
         self.ctx, self.command = ctx, command
         self.tree = gitops.read_tree(ctx.root, [COMPONENTS_DIR], flags=True)
-        self.folders = component_folders(ctx.root)
+        found = component_files(ctx.root)
+        self.folders = [name for name, _file in found]
+        self.spec_files = [_stat_text(st) for _name, st in found]
         git_dir = gitops.git_dir(ctx.root)
         self.memo_path = git_dir / MEMO
         self.cache_path = git_dir / DIGEST_CACHE
@@ -134,10 +136,8 @@ class Probe:
             config = (root / CONFIG_FILE).read_bytes()
         except OSError:
             return None  # the plan reports it
-        specs = [_stat_line(root / COMPONENTS_DIR / name / COMPONENT_FILE)
-                 for name in self.folders]
         return memo_key([str(root), self.command, tree.head, tree.listing,
-                         "\0".join(self.folders), "\0".join(specs), config,
+                         "\0".join(self.folders), "\0".join(self.spec_files), config,
                          _stat_line(root / CONFIG_FILE),
                          self.ctx.environ.get(REGISTRY_ENV, ""), _stat_line(self.cache_path)])
 
@@ -176,11 +176,14 @@ def _links_or_submodules(listing: str) -> bool:
                for m in (SYMLINK, GITLINK))
 
 
-def _stat_line(path: Path) -> str:
+def _stat_line(path: str | Path) -> str:
     try:
-        st = os.stat(path)
+        return _stat_text(os.stat(path))
     except OSError:
         return "absent"
+
+
+def _stat_text(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
@@ -193,7 +196,7 @@ def _loaded() -> list[str]:
 
 def _code_files() -> list[list[str]]:
     """Every mlops module loaded now (the plan ran them), with its size and time."""
-    return [[path, _stat_line(Path(path))] for path in _loaded()]
+    return [[path, _stat_line(path)] for path in _loaded()]
 
 
 def _same_code(code: list[list[str]]) -> bool:
@@ -201,4 +204,4 @@ def _same_code(code: list[list[str]]) -> bool:
     as it was, and each module this run loaded among them (not another installation's)."""
     paths = {path for path, _line in code}
     return (bool(code) and all(path in paths for path in _loaded())
-            and all(_stat_line(Path(path)) == line for path, line in code))
+            and all(_stat_line(path) == line for path, line in code))

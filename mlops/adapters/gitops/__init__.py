@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
@@ -99,7 +100,12 @@ def read_tree(root: Path, paths: Sequence[str], flags: bool = False) -> GitTree:
 def _any_unwatched(tagged: str) -> bool:
     """Whether `ls-files -v -z` tags an entry assume-unchanged (a lowercase tag) or
     skip-worktree (S): git then takes the index's word for the work tree's file."""
-    return any(e[0] == "S" or e[0].islower() for e in tagged.split("\0") if e)
+    return _UNWATCHED.search(tagged) is not None
+
+
+# An entry of `ls-files -v -z` is `<tag> <path>`; S: skip-worktree, a lowercase tag:
+# assume-unchanged. One search of the whole listing: it has an entry per file.
+_UNWATCHED = re.compile(r"(?:\A|\0)(?:S|[a-z]) ")
 
 
 def tree_state(root: Path, paths: Sequence[str], tree: GitTree | None = None) -> TreeState:
