@@ -11,7 +11,7 @@ Set-up, not measured: a generated git repository of 200 tiny components, a
 registry on 127.0.0.1, and one real `mlops build --jobs 2`, so that every image
 exists and the dry run's local cache (.git/mlops/build-cache.json) knows it:
 the dry run is then a true no-op that needs no network. Every dry run below
-plans: the memo of the last one (.git/mlops/plan-memo.json, which answers a
+plans: the memo of the last one (.git/mlops/plan-memo, which answers a
 repeated dry run without planning) is removed before each, so these figures
 are the plan's own cost; build_plan_turbo.py measures both.
 

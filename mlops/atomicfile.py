@@ -8,7 +8,6 @@ per-clone caches under `config`) can write atomically without importing
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 import tempfile
@@ -19,7 +18,14 @@ from typing import Any
 def write_json_atomic(path: Path, document: dict[str, Any], exclusive: bool = False) -> None:
     """Write `document` so readers see the old file or the whole new one, never half
     (`exclusive`: only if there is no file yet, see `write_text_atomic`)."""
+    import json  # here: a dry run answered from its memo writes no JSON
+
     write_text_atomic(path, json.dumps(document, indent=2) + "\n", exclusive)
+
+
+def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """`write_text_atomic`, for bytes."""
+    _write_atomic(path, data, False, durable)
 
 
 def write_text_atomic(path: Path, text: str, exclusive: bool = False,
@@ -31,6 +37,10 @@ def write_text_atomic(path: Path, text: str, exclusive: bool = False,
     other learns it (a rename would silently replace the first). `durable=False`
     skips the fsync, for a file a crash may lose: a cache that is planned over.
     """
+    _write_atomic(path, text, exclusive, durable)
+
+
+def _write_atomic(path: Path, data: str | bytes, exclusive: bool, durable: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode_for(path)
     try:
@@ -38,10 +48,10 @@ def write_text_atomic(path: Path, text: str, exclusive: bool = False,
     except OSError as exc:  # named by the file asked for, not the temp file beside it
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
             with contextlib.suppress(OSError):  # a filesystem without modes keeps its own
                 os.fchmod(fh.fileno(), mode)  # mkstemp's 0600 would replace the file's mode
-            fh.write(text)
+            fh.write(data)
             fh.flush()
             if durable:
                 os.fsync(fh.fileno())

@@ -12,8 +12,6 @@ A missing or corrupt cache file only costs the work it would have saved.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,8 @@ class JsonCache:
         self._lock = threading.Lock()
 
     def _read(self) -> dict[str, Any]:
+        import json  # here, as hashlib below: a dry run answered from its memo needs neither
+
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
@@ -69,4 +69,6 @@ class ParseCache(JsonCache):
     @staticmethod
     def key(name: str, blob_id: str) -> str:
         """One key per (mlops version, file, content as a git blob id)."""
+        import hashlib
+
         return hashlib.sha256(f"{__version__}\0{name}\0{blob_id}".encode()).hexdigest()

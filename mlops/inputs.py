@@ -6,7 +6,6 @@ Pure: it works on the list of tracked files that `gitops` reads, so hashing
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,8 @@ def input_hash(
     The base image reference enters through the BASE_IMAGE build arg, or
     through the Dockerfile's own `ARG BASE_IMAGE=` default when none is given.
     """
+    import hashlib  # here: `ih_tag` serves a dry run answered from its memo, which hashes nothing
+
     h = hashlib.sha256()
     h.update(HASH_VERSION + b"\0")
     h.update(f"dockerfile\0{spec.dockerfile}\ncontext\0{spec.context}\n".encode())

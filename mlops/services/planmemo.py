@@ -39,11 +39,9 @@ is planned over and written again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,8 +54,8 @@ from mlops.layout import COMPONENT_FILE, COMPONENTS_DIR, component_files
 if TYPE_CHECKING:
     from mlops.services.buildplan import BuildOptions, Planned
 
-MEMO = "mlops/plan-memo.json"
-FORMAT = 1
+MEMO = "mlops/plan-memo"
+MAGIC = b"mlops-plan-memo 2\n"  # then three sections: the key, mlops' code, the text
 CONFIG_FILE = "mlops.yaml"
 # config.REGISTRY_ENV and the loader's other variables, named here so that a dry run
 # answered from the memo does not import the configuration (tests/services/
@@ -68,21 +66,56 @@ LOCAL_CACHE_REASON = " (local cache)"  # the reason a reuse on the local cache's
 GITLINK, SYMLINK = "160000", "120000"
 
 
-def memo_key(parts: Iterable[str | bytes]) -> str:
-    """One sha256 over the parts, each length-prefixed so that no two lists of parts
-    give the same bytes."""
-    digest = hashlib.sha256(f"mlops-plan-memo/{FORMAT}/{__version__}\0".encode())
+def memo_key(parts: Iterable[str | bytes]) -> bytes:
+    """The parts themselves, each length-prefixed so that no two lists of parts give the
+    same bytes. Compared whole, not hashed: exact, and an answer from the memo loads no
+    hash library (a fifth of its imports)."""
+    out = [f"{__version__}\0".encode()]
     for part in parts:
         data = part.encode("utf-8", "surrogateescape") if isinstance(part, str) else part
-        digest.update(b"%d\0" % len(data))
-        digest.update(data)
-    return digest.hexdigest()
+        out.append(b"%d\0" % len(data))
+        out.append(data)
+    return b"".join(out)
 
 
-def command_line(components: Sequence[str], build_args: dict[str, str], push: bool,
-                 json_mode: bool) -> str:
-    """What of the command line shapes a dry run's answer, as one string."""
-    return json.dumps([list(components), sorted(build_args.items()), push, json_mode])
+def pack(key: bytes, code: list[tuple[str, str]], text: str) -> bytes:
+    """The memo file: MAGIC, then each section as its length, a newline and its bytes."""
+    lines = "".join(f"{path}\0{stat}\0" for path, stat in code)  # no path holds a NUL
+    sections = [key, lines.encode("utf-8", "surrogateescape"),
+                text.encode("utf-8", "surrogateescape")]
+    return MAGIC + b"".join(b"%d\n" % len(s) + s for s in sections)
+
+
+def unpack(data: bytes) -> tuple[bytes, list[tuple[str, str]], str] | None:
+    """What `pack` wrote, or None for anything else (a memo that cannot be read is
+    planned over)."""
+    if not data.startswith(MAGIC):
+        return None
+    at, sections = len(MAGIC), []
+    for _ in range(3):
+        newline = data.find(b"\n", at)
+        size = data[at:newline]
+        if newline < 0 or not size.isdigit() or newline + 1 + int(size) > len(data):
+            return None
+        at = newline + 1 + int(size)
+        sections.append(data[newline + 1:at])
+    if at != len(data):
+        return None
+    key, lines, text = sections
+    *items, end = lines.decode("utf-8", "surrogateescape").split("\0")
+    if end or len(items) % 2:
+        return None
+    code = list(zip(items[::2], items[1::2], strict=True))
+    return key, code, text.decode("utf-8", "surrogateescape")
+
+
+def command_line(components: Sequence[str], build_args: Mapping[str, str], push: bool,
+                 json_mode: bool) -> tuple[str, ...]:
+    """What of the command line shapes a dry run's answer, as parts of the key (each
+    list led by its length, so that no two command lines give the same parts)."""
+    args = [f"{k}={v}" for k, v in sorted(build_args.items())]
+    return (str(len(components)), *components, str(len(args)), *args, str(push),
+            str(json_mode))
 
 
 def may_answer(ctx: Context, opts: BuildOptions) -> bool:
@@ -113,7 +146,7 @@ class Probe:
     component folders, which the plan takes from here when the memo does not answer
     (so the text kept is the plan of exactly what the key names)."""
 
-    def __init__(self, ctx: Context, command: str) -> None:
+    def __init__(self, ctx: Context, command: Sequence[str]) -> None:
         self.ctx, self.command = ctx, command
         self.tree = gitops.read_tree(ctx.root, [COMPONENTS_DIR], flags=True)
         found = component_files(ctx.root)
@@ -124,7 +157,7 @@ class Probe:
         self.cache_path = git_dir / DIGEST_CACHE
         self.key = self.read_key()
 
-    def read_key(self) -> str | None:
+    def read_key(self) -> bytes | None:
         """The key of these inputs, with `mlops.yaml` and the local cache as they are
         now; None when no memo may stand for them (something differs from HEAD, or
         there is no commit or no `mlops.yaml`)."""
@@ -136,7 +169,7 @@ class Probe:
             config = (root / CONFIG_FILE).read_bytes()
         except OSError:
             return None  # the plan reports it
-        return memo_key([str(root), self.command, tree.head, tree.listing,
+        return memo_key([str(root), *self.command, tree.head, tree.listing,
                          "\0".join(self.folders), "\0".join(self.spec_files), config,
                          _stat_line(root / CONFIG_FILE),
                          self.ctx.environ.get(REGISTRY_ENV, ""), _stat_line(self.cache_path)])
@@ -146,13 +179,12 @@ class Probe:
         if self.key is None:
             return None
         try:
-            memo = json.loads(self.memo_path.read_text(encoding="utf-8"))
-            if memo["key"] != self.key or not _same_code(memo["code"]):
-                return None
-            text = memo["text"]
-        except (OSError, ValueError, KeyError, TypeError):
+            memo = unpack(self.memo_path.read_bytes())
+        except OSError:
             return None
-        return text if isinstance(text, str) else None
+        if memo is None or memo[0] != self.key or not _same_code(memo[1]):
+            return None
+        return memo[2]
 
     def remember(self, text: str) -> None:
         """Keep `text`, what the plan printed, for the next dry run, if `mlops.yaml` and
@@ -160,11 +192,11 @@ class Probe:
         itself, and neither moved meanwhile). Not made to last: a crash costs a plan."""
         if self.key is None or self.read_key() != self.key:
             return
-        from mlops.atomicfile import write_text_atomic
+        from mlops.atomicfile import write_bytes_atomic
 
-        memo = {"key": self.key, "code": _code_files(), "text": text}
         try:
-            write_text_atomic(self.memo_path, json.dumps(memo), durable=False)
+            write_bytes_atomic(self.memo_path, pack(self.key, _code_files(), text),
+                               durable=False)
         except OSError:
             pass  # a read-only clone: the next dry run plans again
 
@@ -194,12 +226,12 @@ def _loaded() -> list[str]:
             and (path := getattr(module, "__file__", None))]
 
 
-def _code_files() -> list[list[str]]:
+def _code_files() -> list[tuple[str, str]]:
     """Every mlops module loaded now (the plan ran them), with its size and time."""
-    return [[path, _stat_line(path)] for path in _loaded()]
+    return [(path, _stat_line(path)) for path in _loaded()]
 
 
-def _same_code(code: list[list[str]]) -> bool:
+def _same_code(code: list[tuple[str, str]]) -> bool:
     """Whether the code that wrote the memo is this code, unchanged: each of its modules
     as it was, and each module this run loaded among them (not another installation's)."""
     paths = {path for path, _line in code}

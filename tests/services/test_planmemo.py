@@ -26,6 +26,16 @@ def memo_of(proj) -> Path:
     return proj.path / ".git" / planmemo.MEMO
 
 
+def read_memo(proj) -> tuple[bytes, list, str]:
+    memo = planmemo.unpack(memo_of(proj).read_bytes())
+    assert memo is not None
+    return memo
+
+
+def write_memo(proj, key: bytes, code: list, text: str) -> None:
+    memo_of(proj).write_bytes(planmemo.pack(key, code, text))
+
+
 def seed_cache(proj) -> dict:
     """Every planned image in the local digest cache, as a build that pushed them would
     leave it (no push: a dry run trusts the cache, which is what is under test)."""
@@ -63,9 +73,8 @@ def without_memo(proj, *args, env=None):
 
 def test_an_unchanged_dry_run_prints_what_the_memo_holds(repo):
     before = dry_run(repo)
-    memo = json.loads(memo_of(repo).read_text())
-    memo["text"] = memo["text"].replace("to reuse", "to reuse [from the memo]")
-    memo_of(repo).write_text(json.dumps(memo))
+    key, code, text = read_memo(repo)
+    write_memo(repo, key, code, text.replace("to reuse", "to reuse [from the memo]"))
     assert dry_run(repo) == (0, before[1].replace("to reuse", "to reuse [from the memo]"))
     assert without_memo(repo) == before
 
@@ -180,9 +189,8 @@ def test_another_command_line_is_planned_for_itself(repo, args):
 
 def _stale(proj) -> None:
     """The memo's text replaced, its key left as it is."""
-    memo = json.loads(memo_of(proj).read_text())
-    memo["text"] = "stale\n"
-    memo_of(proj).write_text(json.dumps(memo))
+    key, code, _text = read_memo(proj)
+    write_memo(proj, key, code, "stale\n")
 
 
 def test_the_registry_variable_is_part_of_the_key(repo, registry):
@@ -208,21 +216,32 @@ def test_a_module_that_changed_since_makes_it_plan_again(repo, tmp_path):
     module = tmp_path / "module.py"
     module.write_text("x = 1\n")
     _stale(repo)
-    memo = json.loads(memo_of(repo).read_text())
-    memo["code"].append([str(module), planmemo._stat_line(module)])
-    memo_of(repo).write_text(json.dumps(memo))
+    key, code, text = read_memo(repo)
+    write_memo(repo, key, [*code, (str(module), planmemo._stat_line(module))], text)
     assert dry_run(repo) == (0, "stale\n")  # the key and the code still match
     module.write_text("x = 22\n")
     assert dry_run(repo) != (0, "stale\n")
-    assert json.loads(memo_of(repo).read_text())["text"] != "stale\n"  # written again
+    assert read_memo(repo)[2] != "stale\n"  # written again
 
 
-@pytest.mark.parametrize("garbage", [b"", b"{", b"[]", b'{"key": 1}', b"\xff\xfe"])
+GARBAGE = [b"", b"{", b"\xff\xfe", planmemo.MAGIC, planmemo.MAGIC + b"5\nab",
+           planmemo.MAGIC + b"-1\n", planmemo.MAGIC + b"1\na1\nb1\nc+",
+           planmemo.MAGIC + b"1\na2\nb\x001\nd"]  # the last: a module with no stat
+
+
+@pytest.mark.parametrize("garbage", GARBAGE)
 def test_a_memo_that_cannot_be_read_is_planned_over(repo, garbage):
     expected = without_memo(repo)
     memo_of(repo).write_bytes(garbage)
     assert dry_run(repo) == expected
-    assert json.loads(memo_of(repo).read_text())["text"] == expected[1]
+    assert read_memo(repo)[2] == expected[1]
+
+
+def test_a_memo_reads_back_what_was_written():
+    code = [("/a/b.py", "1:2:3:4"), ("/c\td\n.py", "absent")]
+    for text in ("", "plan\n", "é\udcff"):
+        assert planmemo.unpack(planmemo.pack(b"k\0\n", code, text)) == (b"k\0\n", code, text)
+    assert planmemo.unpack(planmemo.pack(b"k", code, "t") + b"x") is None
 
 
 def _plans_without_memo(proj, *args):
@@ -263,9 +282,8 @@ def test_a_tracked_symlink_is_not_kept(project, registry):
 
 
 def test_the_memo_holds_no_work_tree_path_outside_the_clone(repo):
-    memo = json.loads(memo_of(repo).read_text())
-    assert set(memo) == {"key", "code", "text"}
-    assert all(Path(path).name.endswith(".py") for path, _ in memo["code"])
+    _key, code, _text = read_memo(repo)
+    assert code and all(Path(path).name.endswith(".py") for path, _ in code)
 
 
 def test_the_names_it_keeps_without_importing_match_their_sources():
@@ -319,15 +337,14 @@ def test_an_untracked_component_yaml_is_not_kept(project, registry):
 def test_a_memo_another_copy_of_mlops_wrote_is_planned_over(repo, tmp_path):
     """Two installations of one version (two checkouts, two virtualenvs) may plan
     differently: the memo stands only for the code that wrote it."""
-    memo = json.loads(memo_of(repo).read_text())
+    key, code, _text = read_memo(repo)
     copies = []
-    for i, (path, _line) in enumerate(memo["code"]):
+    for i, (path, _line) in enumerate(code):
         copy = tmp_path / f"other{i}" / Path(path).name
         copy.parent.mkdir()
         copy.write_bytes(Path(path).read_bytes())
-        copies.append([str(copy), planmemo._stat_line(copy)])
-    memo["code"], memo["text"] = copies, "stale\n"
-    memo_of(repo).write_text(json.dumps(memo))
+        copies.append((str(copy), planmemo._stat_line(copy)))
+    write_memo(repo, key, copies, "stale\n")
     assert dry_run(repo) != (0, "stale\n")
 
 

@@ -83,28 +83,25 @@ class GitTree:
 def read_tree(root: Path, paths: Sequence[str], flags: bool = False) -> GitTree:
     """git's own listing of the tracked files below `paths`, and of what differs from HEAD
     (`flags`: and whether any of them has the assume-unchanged or skip-worktree bit)."""
-    # Three (four) processes at once: the plan waits for the slowest, not the sum.
+    # Three processes at once: the plan waits for the slowest, not the sum.
     rev = _spawn(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-    listing = _spawn(root, "ls-files", "-s", "-z", "--", *paths)
+    tags = ["-v"] if flags else []  # each entry then led by its tag and a space
+    listing = _spawn(root, "ls-files", "-s", *tags, "-z", "--", *paths)
     changes = _spawn(root, "diff-index", "--name-only", "-z", "HEAD", "--", *paths)
-    tagged = _spawn(root, "ls-files", "-v", "-z", "--", *paths) if flags else None
     head = rev.communicate()[0].strip() or None
     files = _finish(listing, "ls-files")
-    unwatched = None if tagged is None else _any_unwatched(_finish(tagged, "ls-files"))
+    unwatched = None
+    if flags:
+        unwatched = _UNWATCHED.search(files) is not None
+        files = "\0".join(entry[2:] for entry in files.split("\0"))  # the tags off
     if head is None:
         changes.communicate()  # no commit yet: nothing to compare with
         return GitTree(None, files, "", unwatched)
     return GitTree(head, files, _finish(changes, "diff-index"), unwatched)
 
 
-def _any_unwatched(tagged: str) -> bool:
-    """Whether `ls-files -v -z` tags an entry assume-unchanged (a lowercase tag) or
-    skip-worktree (S): git then takes the index's word for the work tree's file."""
-    return _UNWATCHED.search(tagged) is not None
-
-
-# An entry of `ls-files -v -z` is `<tag> <path>`; S: skip-worktree, a lowercase tag:
-# assume-unchanged. One search of the whole listing: it has an entry per file.
+# An entry of `ls-files -s -v -z` is `<tag> <mode> <blob> <stage>\t<path>`; S:
+# skip-worktree, a lowercase tag: assume-unchanged. One search of the whole listing.
 _UNWATCHED = re.compile(r"(?:\A|\0)(?:S|[a-z]) ")
 
 
