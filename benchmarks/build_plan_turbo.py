@@ -13,8 +13,8 @@ build ran once so that turbo's cache holds every task (_turbo_fixture.py).
 
 Measured: each pair (mlops, turbo) in turns, median of N rounds after one
 warm-up round, both as fresh processes; mlops' unchanged dry runs answer from the
-memo the warm-up round wrote, and are measured again with it removed before each
-run (a plan). With the 200-component pair also run
+memo the dry run before them wrote, and are measured again with it removed before
+each run (a plan). With the 200-component pair also run
 `python3 -c pass` and `python3 -c "import mlops.cli, mlops.commands.build"`,
 which split mlops' time into interpreter start-up, imports and the plan; with
 the 1,000-component pair a bare interpreter that runs the plan's git processes
@@ -265,7 +265,7 @@ nothing changed and with one component changed, and 2× faster at {args.large:,}
   component whose `build` task's inputs are the package's folder; one real
   `turbo run build` filled turbo's local cache. "Unchanged", mlops answers
   from the memo of its last dry run (`.git/{PLAN_MEMO}`, written by the
-  warm-up round), as a repeated dry run in a clone does; "without its memo"
+  dry run before it, in the same state), as a repeated dry run in a clone does; "without its memo"
   removes that file before each run, so mlops plans, as the first dry run
   after any change does. "One changed" is a committed
   one-line edit of `{tf.CHANGED}` in both: turbo misses one task, mlops asks

@@ -16,6 +16,7 @@ if [ "$workers" = 0 ]; then
 fi
 parallel=0
 "${pytest[@]}" -n "$workers" --dist loadfile -m "not serial" "$@" tests || parallel=$?
+if [ "$parallel" = 2 ]; then exit 2; fi  # interrupted, or a usage error: stop here
 alone=0
 "${pytest[@]}" -m serial "$@" tests || alone=$?
 # 5: no test selected (a -k that names only one part's tests), not a failure

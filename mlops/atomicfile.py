@@ -24,20 +24,19 @@ def write_json_atomic(path: Path, document: dict[str, Any], exclusive: bool = Fa
 
 
 def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
-    """`write_text_atomic`, for bytes."""
+    """`write_text_atomic`, for bytes; `durable=False` skips the fsync, for a file a
+    crash may lose (a cache that is planned over)."""
     _write_atomic(path, data, False, durable)
 
 
-def write_text_atomic(path: Path, text: str, exclusive: bool = False,
-                      durable: bool = True) -> None:
+def write_text_atomic(path: Path, text: str, exclusive: bool = False) -> None:
     """Write to a temp file beside `path`, fsync, then rename over it.
 
     `exclusive`: link it into place instead, which fails with FileExistsError when
     `path` exists, so that of two writers racing for a new file one wins and the
-    other learns it (a rename would silently replace the first). `durable=False`
-    skips the fsync, for a file a crash may lose: a cache that is planned over.
+    other learns it (a rename would silently replace the first).
     """
-    _write_atomic(path, text, exclusive, durable)
+    _write_atomic(path, text, exclusive, True)
 
 
 def _write_atomic(path: Path, data: str | bytes, exclusive: bool, durable: bool) -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # types only: `mlops build` imports this before it knows it p
 
 BUILD = "build"
 REUSE = "reuse"
+FROM_LOCAL_CACHE = " (local cache)"  # ends the reason of a reuse on the local cache's word
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from mlops.cache import DIGEST_CACHE, PARSE_CACHE, DigestCache, ParseCache
 from mlops.context import Context
 from mlops.errors import ConfigError, RegistryError, UsageError
 from mlops.inputs import effective_build_args, ih_tag, input_hash
-from mlops.plan import PlannedComponent, decide, image_repository, tags_for
+from mlops.plan import FROM_LOCAL_CACHE, PlannedComponent, decide, image_repository, tags_for
 from mlops.records import dataclass
 from mlops.services.registries import Lookup, RegistryAccess
 from mlops.threadmap import thread_map
@@ -262,7 +262,7 @@ def _lookup_existing(hashed: list[_Hashed], access, cache, opts: BuildOptions) -
     for h in hashed:
         cached = cache.digest(h.image, ih_tag(h.input_hash)) if opts.from_cache else None
         if cached or opts.force:
-            results[h.spec.name] = Lookup(cached, " (local cache)")
+            results[h.spec.name] = Lookup(cached, FROM_LOCAL_CACHE)
         else:
             missing.append(h)
     if missing:  # a plan answered from the cache starts no threads

@@ -18,7 +18,7 @@ a key made of everything the plan read:
   unchanged when it is not: a clean filter in `.gitattributes`);
 - the bytes of `mlops.yaml` and its stat (changed and changed back while a plan
   read it, it still counts as moved), and `$MLOPS_REGISTRY`;
-- the command line (components, `--build-arg`, `--no-push`, `--json`);
+- the command line (`--build-arg`, `--no-push`, `--json`);
 - the local digest cache file (device, inode, size, modification time);
 - mlops' own code: each module the plan ran, by path, size and modification
   time (and every module this run loaded is among them: another installation
@@ -26,11 +26,12 @@ a key made of everything the plan read:
 
 It is kept only for the plainest plan, whose every input is in that key:
 every component reused on the local cache's word (a component to build was
-looked up in the registry, whose answer can change), no `--force` or
-`--changed-since`, no symlink or submodule among the tracked files, no input
-outside `components/`, every declared path and every `component.yaml` tracked
-(an untracked one is read from the work tree, which no part of the key sees), none
-of the other
+looked up in the registry, whose answer can change), no component named on
+the command line (a plan of some still loads and checks all, and only the named
+ones' inputs would be vouched for), no `--force` or `--changed-since`, no
+symlink or submodule among the tracked files, no input outside `components/`,
+every declared path and every `component.yaml` tracked (an untracked one is
+read from the work tree, which no part of the key sees), none of the other
 variables `mlops.yaml`'s loader reads (`SKIP_ENV`: they may carry credentials,
 which have no place in a key), and no CI reporter waiting for the document.
 Anything else plans as before. A memo that does not match, or cannot be read,
@@ -50,6 +51,7 @@ from mlops.adapters import gitops
 from mlops.cache import DIGEST_CACHE
 from mlops.context import Context
 from mlops.layout import COMPONENT_FILE, COMPONENTS_DIR, component_files
+from mlops.plan import FROM_LOCAL_CACHE, REUSE
 
 if TYPE_CHECKING:
     from mlops.services.buildplan import BuildOptions, Planned
@@ -62,7 +64,6 @@ CONFIG_FILE = "mlops.yaml"
 # test_planmemo.py checks the names against mlops.config)
 REGISTRY_ENV = "MLOPS_REGISTRY"
 SKIP_ENV = ("MLOPS_PROMETHEUS_URL", "MLOPS_TRUST_ROOT", "MLFLOW_TRACKING_URI")
-LOCAL_CACHE_REASON = " (local cache)"  # the reason a reuse on the local cache's word gives
 GITLINK, SYMLINK = "160000", "120000"
 
 
@@ -121,8 +122,9 @@ def command_line(components: Sequence[str], build_args: Mapping[str, str], push:
 def may_answer(ctx: Context, opts: BuildOptions) -> bool:
     """Whether a memo may stand for this dry run at all (`plain` says the rest, once
     there is a plan)."""
-    return (opts.dry_run and not opts.force and opts.changed_since is None
-            and not ctx.out.ci and not any(ctx.environ.get(name) for name in SKIP_ENV))
+    return (opts.dry_run and not opts.components and not opts.force
+            and opts.changed_since is None and not ctx.out.ci
+            and not any(ctx.environ.get(name) for name in SKIP_ENV))
 
 
 def plain(planned: Planned) -> bool:
@@ -137,7 +139,7 @@ def plain(planned: Planned) -> bool:
             return False
         if planned.index.get(f"{spec.folder}/{COMPONENT_FILE}") is None:
             return False  # read from the work tree: git's listing does not name its content
-    return all(p.action == "reuse" and p.reason.endswith(LOCAL_CACHE_REASON)
+    return all(p.action == REUSE and p.reason.endswith(FROM_LOCAL_CACHE)
                and not p.blocked and not p.dirty for p in planned.plan)
 
 

@@ -3,8 +3,9 @@ by benchmarks/build_plan_turbo.py; no timing is asserted here).
 
 A dry run whose every image is in the local cache asks the registry nothing, so
 it loads no HTTP library, no YAML writer, neither the build nor the signing
-service, and starts no threads. Its plan is the same as the full import's. Repeated, it is answered from the memo of
-the last one, which loads less again.
+service, and starts no threads. Its plan is the same as the full import's. Repeated,
+it is answered from the memo of the last one, which loads less again (no hash library
+and no JSON either).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ NOT_FOR_A_CACHED_PLAN = ("requests", "urllib3", "yaml", "ruamel", "docker", "git
 # no configuration and no registry client.
 NOT_FOR_A_MEMO_ANSWER = ("mlops.components", "mlops.config", "mlops.adapters.yamlio",
                          "mlops.schema", "mlops.names", "mlops.services.buildplan",
-                         "mlops.services.registries", "mlops.links", "mlops.threadmap")
+                         "mlops.services.registries", "mlops.links", "mlops.threadmap",
+                         "json", "hashlib")
 PROBE = """
 import sys
 import mlops.cli

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,7 @@ CHANGES = {
 @pytest.mark.parametrize("mode", [(), ("--json",)], ids=["text", "json"])
 def test_whatever_changes_the_memo_prints_what_a_plan_prints(repo, change, mode):
     unchanged = dry_run(repo, *mode)  # (the JSON plan's memo is written here)
+    _stale(repo)  # a memo that answered anyway would print "stale"
     change(repo)
     found = dry_run(repo, *mode)
     assert found == without_memo(repo, *mode)
@@ -204,12 +206,39 @@ def test_the_registry_variable_is_part_of_the_key(repo, registry):
 
 @pytest.mark.parametrize("name", planmemo.SKIP_ENV)
 def test_a_variable_that_may_hold_credentials_turns_the_memo_off(repo, name):
+    _stale(repo)
     memo = memo_of(repo).read_bytes()
     value = {"MLOPS_TRUST_ROOT": "0" * 40}.get(name, "http://user:secret@127.0.0.1:1")
     res = repo.run("build", "--dry-run", env={name: value})
-    assert memo_of(repo).read_bytes() == memo  # neither read for the key nor written
-    assert b"secret" not in memo_of(repo).read_bytes()
+    assert res.out != "stale\n"  # not read
+    assert memo_of(repo).read_bytes() == memo  # nor written
     assert (res.code, res.out) == without_memo(repo, env={name: value})
+
+
+def test_in_ci_the_dry_run_plans_and_its_summary_gets_the_document(repo, tmp_path):
+    _stale(repo)
+    memo = memo_of(repo).read_bytes()
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    res = repo.run("build", "--dry-run", env=env)
+    assert res.code == 0 and res.out != "stale\n"
+    assert memo_of(repo).read_bytes() == memo
+    assert repo.git("rev-parse", "HEAD")[:12] in summary.read_text()  # the plan's document
+
+
+def test_naming_components_plans_as_before(project, registry):
+    """A plan of some components still loads and checks them all: an unnamed
+    component's missing input fails it, and no key covers that."""
+    _server, ns = registry
+    proj = project({"mlops.yaml": mlops_yaml(ns), "libs/shared/util.py": "u = 1\n",
+                    **tiny_component("alpha"),
+                    **tiny_component("beta", extra="depends_on: [libs/shared]\n")})
+    seed_cache(proj)
+    assert dry_run(proj, "alpha")[0] == 0
+    assert not memo_of(proj).exists()
+    shutil.rmtree(proj.path / "libs/shared")
+    found = dry_run(proj, "alpha")
+    assert found[0] != 0 and found == without_memo(proj, "alpha")
 
 
 def test_a_module_that_changed_since_makes_it_plan_again(repo, tmp_path):
@@ -281,7 +310,7 @@ def test_a_tracked_symlink_is_not_kept(project, registry):
     assert _plans_without_memo(proj)
 
 
-def test_the_memo_holds_no_work_tree_path_outside_the_clone(repo):
+def test_the_memo_names_mlops_modules_as_its_code(repo):
     _key, code, _text = read_memo(repo)
     assert code and all(Path(path).name.endswith(".py") for path, _ in code)
 
