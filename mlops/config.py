@@ -16,6 +16,7 @@ from mlops import names, schema
 from mlops.adapters.yamlio import Located, load_file, loads
 from mlops.cache import CONFIG_CACHE, ParseCache
 from mlops.errors import ConfigError, UsageError
+from mlops.layout import CONFIG_FILE
 from mlops.records import dataclass, field
 from mlops.redact import redact
 from mlops.schema import Key
@@ -24,7 +25,6 @@ from mlops.tracked import git_blob_id
 if TYPE_CHECKING:  # re-exported lazily (`__getattr__` below)
     from mlops.envconfig import Environment, MetricGate
 
-CONFIG_FILE = "mlops.yaml"
 REGISTRY_ENV = "MLOPS_REGISTRY"
 PROMETHEUS_URL_ENV = "MLOPS_PROMETHEUS_URL"
 PROMETHEUS_TOKEN_ENV = "MLOPS_PROMETHEUS_TOKEN"  # noqa: S105 - a variable's name

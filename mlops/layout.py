@@ -1,9 +1,9 @@
-"""Where a repository keeps its components: one folder each under `components/`,
-named by its `component.yaml`.
+"""Where a repository keeps its configuration (`mlops.yaml`) and its components: one
+folder each under `components/`, named by its `component.yaml`.
 
-Apart from `components`, which reads and checks the specs, so that a dry run
-answered from the memo (mlops.services.planmemo) can look for components
-without loading YAML or the schema.
+Apart from `config` and `components`, which read and check them, so that a dry run
+answered from the memo (mlops.services.planmemo) can find them without loading
+YAML or the schema.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+CONFIG_FILE = "mlops.yaml"
 COMPONENTS_DIR = "components"
 COMPONENT_FILE = "component.yaml"
 

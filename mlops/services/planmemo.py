@@ -50,21 +50,21 @@ from mlops import __version__
 from mlops.adapters import gitops
 from mlops.cache import DIGEST_CACHE
 from mlops.context import Context
-from mlops.layout import COMPONENT_FILE, COMPONENTS_DIR, component_files
+from mlops.layout import COMPONENT_FILE, COMPONENTS_DIR, CONFIG_FILE, component_files
 from mlops.plan import FROM_LOCAL_CACHE, REUSE
 
 if TYPE_CHECKING:
-    from mlops.services.buildplan import BuildOptions, Planned
+    from mlops.buildoptions import BuildOptions
+    from mlops.services.buildplan import Planned
 
 MEMO = "mlops/plan-memo"
 MAGIC = b"mlops-plan-memo 2\n"  # then three sections: the key, mlops' code, the text
-CONFIG_FILE = "mlops.yaml"
 # config.REGISTRY_ENV and the loader's other variables, named here so that a dry run
 # answered from the memo does not import the configuration (tests/services/
 # test_planmemo.py checks the names against mlops.config)
 REGISTRY_ENV = "MLOPS_REGISTRY"
 SKIP_ENV = ("MLOPS_PROMETHEUS_URL", "MLOPS_TRUST_ROOT", "MLFLOW_TRACKING_URI")
-GITLINK, SYMLINK = "160000", "120000"
+SYMLINK = "120000"  # links.LINK_MODE, without importing link resolution
 
 
 def memo_key(parts: Iterable[str | bytes]) -> bytes:
@@ -207,7 +207,7 @@ def _links_or_submodules(listing: str) -> bool:
     """Whether `ls-files -s -z` lists a symlink or a submodule (entries start with the
     mode). A plan reads a link's target wherever it lies, and a submodule is refused."""
     return any(listing.startswith(m + " ") or f"\0{m} " in listing
-               for m in (SYMLINK, GITLINK))
+               for m in (SYMLINK, gitops.GITLINK))
 
 
 def _stat_line(path: str | Path) -> str:

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from mlops import config, links
-from mlops.adapters import gitops
 from mlops.services import planmemo
 from tests.conftest import mlops_yaml, tiny_component
 
@@ -320,7 +319,7 @@ def test_the_names_it_keeps_without_importing_match_their_sources():
     assert planmemo.REGISTRY_ENV == config.REGISTRY_ENV
     assert set(planmemo.SKIP_ENV) == {config.PROMETHEUS_URL_ENV, config.TRUST_ROOT_ENV,
                                       config.TRACKING_URI_ENV}
-    assert planmemo.GITLINK == gitops.GITLINK and planmemo.SYMLINK == links.LINK_MODE
+    assert planmemo.SYMLINK == links.LINK_MODE
 
 
 def test_key_parts_are_kept_apart():
