@@ -70,12 +70,14 @@ def _int(text: str) -> int | float:
 
 def _depth(data: Any) -> int:
     """Nesting depth, without recursion: a deep document must not overflow the check."""
+    if not isinstance(data, dict | list):
+        return 0
     deepest, stack = 0, [(data, 1)]
-    while stack:
+    while stack:  # only containers are pushed: a build record is mostly strings
         node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, depth)
-            if depth <= MAX_DEPTH:
-                stack.extend((child, depth + 1) for child in
-                             (node.values() if isinstance(node, dict) else node))
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in
+                         (node.values() if isinstance(node, dict) else node)
+                         if isinstance(child, dict | list))
     return deepest

@@ -78,7 +78,9 @@ def one_line(value: str) -> str:
     """A trailer's value on one line: a line break in one (a PromQL query written as a YAML
     block) ended git's trailer block there, and every trailer after it, the action and the
     environment included, was lost to `mlops history` and to whatever reads them."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+    if not value.isprintable():  # else no character changes: one C call, not one per character
+        value = "".join(ch if ch.isprintable() else " " for ch in value)
+    return " ".join(value.split())
 
 
 def _body(release: Release, gates: Sequence[Mapping[str, Any]]) -> str:
