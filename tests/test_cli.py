@@ -41,6 +41,16 @@ def test_console_script_runs():
     assert proc.returncode == 0 and proc.stdout.strip() == f"mlops {__version__}"
 
 
+def test_the_console_script_collects_cycles_less_often_than_main_does():
+    probe = ("import gc, mlops.cli as cli\n"
+             "cli.main = lambda: print(gc.get_threshold()[0]) or 0\n"
+             "print(gc.get_threshold()[0])\n"
+             "cli.run()\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["700", "20000"]  # the interpreter's, then run()'s
+
+
 # -- the quick exit (mlops.cli.run) ---------------------------------------------------
 
 QUICK_EXIT_PROBE = """
