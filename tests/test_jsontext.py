@@ -60,3 +60,61 @@ def test_what_json_refuses_it_refuses_the_same_way():
     loop.append(loop)
     with pytest.raises(ValueError, match="Circular reference"):
         jsontext.dumps({"loop": loop})
+
+
+# Lists of four or more items are written together (scalars by the C encoder,
+# records key by key): the same text, whatever the items.
+class Flag(int):
+    pass
+
+
+class Text(str):
+    pass
+
+
+RECORD_LISTS = [
+    [{"a": 1, "b": "x"}] * 5,
+    [{"%s": "%d", "100%": "%%", 'q"uo\\te': "ü", "\u2028": None}] * 4,
+    [{"k": i, "nested": {"c0": "x", "c1": [1, 2, 3, 4]}, "e": {}, "l": []} for i in range(6)],
+    [{"a": 1, "b": 2}, {"b": 2, "a": 1}, {"a": 1, "b": 2}, {"a": 1, "b": 2}],  # order
+    [{"a": 1}, {"a": 1}, {"a": 1}, {"a": 1, "b": 2}],  # keys differ
+    [{}, {}, {}, {}],
+    [{"a": {}}, {"a": {}}, {"a": {"b": 1}}, {"a": {"b": 1}}],
+    [1, 2.5, "s", None, True, False, 10**30, -0.0],
+    [float("nan"), float("inf"), float("-inf"), 1.0],
+    [Flag(1), 2, 3, 4],
+    [Text("a"), "b", "c", "d"],
+    [True, 1, 1.0, "1"],
+    [[1, 2, 3, 4]] * 4,
+    [{"a": Flag(1)}, {"a": 2}, {"a": 3}, {"a": 4}],
+    [{"a": float("nan")}, {"a": 2}, {"a": 3}, {"a": 4}],
+    [collections.OrderedDict(a=1)] * 4,
+    [{1: "one"}, {1: "one"}, {1: "one"}, {1: "one"}],
+    [{True: "t"}, {1: "t"}, {1.0: "t"}, {1: "t"}],
+]
+
+
+@pytest.mark.parametrize("items", RECORD_LISTS, ids=repr)
+def test_lists_written_together_print_the_same(items):
+    for document in (items, {"entries": items}, [[items]]):
+        assert jsontext.dumps(document) == json.dumps(document, indent=2)
+
+
+def random_records(rng: random.Random) -> list:
+    keys = rng.sample(["a", "b", "%s", "ключ", "\n", "x y"], rng.randint(0, 4))
+    return [{key: random_document(rng, 3) if rng.random() < 0.3 else rng.choice(
+        ["v", "%", 7, None, 2.5, True]) for key in keys} for _ in range(rng.randint(4, 9))]
+
+
+def test_random_lists_of_records_print_the_same():
+    rng = random.Random(7)
+    for _ in range(300):
+        document = {"env": None, "entries": random_records(rng)}
+        assert jsontext.dumps(document) == json.dumps(document, indent=2)
+
+
+def test_a_list_holding_itself_among_records_is_refused_the_same_way():
+    loop: list = []
+    loop.extend({"a": loop} for _ in range(4))
+    with pytest.raises(ValueError, match="Circular reference"):
+        jsontext.dumps(loop)
