@@ -34,8 +34,9 @@ def history(ctx: Context, opts: HistoryOptions) -> int:
 
 
 def _wanted(commit: LogEntry, env: str | None) -> bool:
-    return commit.first(tr.ACTION) in ACTIONS and (
-        env is None or commit.first(tr.ENVIRONMENT) == env)
+    get = commit.trailers.get
+    return (get(_ACTION) or _NONE)[0] in _ACTIONS and (
+        env is None or (get(_ENVIRONMENT) or _NONE)[0] == env)
 
 
 def _grep(env: str | None) -> Grep:
@@ -61,23 +62,34 @@ def _grep(env: str | None) -> Grep:
                  f"^{tr.ENVIRONMENT}[[:space:]]*:(.*{env}|[^[:alnum:]]*$)"))
 
 
+# `LogEntry.first` and `.all` without a call and a `lower()` each: an entry reads 14
+# keys, and a history hundreds of entries. A key present has at least one value.
+_ACTIONS = frozenset(ACTIONS)
+_NONE = (None,)
+(_ACTION, _ENVIRONMENT, _RELEASE, _APPROVE, _FROM, _DIGEST, _PIPELINE, _GATE, _APPROVER,
+ _HOLD, _CANARY, _ANALYSIS, _PROVENANCE, _NOTE) = (key.lower() for key in (
+    tr.ACTION, tr.ENVIRONMENT, tr.RELEASE, tr.APPROVE, tr.FROM, tr.DIGEST, tr.PIPELINE,
+    tr.GATE, tr.APPROVER, tr.HOLD, tr.CANARY, tr.ANALYSIS, tr.PROVENANCE, tr.NOTE))
+
+
 def entry(commit: LogEntry) -> dict:
+    get = commit.trailers.get
     return {
         "commit": commit.sha,
         "time": None if commit.time is None else utctime.at(commit.time),  # None: no date
-        "action": commit.first(tr.ACTION),
-        "env": commit.first(tr.ENVIRONMENT),
-        "release": commit.first(tr.RELEASE) or commit.first(tr.APPROVE),
-        "from": commit.first(tr.FROM),
-        "digests": tr.pairs(commit.all(tr.DIGEST)),
-        "pipelines": tr.pairs(commit.all(tr.PIPELINE)),
-        "gates": tr.pairs(commit.all(tr.GATE)),
-        "approver": commit.first(tr.APPROVER),
-        "hold": commit.first(tr.HOLD),
-        "canary": commit.first(tr.CANARY),
-        "analysis": commit.first(tr.ANALYSIS),
-        "provenance": tr.pairs(commit.all(tr.PROVENANCE)),
-        "note": commit.first(tr.NOTE),
+        "action": (get(_ACTION) or _NONE)[0],
+        "env": (get(_ENVIRONMENT) or _NONE)[0],
+        "release": (get(_RELEASE) or _NONE)[0] or (get(_APPROVE) or _NONE)[0],
+        "from": (get(_FROM) or _NONE)[0],
+        "digests": tr.pairs(get(_DIGEST, ())),
+        "pipelines": tr.pairs(get(_PIPELINE, ())),
+        "gates": tr.pairs(get(_GATE, ())),
+        "approver": (get(_APPROVER) or _NONE)[0],
+        "hold": (get(_HOLD) or _NONE)[0],
+        "canary": (get(_CANARY) or _NONE)[0],
+        "analysis": (get(_ANALYSIS) or _NONE)[0],
+        "provenance": tr.pairs(get(_PROVENANCE, ())),
+        "note": (get(_NOTE) or _NONE)[0],
         "subject": commit.subject,
     }
 

@@ -242,12 +242,35 @@ def _loose_ref(root: Path, ref: str) -> str | None:
 
 
 def parse_entry(record: str) -> LogEntry:
-    """One commit of the log (`logformat`), its trailers gathered by lower-cased key."""
-    lines = logformat.split(record)  # no LogRecord on the way: a history reads hundreds
+    """One commit of the log (`logformat`), its trailers gathered by lower-cased key.
+
+    `logformat.trailer_pairs`, written out here: a history reads hundreds of
+    commits of a dozen trailers each, and their keys are a few, written alike."""
+    lines = logformat.split(record)  # no LogRecord on the way
     trailers: dict[str, list[str]] = {}
-    for key, value in logformat.trailer_pairs(lines[3:]):
-        trailers.setdefault(key.lower(), []).append(value)
+    for line in lines[3:]:
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        if (name := _NAMES.get(key)) is None:
+            name = _name(key)
+        if name:
+            if (values := trailers.get(name)) is None:
+                trailers[name] = [value.strip()]
+            else:
+                values.append(value.strip())
     return LogEntry(lines[0], logformat.seconds_of(lines[1]), lines[2], trailers)
+
+
+_NAMES: dict[str, str] = {}  # a key as written -> as LogEntry holds it ("": no trailer)
+_MAX_NAMES = 4096  # a pusher may write any number of keys: keep the first few only
+
+
+def _name(key: str) -> str:
+    name = key.strip().lower()
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[key] = name
+    return name
 
 
 def _fetch(repo: Path, url: str, branch: str, ref: str,

@@ -4,6 +4,7 @@ make one commit read as another."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 from pathlib import Path
 
@@ -113,3 +114,35 @@ def test_a_user_config_that_shows_signatures_changes_nothing(tmp_path, monkeypat
         (commit,) = ws.log()
         assert ws.first_parent_commits([]) == [commit.sha]
     assert commit.sha == git(work, "rev-parse", "HEAD") and commit.trailer("Mlops-Action")
+
+
+def reference_entry(record: str) -> githistory.LogEntry:
+    """`parse_entry` as `logformat.parse` reads a record: every `Key: value` line, both
+    stripped, keys lower-cased, values in the order written."""
+    parsed = logformat.parse(record)
+    trailers: dict[str, list[str]] = {}
+    for key, value in parsed.trailers:
+        trailers.setdefault(key.lower(), []).append(value)
+    return githistory.LogEntry(parsed.sha, parsed.time, parsed.subject, trailers)
+
+
+PIECES = ["Mlops-Action", "mlops-ACTION ", " Key", ":", ": ", "::", " ", "\t", "\r", "\u2003",
+          "\x1c", "\x85", "value", "é", "a=b", "", "(cherry picked from commit abc)"]
+
+
+def test_trailers_are_read_as_logformat_reads_them():
+    rng = random.Random(11)
+    for _ in range(2000):
+        lines = ["".join(rng.choices(PIECES, k=rng.randint(0, 5)))
+                 for _ in range(rng.randint(0, 8))]
+        record = "\n".join(["a" * 40, rng.choice(["5", "", "-3", "x"]), "sub: ject", *lines])
+        assert githistory.parse_entry(record) == reference_entry(record), repr(record)
+
+
+def test_keys_past_the_remembered_ones_are_read_the_same(monkeypatch):
+    monkeypatch.setattr(githistory, "_NAMES", {})
+    monkeypatch.setattr(githistory, "_MAX_NAMES", 3)
+    record = "\n".join(["b" * 40, "1", "s", *(f" K{i} : v{i}" for i in range(10)), "K9: again"])
+    assert githistory.parse_entry(record) == reference_entry(record)
+    assert len(githistory._NAMES) == 3
+    assert githistory.parse_entry(record).trailers["k9"] == ["v9", "again"]
