@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from _json import make_encoder
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring_ascii as _string
 from operator import itemgetter
 from typing import Any
@@ -29,11 +29,50 @@ class _NotPlain(Exception):
     pass
 
 
-def dumps(document: Any) -> str:
+def dumps(document: Any, written: Mapping[str, str] | None = None) -> str:
+    """`written`: the text of some values of `document`, a dict, by key, as `dumps`
+    writes them there (see `items` and `list_of`); they must be what it holds."""
     try:
+        if written and type(document) is dict:
+            return _top(document, written)
         return _value(document, "\n")
     except (_NotPlain, RecursionError):
         return json.dumps(document, indent=2)
+
+
+def items(values: Sequence[Any], depth: int) -> list[str]:
+    """Each of `values` as `dumps` writes it as an item of a list `depth` containers
+    down, for `list_of`: a command may write its entries a few dozen at a time, as
+    they come, while it waits on something else."""
+    newline = "\n" + "  " * (depth + 1)
+    try:
+        return _items(values, newline)
+    except (_NotPlain, RecursionError):
+        # ensure_ascii leaves no line break in a string: each one json.dumps writes
+        # starts a line, indented the depth more there
+        return [json.dumps(value, indent=2).replace("\n", newline) for value in values]
+
+
+def list_of(written: list[str], depth: int) -> str:
+    """The list `dumps` writes `depth` containers down, its items written by `items`."""
+    if not written:
+        return "[]"
+    inner = "\n" + "  " * (depth + 1)
+    return "[" + inner + ("," + inner).join(written) + inner[:-2] + "]"
+
+
+def _top(document: dict[Any, Any], written: Mapping[str, str]) -> str:
+    """`_dict` of a document, its `written` values as they are."""
+    if not document:
+        return "{}"
+    pieces = ["{\n  "]
+    for key, item in document.items():
+        if type(key) is not str:
+            raise _NotPlain
+        text = written[key] if key in written else _value(item, "\n  ")
+        pieces += (_string(key), ": ", text, ",\n  ")
+    pieces[-1] = "\n}"
+    return "".join(pieces)
 
 
 def _value(value: Any, newline: str) -> str:

@@ -27,22 +27,25 @@ class Output:
         self.ci = ci.detect(environ, self.stderr)
         self.command = ""  # e.g. "rollout analyze"; set by the CLI once arguments parse
 
-    def result(self, document: dict[str, Any], human: str | Callable[[], str]) -> str:
+    def result(self, document: dict[str, Any], human: str | Callable[[], str],
+               written: Callable[[], Mapping[str, str]] | None = None) -> str:
         """Print the command's result once: JSON under --json, else the human text
         (`human` may be a function, called only when the text is printed); what was
-        printed."""
-        printed = self.render(document, human)
+        printed. `written`, under --json: some of the document's values as the command
+        wrote them already (`jsontext.dumps`)."""
+        printed = self.render(document, human, written)
         self._write(printed)
         if self.command and self.ci:
             self.ci.result(self.command, document)
         return printed
 
-    def render(self, document: dict[str, Any], human: str | Callable[[], str]) -> str:
+    def render(self, document: dict[str, Any], human: str | Callable[[], str],
+               written: Callable[[], Mapping[str, str]] | None = None) -> str:
         """What `result` prints for these: the JSON document under --json, else the text."""
         if self.json_mode:
             from mlops import jsontext  # here: `mlops --help` and human output never need it
 
-            return jsontext.dumps(document) + "\n"
+            return jsontext.dumps(document, written and written()) + "\n"
         text = human() if callable(human) else human
         return text.rstrip("\n") + "\n" if text else ""
 

@@ -118,3 +118,36 @@ def test_a_list_holding_itself_among_records_is_refused_the_same_way():
     loop.extend({"a": loop} for _ in range(4))
     with pytest.raises(ValueError, match="Circular reference"):
         jsontext.dumps(loop)
+
+
+# A command may write a list's items as they come (`items`, a batch at a time), then
+# hand the list's text (`list_of`) to `dumps` with the document.
+def written_ahead(document: dict, key: str, cuts: list[int]) -> str:
+    values, pieces, start = document[key], [], 0
+    for cut in [*cuts, len(document[key])]:
+        pieces += jsontext.items(values[start:cut], 1)
+        start = cut
+    return jsontext.dumps(document, {key: jsontext.list_of(pieces, 1)})
+
+
+@pytest.mark.parametrize("items", [[], *RECORD_LISTS, *DOCUMENTS, *ODD], ids=repr)
+def test_a_list_written_ahead_prints_the_same(items):
+    document = {"env": None, "entries": list(items) if isinstance(items, list) else [items]}
+    expected = json.dumps(document, indent=2)
+    for cuts in ([], [1], [2, 3]):
+        assert written_ahead(document, "entries", cuts) == expected
+
+
+def test_random_lists_written_ahead_in_batches_print_the_same():
+    rng = random.Random(5)
+    for i in range(300):
+        entries = random_records(rng) if i % 2 else [random_document(rng) for _ in range(6)]
+        document = {"first": random_document(rng), "entries": entries, "last": 1}
+        cuts = sorted(rng.sample(range(len(entries) + 1), 2))
+        assert written_ahead(document, "entries", cuts) == json.dumps(document, indent=2)
+
+
+def test_a_document_written_ahead_but_not_plain_is_printed_by_json():
+    document = {1: "a number key", "entries": [1, 2]}
+    text = jsontext.dumps(document, {"entries": jsontext.list_of(jsontext.items([1, 2], 1), 1)})
+    assert text == json.dumps(document, indent=2)

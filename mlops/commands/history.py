@@ -25,12 +25,62 @@ def history(ctx: Context, opts: HistoryOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
     env = cfg.environment_arg(config, opts.env).name if opts.env is not None else None
     url = remote_url(ctx.root, config.git.remote)
-    # Each entry is made as git prints its commit, while git formats the next ones.
+    written = _Written(ctx.out.json_mode)
+    # Each entry is made as git prints its commit, and written as it will be printed a
+    # few dozen at a time, while git formats the next ones: at the end, little is left.
     entries = read_remote(ctx.root, url, config.git.branch,
-                          lambda c: entry(c) if _wanted(c, env) else None,
+                          lambda c: written.add(entry(c)) if _wanted(c, env) else None,
                           opts.limit, _grep(env), ctx.out.note)
-    ctx.out.result({"env": env, "entries": entries}, lambda: _human(entries))
+    texts = written.texts(entries)
+    ctx.out.result({"env": env, "entries": entries}, lambda: _listing(texts),
+                   lambda: {"entries": _json_list(texts)})
     return 0
+
+
+class _Written:
+    """Entries as they are printed (their JSON, or their line), written a batch at a
+    time as they come. `texts` answers for the entries `read_remote` returned: not
+    every entry made (a fetch that brought new commits has them read again)."""
+
+    BATCH = 32  # entries written together (jsontext writes a list's records key by key)
+
+    def __init__(self, json_mode: bool) -> None:
+        self._write = _json_items if json_mode else _lines
+        self._pending: list[dict] = []
+        self._made: list[dict] = []  # every entry written stays alive: no id is reused
+        self._texts: dict[int, str] = {}
+
+    def add(self, made: dict) -> dict:
+        self._pending.append(made)
+        if len(self._pending) >= self.BATCH:
+            self._flush()
+        return made
+
+    def texts(self, entries: list[dict]) -> list[str]:
+        self._flush()
+        return [self._texts[id(e)] for e in entries]
+
+    def _flush(self) -> None:
+        self._texts.update(zip(map(id, self._pending), self._write(self._pending),
+                               strict=True))
+        self._made += self._pending
+        self._pending = []
+
+
+def _json_items(entries: list[dict]) -> list[str]:
+    from mlops import jsontext  # here: human output never needs it
+
+    return jsontext.items(entries, 1)  # {"entries": [...]}: the list is one down
+
+
+def _json_list(texts: list[str]) -> str:
+    from mlops import jsontext
+
+    return jsontext.list_of(texts, 1)
+
+
+def _lines(entries: list[dict]) -> list[str]:
+    return [_line(e) for e in entries]
 
 
 def _wanted(commit: LogEntry, env: str | None) -> bool:
@@ -95,19 +145,22 @@ def entry(commit: LogEntry) -> dict:
 
 
 def _human(entries: list[dict]) -> str:
-    if not entries:
-        return "no promotions yet"
-    lines = []
-    for e in entries:
-        gates = ", ".join(f"{k}={v}" for k, v in e["gates"].items()) or "no gates"
-        extra = f"  approver {e['approver']}" if e["approver"] else ""
-        hold = f"  hold {e['hold']}" if e["hold"] else ""
-        hold += f"  canary {e['canary']}%" if e["canary"] else ""
-        hold += f"  provenance {len(e['provenance'])} signed" if e["provenance"] else ""
-        hold += f"  ({e['note']})" if e["note"] else ""
-        when = e["time"] or "(no valid date)"
-        # anyone who can push writes these values: no escape sequence reaches the terminal
-        lines.append(one_line(
-            f"{when:<20}  {e['commit'][:10]}  {e['action']:<16} {e['env'] or '-':<8} "
-            f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}"))
-    return "\n".join(lines)
+    return _listing(_lines(entries))
+
+
+def _listing(lines: list[str]) -> str:
+    return "\n".join(lines) if lines else "no promotions yet"
+
+
+def _line(e: dict) -> str:
+    gates = ", ".join(f"{k}={v}" for k, v in e["gates"].items()) or "no gates"
+    extra = f"  approver {e['approver']}" if e["approver"] else ""
+    hold = f"  hold {e['hold']}" if e["hold"] else ""
+    hold += f"  canary {e['canary']}%" if e["canary"] else ""
+    hold += f"  provenance {len(e['provenance'])} signed" if e["provenance"] else ""
+    hold += f"  ({e['note']})" if e["note"] else ""
+    when = e["time"] or "(no valid date)"
+    # anyone who can push writes these values: no escape sequence reaches the terminal
+    return one_line(
+        f"{when:<20}  {e['commit'][:10]}  {e['action']:<16} {e['env'] or '-':<8} "
+        f"{e['release']}  from {e['from'] or '-'}  [{gates}]{extra}{hold}")

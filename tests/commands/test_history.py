@@ -237,6 +237,26 @@ def test_commits_pushed_since_the_last_look_are_listed(repo, monkeypatch):
     assert all(batch.done for batch in record_order.started)  # reaped, files closed
 
 
+@pytest.mark.parametrize("limit", ["31", "32", "33", "70"])
+def test_entries_written_a_batch_at_a_time_print_as_a_whole(repo, limit):
+    """More entries than a batch, a limit inside one, and a fetch bringing new commits
+    after the first batches were written: what is printed is the whole result."""
+    proj, remote = repo
+    messages = [f"p {i}\n\nMlops-Action: promote\nMlops-Environment: dev\n"
+                f"Mlops-Digest: c{i % 3}=sha256:{i}\nMlops-Gate: g=pass\n" for i in range(80)]
+    fast_commits(remote, messages)
+    assert proj.run("history").code == 0  # the private ref now exists
+    fast_commits(remote, [f"new {i}\n\nMlops-Action: rollback\nMlops-Environment: prod\n"
+                          for i in range(5)], start=1_800_000_000)
+    expected = oracle(remote, None, int(limit))
+    result = proj.run("history", "--json", "--limit", limit)
+    assert result.code == 0, result.err
+    assert result.out == json.dumps({"env": None, "entries": expected}, indent=2) + "\n"
+    assert result.json["entries"][0]["subject"] == "new 4"
+    human = proj.run("history", "--limit", limit)
+    assert human.out == _human(expected) + "\n"
+
+
 def test_a_failed_fetch_leaves_no_log_running(repo, monkeypatch):
     proj, remote = repo
     assert proj.run("history").code == 0
