@@ -24,11 +24,12 @@ class HistoryOptions:
 def history(ctx: Context, opts: HistoryOptions) -> int:
     config = cfg.load_config(ctx.root, ctx.environ)
     env = cfg.environment_arg(config, opts.env).name if opts.env is not None else None
-    url = remote_url(ctx.root, config.git.remote)
     written = _Written(ctx.out.json_mode)
     # Each entry is made as git prints its commit, and written as it will be printed a
     # few dozen at a time, while git formats the next ones: at the end, little is left.
-    entries = read_remote(ctx.root, url, config.git.branch,
+    # The remote's URL is found (a git process) while git reads the log held already.
+    entries = read_remote(ctx.root, lambda: remote_url(ctx.root, config.git.remote),
+                          config.git.branch,
                           lambda c: written.add(entry(c)) if _wanted(c, env) else None,
                           opts.limit, _grep(env), ctx.out.note)
     texts = written.texts(entries)

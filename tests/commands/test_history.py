@@ -20,7 +20,9 @@ import pytest
 from mlops import trailers as tr
 from mlops.adapters.gitops import history as githistory
 from mlops.adapters.gitops.workspace import Commit, Workspace
+from mlops.commands import history as history_command
 from mlops.commands.history import ACTIONS, _human
+from mlops.errors import GitError
 from tests.conftest import git, mlops_yaml
 from tests.support.untouched import leftover_temp_dirs, repo_state
 
@@ -255,6 +257,39 @@ def test_entries_written_a_batch_at_a_time_print_as_a_whole(repo, limit):
     assert result.json["entries"][0]["subject"] == "new 4"
     human = proj.run("history", "--limit", limit)
     assert human.out == _human(expected) + "\n"
+
+
+def test_the_remote_url_is_found_while_the_held_log_is_read(repo, monkeypatch):
+    proj, remote = repo
+    assert proj.run("history").code == 0
+    events = record_order(monkeypatch)
+    real = history_command.remote_url
+    monkeypatch.setattr(history_command, "remote_url",
+                        lambda *a: events.append(("url", "")) or real(*a))
+    result = proj.run("history", "--json")
+    assert result.code == 0, result.err
+    held = git(remote, "rev-parse", "main")
+    assert events == [("log", held), ("url", ""), ("fetch", str(remote))]
+
+
+def test_a_missing_remote_is_the_error_and_leaves_no_log_running(repo, monkeypatch):
+    proj, _ = repo
+    assert proj.run("history").code == 0
+    proj.git("remote", "rename", "origin", "elsewhere")
+    events = record_order(monkeypatch)
+    result = proj.run("history")
+    assert result.code != 0 and result.err.strip().endswith("no git remote named 'origin'")
+    assert [kind for kind, _ in events] == ["log"]
+    assert all(batch.done for batch in record_order.started)
+
+    def cannot_start(*args):
+        raise GitError("git is not installed")
+
+    monkeypatch.setattr(githistory, "_start_batch", cannot_start)
+    result = proj.run("history")  # both fail: the remote's error came first, and still does
+    assert result.err.strip().endswith("no git remote named 'origin'"), result.err
+    proj.git("remote", "rename", "elsewhere", "origin")
+    assert proj.run("history").err.strip().endswith("git is not installed")
 
 
 def test_a_failed_fetch_leaves_no_log_running(repo, monkeypatch):

@@ -75,22 +75,26 @@ class LogEntry:
         return list(self.trailers.get(key.lower(), ()))
 
 
-def read_remote(root: Path, url: str, branch: str, pick: Callable[[LogEntry], T | None],
-                limit: int, grep: Grep = EVERY,
+def read_remote(root: Path, url: str | Callable[[], str], branch: str,
+                pick: Callable[[LogEntry], T | None], limit: int, grep: Grep = EVERY,
                 note: Callable[[str], None] | None = None) -> list[T]:
     """What `pick` makes of the newest `limit` commits of the remote `branch` it
-    does not turn down, as the remote holds them now (see `read_log`)."""
+    does not turn down, as the remote holds them now (see `read_log`).
+
+    `url` may be a function that finds it (a git process of its own): it is asked
+    once, when git already reads the log of the commit held, if there is one."""
     ref = PRIVATE_REFS + branch
-    if _is_shallow(root):
-        with _scratch_repository() as scratch:
-            _fetch(scratch, url, branch, ref, note)
-            return read_log(scratch, ref, pick, limit, grep)
-    held = _loose_ref(root, ref)
+    held = _held(root, ref)
     if held is None:
-        _fetch(root, url, branch, ref, note)
-        return read_log(root, _loose_ref(root, ref) or ref, pick, limit, grep)
-    early = _start_batch(root, held, 0, _first_batch(limit), grep)
-    fetching = _Fetching(lambda: _fetch(root, url, branch, ref, note))
+        return _read_fetched(root, url if isinstance(url, str) else url(), branch, ref,
+                             pick, limit, grep, note)
+    early = _start_early(root, held, limit, grep, url)
+    try:
+        found = url if isinstance(url, str) else url()
+    except BaseException:
+        early.discard()
+        raise
+    fetching = _Fetching(lambda: _fetch(root, found, branch, ref, note))
     try:
         kept = read_log(root, held, pick, limit, grep, early)
     finally:
@@ -100,6 +104,39 @@ def read_remote(root: Path, url: str, branch: str, pick: Callable[[LogEntry], T 
     if now == held:
         return kept
     return read_log(root, now or ref, pick, limit, grep)  # something new since the last look
+
+
+def _held(root: Path, ref: str) -> str | None:
+    """The commit the clone holds at `ref` when it can be read at once (a loose ref of
+    a `.git` directory that is not shallow), else None."""
+    if not (root / ".git").is_dir() or _is_shallow(root):
+        return None
+    return _loose_ref(root, ref)
+
+
+def _start_early(root: Path, held: str, limit: int, grep: Grep,
+                 url: str | Callable[[], str]) -> _Batch:
+    """The first batch of the log of `held`, started before the URL is known; when it
+    cannot start, what finding the URL raises comes first, as when it came first."""
+    try:
+        return _start_batch(root, held, 0, _first_batch(limit), grep)
+    except BaseException:
+        if not isinstance(url, str):
+            url()
+        raise
+
+
+def _read_fetched(root: Path, url: str, branch: str, ref: str,
+                  pick: Callable[[LogEntry], T | None], limit: int, grep: Grep,
+                  note: Callable[[str], None] | None) -> list[T]:
+    """The log once fetched: of a temporary repository for a shallow clone, else of the
+    clone's private ref."""
+    if _is_shallow(root):
+        with _scratch_repository() as scratch:
+            _fetch(scratch, url, branch, ref, note)
+            return read_log(scratch, ref, pick, limit, grep)
+    _fetch(root, url, branch, ref, note)
+    return read_log(root, _loose_ref(root, ref) or ref, pick, limit, grep)
 
 
 class _Fetching:
