@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import math
-from _json import make_encoder
 from collections.abc import Mapping, Sequence
+
+# json's own C encoder (None without CPython's _json): not in typeshed's json.encoder
+from json.encoder import c_make_encoder as _make_encoder  # type: ignore[attr-defined]
 from json.encoder import encode_basestring_ascii as _string
 from operator import itemgetter
 from typing import Any
@@ -137,13 +139,14 @@ def _refuse(value: Any) -> Any:
 
 # The C encoder with a line break between items: no item it writes holds one (ensure_ascii
 # escapes them in strings), so splitting its text there gives each item's.
-_LINES = make_encoder(None, _refuse, _string, None, ": ", "\n", False, False, True)
+_LINES = None if _make_encoder is None else _make_encoder(
+    None, _refuse, _string, None, ": ", "\n", False, False, True)
 
 
 def _items(values: Sequence[Any], newline: str) -> list[str]:
     """Each of `values` as `_value(item, newline)` writes it."""
     if len(values) >= _TOGETHER:
-        if _SCALARS.issuperset(map(type, values)):
+        if _LINES is not None and _SCALARS.issuperset(map(type, values)):
             return "".join(_LINES(values, 0))[1:-1].split("\n")
         keys = _record_keys(values)
         if keys is not None:

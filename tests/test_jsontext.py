@@ -100,6 +100,13 @@ def test_lists_written_together_print_the_same(items):
         assert jsontext.dumps(document) == json.dumps(document, indent=2)
 
 
+@pytest.mark.parametrize("items", RECORD_LISTS, ids=repr)
+def test_without_the_c_encoder_lists_print_the_same(items, monkeypatch):
+    monkeypatch.setattr(jsontext, "_LINES", None)  # an interpreter without json's _json
+    for document in (items, {"entries": items}, ["a", 1, 2.5, None, True, "b"]):
+        assert jsontext.dumps(document) == json.dumps(document, indent=2)
+
+
 def random_records(rng: random.Random) -> list:
     keys = rng.sample(["a", "b", "%s", "ключ", "\n", "x y"], rng.randint(0, 4))
     return [{key: random_document(rng, 3) if rng.random() < 0.3 else rng.choice(
