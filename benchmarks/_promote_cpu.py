@@ -14,15 +14,18 @@ kernel counts in 10 ms ticks). Used by benchmarks/promote.py.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from _promote_fixture import Alternator, Setup
-from _promote_peer import Peer, promote_argv
-from common import BenchError, fmt_seconds
+from _promote_fixture import ENV, Alternator, Setup
+from _promote_peer import Peer, VerifyingPeer, promote_argv
+from common import BenchError, fmt_seconds, run
 
 HZ = os.sysconf("SC_CLK_TCK")
 PROMOTE_IMPORTS = ("import mlops.cli, mlops.commands.promote, mlops.services.registries, "
@@ -81,14 +84,17 @@ def _mean(runs: list[Cpu]) -> Cpu:
 
 
 def measure_cpu(s: Setup, n: int, registry_pid: int | None) -> dict[str, Cpu]:
-    """Mean CPU of `n` fresh promotions (after one untimed), of the peer script, of a bare
-    interpreter and of a promotion's imports, taken in turns."""
-    records, peer = Alternator(s.records), Peer(s, "cpu")
+    """Mean CPU of `n` fresh promotions (after one untimed), of both peer scripts, of a bare
+    interpreter, of a promotion's imports and of rendering its overlay, taken in turns."""
+    records, peer = Alternator(s.records), Peer(s, f"cpu-{len(s.names)}")
+    verifying = VerifyingPeer(s, f"cpu-{len(s.names)}-verifying")
     kinds: dict[str, Callable[[], Cpu]] = {
         "promote": lambda: _process_cpu(promote_argv(s, records), s.clone, registry_pid),
         "peer": lambda: _in_this_process(peer, registry_pid),
+        "verifying": lambda: _process_cpu(verifying.argv(), s.tmp, registry_pid),
         "bare": lambda: _process_cpu([sys.executable, "-c", "pass"], s.clone, None),
         "imports": lambda: _process_cpu([sys.executable, "-c", PROMOTE_IMPORTS], s.clone, None),
+        "render": lambda: _render_cpu(s),
     }
     runs: dict[str, list[Cpu]] = {k: [] for k in kinds}
     print(f"measuring CPU time: {n} runs of each in turns after one warm-up", flush=True)
@@ -100,8 +106,24 @@ def measure_cpu(s: Setup, n: int, registry_pid: int | None) -> dict[str, Cpu]:
     return {k: _mean(v) for k, v in runs.items()}
 
 
+def _render_cpu(s: Setup) -> Cpu:
+    """`kubectl kustomize` of the overlay the last promotion pushed, on its own: the check
+    that what is committed renders, which neither peer makes."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise BenchError("kubectl not found; the promotion itself needs it")
+    with tempfile.TemporaryDirectory(prefix="render-", dir=s.tmp) as where:
+        archive = Path(where, "environments.tar")
+        run(["git", "--git-dir", str(s.remote), "archive", "-o", str(archive), "main",
+             "environments"])
+        with tarfile.open(archive) as tar:
+            tar.extractall(where, filter="data")
+        return _process_cpu([kubectl, "kustomize", str(Path(where, "environments", ENV))],
+                            Path(where), None)
+
+
 def cpu_rows(cpu: dict[str, Cpu]) -> list[list[str]]:
-    p, peer = cpu["promote"], cpu["peer"]
+    p, peer, verifying = cpu["promote"], cpu["peer"], cpu["verifying"]
     bare, imports = cpu["bare"].own, cpu["imports"].own
     work = p.own - imports
     return [
@@ -110,15 +132,23 @@ def cpu_rows(cpu: dict[str, Cpu]) -> list[list[str]]:
          f"the promotion's own work {fmt_seconds(work)} (hashing and HTTP for the checks, "
          "YAML, the overlay edit, the trust root)"],
         ["mlops promote: the git and kubectl it runs", fmt_seconds(p.children),
-         "with git's server side of the local remote"],
+         f"with git's server side of the local remote; `kubectl kustomize` of the promoted "
+         f"overlay alone takes {fmt_seconds(cpu['render'].own)}"],
         ["mlops promote: the registry answering its checks", fmt_seconds(p.registry),
          "docker-registry's CPU time over the run"],
         ["mlops promote: all of it", fmt_seconds(p.total),
          f"over {os.cpu_count()} CPUs: at least {fmt_seconds(p.total / (os.cpu_count() or 1))}"
          " of wall time"],
+        ["verifying peer script: all of it", fmt_seconds(verifying.total),
+         f"its own process {fmt_seconds(verifying.own)} (start-up {fmt_seconds(bare)}), git "
+         f"{fmt_seconds(verifying.children)}, the registry {fmt_seconds(verifying.registry)}"],
         ["peer script: all of it", fmt_seconds(peer.total),
          f"git {fmt_seconds(peer.children)}, the edit {fmt_seconds(peer.own)}; "
          "no registry"],
+        ["mlops promote less the verifying peer", fmt_seconds(p.total - verifying.total),
+         f"its own process {fmt_seconds(p.own - verifying.own)}, git and kubectl "
+         f"{fmt_seconds(p.children - verifying.children)}, the registry "
+         f"{fmt_seconds(p.registry - verifying.registry)}"],
     ]
 
 

@@ -117,7 +117,7 @@ def busy_note(before: float | None, during: float | None) -> str:
 def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timing,
            args: argparse.Namespace, setup_seconds: float, same_edit: bool, profile: str,
            revision_at_start: str, busy: float | None, during: float | None,
-           cpu: dict[str, Cpu]) -> str:
+           cpu: dict[str, Cpu], cpu_large: dict[str, Cpu] | None = None) -> str:
     """Print the figures and return the Markdown section; `script` is promote.py's path."""
     main_rows = common.timing_rows([res[k] for k in ("cli", "inproc", "floor_cli",
                                                       "floor_inproc", "peer", "verifying",
@@ -140,6 +140,7 @@ def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timin
               f"(start-up and imports measure {fmt_seconds(res['startup'].median)}).")
     ratios = ratio_rows(res, args.components, args.large)
     cpus = cpu_rows(cpu)
+    cpus_large = cpu_rows(cpu_large) if cpu_large else None
     races = race_rows(rounds, race, args.race_components)
     race_table = common.timing_rows([race])
     print()
@@ -151,6 +152,10 @@ def report(script: str, res: dict[str, Timing], rounds: list[Round], race: Timin
     print()
     print(common.text_table(CPU_HEADERS, cpus))
     print()
+    if cpus_large:
+        print(f"at {args.large:,} pins:")
+        print(common.text_table(CPU_HEADERS, cpus_large))
+        print()
     print(common.text_table(common.TARGET_HEADERS, ratios))
     print()
     print(common.text_table(common.TIMING_HEADERS, race_table))
@@ -224,12 +229,14 @@ Where a promotion's time goes: each piece measured on its own.
 
 {shares}
 
-Where its CPU time goes ({args.repeat} fresh promotions, the peer script, a bare
-interpreter and a promotion's imports in turns; `waitid(WNOWAIT)` reads each
-process' own and its children's CPU time before it is reaped, the registry's from
-its /proc entry: benchmarks/_promote_cpu.py):
+Where its CPU time goes ({args.repeat} fresh promotions, both peer scripts, a bare
+interpreter, a promotion's imports and a render of the promoted overlay in turns;
+`waitid(WNOWAIT)` reads each process' own and its children's CPU time before it is
+reaped, the registry's from its /proc entry: benchmarks/_promote_cpu.py), at
+{args.components} pins:
 
 {common.md_table(CPU_HEADERS, cpus)}
+{_large_cpu_table(args.large, cpus_large)}
 
 {common.md_table(common.TARGET_HEADERS, ratios)}
 
@@ -237,3 +244,9 @@ its /proc entry: benchmarks/_promote_cpu.py):
 
 {common.md_table(("what", "measured", "target", "result"), races)}
 """
+
+
+def _large_cpu_table(large: int, rows: list[list[str]] | None) -> str:
+    if not rows:
+        return ""
+    return f"\nAnd at {large:,} pins:\n\n{common.md_table(CPU_HEADERS, rows)}\n"

@@ -366,15 +366,18 @@ def main(argv: list[str] | None = None) -> int:
         same_edit = check_floor_is_same_edit(s)
         cpu = measure_cpu(s, args.repeat, registry.proc.pid if registry.proc else None)
         profile, _ = profile_promote(s)
+        cpu_large = None
         if args.large and args.large != args.components:
-            (results["large_cli"], results["large_peer"],
-             results["large_verifying"]) = measure_at(tmp, registry, args.large, args.repeat)
+            large, large_setup = measure_at(tmp, registry, args.large, args.repeat)
+            results["large_cli"], results["large_peer"], results["large_verifying"] = large
+            cpu_large = measure_cpu(large_setup, args.repeat,
+                                    registry.proc.pid if registry.proc else None)
         rounds, race = measure_race(s, args.race_components, args.rounds)
         during = others.share()
         print(f"measured in {time.perf_counter() - start:.0f}s; {busy_note(busy, during)}",
               flush=True)
         section = report(__file__, results, rounds, race, args, setup_seconds, same_edit,
-                         profile, revision, busy, during, cpu)
+                         profile, revision, busy, during, cpu, cpu_large)
         if not args.no_readme:
             common.write_section(SECTION, section)
             print(f"\nwrote the {SECTION} section of {common.README}")
