@@ -6,7 +6,8 @@ bash hack/setup.sh
 # Two workers (pytest-xdist), a test file each at a time: much of a test is waiting on
 # git, Docker, the registry or a canary window, and on this 2-core machine the suite
 # took 1006 s against 1625 s in one process. Tests marked `serial` time the machine's
-# own work (a model's latency), so they run afterwards, alone.
+# own work (a model's latency) or check the Docker Engine as a whole (no test container
+# left), so they run afterwards, alone.
 # MLOPS_TEST_WORKERS=0: everything in one process.
 # (no:benchmark: a pytest-benchmark installed here for something else warns under xdist)
 pytest=(python3 -m pytest -q -p no:cacheprovider -p no:benchmark)

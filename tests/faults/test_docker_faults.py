@@ -21,7 +21,9 @@ from tests.support.faultproxy import FaultProxy
 from tests.support.faultrig import error_line, private_tempdir
 from tests.support.untouched import Snapshot
 
-pytestmark = pytest.mark.usefixtures("docker_engine")
+# serial: "no test container left" is checked on the engine as a whole, where the other
+# xdist worker's builds run their own tests (a parallel run saw one: CI, 2026-12-07).
+pytestmark = [pytest.mark.usefixtures("docker_engine"), pytest.mark.serial]
 
 SOCKET = "/var/run/docker.sock"
 # The engine's /version answer is about 1 kB, then the build stream follows on
