@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from mlops.adapters import safeyaml
@@ -46,10 +45,12 @@ class Release:
     metrics: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Read-only copies: the digest is computed once (a promotion asks for the id a
-        # dozen times, 4 ms each at 1,000 images), so the content must not change under it.
+        # The release's own copies: the digest is computed once (a promotion asks for the
+        # id a dozen times, 4 ms each at 1,000 images), so a caller that goes on editing
+        # the dicts it passed must not change the content under it. (Plain dicts, not
+        # read-only views: records are pickled, deep-copied and dumped as dicts.)
         for name in ("images", "pipelines", "metrics"):
-            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+            object.__setattr__(self, name, dict(getattr(self, name)))
 
     def content(self) -> dict[str, Any]:
         return {

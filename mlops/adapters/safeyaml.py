@@ -170,7 +170,7 @@ def _plain_documents(nodes: list[yaml.Node]) -> list[Any] | None:
     null/bool/int/float scalars, whose constructor it calls itself. A merge key,
     any other tag, a non-scalar key, or a value its constructor refuses, and the
     whole document goes to PyYAML instead, which builds it or words the error.
-    tests/test_safeyaml.py compares the two on generated documents.
+    tests/adapters/test_safeyaml_load.py compares the two on generated documents.
     """
     loader = _CheckedLoader("")
     scalar = loader.yaml_constructors  # tag -> SafeConstructor's function

@@ -111,7 +111,20 @@ def test_an_overlay_and_a_record_are_walked_not_dispatched():
     "a:\n  <<: {b: 1}\n",     # a merge key: PyYAML merges
     "? [a]\n: 1\n",           # a complex key: PyYAML refuses it (unhashable)
     "a: !!binary aGk=\n",     # bytes: not a plain tag
+    "a: !!str [1]\n",         # a str tag on a sequence: PyYAML refuses it
+    "a: !!null {}\n",         # a null tag on a mapping: PyYAML refuses it
+    "=: 1\n",                 # the `=` value key: PyYAML turns it into a str key
 ])
 def test_what_the_walk_leaves_to_pyyaml(text, monkeypatch):
     assert safeyaml._plain_documents([safeyaml.compose(text, "f.yaml")]) is None
     assert outcome(text) == pyyaml_outcome(text, monkeypatch)
+
+
+def test_a_document_nested_past_the_walk_s_recursion_is_built_by_pyyaml(monkeypatch):
+    text = "".join(" " * i + "k:\n" for i in range(3000)) + " " * 3000 + "v\n"
+    node = safeyaml.compose(text, "f.yaml")
+    assert safeyaml._plain_documents([node]) is None  # RecursionError: left to PyYAML
+    depth, value = 0, safeyaml.load(text, "f.yaml")
+    while isinstance(value, dict):
+        depth, value = depth + 1, value["k"]
+    assert (depth, value) == (3000, "v")
