@@ -113,8 +113,9 @@ def _grep(env: str | None) -> Grep:
                  f"^{tr.ENVIRONMENT}[[:space:]]*:(.*{env}|[^[:alnum:]]*$)"))
 
 
-# `LogEntry.first` and `.all` without a call and a `lower()` each: an entry reads 14
-# keys, and a history hundreds of entries. A key present has at least one value.
+# Trailers read straight from `LogEntry.trailers`, without the call and the `lower()`
+# that `LogEntry.first` costs: an entry reads 14 keys, and a history hundreds of
+# entries. A key present has at least one value.
 _ACTIONS = frozenset(ACTIONS)
 _NONE = (None,)
 (_ACTION, _ENVIRONMENT, _RELEASE, _APPROVE, _FROM, _DIGEST, _PIPELINE, _GATE, _APPROVER,

@@ -27,6 +27,7 @@ SCALARS = [
     "!!timestamp nope", "!!str", "!mine x", "!!python/name:os.system ''",
     "[a, 1, yes]", "{a: 1, b: [x]}", "!!set {a, b}", "!!omap [{a: 1}]", "[]", "{}",
 ]
+DISPLAY = "f.yaml"
 KEYS = ["name", "digest", "1", "yes", "~", "0x10", "'q'", "<<", "=", "? [a, b]", "!!str 1",
         "!!int 2", "2026-01-01"]
 
@@ -59,7 +60,7 @@ def _entry(rnd: random.Random, head: str, indent: int, depth: int) -> list[str]:
 
 def outcome(text: str) -> str:
     try:
-        return "value " + repr(safeyaml.load(text, "f.yaml"))  # repr: 1, 1.0 and True differ
+        return "value " + repr(safeyaml.load(text, DISPLAY))  # repr: 1, 1.0 and True differ
     except ConfigError as exc:
         return "error " + exc.message
 
@@ -75,7 +76,7 @@ def test_generated_documents_load_as_pyyaml_loads_them(monkeypatch):
     walked = values = errors = 0
     for _ in range(3000):
         text = "\n".join(random_block(rnd)) + "\n"
-        node = safeyaml.compose(text, "f.yaml") if _composes(text) else None
+        node = _composed(text)
         walked += node is not None and safeyaml._plain_documents([node]) is not None
         mine, theirs = outcome(text), pyyaml_outcome(text, monkeypatch)
         assert mine == theirs, text
@@ -85,12 +86,12 @@ def test_generated_documents_load_as_pyyaml_loads_them(monkeypatch):
     assert walked > 500 and values - walked > 300 and errors > 100, (walked, values, errors)
 
 
-def _composes(text: str) -> bool:
+def _composed(text: str) -> safeyaml.Node | None:
+    """The composed tree, or None where composing refuses the text (duplicate keys...)."""
     try:
-        safeyaml.compose(text, "f.yaml")
+        return safeyaml.compose(text, DISPLAY)
     except ConfigError:
-        return False
-    return True
+        return None
 
 
 def test_an_overlay_and_a_record_are_walked_not_dispatched():
@@ -100,7 +101,7 @@ def test_an_overlay_and_a_record_are_walked_not_dispatched():
                          f"{i:064x}\n" for i in range(50)))
     record = "id: r-1\nmetrics:\n  accuracy: 0.9\n  n: 3\nhold: null\nok: true\ngates: []\n"
     for text in (overlay, record):
-        node = safeyaml.compose(text, "f.yaml")
+        node = safeyaml.compose(text, DISPLAY)
         walked = safeyaml._plain_documents([node])
         assert walked is not None
         assert walked == [safeyaml._construct_with(safeyaml._CheckedLoader, [node])[0]]
@@ -116,15 +117,16 @@ def test_an_overlay_and_a_record_are_walked_not_dispatched():
     "=: 1\n",                 # the `=` value key: PyYAML turns it into a str key
 ])
 def test_what_the_walk_leaves_to_pyyaml(text, monkeypatch):
-    assert safeyaml._plain_documents([safeyaml.compose(text, "f.yaml")]) is None
+    assert safeyaml._plain_documents([safeyaml.compose(text, DISPLAY)]) is None
     assert outcome(text) == pyyaml_outcome(text, monkeypatch)
 
 
-def test_a_document_nested_past_the_walk_s_recursion_is_built_by_pyyaml(monkeypatch):
+def test_a_document_nested_past_the_walk_s_recursion_is_built_by_pyyaml():
     text = "".join(" " * i + "k:\n" for i in range(3000)) + " " * 3000 + "v\n"
-    node = safeyaml.compose(text, "f.yaml")
+    node = safeyaml.compose(text, DISPLAY)
     assert safeyaml._plain_documents([node]) is None  # RecursionError: left to PyYAML
-    depth, value = 0, safeyaml.load(text, "f.yaml")
+    value = safeyaml.load(text, DISPLAY)
+    depth = 0
     while isinstance(value, dict):
         depth, value = depth + 1, value["k"]
     assert (depth, value) == (3000, "v")

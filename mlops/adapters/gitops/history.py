@@ -71,9 +71,6 @@ class LogEntry:
         values = self.trailers.get(key.lower())
         return values[0] if values else None
 
-    def all(self, key: str) -> list[str]:
-        return list(self.trailers.get(key.lower(), ()))
-
 
 def read_remote(root: Path, url: str | Callable[[], str], branch: str,
                 pick: Callable[[LogEntry], T | None], limit: int, grep: Grep = EVERY,
